@@ -1,0 +1,50 @@
+/**
+ * @file Bundles a Node entry (the CLI, a benchmark) into one ES module with esbuild: TypeScript, `?raw`
+ * WGSL imports as text, and `webgpu`/`node-llama-cpp` left external. The same bundle runs here and on the
+ * GPU machine (DEVELOPERS.md: `.gpu/run.sh`).
+ */
+import { build } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+const rawPlugin = {
+  name: 'raw',
+  setup(b) {
+    b.onResolve({ filter: /\?raw$/ }, (args) => ({
+      path: path.resolve(args.resolveDir, args.path.replace(/\?raw$/, '')),
+      namespace: 'raw',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'raw' }, async (args) => ({
+      contents: await readFile(args.path, 'utf8'),
+      loader: 'text',
+    }));
+  },
+};
+
+/** Bundles `entry` to `outfile`; returns the output path. */
+export async function bundle(entry, outfile) {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: 'inline',
+    logLevel: 'error',
+    external: ['webgpu', 'node-llama-cpp', '@node-llama-cpp/*', 'koffi'],
+    plugins: [rawPlugin],
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  });
+  return outfile;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [entry, out] = process.argv.slice(2);
+  if (!entry || !out) {
+    console.error('usage: node scripts/bundle.mjs <entry.ts> <out.mjs>');
+    process.exit(2);
+  }
+  await bundle(entry, out);
+  console.log(out);
+}

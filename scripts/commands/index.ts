@@ -1,0 +1,5 @@
+/** @file Every CLI command, in the order `--help` lists them. Add a command: one import, one entry. */
+import type { CliCommand } from '../cliTypes.ts';
+import { command as gpuInfo } from './gpuInfo.ts';
+
+export const commands: readonly CliCommand[] = [gpuInfo];

@@ -1,0 +1,155 @@
+/**
+ * @file GPU acquisition shared by the browser worker and Node. One place decides which adapter we take
+ * (fallback adapters such as SwiftShader are accepted), which limits we ask for (the adapter's maxima for
+ * the few limits the engine depends on) and which optional features we enable (only those present).
+ * Nothing else in the engine calls requestAdapter/requestDevice.
+ */
+
+/** No usable WebGPU: the UI shows the "WebGPU missing" page, tests fail loudly. */
+export class GpuUnavailableError extends Error {
+  override name = 'GpuUnavailableError';
+}
+
+/** The device was lost (driver reset, tab backgrounded too long, destroy()). */
+export class GpuDeviceLostError extends Error {
+  override name = 'GpuDeviceLostError';
+}
+
+/** Optional features the engine uses when present. */
+export interface GpuFeatures {
+  readonly f16: boolean;
+  readonly subgroups: boolean;
+  readonly timestampQuery: boolean;
+}
+
+/** The limits the engine sizes its buffers and workgroups by. */
+export interface GpuLimits {
+  readonly maxStorageBufferBindingSize: number;
+  readonly maxBufferSize: number;
+  readonly maxComputeWorkgroupStorageSize: number;
+  readonly maxStorageBuffersPerShaderStage: number;
+  readonly maxComputeInvocationsPerWorkgroup: number;
+  readonly maxComputeWorkgroupSizeX: number;
+  readonly maxComputeWorkgroupsPerDimension: number;
+}
+
+/** What we got, in plain data (safe to post across the worker boundary and to print). */
+export interface GpuInfo {
+  readonly vendor: string;
+  readonly architecture: string;
+  readonly device: string;
+  readonly description: string;
+  readonly isFallbackAdapter: boolean;
+  readonly subgroupMinSize: number;
+  readonly subgroupMaxSize: number;
+  readonly features: GpuFeatures;
+  readonly limits: GpuLimits;
+}
+
+export interface GpuContext {
+  readonly device: GPUDevice;
+  readonly info: GpuInfo;
+  /** Resolves when the device is lost; `destroyed` is true for our own destroy(). */
+  readonly lost: Promise<{ destroyed: boolean; message: string }>;
+}
+
+export interface AcquireOptions {
+  readonly powerPreference?: GPUPowerPreference;
+  /** Turn off optional features even where present (tests of the fallback paths). */
+  readonly disable?: Partial<Record<keyof GpuFeatures, boolean>>;
+}
+
+const LIMIT_NAMES = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupsPerDimension',
+] as const satisfies readonly (keyof GpuLimits)[];
+
+/** The browser's WebGPU entry point, or undefined where there is none. */
+export function browserGpu(): GPU | undefined {
+  const nav: { gpu?: GPU } | undefined = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  return nav?.gpu;
+}
+
+function readLimits(l: GPUSupportedLimits): GpuLimits {
+  const out: Record<string, number> = {};
+  for (const n of LIMIT_NAMES) out[n] = l[n];
+  return out as unknown as GpuLimits;
+}
+
+/**
+ * Requests an adapter and a device from `gpu` (navigator.gpu in a browser, `webgpu`'s create() in Node).
+ * Throws GpuUnavailableError with a message that says what to do when there is no WebGPU or no adapter.
+ */
+export async function acquireGpu(gpu: GPU | undefined, opts: AcquireOptions = {}): Promise<GpuContext> {
+  if (!gpu) {
+    throw new GpuUnavailableError(
+      'WebGPU is not available here (no navigator.gpu). Use Chrome or Edge 113+ on desktop, or Chromium with ' +
+        '--enable-unsafe-webgpu; in Node, the `webgpu` package with a Vulkan driver (VK_ICD_FILENAMES).',
+    );
+  }
+  let adapter: GPUAdapter | null = null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  } catch (e) {
+    throw new GpuUnavailableError(`requestAdapter failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!adapter) {
+    throw new GpuUnavailableError(
+      'WebGPU found no adapter. In Chromium, enable WebGPU (--enable-unsafe-webgpu on Linux); in Node, set ' +
+        'VK_ICD_FILENAMES to a working Vulkan driver (lavapipe or SwiftShader).',
+    );
+  }
+  const has = (f: string): boolean => adapter.features.has(f);
+  const features: GpuFeatures = {
+    f16: has('shader-f16') && !opts.disable?.f16,
+    subgroups: has('subgroups') && !opts.disable?.subgroups,
+    timestampQuery: has('timestamp-query') && !opts.disable?.timestampQuery,
+  };
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (features.f16) requiredFeatures.push('shader-f16');
+  if (features.subgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
+  if (features.timestampQuery) requiredFeatures.push('timestamp-query');
+  const requiredLimits: Record<string, number> = {};
+  for (const n of LIMIT_NAMES) requiredLimits[n] = adapter.limits[n];
+
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'brix' });
+  } catch (e) {
+    throw new GpuUnavailableError(`requestDevice failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const ai = adapter.info;
+  const sub = ai as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const info: GpuInfo = {
+    vendor: ai.vendor,
+    architecture: ai.architecture,
+    device: ai.device,
+    description: ai.description,
+    isFallbackAdapter: Boolean((ai as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+    subgroupMinSize: sub.subgroupMinSize ?? 0,
+    subgroupMaxSize: sub.subgroupMaxSize ?? 0,
+    features,
+    limits: readLimits(device.limits),
+  };
+  const lost = device.lost.then((l) => ({ destroyed: l.reason === 'destroyed', message: l.message }));
+  return { device, info, lost };
+}
+
+/** One line for logs and the CLI. */
+export function describeGpu(info: GpuInfo): string {
+  const f = Object.entries(info.features)
+    .filter(([, v]) => v)
+    .map(([k]) => k)
+    .join(',');
+  const mib = (n: number): string => `${Math.round(n / 2 ** 20)} MiB`;
+  return (
+    `${info.vendor || '?'} ${info.architecture || ''} ${info.device || ''} ${info.description || ''}`.replace(/\s+/g, ' ').trim() +
+    `${info.isFallbackAdapter ? ' (fallback)' : ''}; features [${f}]; subgroup ${info.subgroupMinSize}-${info.subgroupMaxSize}; ` +
+    `binding ${mib(info.limits.maxStorageBufferBindingSize)}, buffer ${mib(info.limits.maxBufferSize)}`
+  );
+}
