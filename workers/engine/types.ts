@@ -1,0 +1,25 @@
+/**
+ * @file The `Engine` interface: implemented by the engine itself (inside the worker or in Node) and by the
+ * app-side worker client, so UI code does not care which side of the worker it talks to.
+ */
+import type {
+  GenerateRequest,
+  GenerationResult,
+  LoadOptions,
+  LoadProgress,
+  ModelInfo,
+  ModelSource,
+  TokenDelta,
+} from '../protocol.ts';
+
+export interface Engine {
+  load(
+    source: ModelSource,
+    options: LoadOptions,
+    onProgress?: (p: LoadProgress) => void,
+    signal?: AbortSignal,
+  ): Promise<ModelInfo>;
+  /** Streams deltas through onToken; an aborted signal ends it with finishReason 'abort' (not an error). */
+  generate(request: GenerateRequest, onToken?: (d: TokenDelta) => void, signal?: AbortSignal): Promise<GenerationResult>;
+  unload(): Promise<void>;
+}

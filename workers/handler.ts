@@ -1,0 +1,103 @@
+/**
+ * @file Worker-side dispatcher: turns protocol requests into Engine calls and engine callbacks into events.
+ * Each request's work is tracked by id so that `abort` can reach a running `load` or `generate`; every
+ * failure becomes an `error` event with the original error's name, so the worker never dies silently.
+ */
+import { acquireGpu, browserGpu } from './gpu/device.ts';
+import { AbortError, ProtocolError, serializeError } from './errors.ts';
+import {
+  PROTOCOL_VERSION,
+  assertNever,
+  isWorkerRequest,
+  type WorkerEvent,
+  type WorkerRequest,
+} from './protocol.ts';
+import type { Engine } from './engine/types.ts';
+
+export type Post = (ev: WorkerEvent) => void;
+
+export interface HandlerDeps {
+  /** Created lazily on the first request that needs it. */
+  readonly engine: () => Engine;
+  /** For `ping`: the GPU the worker itself sees. */
+  readonly gpu?: () => GPU | undefined;
+}
+
+export function createWorkerHandler(deps: HandlerDeps, post: Post): (data: unknown) => void {
+  const running = new Map<number, AbortController>();
+  let engine: Engine | undefined;
+  const getEngine = (): Engine => (engine ??= deps.engine());
+
+  async function handle(req: WorkerRequest): Promise<void> {
+    switch (req.type) {
+      case 'ping': {
+        try {
+          const ctx = await acquireGpu((deps.gpu ?? browserGpu)());
+          const gpu = ctx.info;
+          ctx.device.destroy();
+          post({ type: 'result', id: req.id, method: 'ping', result: { payload: req.payload, gpu } });
+        } catch (e) {
+          post({ type: 'result', id: req.id, method: 'ping', result: { payload: req.payload, gpu: null, gpuError: serializeError(e) } });
+        }
+        return;
+      }
+      case 'load': {
+        if (req.protocolVersion !== PROTOCOL_VERSION) {
+          throw new ProtocolError(`protocol version ${req.protocolVersion} != worker's ${PROTOCOL_VERSION}: reload the page`);
+        }
+        const ac = new AbortController();
+        running.set(req.id, ac);
+        const info = await getEngine().load(
+          req.source,
+          req.options,
+          (progress) => post({ type: 'progress', id: req.id, progress }),
+          ac.signal,
+        );
+        post({ type: 'result', id: req.id, method: 'load', result: info });
+        return;
+      }
+      case 'generate': {
+        const ac = new AbortController();
+        running.set(req.id, ac);
+        const result = await getEngine().generate(
+          req.request,
+          (delta) => post({ type: 'token', id: req.id, delta }),
+          ac.signal,
+        );
+        post({ type: 'result', id: req.id, method: 'generate', result: result });
+        return;
+      }
+      case 'abort': {
+        const ac = running.get(req.target);
+        ac?.abort(new AbortError());
+        post({ type: 'result', id: req.id, method: 'abort', result: { aborted: ac !== undefined } });
+        return;
+      }
+      case 'unload': {
+        for (const ac of running.values()) ac.abort(new AbortError('model unloaded'));
+        const had = engine !== undefined;
+        await engine?.unload();
+        post({ type: 'result', id: req.id, method: 'unload', result: { unloaded: had } });
+        return;
+      }
+      default:
+        assertNever(req);
+    }
+  }
+
+  return (data: unknown) => {
+    if (!isWorkerRequest(data)) {
+      const id = idOf(data);
+      post({ type: 'error', id, error: serializeError(new ProtocolError('malformed request')) });
+      return;
+    }
+    handle(data)
+      .catch((e: unknown) => post({ type: 'error', id: data.id, error: serializeError(e) }))
+      .finally(() => running.delete(data.id));
+  };
+}
+
+function idOf(x: unknown): number {
+  if (typeof x !== 'object' || x === null || !('id' in x)) return -1;
+  return typeof x.id === 'number' ? x.id : -1;
+}

@@ -1,0 +1,177 @@
+/**
+ * @file The typed message protocol between the app and an engine worker: the only engine module the app
+ * imports besides `Engine`'s types. Requests and events are discriminated unions keyed by `type`; every event
+ * echoes the `id` of the request it belongs to, so one worker can serve overlapping requests (generate + abort).
+ * No `any`, no casts: the client narrows events with the type guards below.
+ */
+import type { GpuInfo } from './gpu/device.ts';
+import type { SerializedError } from './errors.ts';
+
+/** Bumped on any incompatible change; `load` carries it and the worker refuses a mismatch. */
+export const PROTOCOL_VERSION = 1;
+
+export type Role = 'system' | 'user' | 'assistant';
+
+export interface ChatMessage {
+  readonly role: Role;
+  readonly content: string;
+}
+
+export interface SamplingParams {
+  /** 0 = greedy. */
+  readonly temperature: number;
+  /** 0 = off. */
+  readonly topK: number;
+  /** 1 = off. */
+  readonly topP: number;
+  /** 1 = off; applied to tokens of the recent window. */
+  readonly repetitionPenalty: number;
+  /** Same seed, same text. */
+  readonly seed: number;
+  readonly maxTokens: number;
+  /** Generation stops when the text ends with one of these; the stop string is not emitted. */
+  readonly stop: readonly string[];
+}
+
+export const DEFAULT_SAMPLING: SamplingParams = {
+  temperature: 0.7,
+  topK: 40,
+  topP: 0.95,
+  repetitionPenalty: 1.1,
+  seed: 0,
+  maxTokens: 512,
+  stop: [],
+};
+
+/** Where a model comes from. `path` is for Node only (CLI, tests). */
+export type ModelSource =
+  | { readonly kind: 'url'; readonly url: string }
+  | { readonly kind: 'file'; readonly file: Blob; readonly name: string }
+  | { readonly kind: 'path'; readonly path: string };
+
+export interface LoadOptions {
+  /** KV cache length in tokens; default: the smaller of the model's context and what fits. */
+  readonly contextSize?: number;
+}
+
+export type LoadPhase = 'download' | 'verify' | 'upload' | 'compile';
+
+export interface LoadProgress {
+  readonly phase: LoadPhase;
+  readonly loaded: number;
+  readonly total: number;
+  /** Bytes per second over the recent window, when known. */
+  readonly rate?: number;
+  /** Seconds left at that rate, when known. */
+  readonly etaSeconds?: number;
+}
+
+export interface ModelInfo {
+  readonly name: string;
+  readonly architecture: string;
+  readonly nParams: number;
+  readonly nLayer: number;
+  readonly nExpert: number;
+  readonly nExpertUsed: number;
+  readonly contextSize: number;
+  readonly vocabSize: number;
+  readonly fileBytes: number;
+  readonly gpuBytes: number;
+}
+
+export interface GenerateRequest {
+  readonly messages: readonly ChatMessage[];
+  readonly sampling: SamplingParams;
+  /** Feed `messages[0].content` as raw text, without the chat template. */
+  readonly raw?: boolean;
+}
+
+export type FinishReason = 'eog' | 'length' | 'stop' | 'abort' | 'context';
+
+export interface GenerationStats {
+  readonly promptTokens: number;
+  readonly generatedTokens: number;
+  readonly timeToFirstTokenMs: number;
+  readonly prefillTokensPerSecond: number;
+  readonly decodeTokensPerSecond: number;
+  readonly totalMs: number;
+  readonly finishReason: FinishReason;
+  /** (n_layer, n_expert): how many generated+prompt tokens each expert served; empty for dense models. */
+  readonly expertUsage: readonly (readonly number[])[];
+  /** Set when the conversation was cut to fit the context (sliding window). */
+  readonly truncatedTokens: number;
+}
+
+export interface TokenDelta {
+  readonly text: string;
+  readonly tokenIds: readonly number[];
+}
+
+export interface GenerationResult {
+  readonly text: string;
+  readonly tokenIds: readonly number[];
+  readonly stats: GenerationStats;
+}
+
+export interface PingResult {
+  readonly payload: string;
+  /** The adapter the worker itself got, or null with the reason. */
+  readonly gpu: GpuInfo | null;
+  readonly gpuError?: SerializedError;
+}
+
+/** Method name → request parameters and result, the single source of both unions below. */
+export interface Methods {
+  readonly ping: { readonly params: { readonly payload: string }; readonly result: PingResult };
+  readonly load: {
+    readonly params: { readonly protocolVersion: number; readonly source: ModelSource; readonly options: LoadOptions };
+    readonly result: ModelInfo;
+  };
+  readonly generate: { readonly params: { readonly request: GenerateRequest }; readonly result: GenerationResult };
+  readonly abort: { readonly params: { readonly target: number }; readonly result: { readonly aborted: boolean } };
+  readonly unload: { readonly params: { readonly reason?: string }; readonly result: { readonly unloaded: boolean } };
+}
+
+export type Method = keyof Methods;
+
+/** App → worker. */
+export type WorkerRequest = { [M in Method]: { readonly type: M; readonly id: number } & Methods[M]['params'] }[Method];
+
+export type ResultEvent<M extends Method = Method> = {
+  [K in M]: { readonly type: 'result'; readonly id: number; readonly method: K; readonly result: Methods[K]['result'] };
+}[M];
+
+/** Worker → app. */
+export type WorkerEvent =
+  | ResultEvent
+  | { readonly type: 'progress'; readonly id: number; readonly progress: LoadProgress }
+  | { readonly type: 'token'; readonly id: number; readonly delta: TokenDelta }
+  | { readonly type: 'error'; readonly id: number; readonly error: SerializedError };
+
+export function isResultOf<M extends Method>(
+  ev: WorkerEvent,
+  method: M,
+): ev is Extract<WorkerEvent, { readonly type: 'result'; readonly method: M }> {
+  return ev.type === 'result' && ev.method === method;
+}
+
+const METHODS: readonly Method[] = ['ping', 'load', 'generate', 'abort', 'unload'];
+
+/** Checks the shape of anything that arrives by postMessage before it is trusted as a request. */
+export function isWorkerRequest(x: unknown): x is WorkerRequest {
+  if (typeof x !== 'object' || x === null) return false;
+  const r = x as { type?: unknown; id?: unknown };
+  return typeof r.id === 'number' && typeof r.type === 'string' && (METHODS as readonly string[]).includes(r.type);
+}
+
+export function isWorkerEvent(x: unknown): x is WorkerEvent {
+  if (typeof x !== 'object' || x === null) return false;
+  const r = x as { type?: unknown; id?: unknown };
+  return (
+    typeof r.id === 'number' && (r.type === 'result' || r.type === 'progress' || r.type === 'token' || r.type === 'error')
+  );
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(x)}`);
+}
