@@ -1,0 +1,13 @@
+/** @file Browser entry: mounts the app shell. */
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { App } from './App.tsx';
+import './app.css';
+
+const el = document.getElementById('root');
+if (!el) throw new Error('index.html has no #root element');
+createRoot(el).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);
