@@ -144,8 +144,10 @@ class Cursor {
     const n = this.u64();
     const left = this.src.size - this.pos;
     if (typeof n !== 'number' || n * perItem > left) {
+      // Claims beyond any real header (4 GiB) are hostile or garbage; smaller ones mean the file was cut short.
+      const absurd = typeof n !== 'number' || n * perItem > 2 ** 32;
       throw new GgufError(
-        'too-large',
+        absurd ? 'too-large' : 'truncated',
         `${this.src.name}: ${what} at offset ${at} is ${String(n)}, more than the ${left} bytes left in the file can hold (truncated or corrupt file)`,
       );
     }
