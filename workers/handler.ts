@@ -9,6 +9,7 @@ import {
   PROTOCOL_VERSION,
   assertNever,
   isWorkerRequest,
+  requestProblem,
   type WorkerEvent,
   type WorkerRequest,
 } from './protocol.ts';
@@ -88,7 +89,7 @@ export function createWorkerHandler(deps: HandlerDeps, post: Post): (data: unkno
   return (data: unknown) => {
     if (!isWorkerRequest(data)) {
       const id = idOf(data);
-      post({ type: 'error', id, error: serializeError(new ProtocolError('malformed request')) });
+      post({ type: 'error', id, error: serializeError(new ProtocolError(`malformed request: ${requestProblem(data)}`)) });
       return;
     }
     handle(data)

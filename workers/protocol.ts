@@ -157,11 +157,40 @@ export function isResultOf<M extends Method>(
 
 const METHODS: readonly Method[] = ['ping', 'load', 'generate', 'abort', 'unload'];
 
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
+
+/**
+ * What is wrong with something that arrived by postMessage as a request, or undefined when it has the shape
+ * of one: the envelope and each method's top-level parameters (deeper fields are the engine's to check).
+ */
+export function requestProblem(x: unknown): string | undefined {
+  if (!isObject(x)) return `expected an object, got ${x === null ? 'null' : typeof x}`;
+  if (typeof x.id !== 'number') return "'id' must be a number";
+  if (typeof x.type !== 'string' || !(METHODS as readonly string[]).includes(x.type)) {
+    return `unknown method ${JSON.stringify(x.type)} (expected one of ${METHODS.join(', ')})`;
+  }
+  switch (x.type) {
+    case 'ping':
+      return typeof x.payload === 'string' ? undefined : "'ping' needs payload: string";
+    case 'load':
+      if (typeof x.protocolVersion !== 'number') return "'load' needs protocolVersion: number";
+      if (!isObject(x.source) || typeof x.source.kind !== 'string') return "'load' needs source: ModelSource";
+      return isObject(x.options) ? undefined : "'load' needs options: object";
+    case 'generate':
+      return isObject(x.request) && Array.isArray(x.request.messages) && isObject(x.request.sampling)
+        ? undefined
+        : "'generate' needs request: { messages, sampling }";
+    case 'abort':
+      return typeof x.target === 'number' ? undefined : "'abort' needs target: number";
+    case 'unload':
+      return x.reason === undefined || typeof x.reason === 'string' ? undefined : "'unload' reason must be a string";
+  }
+  return undefined;
+}
+
 /** Checks the shape of anything that arrives by postMessage before it is trusted as a request. */
 export function isWorkerRequest(x: unknown): x is WorkerRequest {
-  if (typeof x !== 'object' || x === null) return false;
-  const r = x as { type?: unknown; id?: unknown };
-  return typeof r.id === 'number' && typeof r.type === 'string' && (METHODS as readonly string[]).includes(r.type);
+  return requestProblem(x) === undefined;
 }
 
 export function isWorkerEvent(x: unknown): x is WorkerEvent {
