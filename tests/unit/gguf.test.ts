@@ -262,7 +262,7 @@ describe('readGguf', () => {
 describe('byte sources', () => {
   it('blobSource reads ranges and rejects reads past the end', async () => {
     const bytes = await roundTrip(ALL_KVS, TENSORS);
-    const src = blobSource(new Blob([bytes]), 'b.gguf');
+    const src = blobSource(new Blob([bytes.slice().buffer]), 'b.gguf');
     expect(src.size).toBe(bytes.length);
     expect(await src.read(10, 20)).toEqual(bytes.subarray(10, 30));
     await expectGgufError(src.read(bytes.length - 2, 4), 'truncated');

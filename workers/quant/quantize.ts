@@ -1,0 +1,485 @@
+/**
+ * @file Quantizers following ggml's reference algorithms (`quantize_row_*_ref` in ggml/src/ggml-quants.c,
+ * including `make_qkx2_quants` for Q4_K/Q5_K and `make_qx_quants` for Q6_K), emulating C float32 arithmetic
+ * op by op so the bytes match what llama.cpp's quantizer writes without an importance matrix. The model
+ * generator writes GGUFs with them, and kernel tests quantize random data with them.
+ */
+import { GgufError } from '../gguf/errors.ts';
+import { GgmlType, ggmlTypeInfo, ggmlTypeName } from '../gguf/ggmlTypes.ts';
+import { getScaleMinK4 } from './dequant.ts';
+import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from './half.ts';
+
+const f = Math.fround;
+const GROUP_MAX_EPS = f(1e-15);
+/** The C literal 0.1f. */
+const F01 = f(0.1);
+
+/** ggml's nearest_int: round half to even (the 1.5·2^23 trick), for |x| < 2^22. */
+export function nearestInt(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && (r & 1) !== 0 ? r - 1 : r;
+}
+
+/** C roundf: half away from zero. */
+function roundf(x: number): number {
+  return x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5);
+}
+
+/** C (int8_t) cast of a float in range: truncation toward zero. */
+const trunc = Math.trunc;
+
+function putF16(b: Uint8Array, at: number, x: number): number {
+  const h = f32ToF16Bits(x);
+  b[at] = h & 0xff;
+  b[at + 1] = h >> 8;
+  return f16BitsToF32(h);
+}
+
+const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : x > hi ? hi : x);
+
+// ---------------------------------------------------------------- 32-element blocks
+
+function q4_0(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
+  let amax = 0;
+  let max = 0;
+  for (let j = 0; j < 32; j++) {
+    const v = x[xo + j];
+    if (amax < Math.abs(v)) {
+      amax = Math.abs(v);
+      max = v;
+    }
+  }
+  const d = f(max / -8);
+  const id = d ? f(1 / d) : 0;
+  putF16(b, at, d);
+  for (let j = 0; j < 16; j++) {
+    const x0 = f(x[xo + j] * id);
+    const x1 = f(x[xo + 16 + j] * id);
+    const xi0 = Math.min(15, trunc(f(x0 + 8.5)));
+    const xi1 = Math.min(15, trunc(f(x1 + 8.5)));
+    b[at + 2 + j] = xi0 | (xi1 << 4);
+  }
+}
+
+function q4_1(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let j = 0; j < 32; j++) {
+    const v = x[xo + j];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const d = f(f(max - min) / 15);
+  const id = d ? f(1 / d) : 0;
+  putF16(b, at, d);
+  putF16(b, at + 2, min);
+  for (let j = 0; j < 16; j++) {
+    const x0 = f(f(x[xo + j] - min) * id);
+    const x1 = f(f(x[xo + 16 + j] - min) * id);
+    const xi0 = Math.min(15, trunc(f(x0 + 0.5)));
+    const xi1 = Math.min(15, trunc(f(x1 + 0.5)));
+    b[at + 4 + j] = xi0 | (xi1 << 4);
+  }
+}
+
+function q5_0(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
+  let amax = 0;
+  let max = 0;
+  for (let j = 0; j < 32; j++) {
+    const v = x[xo + j];
+    if (amax < Math.abs(v)) {
+      amax = Math.abs(v);
+      max = v;
+    }
+  }
+  const d = f(max / -16);
+  const id = d ? f(1 / d) : 0;
+  putF16(b, at, d);
+  let qh = 0;
+  for (let j = 0; j < 16; j++) {
+    const x0 = f(x[xo + j] * id);
+    const x1 = f(x[xo + 16 + j] * id);
+    const xi0 = Math.min(31, trunc(f(x0 + 16.5)));
+    const xi1 = Math.min(31, trunc(f(x1 + 16.5)));
+    b[at + 6 + j] = (xi0 & 0xf) | ((xi1 & 0xf) << 4);
+    qh |= ((xi0 & 0x10) >> 4) << j;
+    qh |= ((xi1 & 0x10) >> 4) << (j + 16);
+  }
+  b[at + 2] = qh & 0xff;
+  b[at + 3] = (qh >>> 8) & 0xff;
+  b[at + 4] = (qh >>> 16) & 0xff;
+  b[at + 5] = (qh >>> 24) & 0xff;
+}
+
+function q5_1(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let j = 0; j < 32; j++) {
+    const v = x[xo + j];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const d = f(f(max - min) / 31);
+  const id = d ? f(1 / d) : 0;
+  putF16(b, at, d);
+  putF16(b, at + 2, min);
+  let qh = 0;
+  for (let j = 0; j < 16; j++) {
+    const x0 = f(f(x[xo + j] - min) * id);
+    const x1 = f(f(x[xo + 16 + j] - min) * id);
+    // (uint8_t) cast without clamping, as ggml does.
+    const xi0 = trunc(f(x0 + 0.5)) & 0xff;
+    const xi1 = trunc(f(x1 + 0.5)) & 0xff;
+    b[at + 8 + j] = (xi0 & 0xf) | ((xi1 & 0xf) << 4);
+    qh |= ((xi0 & 0x10) >> 4) << j;
+    qh |= ((xi1 & 0x10) >> 4) << (j + 16);
+  }
+  b[at + 4] = qh & 0xff;
+  b[at + 5] = (qh >>> 8) & 0xff;
+  b[at + 6] = (qh >>> 16) & 0xff;
+  b[at + 7] = (qh >>> 24) & 0xff;
+}
+
+function q8_0(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
+  let amax = 0;
+  for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[xo + j]));
+  const d = f(amax / 127);
+  const id = d ? f(1 / d) : 0;
+  putF16(b, at, d);
+  for (let j = 0; j < 32; j++) b[at + 2 + j] = roundf(f(x[xo + j] * id)) & 0xff;
+}
+
+// ---------------------------------------------------------------- K-quant helpers
+
+/** make_qkx2_quants: affine (scale, min) fit of n values to levels 0..nmax; returns [scale, theMin]. */
+function makeQkx2Quants(
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  xo: number,
+  weights: Float32Array,
+  L: Uint8Array,
+  lo: number,
+  laux: Uint8Array,
+  rmin: number,
+  rdelta: number,
+  nstep: number,
+  useMad: boolean,
+): [number, number] {
+  let min = x[xo];
+  let max = x[xo];
+  let sumW = weights[0];
+  let sumX = f(sumW * x[xo]);
+  for (let i = 1; i < n; i++) {
+    const xi = x[xo + i];
+    if (xi < min) min = xi;
+    if (xi > max) max = xi;
+    const w = weights[i];
+    sumW = f(sumW + w);
+    sumX = f(sumX + f(w * xi));
+  }
+  if (min > 0) min = 0;
+  if (max === min) {
+    for (let i = 0; i < n; i++) L[lo + i] = 0;
+    return [0, -min];
+  }
+  let iscale = f(nmax / f(max - min));
+  let scale = f(1 / iscale);
+  let bestError = 0;
+  for (let i = 0; i < n; i++) {
+    const l = nearestInt(f(iscale * f(x[xo + i] - min)));
+    L[lo + i] = clamp(l, 0, nmax);
+    let diff = f(f(f(scale * L[lo + i]) + min) - x[xo + i]);
+    diff = useMad ? Math.abs(diff) : f(diff * diff);
+    bestError = f(bestError + f(weights[i] * diff));
+  }
+  if (nstep < 1) return [scale, -min];
+  for (let is = 0; is <= nstep; is++) {
+    iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / f(max - min));
+    let sumL = 0;
+    let sumL2 = 0;
+    let sumXL = 0;
+    for (let i = 0; i < n; i++) {
+      const l = clamp(nearestInt(f(iscale * f(x[xo + i] - min))), 0, nmax);
+      laux[i] = l;
+      const w = weights[i];
+      const wl = f(w * l);
+      sumL = f(sumL + wl);
+      sumL2 = f(sumL2 + f(wl * l));
+      sumXL = f(sumXL + f(wl * x[xo + i]));
+    }
+    const D = f(f(sumW * sumL2) - f(sumL * sumL));
+    if (D > 0) {
+      let thisScale = f(f(f(sumW * sumXL) - f(sumX * sumL)) / D);
+      let thisMin = f(f(f(sumL2 * sumX) - f(sumL * sumXL)) / D);
+      if (thisMin > 0) {
+        thisMin = 0;
+        thisScale = f(sumXL / sumL2);
+      }
+      let curError = 0;
+      for (let i = 0; i < n; i++) {
+        let diff = f(f(f(thisScale * laux[i]) + thisMin) - x[xo + i]);
+        diff = useMad ? Math.abs(diff) : f(diff * diff);
+        curError = f(curError + f(weights[i] * diff));
+      }
+      if (curError < bestError) {
+        for (let i = 0; i < n; i++) L[lo + i] = laux[i];
+        bestError = curError;
+        scale = thisScale;
+        min = thisMin;
+      }
+    }
+  }
+  return [scale, -min];
+}
+
+/** make_qx_quants with rmse_type 1 and no importance weights (the Q6_K reference path). L holds l + nmax. */
+function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[xo + i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[xo + i];
+    }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    for (let i = 0; i < n; i++) L[lo + i] = 0;
+    return 0;
+  }
+  let iscale = f(-nmax / max);
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[xo + i];
+    const l = clamp(nearestInt(f(iscale * xi)), -nmax, nmax - 1);
+    L[lo + i] = l + nmax;
+    const w = f(xi * xi);
+    sumlx = f(sumlx + f(f(w * xi) * l));
+    suml2 = f(suml2 + f(f(w * l) * l));
+  }
+  let scale = suml2 ? f(sumlx / suml2) : 0;
+  let best = f(scale * sumlx);
+  for (let is = -9; is <= 9; is++) {
+    if (is === 0) continue;
+    iscale = f(-f(nmax + f(F01 * is)) / max);
+    sumlx = 0;
+    suml2 = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[xo + i];
+      const l = clamp(nearestInt(f(iscale * xi)), -nmax, nmax - 1);
+      const w = f(xi * xi);
+      sumlx = f(sumlx + f(f(w * xi) * l));
+      suml2 = f(suml2 + f(f(w * l) * l));
+    }
+    if (suml2 > 0 && f(sumlx * sumlx) > f(best * suml2)) {
+      for (let i = 0; i < n; i++) L[lo + i] = nmax + clamp(nearestInt(f(iscale * x[xo + i])), -nmax, nmax - 1);
+      scale = f(sumlx / suml2);
+      best = f(scale * sumlx);
+    }
+  }
+  return scale;
+}
+
+/** Shared scale/min search and 6-bit packing of Q4_K and Q5_K; fills L with levels 0..nmax. */
+function kScalesMins(
+  x: Float32Array,
+  xo: number,
+  b: Uint8Array,
+  at: number,
+  nmax: number,
+  rmin: number,
+  nstep: number,
+  L: Uint8Array,
+): void {
+  const weights = new Float32Array(32);
+  const laux = new Uint8Array(32);
+  const scales = new Float32Array(8);
+  const mins = new Float32Array(8);
+  let maxScale = 0;
+  let maxMin = 0;
+  for (let j = 0; j < 8; j++) {
+    let sumX2 = 0;
+    for (let l = 0; l < 32; l++) {
+      const v = x[xo + 32 * j + l];
+      sumX2 = f(sumX2 + f(v * v));
+    }
+    const avX = f(Math.sqrt(f(sumX2 / 32)));
+    for (let l = 0; l < 32; l++) weights[l] = f(avX + Math.abs(x[xo + 32 * j + l]));
+    const [sc, mn] = makeQkx2Quants(32, nmax, x, xo + 32 * j, weights, L, 32 * j, laux, rmin, F01, nstep, false);
+    scales[j] = sc;
+    mins[j] = mn;
+    if (scales[j] > maxScale) maxScale = scales[j];
+    if (mins[j] > maxMin) maxMin = mins[j];
+  }
+  const invScale = maxScale > 0 ? f(63 / maxScale) : 0;
+  const invMin = maxMin > 0 ? f(63 / maxMin) : 0;
+  const s = at + 4;
+  for (let j = 0; j < 8; j++) {
+    // (uint8_t) of nearest_int, then MIN(63, .)
+    const ls = Math.min(63, nearestInt(f(invScale * scales[j])) & 0xff);
+    const lm = Math.min(63, nearestInt(f(invMin * mins[j])) & 0xff);
+    if (j < 4) {
+      b[s + j] = ls;
+      b[s + j + 4] = lm;
+    } else {
+      b[s + j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
+      b[s + j - 4] |= (ls >> 4) << 6;
+      b[s + j] |= (lm >> 4) << 6;
+    }
+  }
+  const d = putF16(b, at, f(maxScale / 63));
+  const dmin = putF16(b, at + 2, f(maxMin / 63));
+  for (let j = 0; j < 8; j++) {
+    const [sc, m] = getScaleMinK4(j, b, s);
+    const dd = f(d * sc);
+    if (!dd) continue;
+    const dm = f(dmin * m);
+    for (let ii = 0; ii < 32; ii++) L[32 * j + ii] = clamp(nearestInt(f(f(x[xo + 32 * j + ii] + dm) / dd)), 0, nmax);
+  }
+}
+
+// ---------------------------------------------------------------- 256-element super-blocks
+
+function q4_K(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
+  const L = new Uint8Array(256);
+  kScalesMins(x, xo, b, at, 15, -1, 20, L);
+  let q = at + 16;
+  for (let j = 0; j < 256; j += 64) {
+    for (let l = 0; l < 32; l++) b[q + l] = L[j + l] | (L[j + l + 32] << 4);
+    q += 32;
+  }
+}
+
+function q5_K(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
+  const L = new Uint8Array(256);
+  kScalesMins(x, xo, b, at, 31, -0.5, 15, L);
+  const qh = at + 16;
+  let ql = at + 48;
+  let m1 = 1;
+  let m2 = 2;
+  for (let n = 0; n < 256; n += 64) {
+    for (let j = 0; j < 32; j++) {
+      let l1 = L[n + j];
+      if (l1 > 15) {
+        l1 -= 16;
+        b[qh + j] |= m1;
+      }
+      let l2 = L[n + j + 32];
+      if (l2 > 15) {
+        l2 -= 16;
+        b[qh + j] |= m2;
+      }
+      b[ql + j] = l1 | (l2 << 4);
+    }
+    m1 <<= 2;
+    m2 <<= 2;
+    ql += 32;
+  }
+}
+
+function q6_K(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
+  const L = new Int8Array(256);
+  const scales = new Float32Array(16);
+  let maxScale = 0;
+  let maxAbsScale = 0;
+  for (let ib = 0; ib < 16; ib++) {
+    const scale = makeQxQuants(16, 32, x, xo + 16 * ib, L, 16 * ib);
+    scales[ib] = scale;
+    const abs = Math.abs(scale);
+    if (abs > maxAbsScale) {
+      maxAbsScale = abs;
+      maxScale = scale;
+    }
+  }
+  if (maxAbsScale < GROUP_MAX_EPS) {
+    b.fill(0, at, at + 210);
+    return;
+  }
+  const iscale = f(-128 / maxScale);
+  const d = putF16(b, at + 208, f(1 / iscale));
+  const sc = new Int8Array(16);
+  for (let ib = 0; ib < 16; ib++) {
+    sc[ib] = Math.min(127, nearestInt(f(iscale * scales[ib])));
+    b[at + 192 + ib] = sc[ib] & 0xff;
+  }
+  for (let j = 0; j < 16; j++) {
+    const dd = f(d * sc[j]);
+    if (!dd) continue;
+    for (let ii = 0; ii < 16; ii++) L[16 * j + ii] = clamp(nearestInt(f(x[xo + 16 * j + ii] / dd)), -32, 31) + 32;
+  }
+  let ql = at;
+  let qh = at + 128;
+  for (let j = 0; j < 256; j += 128) {
+    for (let l = 0; l < 32; l++) {
+      const q1 = L[j + l] & 0xf;
+      const q2 = L[j + l + 32] & 0xf;
+      const q3 = L[j + l + 64] & 0xf;
+      const q4 = L[j + l + 96] & 0xf;
+      b[ql + l] = q1 | (q3 << 4);
+      b[ql + l + 32] = q2 | (q4 << 4);
+      b[qh + l] = (L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6);
+    }
+    ql += 64;
+    qh += 32;
+  }
+}
+
+type QuantFn = (x: Float32Array, xo: number, b: Uint8Array, at: number) => void;
+const QUANT: Partial<Record<GgmlType, QuantFn>> = {
+  [GgmlType.Q4_0]: q4_0,
+  [GgmlType.Q4_1]: q4_1,
+  [GgmlType.Q5_0]: q5_0,
+  [GgmlType.Q5_1]: q5_1,
+  [GgmlType.Q8_0]: q8_0,
+  [GgmlType.Q4_K]: q4_K,
+  [GgmlType.Q5_K]: q5_K,
+  [GgmlType.Q6_K]: q6_K,
+};
+
+/** Types `quantize` accepts. */
+export const QUANTIZABLE_TYPES: readonly GgmlType[] = [
+  GgmlType.F32,
+  GgmlType.F16,
+  GgmlType.BF16,
+  ...Object.keys(QUANT).map((k) => ggmlTypeInfo(Number(k)).id),
+].sort((a, b) => a - b);
+
+/**
+ * Quantizes `values` (a whole number of blocks; rows must each be whole blocks too, which holds when the
+ * row length is a multiple of the block size) into GGUF block bytes, as ggml's reference quantizer does.
+ */
+export function quantize(type: GgmlType, values: Float32Array): Uint8Array {
+  const info = ggmlTypeInfo(type);
+  const n = values.length;
+  if (n % info.blockSize !== 0) {
+    throw new GgufError('bad-shape', `${info.name}: ${n} values is not a whole number of ${info.blockSize}-element blocks`);
+  }
+  const nb = n / info.blockSize;
+  const out = new Uint8Array(nb * info.typeSize);
+  switch (type) {
+    case GgmlType.F32:
+      out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+      return out;
+    case GgmlType.F16:
+    case GgmlType.BF16: {
+      const conv = type === GgmlType.F16 ? f32ToF16Bits : f32ToBf16Bits;
+      for (let i = 0; i < n; i++) {
+        const h = conv(values[i]);
+        out[2 * i] = h & 0xff;
+        out[2 * i + 1] = h >> 8;
+      }
+      return out;
+    }
+  }
+  const fn = QUANT[type];
+  if (!fn) {
+    throw new GgufError(
+      'unsupported-type',
+      `quantizing to ${ggmlTypeName(type)} is not supported (supported: ${QUANTIZABLE_TYPES.map(ggmlTypeName).join(', ')})`,
+    );
+  }
+  for (let i = 0; i < nb; i++) fn(values, i * info.blockSize, out, i * info.typeSize);
+  return out;
+}
