@@ -2,8 +2,10 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App.tsx';
+import { applyStoredTheme } from './theme.ts';
 import './app.css';
 
+applyStoredTheme();
 const el = document.getElementById('root');
 if (!el) throw new Error('index.html has no #root element');
 createRoot(el).render(

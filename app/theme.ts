@@ -22,15 +22,23 @@ export function effectiveTheme(choice: ThemeChoice, systemDark: boolean): 'light
   return choice;
 }
 
-/** Keeps <html class="dark"> and `color-scheme` (native controls, scrollbars) in step with the setting. */
+/** Sets <html class="dark"> and `color-scheme` (native controls, scrollbars). */
+export function applyTheme(theme: 'light' | 'dark'): void {
+  const root = document.documentElement;
+  root.classList.toggle('dark', theme === 'dark');
+  root.style.colorScheme = theme;
+}
+
+/** Before the first render, so a dark-theme user never sees a white flash (the store reads localStorage synchronously). */
+export function applyStoredTheme(): void {
+  applyTheme(effectiveTheme(useSettingsStore.getState().theme, systemIsDark()));
+}
+
+/** Keeps the page's theme in step with the setting and, for 'system', with the OS. */
 export function useApplyTheme(): 'light' | 'dark' {
   const choice = useSettingsStore((s) => s.theme);
   const systemDark = useSyncExternalStore(subscribeSystem, systemIsDark);
   const theme = effectiveTheme(choice, systemDark);
-  useEffect(() => {
-    const root = document.documentElement;
-    root.classList.toggle('dark', theme === 'dark');
-    root.style.colorScheme = theme;
-  }, [theme]);
+  useEffect(() => applyTheme(theme), [theme]);
   return theme;
 }
