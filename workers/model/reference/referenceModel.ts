@@ -7,7 +7,6 @@
  * allocates nothing per element (buffers are sized once) so tiny and demo models run in seconds.
  * Runs in Node and in the browser: no `node:` imports.
  */
-import { GgufError } from '../../gguf/errors.ts';
 import type { GgufModel } from '../../gguf/model.ts';
 import { dequantize } from '../../quant/quant.ts';
 import { referenceConfig, ReferenceModelError, type ReferenceConfig } from './config.ts';
@@ -58,7 +57,7 @@ interface LayerWeights {
   readonly ffnNorm: Float32Array; // (n_embd)
   // Mixture of experts
   readonly router?: Mat; // (n_expert, n_embd)
-  readonly gateExps?: Experts; // (n_expert, n_ff, n_embd); absent → silu(up) only
+  readonly gateExps?: Experts; // (n_expert, n_ff, n_embd)
   readonly upExps?: Experts; // (n_expert, n_ff, n_embd)
   readonly downExps?: Experts; // (n_expert, n_embd, n_ff)
   // Shared expert (qwen2moe, granite shared)
@@ -124,14 +123,6 @@ async function readOptMat(model: GgufModel, name: string, rows: number, cols: nu
   return model.tensor(name) ? readMat(model, name, rows, cols, signal) : undefined;
 }
 
-/** The ne[1] of a tensor (its row count), used where the file, not the metadata, fixes a hidden size. */
-function rowsOf(model: GgufModel, name: string): number {
-  const info = model.requireTensor(name);
-  const r = info.dims[1];
-  if (r === undefined) throw new ReferenceModelError(`tensor '${name}' has shape [${info.dims.join(', ')}], expected at least 2 dimensions`);
-  return r;
-}
-
 async function loadLayer(model: GgufModel, c: ReferenceConfig, il: number, signal?: AbortSignal): Promise<LayerWeights> {
   const p = `blk.${il}.`;
   const E = c.nEmbd;
@@ -164,35 +155,31 @@ async function loadLayer(model: GgufModel, c: ReferenceConfig, il: number, signa
 
   if (c.nExpert > 0) {
     const nE = c.nExpert;
+    const nFf = c.nFf;
     layer.router = await readMat(model, `${p}ffn_gate_inp.weight`, nE, E, signal);
-    const nFf = rowsOf(model, `${p}ffn_up_exps.weight`);
     const experts = async (name: string, rows: number, cols: number): Promise<Experts> => ({
       data: await readF32(model, `${p}${name}.weight`, [cols, rows, nE], signal),
       n: nE,
       rows,
       cols,
     });
+    layer.gateExps = await experts('ffn_gate_exps', nFf, E);
     layer.upExps = await experts('ffn_up_exps', nFf, E);
     layer.downExps = await experts('ffn_down_exps', E, nFf);
-    if (model.tensor(`${p}ffn_gate_exps.weight`)) layer.gateExps = await experts('ffn_gate_exps', nFf, E);
-    else if (c.arch !== 'llama' && c.arch !== 'granitemoe' && c.arch !== 'granite') model.requireTensor(`${p}ffn_gate_exps.weight`);
-
-    if (model.tensor(`${p}ffn_up_shexp.weight`)) {
-      const nSh = rowsOf(model, `${p}ffn_up_shexp.weight`);
-      layer.shexpUp = await readMat(model, `${p}ffn_up_shexp.weight`, nSh, E, signal);
+    if (c.nFfShexp > 0) {
+      const nSh = c.nFfShexp;
       layer.shexpGate = await readMat(model, `${p}ffn_gate_shexp.weight`, nSh, E, signal);
+      layer.shexpUp = await readMat(model, `${p}ffn_up_shexp.weight`, nSh, E, signal);
       layer.shexpDown = await readMat(model, `${p}ffn_down_shexp.weight`, E, nSh, signal);
       if (c.sharedExpertGated) layer.shexpGateInp = await readF32(model, `${p}ffn_gate_inp_shexp.weight`, [E], signal);
-    } else if (c.sharedExpertGated) {
-      model.requireTensor(`${p}ffn_up_shexp.weight`);
     }
   } else {
-    const nFf = rowsOf(model, `${p}ffn_up.weight`);
-    layer.up = await readMat(model, `${p}ffn_up.weight`, nFf, E, signal);
+    const nFf = c.nFf;
     layer.gate = await readMat(model, `${p}ffn_gate.weight`, nFf, E, signal);
+    layer.up = await readMat(model, `${p}ffn_up.weight`, nFf, E, signal);
     layer.down = await readMat(model, `${p}ffn_down.weight`, E, nFf, signal);
-    layer.upBias = await readOpt(model, `${p}ffn_up.bias`, [nFf], signal);
     layer.gateBias = await readOpt(model, `${p}ffn_gate.bias`, [nFf], signal);
+    layer.upBias = await readOpt(model, `${p}ffn_up.bias`, [nFf], signal);
     layer.downBias = await readOpt(model, `${p}ffn_down.bias`, [E], signal);
   }
   return layer;
@@ -229,7 +216,7 @@ export class ReferenceModel {
   private constructor(config: ReferenceConfig, w: Weights) {
     this.config = config;
     this.w = w;
-    this.nVocab = w.tokEmbd.rows;
+    this.nVocab = config.nVocab;
     this.ropeParams = { ...config.rope, freqFactors: w.ropeFreqs };
     const c = config;
     const nQ = c.nHead * c.headDim;
@@ -245,10 +232,7 @@ export class ReferenceModel {
     this.proj = new Float32Array(c.nEmbd);
     this.ffnOut = new Float32Array(c.nEmbd);
     this.expOut = new Float32Array(c.nEmbd);
-    let maxFf = 1;
-    for (const l of w.layers) {
-      maxFf = Math.max(maxFf, l.upExps?.rows ?? 0, l.up?.rows ?? 0, l.shexpUp?.rows ?? 0);
-    }
+    const maxFf = Math.max(1, c.nFf, c.nFfShexp);
     this.hGate = new Float32Array(maxFf);
     this.hUp = new Float32Array(maxFf);
     this.routerLogits = new Float32Array(Math.max(1, c.nExpert));
@@ -257,18 +241,10 @@ export class ReferenceModel {
 
   /** Dequantizes every weight of `model` to f32 (memory: 4 bytes per parameter). */
   static async load(model: GgufModel, opts: LoadOptions = {}): Promise<ReferenceModel> {
-    const c = referenceConfig(model.metadata);
+    const c = referenceConfig(model);
     const signal = opts.signal;
-    const embdInfo = model.requireTensor('token_embd.weight');
-    const nVocab = embdInfo.dims[1];
-    if (embdInfo.dims[0] !== c.nEmbd || nVocab === undefined) {
-      throw new ReferenceModelError(`tensor 'token_embd.weight' has shape [${embdInfo.dims.join(', ')}], expected [${c.nEmbd}, n_vocab]`);
-    }
-    const tokEmbd = await readMat(model, 'token_embd.weight', nVocab, c.nEmbd, signal);
-    let output: Mat;
-    if (model.tensor('output.weight')) output = await readMat(model, 'output.weight', nVocab, c.nEmbd, signal);
-    else if (c.tiedOutputAllowed) output = tokEmbd;
-    else throw new GgufError('missing-tensor', `tensor 'output.weight' is required for ${c.arch} (llama.cpp does not tie it to token_embd)`);
+    const tokEmbd = await readMat(model, 'token_embd.weight', c.nVocab, c.nEmbd, signal);
+    const output = c.tiedOutput ? tokEmbd : await readMat(model, 'output.weight', c.nVocab, c.nEmbd, signal);
     const layers: LayerWeights[] = [];
     for (let il = 0; il < c.nLayer; il++) layers.push(await loadLayer(model, c, il, signal));
     const w: Weights = {
@@ -484,9 +460,10 @@ export class ReferenceModel {
     const c = this.config;
     const E = c.nEmbd;
     const router = L.router;
+    const gate = L.gateExps;
     const up = L.upExps;
     const down = L.downExps;
-    if (!router || !up || !down) throw new ReferenceModelError('moe: expert weights not loaded');
+    if (!router || !gate || !up || !down) throw new ReferenceModelError('moe: expert weights not loaded');
     const k = c.nExpertUsed;
     const probs = this.routerLogits;
     matVec(probs, router.data, this.xn, c.nExpert, E);
@@ -513,12 +490,8 @@ export class ReferenceModel {
       const e = experts[j];
       // h = silu(gate_e·x) ⊙ (up_e·x)                                                (n_ff)
       matVec(this.hUp, up.data, this.xn, nFf, E, e * nFf * E);
-      if (L.gateExps) {
-        matVec(this.hGate, L.gateExps.data, this.xn, nFf, E, e * nFf * E);
-        for (let i = 0; i < nFf; i++) this.hGate[i] = silu(this.hGate[i]) * this.hUp[i];
-      } else {
-        for (let i = 0; i < nFf; i++) this.hGate[i] = silu(this.hUp[i]);
-      }
+      matVec(this.hGate, gate.data, this.xn, nFf, E, e * nFf * E);
+      for (let i = 0; i < nFf; i++) this.hGate[i] = silu(this.hGate[i]) * this.hUp[i];
       // out += w_j · down_e·h                                                         (n_embd)
       matVec(this.expOut, down.data, this.hGate, E, nFf, e * E * nFf);
       for (let i = 0; i < E; i++) out[i] += weights[j] * this.expOut[i];
