@@ -8,6 +8,9 @@
  */
 import cl100kBase from 'js-tiktoken/ranks/cl100k_base';
 import { bytesToByteLevel } from '../../workers/tokenizer/byteLevel.ts';
+import { CHATML_TEMPLATE } from '../../workers/tokenizer/chatTemplate.ts';
+
+export { CHATML_TEMPLATE };
 import { TokenType, type TokenizerSpec } from '../../workers/tokenizer/spec.ts';
 
 export type VocabKind = 'small' | 'cl100k' | number;
@@ -24,9 +27,6 @@ export interface VocabSpec {
   chatTemplate: string;
 }
 
-/** The demo models' ChatML template (same string as in their GGUF files). */
-export const CHATML_TEMPLATE =
-  "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 /** Number of ranked (non-special) cl100k tokens: ranks 0..100255. */
 export const CL100K_RANKS = 100_256;
