@@ -1,0 +1,589 @@
+// Quantized weight decoding shared by every kernel that reads GGUF weights (matvec, matmul, embedding, MoE).
+//
+// ---- API -------------------------------------------------------------------------------------------------
+// The including kernel defines exactly one weight type (TypeScript: quantDefines(type) in kernels/lib/quant.ts):
+//   W_F32 W_F16 W_BF16 W_Q4_0 W_Q4_1 W_Q5_0 W_Q5_1 W_Q8_0 W_Q4_K W_Q5_K W_Q6_K W_IQ4_NL W_IQ4_XS W_MXFP4
+// plus W_VEC4 for the types whose blocks are 16-byte aligned (F32, F16, BF16, Q4_K, Q5_K; quantDefines adds it),
+// plus W_CODEBOOK for the table-lookup types (IQ4_NL, IQ4_XS, MXFP4; quantDefines adds it too),
+// and the kernel provides the weight accessors (the binding and its chunking are the kernel's business):
+//   fn qw_load(word: u32) -> u32              u32 word `word` of the weight tensor (padded layout, kernels/lib/weights.ts)
+//   fn qw_load4(word: u32) -> vec4<u32>       words word..word+3, word % 4 == 0; only needed when W_VEC4 is defined
+//
+// A block is BLOCK_ELEMS elements in BLOCK_WORDS u32 words (its padded GPU size; F32 blocks are 4 elements and
+// F16/BF16 blocks 8, so rows of those types must be multiples of 4 / 8). Block b of a row starts at word
+// rowWord + b * BLOCK_WORDS. A block splits into BLOCK_PARTS parts of PART_VEC4 * 4 elements: a part is the unit
+// one thread decodes (32 elements for every quantized type), and neighbouring parts read neighbouring words, so
+// threads that take consecutive (block, part) units read consecutive memory. A part's elements are not always
+// contiguous: vec4 number v of part p holds block elements q_part_elem(p, v) + 0..3.
+//
+//   const BLOCK_ELEMS, BLOCK_WORDS, BLOCK_PARTS, PART_VEC4: u32
+//   fn q_part_elem(part: u32, v: u32) -> u32                          first block element of vec4 v of the part
+//   struct QX { v: array<vec4<f32>, PART_VEC4>, s: vec4<f32> }         a part's activations (+ sums, see below)
+//   fn q_x_prep(v: array<vec4<f32>, PART_VEC4>) -> QX                 build QX from the part's activations
+//   fn q_part_dot(bw: u32, part: u32, x: QX) -> f32                   dot(weights of the part, activations);
+//                                                                      bw = word index of the block
+//   fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4>   the part's weights as f32, exactly
+//                                                                      ggml's values (same vec4 order as QX)
+//
+// Prepare QX once and reuse it for every weight row that meets the same activations (several rows per thread):
+// q_x_prep also computes sums of the activations over runs of 8 (s.x = v[0..1], s.y = v[2..3], ...), which the
+// integer-offset formulas use, e.g. Q4_K: d·sc·Σq·x − dmin·m·Σx.
+//
+// ---- How the dot product avoids int→float conversions ------------------------------------------------------
+// Integer→float conversions run at a quarter of the FMA rate on NVIDIA GPUs, which would make the Q4 matvec
+// compute-bound. Instead a k-bit value q is OR-ed into the top mantissa bits of 1.0f: bitcast<f32>(0x3F800000 |
+// q << (23 - k)) == 1 + q / 2^k exactly (a shift and a mask per element). Then Σ q·x = 2^k (Σ (1 + q/2^k) x − Σx),
+// and the Σx per run comes from QX.s. Dequantized values are exact (q = 2^k (u − 1)), so the dequant helpers
+// give ggml's values bit for bit; the dot products differ from a plain f32 sum only by rounding order.
+// -------------------------------------------------------------------------------------------------------------
+
+const Q_ONE: u32 = 0x3F800000u;
+
+// 1 + n/16 for the low (q_lo4) or high (q_hi4) nibble of each byte of w, byte 0 first.
+fn q_lo4(w: u32) -> vec4<f32> {
+  return bitcast<vec4<f32>>((vec4<u32>(w << 19u, w << 11u, w << 3u, w >> 5u) & vec4<u32>(0x00780000u)) | vec4<u32>(Q_ONE));
+}
+fn q_hi4(w: u32) -> vec4<f32> {
+  return bitcast<vec4<f32>>((vec4<u32>(w << 15u, w << 7u, w >> 1u, w >> 9u) & vec4<u32>(0x00780000u)) | vec4<u32>(Q_ONE));
+}
+// 1 + b/32 for 5-bit values in the bytes of w.
+fn q_u5(w: u32) -> vec4<f32> {
+  return bitcast<vec4<f32>>((vec4<u32>(w << 18u, w << 10u, w << 2u, w >> 6u) & vec4<u32>(0x007C0000u)) | vec4<u32>(Q_ONE));
+}
+// 1 + b/64 for 6-bit values in the bytes of w.
+fn q_u6(w: u32) -> vec4<f32> {
+  return bitcast<vec4<f32>>((vec4<u32>(w << 17u, w << 9u, w << 1u, w >> 7u) & vec4<u32>(0x007E0000u)) | vec4<u32>(Q_ONE));
+}
+// 1 + (b + 128)/256 for the int8 bytes of w (flipping bit 7 maps -128..127 to 0..255).
+fn q_i8(w: u32) -> vec4<f32> {
+  return bitcast<vec4<f32>>((vec4<u32>(w << 15u, w << 7u, w >> 1u, w >> 9u) & vec4<u32>(0x007F8000u)) ^ vec4<u32>(0x3FC00000u));
+}
+// Sign-extended int8 bytes of w as f32.
+fn q_s8(w: u32) -> vec4<f32> {
+  return vec4<f32>(vec4<i32>(bitcast<i32>(w << 24u), bitcast<i32>(w << 16u), bitcast<i32>(w << 8u), bitcast<i32>(w)) >> vec4<u32>(24u));
+}
+// The 4 bits (b >> 0..3) & 1 of b spread to bit 4 of each byte (Q5_0/Q5_1 high bits).
+fn q_spread4(b: u32) -> u32 {
+  return (((b & 0xFu) * 0x00204081u) & 0x01010101u) << 4u;
+}
+fn q_sum4(v: vec4<f32>) -> f32 {
+  return (v.x + v.y) + (v.z + v.w);
+}
+
+#ifdef W_VEC4
+fn q_load4(word: u32) -> vec4<u32> {
+  return qw_load4(word);
+}
+#else
+fn q_load4(word: u32) -> vec4<u32> {
+  return vec4<u32>(qw_load(word), qw_load(word + 1u), qw_load(word + 2u), qw_load(word + 3u));
+}
+#endif
+
+// ============================================================================================== float types
+
+#ifdef W_F32
+const BLOCK_ELEMS: u32 = 4u;
+const BLOCK_WORDS: u32 = 4u;
+const BLOCK_PARTS: u32 = 1u;
+const PART_VEC4: u32 = 1u;
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 0u;
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  return array<vec4<f32>, PART_VEC4>(bitcast<vec4<f32>>(q_load4(bw)));
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  return dot(bitcast<vec4<f32>>(q_load4(bw)), x.v[0]);
+}
+#endif
+
+#ifdef W_F16
+const BLOCK_ELEMS: u32 = 8u;
+const BLOCK_WORDS: u32 = 4u;
+const BLOCK_PARTS: u32 = 1u;
+const PART_VEC4: u32 = 2u;
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 4u * v;
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  let w = q_load4(bw);
+  return array<vec4<f32>, PART_VEC4>(
+    vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)),
+    vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)),
+  );
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  let w = q_part_dequant(bw, part);
+  return dot(w[0], x.v[0]) + dot(w[1], x.v[1]);
+}
+#endif
+
+#ifdef W_BF16
+const BLOCK_ELEMS: u32 = 8u;
+const BLOCK_WORDS: u32 = 4u;
+const BLOCK_PARTS: u32 = 1u;
+const PART_VEC4: u32 = 2u;
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 4u * v;
+}
+fn q_bf16x2(w: u32) -> vec2<f32> {
+  return bitcast<vec2<f32>>(vec2<u32>(w << 16u, w & 0xFFFF0000u));
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  let w = q_load4(bw);
+  return array<vec4<f32>, PART_VEC4>(vec4<f32>(q_bf16x2(w.x), q_bf16x2(w.y)), vec4<f32>(q_bf16x2(w.z), q_bf16x2(w.w)));
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  let w = q_part_dequant(bw, part);
+  return dot(w[0], x.v[0]) + dot(w[1], x.v[1]);
+}
+#endif
+
+// ================================================================== 32-element blocks: one part per block
+// Words: [d (f16) | pad or m] [qh (Q5 only)] qs...; low nibbles are elements 0..15, high nibbles 16..31.
+
+#ifdef W_Q4_0
+const BLOCK_ELEMS: u32 = 32u;
+const BLOCK_WORDS: u32 = 5u;
+const BLOCK_PARTS: u32 = 1u;
+const PART_VEC4: u32 = 8u;
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 4u * v;
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  let d = unpack2x16float(qw_load(bw)).x;
+  var o: array<vec4<f32>, PART_VEC4>;
+  for (var k = 0u; k < 4u; k++) {
+    let q = qw_load(bw + 1u + k);
+    o[k] = d * ((q_lo4(q) - 1.0) * 16.0 - 8.0);
+    o[k + 4u] = d * ((q_hi4(q) - 1.0) * 16.0 - 8.0);
+  }
+  return o;
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  let d = unpack2x16float(qw_load(bw)).x;
+  let q0 = qw_load(bw + 1u);
+  let q1 = qw_load(bw + 2u);
+  let q2 = qw_load(bw + 3u);
+  let q3 = qw_load(bw + 4u);
+  let a = dot(q_lo4(q0), x.v[0]) + dot(q_lo4(q1), x.v[1]) + dot(q_lo4(q2), x.v[2]) + dot(q_lo4(q3), x.v[3]) +
+          dot(q_hi4(q0), x.v[4]) + dot(q_hi4(q1), x.v[5]) + dot(q_hi4(q2), x.v[6]) + dot(q_hi4(q3), x.v[7]);
+  let s = q_sum4(x.s);
+  // Σ (q - 8) x = 16 (a - s) - 8 s
+  return d * (16.0 * (a - s) - 8.0 * s);
+}
+#endif
+
+#ifdef W_Q4_1
+const BLOCK_ELEMS: u32 = 32u;
+const BLOCK_WORDS: u32 = 5u;
+const BLOCK_PARTS: u32 = 1u;
+const PART_VEC4: u32 = 8u;
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 4u * v;
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  let dm = unpack2x16float(qw_load(bw));
+  var o: array<vec4<f32>, PART_VEC4>;
+  for (var k = 0u; k < 4u; k++) {
+    let q = qw_load(bw + 1u + k);
+    o[k] = dm.x * ((q_lo4(q) - 1.0) * 16.0) + dm.y;
+    o[k + 4u] = dm.x * ((q_hi4(q) - 1.0) * 16.0) + dm.y;
+  }
+  return o;
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  let dm = unpack2x16float(qw_load(bw));
+  let q0 = qw_load(bw + 1u);
+  let q1 = qw_load(bw + 2u);
+  let q2 = qw_load(bw + 3u);
+  let q3 = qw_load(bw + 4u);
+  let a = dot(q_lo4(q0), x.v[0]) + dot(q_lo4(q1), x.v[1]) + dot(q_lo4(q2), x.v[2]) + dot(q_lo4(q3), x.v[3]) +
+          dot(q_hi4(q0), x.v[4]) + dot(q_hi4(q1), x.v[5]) + dot(q_hi4(q2), x.v[6]) + dot(q_hi4(q3), x.v[7]);
+  let s = q_sum4(x.s);
+  return dm.x * 16.0 * (a - s) + dm.y * s;
+}
+#endif
+
+#ifdef W_Q5_0
+const BLOCK_ELEMS: u32 = 32u;
+const BLOCK_WORDS: u32 = 6u;
+const BLOCK_PARTS: u32 = 1u;
+const PART_VEC4: u32 = 8u;
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 4u * v;
+}
+// 5-bit values of qs word k (low: elements 4k.., high: 16 + 4k..), as bytes.
+fn q5_lo(q: u32, qh: u32, k: u32) -> u32 {
+  return (q & 0x0F0F0F0Fu) | q_spread4(qh >> (4u * k));
+}
+fn q5_hi(q: u32, qh: u32, k: u32) -> u32 {
+  return ((q >> 4u) & 0x0F0F0F0Fu) | q_spread4(qh >> (16u + 4u * k));
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  let d = unpack2x16float(qw_load(bw)).x;
+  let qh = qw_load(bw + 1u);
+  var o: array<vec4<f32>, PART_VEC4>;
+  for (var k = 0u; k < 4u; k++) {
+    let q = qw_load(bw + 2u + k);
+    o[k] = d * ((q_u5(q5_lo(q, qh, k)) - 1.0) * 32.0 - 16.0);
+    o[k + 4u] = d * ((q_u5(q5_hi(q, qh, k)) - 1.0) * 32.0 - 16.0);
+  }
+  return o;
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  let d = unpack2x16float(qw_load(bw)).x;
+  let qh = qw_load(bw + 1u);
+  var a = 0.0;
+  for (var k = 0u; k < 4u; k++) {
+    let q = qw_load(bw + 2u + k);
+    a += dot(q_u5(q5_lo(q, qh, k)), x.v[k]) + dot(q_u5(q5_hi(q, qh, k)), x.v[k + 4u]);
+  }
+  let s = q_sum4(x.s);
+  // Σ (q - 16) x = 32 (a - s) - 16 s
+  return d * (32.0 * (a - s) - 16.0 * s);
+}
+#endif
+
+#ifdef W_Q5_1
+const BLOCK_ELEMS: u32 = 32u;
+const BLOCK_WORDS: u32 = 6u;
+const BLOCK_PARTS: u32 = 1u;
+const PART_VEC4: u32 = 8u;
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 4u * v;
+}
+fn q5_lo(q: u32, qh: u32, k: u32) -> u32 {
+  return (q & 0x0F0F0F0Fu) | q_spread4(qh >> (4u * k));
+}
+fn q5_hi(q: u32, qh: u32, k: u32) -> u32 {
+  return ((q >> 4u) & 0x0F0F0F0Fu) | q_spread4(qh >> (16u + 4u * k));
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  let dm = unpack2x16float(qw_load(bw));
+  let qh = qw_load(bw + 1u);
+  var o: array<vec4<f32>, PART_VEC4>;
+  for (var k = 0u; k < 4u; k++) {
+    let q = qw_load(bw + 2u + k);
+    o[k] = dm.x * ((q_u5(q5_lo(q, qh, k)) - 1.0) * 32.0) + dm.y;
+    o[k + 4u] = dm.x * ((q_u5(q5_hi(q, qh, k)) - 1.0) * 32.0) + dm.y;
+  }
+  return o;
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  let dm = unpack2x16float(qw_load(bw));
+  let qh = qw_load(bw + 1u);
+  var a = 0.0;
+  for (var k = 0u; k < 4u; k++) {
+    let q = qw_load(bw + 2u + k);
+    a += dot(q_u5(q5_lo(q, qh, k)), x.v[k]) + dot(q_u5(q5_hi(q, qh, k)), x.v[k + 4u]);
+  }
+  let s = q_sum4(x.s);
+  return dm.x * 32.0 * (a - s) + dm.y * s;
+}
+#endif
+
+#ifdef W_Q8_0
+const BLOCK_ELEMS: u32 = 32u;
+const BLOCK_WORDS: u32 = 9u;
+const BLOCK_PARTS: u32 = 1u;
+const PART_VEC4: u32 = 8u;
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 4u * v;
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  let d = unpack2x16float(qw_load(bw)).x;
+  var o: array<vec4<f32>, PART_VEC4>;
+  for (var k = 0u; k < 8u; k++) {
+    o[k] = d * q_s8(qw_load(bw + 1u + k));
+  }
+  return o;
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  let d = unpack2x16float(qw_load(bw)).x;
+  var a = 0.0;
+  for (var k = 0u; k < 8u; k++) {
+    a += dot(q_i8(qw_load(bw + 1u + k)), x.v[k]);
+  }
+  let s = q_sum4(x.s);
+  // Σ q x = 256 (a - s) - 128 s
+  return d * (256.0 * (a - s) - 128.0 * s);
+}
+#endif
+
+// ======================================================== codebook types: IQ4_NL, MXFP4 (32), IQ4_XS (256)
+// A part is 32 elements: 4 qs words, low nibbles are elements 0..15 of the part, high nibbles 16..31, all with
+// one scale (q_scale) and a 16-entry codebook (q_kv).
+
+#ifdef W_IQ4_NL
+const BLOCK_ELEMS: u32 = 32u;
+const BLOCK_WORDS: u32 = 5u;
+const BLOCK_PARTS: u32 = 1u;
+const PART_VEC4: u32 = 8u;
+const Q_KV = array<f32, 16>(-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0, 1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 4u * v;
+}
+fn q_scale(bw: u32, part: u32) -> f32 {
+  return unpack2x16float(qw_load(bw)).x;
+}
+fn q_qs(bw: u32, part: u32) -> u32 {
+  return bw + 1u;
+}
+#endif
+
+#ifdef W_MXFP4
+const BLOCK_ELEMS: u32 = 32u;
+const BLOCK_WORDS: u32 = 5u;
+const BLOCK_PARTS: u32 = 1u;
+const PART_VEC4: u32 = 8u;
+// E2M1 values doubled; the halving lives in q_scale.
+const Q_KV = array<f32, 16>(0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 0.0, -1.0, -2.0, -3.0, -4.0, -6.0, -8.0, -12.0);
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 4u * v;
+}
+fn q_scale(bw: u32, part: u32) -> f32 {
+  // E8M0 exponent byte, halved: ggml's GGML_E8M0_TO_FP32_HALF.
+  let e = qw_load(bw) & 0xFFu;
+  return bitcast<f32>(select((e - 1u) << 23u, 0x00200000u << e, e < 2u));
+}
+fn q_qs(bw: u32, part: u32) -> u32 {
+  return bw + 1u;
+}
+#endif
+
+#ifdef W_IQ4_XS
+// Words: [d (f16) | scales_h (u16)] [scales_l[4]] qs[128]. Part ib = sub-block ib, 32 contiguous elements.
+const BLOCK_ELEMS: u32 = 256u;
+const BLOCK_WORDS: u32 = 34u;
+const BLOCK_PARTS: u32 = 8u;
+const PART_VEC4: u32 = 8u;
+const Q_KV = array<f32, 16>(-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0, 1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 32u * part + 4u * v;
+}
+fn q_scale(bw: u32, part: u32) -> f32 {
+  let h = qw_load(bw);
+  let ls = ((qw_load(bw + 1u) >> (4u * part)) & 15u) | (((h >> (16u + 2u * part)) & 3u) << 4u);
+  return unpack2x16float(h).x * (f32(ls) - 32.0);
+}
+fn q_qs(bw: u32, part: u32) -> u32 {
+  return bw + 2u + 4u * part;
+}
+#endif
+
+#ifdef W_CODEBOOK
+fn q_kv_lo(w: u32) -> vec4<f32> {
+  return vec4<f32>(Q_KV[w & 15u], Q_KV[(w >> 8u) & 15u], Q_KV[(w >> 16u) & 15u], Q_KV[(w >> 24u) & 15u]);
+}
+fn q_kv_hi(w: u32) -> vec4<f32> {
+  return vec4<f32>(Q_KV[(w >> 4u) & 15u], Q_KV[(w >> 12u) & 15u], Q_KV[(w >> 20u) & 15u], Q_KV[w >> 28u]);
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  let dl = q_scale(bw, part);
+  let qs = q_qs(bw, part);
+  var o: array<vec4<f32>, PART_VEC4>;
+  for (var k = 0u; k < 4u; k++) {
+    let w = qw_load(qs + k);
+    o[k] = dl * q_kv_lo(w);
+    o[k + 4u] = dl * q_kv_hi(w);
+  }
+  return o;
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  let qs = q_qs(bw, part);
+  var a = 0.0;
+  for (var k = 0u; k < 4u; k++) {
+    let w = qw_load(qs + k);
+    a += dot(q_kv_lo(w), x.v[k]) + dot(q_kv_hi(w), x.v[k + 4u]);
+  }
+  return q_scale(bw, part) * a;
+}
+#endif
+
+// ================================================================== K-quants: 256-element blocks, 8 parts
+
+// Q4_K/Q5_K scales: 12 bytes of 6-bit (scale, min) pairs for 8 sub-blocks (ggml's get_scale_min_k4). Returns
+// (scale of sub-block 2j, scale of 2j+1, min of 2j, min of 2j+1); hdr.yzw are the 12 bytes.
+fn q_k4_scales(hdr: vec4<u32>, j: u32) -> vec4<f32> {
+  let sc = select((hdr.w & 0x0F0F0F0Fu) | ((hdr.y >> 2u) & 0x30303030u), hdr.y & 0x3F3F3F3Fu, j < 2u);
+  let mn = select(((hdr.w >> 4u) & 0x0F0F0F0Fu) | ((hdr.z >> 2u) & 0x30303030u), hdr.z & 0x3F3F3F3Fu, j < 2u);
+  let sh = 16u * (j & 1u);
+  return vec4<f32>(vec4<u32>(sc >> sh, sc >> (sh + 8u), mn >> sh, mn >> (sh + 8u)) & vec4<u32>(0xFFu));
+}
+
+#ifdef W_Q4_K
+// Words: [d | dmin (f16)] [scales 0..3] [4..7] [8..11] qs[128] (words 4..35). Part p = 2j + h reads qs bytes
+// 32j + 16h .. +15: low nibbles are elements 64j + 16h + 0..15 (sub-block 2j), high nibbles 64j + 32 + 16h + 0..15
+// (sub-block 2j + 1).
+const BLOCK_ELEMS: u32 = 256u;
+const BLOCK_WORDS: u32 = 36u;
+const BLOCK_PARTS: u32 = 8u;
+const PART_VEC4: u32 = 8u;
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 64u * (part >> 1u) + 16u * (part & 1u) + 32u * (v >> 2u) + 4u * (v & 3u);
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  let hdr = q_load4(bw);
+  let q = q_load4(bw + 4u + 4u * part);
+  let dm = unpack2x16float(hdr.x);
+  let sm = q_k4_scales(hdr, part >> 1u);
+  let d1 = dm.x * sm.x;
+  let d2 = dm.x * sm.y;
+  let m1 = dm.y * sm.z;
+  let m2 = dm.y * sm.w;
+  return array<vec4<f32>, PART_VEC4>(
+    d1 * ((q_lo4(q.x) - 1.0) * 16.0) - m1, d1 * ((q_lo4(q.y) - 1.0) * 16.0) - m1,
+    d1 * ((q_lo4(q.z) - 1.0) * 16.0) - m1, d1 * ((q_lo4(q.w) - 1.0) * 16.0) - m1,
+    d2 * ((q_hi4(q.x) - 1.0) * 16.0) - m2, d2 * ((q_hi4(q.y) - 1.0) * 16.0) - m2,
+    d2 * ((q_hi4(q.z) - 1.0) * 16.0) - m2, d2 * ((q_hi4(q.w) - 1.0) * 16.0) - m2,
+  );
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  let hdr = q_load4(bw);
+  let q = q_load4(bw + 4u + 4u * part);
+  let dm = unpack2x16float(hdr.x);
+  let sm = q_k4_scales(hdr, part >> 1u);
+  let a1 = dot(q_lo4(q.x), x.v[0]) + dot(q_lo4(q.y), x.v[1]) + dot(q_lo4(q.z), x.v[2]) + dot(q_lo4(q.w), x.v[3]);
+  let a2 = dot(q_hi4(q.x), x.v[4]) + dot(q_hi4(q.y), x.v[5]) + dot(q_hi4(q.z), x.v[6]) + dot(q_hi4(q.w), x.v[7]);
+  let s1 = x.s.x + x.s.y;
+  let s2 = x.s.z + x.s.w;
+  // d·sc·Σq·x − dmin·m·Σx per sub-block, with Σq·x = 16 (a − s)
+  return dm.x * 16.0 * (sm.x * (a1 - s1) + sm.y * (a2 - s2)) - dm.y * (sm.z * s1 + sm.w * s2);
+}
+#endif
+
+#ifdef W_Q5_K
+// Words: [d | dmin] [scales 12 bytes] qh[32] (words 4..11) qs[128] (words 12..43). Part p = 2j + h as in Q4_K;
+// the 5th bit of element l of sub-block 2j (2j + 1) is bit 2j (2j + 1) of qh[l], l = 16h + 0..15.
+const BLOCK_ELEMS: u32 = 256u;
+const BLOCK_WORDS: u32 = 44u;
+const BLOCK_PARTS: u32 = 8u;
+const PART_VEC4: u32 = 8u;
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 64u * (part >> 1u) + 16u * (part & 1u) + 32u * (v >> 2u) + 4u * (v & 3u);
+}
+// 5-bit values (as bytes) of the low (sub-block 2j) and high (2j + 1) halves of 4 qs words.
+fn q5k_lo(q: vec4<u32>, qh: vec4<u32>) -> vec4<u32> {
+  return (q & vec4<u32>(0x0F0F0F0Fu)) | ((qh << vec4<u32>(4u)) & vec4<u32>(0x10101010u));
+}
+fn q5k_hi(q: vec4<u32>, qh: vec4<u32>) -> vec4<u32> {
+  return ((q >> vec4<u32>(4u)) & vec4<u32>(0x0F0F0F0Fu)) | ((qh << vec4<u32>(3u)) & vec4<u32>(0x10101010u));
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  let hdr = q_load4(bw);
+  let q = q_load4(bw + 12u + 4u * part);
+  let qh = q_load4(bw + 4u + 4u * (part & 1u)) >> vec4<u32>(2u * (part >> 1u));
+  let lo = q5k_lo(q, qh);
+  let hi = q5k_hi(q, qh);
+  let dm = unpack2x16float(hdr.x);
+  let sm = q_k4_scales(hdr, part >> 1u);
+  let d1 = dm.x * sm.x;
+  let d2 = dm.x * sm.y;
+  let m1 = dm.y * sm.z;
+  let m2 = dm.y * sm.w;
+  return array<vec4<f32>, PART_VEC4>(
+    d1 * ((q_u5(lo.x) - 1.0) * 32.0) - m1, d1 * ((q_u5(lo.y) - 1.0) * 32.0) - m1,
+    d1 * ((q_u5(lo.z) - 1.0) * 32.0) - m1, d1 * ((q_u5(lo.w) - 1.0) * 32.0) - m1,
+    d2 * ((q_u5(hi.x) - 1.0) * 32.0) - m2, d2 * ((q_u5(hi.y) - 1.0) * 32.0) - m2,
+    d2 * ((q_u5(hi.z) - 1.0) * 32.0) - m2, d2 * ((q_u5(hi.w) - 1.0) * 32.0) - m2,
+  );
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  let hdr = q_load4(bw);
+  let q = q_load4(bw + 12u + 4u * part);
+  let qh = q_load4(bw + 4u + 4u * (part & 1u)) >> vec4<u32>(2u * (part >> 1u));
+  let lo = q5k_lo(q, qh);
+  let hi = q5k_hi(q, qh);
+  let dm = unpack2x16float(hdr.x);
+  let sm = q_k4_scales(hdr, part >> 1u);
+  let a1 = dot(q_u5(lo.x), x.v[0]) + dot(q_u5(lo.y), x.v[1]) + dot(q_u5(lo.z), x.v[2]) + dot(q_u5(lo.w), x.v[3]);
+  let a2 = dot(q_u5(hi.x), x.v[4]) + dot(q_u5(hi.y), x.v[5]) + dot(q_u5(hi.z), x.v[6]) + dot(q_u5(hi.w), x.v[7]);
+  let s1 = x.s.x + x.s.y;
+  let s2 = x.s.z + x.s.w;
+  return dm.x * 32.0 * (sm.x * (a1 - s1) + sm.y * (a2 - s2)) - dm.y * (sm.z * s1 + sm.w * s2);
+}
+#endif
+
+#ifdef W_Q6_K
+// Words: ql[128] (0..31) qh[64] (32..47) int8 scales[16] (48..51) [d (f16) | pad] (52). Half n (elements
+// 128n..) uses ql bytes 64n.., qh bytes 32n.., scales 8n..; for l = 0..31, element 128n + l + 32i (i = 0..3) is
+// (ql[64n + l + 32 (i & 1)] >> 4 (i >> 1)) & 15 | ((qh[32n + l] >> 2i) & 3) << 4, minus 32, times d · scales[8n + l/16 + 2i].
+// Part p = 4n + c takes l = 8c .. 8c + 7: four runs of 8 elements (vec4s 2i, 2i + 1), each with one scale.
+const BLOCK_ELEMS: u32 = 256u;
+const BLOCK_WORDS: u32 = 53u;
+const BLOCK_PARTS: u32 = 8u;
+const PART_VEC4: u32 = 8u;
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 128u * (part >> 2u) + 8u * (part & 3u) + 32u * (v >> 1u) + 4u * (v & 1u);
+}
+// Signed byte `b` of w as f32.
+fn q6_scale(w: u32, b: u32) -> f32 {
+  return f32(bitcast<i32>(w << (24u - 8u * b)) >> 24u);
+}
+// The 6-bit values of the part as bytes: [run][k], runs i = 0..3, k = 0, 1 (4 elements each).
+fn q6_vals(bw: u32, part: u32) -> array<vec2<u32>, 4> {
+  let n = part >> 2u;
+  let a = bw + 16u * n + 2u * (part & 3u);
+  let h = bw + 32u + 8u * n + 2u * (part & 3u);
+  let A = vec2<u32>(qw_load(a), qw_load(a + 1u));
+  let B = vec2<u32>(qw_load(a + 8u), qw_load(a + 9u));
+  let H = vec2<u32>(qw_load(h), qw_load(h + 1u));
+  let m4 = vec2<u32>(0x0F0F0F0Fu);
+  return array<vec2<u32>, 4>(
+    (A & m4) | ((H & vec2<u32>(0x03030303u)) << vec2<u32>(4u)),
+    (B & m4) | ((H & vec2<u32>(0x0C0C0C0Cu)) << vec2<u32>(2u)),
+    ((A >> vec2<u32>(4u)) & m4) | (H & vec2<u32>(0x30303030u)),
+    ((B >> vec2<u32>(4u)) & m4) | ((H >> vec2<u32>(2u)) & vec2<u32>(0x30303030u)),
+  );
+}
+// d · scale of each run.
+fn q6_scales(bw: u32, part: u32) -> vec4<f32> {
+  let n = part >> 2u;
+  let is = (part & 3u) >> 1u;
+  let w0 = qw_load(bw + 48u + 2u * n);
+  let w1 = qw_load(bw + 49u + 2u * n);
+  let d = unpack2x16float(qw_load(bw + 52u)).x;
+  return d * vec4<f32>(q6_scale(w0, is), q6_scale(w0, is + 2u), q6_scale(w1, is), q6_scale(w1, is + 2u));
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  let q = q6_vals(bw, part);
+  // ggml rounds d · scale first (exact: 19 bits), then multiplies by q − 32.
+  let ds = q6_scales(bw, part);
+  var o: array<vec4<f32>, PART_VEC4>;
+  for (var i = 0u; i < 4u; i++) {
+    o[2u * i] = ds[i] * ((q_u6(q[i].x) - 1.0) * 64.0 - 32.0);
+    o[2u * i + 1u] = ds[i] * ((q_u6(q[i].y) - 1.0) * 64.0 - 32.0);
+  }
+  return o;
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  let q = q6_vals(bw, part);
+  let ds = q6_scales(bw, part);
+  let a = vec4<f32>(
+    dot(q_u6(q[0].x), x.v[0]) + dot(q_u6(q[0].y), x.v[1]),
+    dot(q_u6(q[1].x), x.v[2]) + dot(q_u6(q[1].y), x.v[3]),
+    dot(q_u6(q[2].x), x.v[4]) + dot(q_u6(q[2].y), x.v[5]),
+    dot(q_u6(q[3].x), x.v[6]) + dot(q_u6(q[3].y), x.v[7]),
+  );
+  // Σ (q − 32) x = 64 (a − s) − 32 s per run
+  return dot(ds, 64.0 * (a - x.s) - 32.0 * x.s);
+}
+#endif
+
+// ============================================================================================ shared helpers
+
+struct QX {
+  v: array<vec4<f32>, PART_VEC4>,
+  // Sums of the activations over runs of 8 elements: s[i] = Σ v[2i] + v[2i + 1] (zero where PART_VEC4 < 8).
+  s: vec4<f32>,
+}
+
+fn q_x_prep(v: array<vec4<f32>, PART_VEC4>) -> QX {
+  var s = vec4<f32>(0.0);
+  for (var i = 0u; i < PART_VEC4 / 2u; i++) {
+    s[i] = q_sum4(v[2u * i] + v[2u * i + 1u]);
+  }
+  return QX(v, s);
+}
