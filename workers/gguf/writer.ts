@@ -61,34 +61,44 @@ class Bytes {
     return at;
   }
   u8(v: number): void {
-    this.view.setUint8(this.grow(1), v);
+    const at = this.grow(1);
+    this.view.setUint8(at, v);
   }
   i8(v: number): void {
-    this.view.setInt8(this.grow(1), v);
+    const at = this.grow(1);
+    this.view.setInt8(at, v);
   }
   u16(v: number): void {
-    this.view.setUint16(this.grow(2), v, true);
+    const at = this.grow(2);
+    this.view.setUint16(at, v, true);
   }
   i16(v: number): void {
-    this.view.setInt16(this.grow(2), v, true);
+    const at = this.grow(2);
+    this.view.setInt16(at, v, true);
   }
   u32(v: number): void {
-    this.view.setUint32(this.grow(4), v, true);
+    const at = this.grow(4);
+    this.view.setUint32(at, v, true);
   }
   i32(v: number): void {
-    this.view.setInt32(this.grow(4), v, true);
+    const at = this.grow(4);
+    this.view.setInt32(at, v, true);
   }
   f32(v: number): void {
-    this.view.setFloat32(this.grow(4), v, true);
+    const at = this.grow(4);
+    this.view.setFloat32(at, v, true);
   }
   f64(v: number): void {
-    this.view.setFloat64(this.grow(8), v, true);
+    const at = this.grow(8);
+    this.view.setFloat64(at, v, true);
   }
   u64(v: number | bigint): void {
-    this.view.setBigUint64(this.grow(8), BigInt(v), true);
+    const at = this.grow(8);
+    this.view.setBigUint64(at, BigInt(v), true);
   }
   i64(v: number | bigint): void {
-    this.view.setBigInt64(this.grow(8), BigInt(v), true);
+    const at = this.grow(8);
+    this.view.setBigInt64(at, BigInt(v), true);
   }
   raw(b: Uint8Array): void {
     const at = this.grow(b.length);
