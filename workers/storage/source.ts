@@ -1,0 +1,87 @@
+/**
+ * @file A `ByteSource` over a cached file: reads are served from the shard records, a range may span shards,
+ * and only the bytes asked for are materialized (a stored shard is a Blob handle; at most two handles are kept,
+ * so reading a model tensor by tensor never holds more than the tensor being read). A shard the manifest claims
+ * but the store lost (evicted under us) is fetched again through `repair` before the read is served.
+ */
+import { checkRange, type ByteSource } from '../gguf/byteSource.ts';
+import { CacheError } from './errors.ts';
+import { rangePieces, shardLength, type FileRecord, type RangePiece } from './plan.ts';
+import type { ShardHandle, ShardStore } from './store.ts';
+
+export interface CachedSourceOptions {
+  /** Re-fetches a lost shard into the store; without it a lost shard is a CacheError. */
+  readonly repair?: (index: number, signal?: AbortSignal) => Promise<void>;
+  /** Shard handles kept open (default 2). */
+  readonly maxOpenShards?: number;
+}
+
+export function cachedFileSource(store: ShardStore, rec: FileRecord, opts: CachedSourceOptions = {}): ByteSource {
+  const maxOpen = Math.max(1, opts.maxOpenShards ?? 2);
+  // Most recently used last.
+  const open = new Map<number, ShardHandle>();
+
+  async function handle(index: number, signal: AbortSignal | undefined, repaired = false): Promise<ShardHandle> {
+    const cached = open.get(index);
+    if (cached) {
+      open.delete(index);
+      open.set(index, cached);
+      return cached;
+    }
+    const h = await store.readShard(rec.url, index);
+    const want = shardLength(rec.size, rec.shardSize, index);
+    if (!h || h.size !== want) {
+      if (opts.repair && !repaired) {
+        await opts.repair(index, signal);
+        return handle(index, signal, true);
+      }
+      throw new CacheError(
+        h
+          ? `${rec.url}: stored shard ${index} has ${h.size} bytes, expected ${want}; load the model again to re-fetch it`
+          : `${rec.url}: shard ${index} is missing from the cache (evicted?); load the model again to re-fetch it`,
+      );
+    }
+    open.set(index, h);
+    while (open.size > maxOpen) {
+      const oldest = open.keys().next().value;
+      if (oldest === undefined) break;
+      open.delete(oldest);
+    }
+    return h;
+  }
+
+  async function piece(p: RangePiece, signal: AbortSignal | undefined): Promise<Uint8Array> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await (await handle(p.index, signal)).read(p.start, p.length);
+    } catch (e) {
+      // A handle whose backing data vanished since it was opened: drop it and try once more from the store.
+      if (!(e instanceof CacheError) || !open.has(p.index)) throw e;
+      open.delete(p.index);
+      bytes = await (await handle(p.index, signal)).read(p.start, p.length);
+    }
+    if (bytes.length !== p.length) {
+      throw new CacheError(`${rec.url}: shard ${p.index} gave ${bytes.length} bytes at ${p.start}, expected ${p.length}`);
+    }
+    return bytes;
+  }
+
+  const src: ByteSource = {
+    name: rec.url,
+    size: rec.size,
+    async read(offset, length, signal) {
+      signal?.throwIfAborted();
+      checkRange(src, offset, length);
+      if (length === 0) return new Uint8Array(0);
+      const pieces = rangePieces(offset, length, rec.shardSize);
+      if (pieces.length === 1) return piece(pieces[0], signal);
+      const out = new Uint8Array(length);
+      for (const p of pieces) {
+        out.set(await piece(p, signal), p.outOffset);
+        signal?.throwIfAborted();
+      }
+      return out;
+    },
+  };
+  return src;
+}
