@@ -6,6 +6,9 @@
  * BPE-merged using only lower-ranked tokens, and every cl100k token ends in exactly two parts — that pair is
  * its merge, at its rank's position.
  */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import cl100kBase from 'js-tiktoken/ranks/cl100k_base';
 import { bytesToByteLevel } from '../../workers/tokenizer/byteLevel.ts';
 import { CHATML_TEMPLATE } from '../../workers/tokenizer/chatTemplate.ts';
@@ -51,11 +54,67 @@ export class VocabError extends Error {
   override name = 'VocabError';
 }
 
-let rankCache: { tokens: string[]; merges: string[] } | undefined;
+interface RankedVocab {
+  tokens: string[];
+  merges: string[];
+}
+let rankCache: RankedVocab | undefined;
+/** Bump when the cached layout or the recovery changes. */
+const CACHE_FORMAT = 1;
 
-/** All 100,256 cl100k ranks as byte-level strings, and the 100,000 recovered merges (merge i makes rank 256+i). */
+/** `node_modules/.cache/brix/cl100k-<js-tiktoken version>-v<format>.json`, or undefined if unresolvable. */
+function diskCachePath(): string | undefined {
+  try {
+    // js-tiktoken does not export its package.json; find its folder from the ranks module.
+    let dir = path.dirname(createRequire(import.meta.url).resolve('js-tiktoken/ranks/cl100k_base'));
+    while (path.basename(dir) !== 'js-tiktoken') {
+      if (path.dirname(dir) === dir) return undefined;
+      dir = path.dirname(dir);
+    }
+    const pkg: unknown = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
+    const version = typeof pkg === 'object' && pkg !== null && 'version' in pkg ? String(pkg.version) : 'unknown';
+    return path.join(path.dirname(dir), '.cache/brix', `cl100k-${version}-v${CACHE_FORMAT}.json`);
+  } catch {
+    return undefined;
+  }
+}
+
+function readDiskCache(file: string): RankedVocab | undefined {
+  try {
+    const v: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (typeof v !== 'object' || v === null || !('tokens' in v) || !('merges' in v)) return undefined;
+    const { tokens, merges } = v;
+    const strings = (a: unknown, n: number): a is string[] =>
+      Array.isArray(a) && a.length === n && a.every((x) => typeof x === 'string');
+    return strings(tokens, CL100K_RANKS) && strings(merges, CL100K_RANKS - 256) ? { tokens, merges } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeDiskCache(file: string, v: RankedVocab): void {
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(v));
+    renameSync(tmp, file); // atomic: concurrent test workers never read half a file
+  } catch {
+    // A read-only tree only costs the recomputation next time.
+  }
+}
+
+/**
+ * All 100,256 cl100k ranks as byte-level strings, and the 100,000 recovered merges (merge i makes rank 256+i).
+ * Recovering the merges takes a couple of seconds, so the result is cached on disk next to js-tiktoken.
+ */
 export function cl100kTokensAndMerges(): { readonly tokens: readonly string[]; readonly merges: readonly string[] } {
   if (rankCache) return rankCache;
+  const cacheFile = diskCachePath();
+  const cached = cacheFile === undefined ? undefined : readDiskCache(cacheFile);
+  if (cached) {
+    rankCache = cached;
+    return cached;
+  }
   const tokens = new Array<string>(CL100K_RANKS);
   for (const line of cl100kBase.bpe_ranks.split('\n')) {
     if (line === '') continue;
@@ -80,6 +139,7 @@ export function cl100kTokensAndMerges(): { readonly tokens: readonly string[]; r
     merges[r - 256] = `${parts[0]} ${parts[1]}`;
   }
   rankCache = { tokens, merges };
+  if (cacheFile !== undefined) writeDiskCache(cacheFile, rankCache);
   return rankCache;
 }
 
