@@ -212,6 +212,7 @@ export class ReferenceModel {
   private readonly routerLogits: Float32Array; // (n_expert)
   private readonly chosen: Int32Array; // (n_expert_used)
   private scores: Float64Array; // (capacity)
+  private readonly accV: Float64Array; // (hd)
 
   private constructor(config: ReferenceConfig, w: Weights) {
     this.config = config;
@@ -225,6 +226,7 @@ export class ReferenceModel {
     this.kCache = w.layers.map(() => new Float32Array(this.capacity * nKv));
     this.vCache = w.layers.map(() => new Float32Array(this.capacity * nKv));
     this.scores = new Float64Array(this.capacity);
+    this.accV = new Float64Array(c.headDim);
     this.x = new Float32Array(c.nEmbd);
     this.xn = new Float32Array(c.nEmbd);
     this.qkvBuf = new Float32Array(nQ + 2 * nKv);
@@ -439,11 +441,14 @@ export class ReferenceModel {
         s[t] = dot * c.attentionScale;
       }
       softmaxInPlace(s, pos + 1);
-      for (let i = 0; i < hd; i++) {
-        let acc = 0;
-        for (let t = 0; t <= pos; t++) acc += s[t] * vc[t * nKv + kvh * hd + i];
-        att[qOff + i] = acc;
+      const acc = this.accV;
+      acc.fill(0);
+      for (let t = 0; t <= pos; t++) {
+        const a = s[t];
+        const vOff = t * nKv + kvh * hd;
+        for (let i = 0; i < hd; i++) acc[i] += a * vc[vOff + i];
       }
+      for (let i = 0; i < hd; i++) att[qOff + i] = acc[i];
     }
 
     // proj = Wo · att (+ bo)                                                          (n_embd)
