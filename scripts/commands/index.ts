@@ -1,6 +1,8 @@
 /** @file Every CLI command, in the order `--help` lists them. Add a command: one import, one entry. */
 import type { CliCommand } from '../cliTypes.ts';
 import { command as gpuInfo } from './gpuInfo.ts';
+import { command as inspect } from './inspect.ts';
 import { command as makeModel } from './makeModel.ts';
+import { command as split } from './split.ts';
 
-export const commands: readonly CliCommand[] = [gpuInfo, makeModel];
+export const commands: readonly CliCommand[] = [gpuInfo, makeModel, inspect, split];

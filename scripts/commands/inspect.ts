@@ -1,0 +1,143 @@
+/**
+ * @file `inspect`: what is in a GGUF (single or split): architecture and hyper-parameters as the engine reads
+ * them, sizes, a quant-type histogram, metadata and the tensor table. Read by ranges, so it is instant even on
+ * multi-GB files. `--json` prints the same as one object.
+ */
+import { requireString, type CliCommand } from '../cliTypes.ts';
+import { describeModel, type ModelHParams } from '../../workers/gguf/arch.ts';
+import { GgufError } from '../../workers/gguf/errors.ts';
+import { ggmlTypeName } from '../../workers/gguf/ggmlTypes.ts';
+import { typeLabel, type GgufValue } from '../../workers/gguf/metadata.ts';
+import type { GgufModel } from '../../workers/gguf/model.ts';
+import { openModelFile } from '../lib/nodeSource.ts';
+
+const fmtBytes = (n: number): string =>
+  n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
+
+/** f32 metadata reads back as the nearest double (0.2199999988...); print the shortest f32 spelling. */
+const f32 = (x: number): string => String(Number(x.toPrecision(7)));
+
+function short(v: GgufValue): string {
+  if (Array.isArray(v)) {
+    const head = v.slice(0, 4).map(short).join(', ');
+    return `[${v.length}] ${head}${v.length > 4 ? ', …' : ''}`;
+  }
+  if (typeof v === 'string') {
+    const s = JSON.stringify(v);
+    return s.length > 80 ? s.slice(0, 77) + '…"' : s;
+  }
+  return typeof v === 'number' && !Number.isInteger(v) ? f32(v) : String(v);
+}
+
+export interface InspectReport {
+  files: { name: string; size: number; version: number; tensors: number; dataOffset: number }[];
+  architecture: string | undefined;
+  hparams: ModelHParams | undefined;
+  problem: string | undefined;
+  params: number;
+  tensorBytes: number;
+  types: Record<string, { tensors: number; bytes: number; params: number }>;
+  metadata: { key: string; type: string; value: string }[];
+  tensors: { name: string; type: string; dims: number[]; bytes: number; offset: number; part: number }[];
+}
+
+export function inspectModel(model: GgufModel): InspectReport {
+  let hparams: ModelHParams | undefined;
+  let problem: string | undefined;
+  try {
+    hparams = describeModel(model);
+  } catch (e) {
+    if (!(e instanceof GgufError)) throw e;
+    problem = `${e.code}: ${e.message}`;
+  }
+  const types: InspectReport['types'] = {};
+  let params = 0;
+  for (const t of model.tensors) {
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    params += n;
+    const k = ggmlTypeName(t.type);
+    const h = (types[k] ??= { tensors: 0, bytes: 0, params: 0 });
+    h.tensors++;
+    h.bytes += t.nbytes;
+    h.params += n;
+  }
+  return {
+    files: model.files.map((f) => ({ name: f.source.name, size: f.source.size, version: f.version, tensors: f.tensors.length, dataOffset: f.dataOffset })),
+    architecture: model.metadata.optString('general.architecture'),
+    hparams,
+    problem,
+    params,
+    tensorBytes: model.tensorBytes,
+    types,
+    metadata: model.metadata.entries().map((e) => ({ key: e.key, type: typeLabel(e.type), value: short(e.value) })),
+    tensors: model.tensors.map((t) => ({ name: t.name, type: ggmlTypeName(t.type), dims: t.dims, bytes: t.nbytes, offset: t.offset, part: t.part })),
+  };
+}
+
+export function formatReport(r: InspectReport): string {
+  const lines: string[] = [];
+  const total = r.files.reduce((s, f) => s + f.size, 0);
+  lines.push(`${r.files.length === 1 ? r.files[0].name : `${r.files.length} parts, first ${r.files[0].name}`}`);
+  lines.push(
+    `  GGUF v${r.files[0].version}, ${fmtBytes(total)} on disk, ${r.tensors.length} tensors, ${(r.params / 1e6).toFixed(2)}M parameters, ${fmtBytes(r.tensorBytes)} of tensor data (${((8 * r.tensorBytes) / Math.max(1, r.params)).toFixed(2)} bits/weight)`,
+  );
+  if (r.files.length > 1) for (const [i, f] of r.files.entries()) lines.push(`  part ${i + 1}: ${f.name} ${fmtBytes(f.size)}, ${f.tensors} tensors`);
+  lines.push('', `architecture: ${r.architecture ?? '(none)'}`);
+  if (r.problem) lines.push(`  cannot run this model: ${r.problem}`);
+  const h = r.hparams;
+  if (h) {
+    lines.push(
+      `  layers ${h.n_layer}, embd ${h.n_embd}, vocab ${h.n_vocab}, context ${h.ctx}`,
+      `  attention: ${h.n_head} heads, ${h.n_head_kv} kv heads, head ${h.head_dim}, rope ${h.rope_type} base ${f32(h.rope_base)} dims ${h.n_rot}` +
+        (h.fused_qkv ? ', fused qkv' : '') +
+        (h.clamp_kqv ? `, clamp ±${h.clamp_kqv}` : '') +
+        (h.qk_norm !== 'none' ? `, qk-norm ${h.qk_norm}` : '') +
+        (h.qkv_bias ? ', qkv bias' : ''),
+      `  norm ${h.norm} eps ${f32(h.norm_eps)}; ` +
+        (h.n_expert > 0
+          ? `MoE ${h.n_expert} experts × ff ${h.n_ff}, top-${h.n_expert_used} softmax${h.gating.renorm ? ' + renorm' : ''}` +
+            (h.n_ff_shexp ? `, shared expert ff ${h.n_ff_shexp}${h.shared_expert_gate ? ' (sigmoid gate)' : ''}` : '')
+          : `dense ff ${h.n_ff}`) +
+        (h.tied_embeddings ? '; tied embeddings' : ''),
+    );
+    if (h.granite) {
+      const g = h.granite;
+      lines.push(`  granite scales: embedding ×${f32(g.embedding)}, attention ${f32(g.attention)}, residual ×${f32(g.residual)}, logits ÷${f32(g.logit)}`);
+    }
+  }
+  lines.push('', 'tensor types:');
+  for (const [t, v] of Object.entries(r.types).sort((a, b) => b[1].bytes - a[1].bytes)) {
+    lines.push(`  ${t.padEnd(7)} ${String(v.tensors).padStart(5)} tensors  ${fmtBytes(v.bytes).padStart(11)}  ${(v.params / 1e6).toFixed(2).padStart(9)}M params`);
+  }
+  lines.push('', 'metadata:');
+  const kw = Math.max(...r.metadata.map((m) => m.key.length));
+  for (const m of r.metadata) lines.push(`  ${m.key.padEnd(kw)}  ${m.type.padEnd(8)} ${m.value}`);
+  lines.push('', 'tensors:');
+  const nw = Math.max(...r.tensors.map((t) => t.name.length), 4);
+  const multi = r.files.length > 1;
+  for (const t of r.tensors) {
+    lines.push(
+      `  ${t.name.padEnd(nw)}  ${t.type.padEnd(7)} ${`[${t.dims.join(', ')}]`.padEnd(22)} ${fmtBytes(t.bytes).padStart(11)}  @${t.offset}${multi ? ` part ${t.part + 1}` : ''}`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+export const command: CliCommand = {
+  name: 'inspect',
+  summary: 'print a GGUF model: architecture, hyper-parameters, sizes, quant-type histogram, metadata and tensor table',
+  flags: {
+    model: { kind: 'string', help: 'the .gguf (a split set: its first part)', required: true },
+    json: { kind: 'boolean', help: 'print one JSON object' },
+  },
+  async run(flags, io) {
+    const { model, close } = await openModelFile(requireString(flags, 'model'));
+    try {
+      const r = inspectModel(model);
+      io.out(flags.json ? JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n' : formatReport(r));
+    } finally {
+      await close();
+    }
+    return 0;
+  },
+};
