@@ -265,6 +265,9 @@ export async function fetchShard(f: ShardFetch, opts: HttpOptions): Promise<Uint
           // Close the connection: whatever is left of this body is not wanted.
           ctl.abort();
           await reader.cancel().catch(() => {});
+          // Every byte is here (only the end-of-body notice was lost, e.g. to an abort): the shard is complete,
+          // and keeping it means a paused download does not fetch it again.
+          if (got === buf.length && !(e instanceof Transient)) return;
           if (signal?.aborted) throw signal.reason;
           if (e instanceof Transient) throw e;
           throw new Transient(stalled ? `the body of ${range} stalled for ${http.stallTimeoutMs} ms` : `the connection dropped during ${range}: ${describe(e)}`);
