@@ -4,5 +4,6 @@ import { command as gpuInfo } from './gpuInfo.ts';
 import { command as inspect } from './inspect.ts';
 import { command as makeModel } from './makeModel.ts';
 import { command as split } from './split.ts';
+import { command as packDemo } from './packDemo.ts';
 
-export const commands: readonly CliCommand[] = [gpuInfo, makeModel, inspect, split];
+export const commands: readonly CliCommand[] = [gpuInfo, makeModel, inspect, split, packDemo];
