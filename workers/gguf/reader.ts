@@ -155,15 +155,55 @@ class Cursor {
   }
 
   async string(what: string): Promise<string> {
+    const fast = this.stringSync();
+    if (fast !== undefined) return fast;
     const len = await this.count(`length of ${what}`, 1);
     await this.need(len, what);
     const i = this.at(len);
-    const bytes = this.buf.subarray(i, i + len);
-    let ascii = len <= 4096;
-    for (let k = 0; ascii && k < len; k++) if (bytes[k] >= 0x80) ascii = false;
-    return ascii ? String.fromCharCode(...bytes) : utf8.decode(bytes);
+    return decodeUtf8(this.buf, i, len);
+  }
+
+  /** The next string if it is wholly buffered (no await, the hot path for vocabularies), else undefined. */
+  stringSync(): string | undefined {
+    const i = this.pos - this.bufStart;
+    if (i < 0 || i + 8 > this.buf.length) return undefined;
+    const lo = this.view.getUint32(i, true);
+    const hi = this.view.getUint32(i + 4, true);
+    if (hi !== 0 || i + 8 + lo > this.buf.length) return undefined;
+    this.pos += 8 + lo;
+    return decodeUtf8(this.buf, i + 8, lo);
   }
 }
+
+/**
+ * UTF-8 → string. Short strings (token texts) are decoded by hand, which is several times faster than a
+ * TextDecoder call each; anything malformed or long goes to TextDecoder (invalid bytes become U+FFFD).
+ */
+function decodeUtf8(b: Uint8Array, at: number, len: number): string {
+  if (len > SCRATCH.length) return utf8.decode(b.subarray(at, at + len));
+  let n = 0;
+  const end = at + len;
+  for (let i = at; i < end; ) {
+    const c = b[i];
+    if (c < 0x80) {
+      SCRATCH[n++] = c;
+      i++;
+    } else if (c >= 0xc2 && c < 0xe0 && i + 1 < end && (b[i + 1] & 0xc0) === 0x80) {
+      SCRATCH[n++] = ((c & 0x1f) << 6) | (b[i + 1] & 0x3f);
+      i += 2;
+    } else if (c >= 0xe0 && c < 0xf0 && i + 2 < end && (b[i + 1] & 0xc0) === 0x80 && (b[i + 2] & 0xc0) === 0x80) {
+      const cp = ((c & 0x0f) << 12) | ((b[i + 1] & 0x3f) << 6) | (b[i + 2] & 0x3f);
+      if (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000)) return utf8.decode(b.subarray(at, end));
+      SCRATCH[n++] = cp;
+      i += 3;
+    } else {
+      // 4-byte sequences and anything malformed: let TextDecoder do it (and its U+FFFD rules).
+      return utf8.decode(b.subarray(at, end));
+    }
+  }
+  return String.fromCharCode(...SCRATCH.subarray(0, n));
+}
+const SCRATCH = new Uint16Array(256);
 
 async function readScalar(c: Cursor, t: GgufScalarType, what: string): Promise<GgufValue> {
   if (t === 'string') return c.string(what);
@@ -226,7 +266,7 @@ async function readValue(
     return { type: { arrayOf: inner }, value: values };
   }
   if (et === 'string') {
-    for (let i = 0; i < n; i++) values[i] = await c.string(`${what}[${i}]`);
+    for (let i = 0; i < n; i++) values[i] = c.stringSync() ?? (await c.string(`${what}[${i}]`));
   } else {
     // Fixed-size elements: fetch them in one go and decode synchronously.
     const size = SCALAR_SIZE[et];
