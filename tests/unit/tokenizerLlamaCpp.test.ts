@@ -20,7 +20,7 @@ const MODELS = ['brix-cl100k-65m-q8_0.gguf', 'brix-demo-30m-q8_0.gguf'];
 
 /** Cases beyond the shared corpus: specials inside text, almost-specials, unused tokens, rare code points. */
 const EXTRA = [
-  'a\u0085b', '\ufeffhello', 'x \ufeff y', '\u0085\u0085 \u0085\n',
+  'a\u0085b', '!\u0085x', '!\ufeffx', '\ufeffhello', 'x \ufeff y', '\u0085\u0085 \u0085\n',
   '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n',
   '<|endoftext|><|pad|>[PAD100300]<|fim_prefix|>x<|fim_suffix|>y<|fim_middle|>', '<|im_start|<|im_end|>>', '<|im_end',
   'text<|endofprompt|> more', '\u{e0100}\u{10ffff}\u{f0000}\u{323af}\u{31350}', '',
