@@ -1,0 +1,49 @@
+/**
+ * @file The chat data model: what a conversation and its messages are, as stored in IndexedDB and exported to
+ * JSON. Plain data only (no class instances, no Blobs), so it survives structured cloning and JSON round trips.
+ */
+import type { FinishReason, GenerationStats } from '../../../workers/protocol.ts';
+import type { SerializedError } from '../../../workers/errors.ts';
+
+export type MessageRole = 'user' | 'assistant';
+
+export interface ChatMessageRecord {
+  readonly id: string;
+  readonly role: MessageRole;
+  readonly content: string;
+  /** ms since the epoch. */
+  readonly createdAt: number;
+  /** Assistant only: the model that wrote it (display name). */
+  readonly model?: string;
+  /** Assistant only: engine statistics of the generation (absent when it failed before finishing). */
+  readonly stats?: GenerationStats;
+  /** Assistant only: why the generation ended ('abort' when the user pressed Stop). */
+  readonly finishReason?: FinishReason;
+  /** Assistant only: the sampling seed used, so an answer can be reproduced. */
+  readonly seed?: number;
+  /** Assistant only: the generation failed; `content` holds whatever had streamed before. */
+  readonly error?: SerializedError;
+}
+
+export interface Conversation {
+  readonly id: string;
+  readonly title: string;
+  /** True once the user renamed it (then the first message no longer sets the title). */
+  readonly titleEdited: boolean;
+  readonly systemPrompt: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly messages: readonly ChatMessageRecord[];
+}
+
+export const UNTITLED = 'New chat';
+
+/** A title from the first user message: its first line, cut at a word near 48 characters. */
+export function titleFrom(text: string): string {
+  const line = text.trim().split('\n', 1)[0].replace(/\s+/g, ' ');
+  if (line === '') return UNTITLED;
+  if (line.length <= 48) return line;
+  const cut = line.slice(0, 48);
+  const space = cut.lastIndexOf(' ');
+  return `${space > 24 ? cut.slice(0, space) : cut}…`;
+}
