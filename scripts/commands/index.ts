@@ -1,9 +1,12 @@
 /** @file Every CLI command, in the order `--help` lists them. Add a command: one import, one entry. */
 import type { CliCommand } from '../cliTypes.ts';
+import { command as benchKernels } from './benchKernels.ts';
 import { command as gpuInfo } from './gpuInfo.ts';
 import { command as inspect } from './inspect.ts';
 import { command as makeModel } from './makeModel.ts';
 import { command as split } from './split.ts';
 import { command as packDemo } from './packDemo.ts';
+import { command as tokenize } from './tokenize.ts';
+import { command as detokenize } from './detokenize.ts';
 
-export const commands: readonly CliCommand[] = [gpuInfo, makeModel, inspect, split, packDemo];
+export const commands: readonly CliCommand[] = [gpuInfo, benchKernels, makeModel, inspect, split, packDemo, tokenize, detokenize];
