@@ -1,6 +1,5 @@
 /** @file Every CLI command, in the order `--help` lists them. Add a command: one import, one entry. */
 import type { CliCommand } from '../cliTypes.ts';
-import { command as benchKernels } from './benchKernels.ts';
 import { command as gpuInfo } from './gpuInfo.ts';
 import { command as inspect } from './inspect.ts';
 import { command as makeModel } from './makeModel.ts';
@@ -9,4 +8,4 @@ import { command as packDemo } from './packDemo.ts';
 import { command as tokenize } from './tokenize.ts';
 import { command as detokenize } from './detokenize.ts';
 
-export const commands: readonly CliCommand[] = [gpuInfo, benchKernels, makeModel, inspect, split, packDemo, tokenize, detokenize];
+export const commands: readonly CliCommand[] = [gpuInfo, makeModel, inspect, split, packDemo, tokenize, detokenize];
