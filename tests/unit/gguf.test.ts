@@ -64,10 +64,10 @@ async function expectGgufError(p: Promise<unknown>, code: string, msg?: RegExp):
     await p;
   } catch (e) {
     expect(e).toBeInstanceOf(GgufError);
-    const g = e as GgufError;
-    expect(g.code, g.message).toBe(code);
-    if (msg) expect(g.message).toMatch(msg);
-    return g;
+    if (!(e instanceof GgufError)) throw e;
+    expect(e.code, e.message).toBe(code);
+    if (msg) expect(e.message).toMatch(msg);
+    return e;
   }
   throw new Error(`expected GgufError '${code}', nothing was thrown`);
 }

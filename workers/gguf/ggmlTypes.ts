@@ -103,7 +103,10 @@ const LAYOUT: Record<GgmlTypeName, readonly [number, number]> = {
 const PLAIN = new Set<GgmlTypeName>(['F32', 'F16', 'BF16', 'I8', 'I16', 'I32', 'I64', 'F64']);
 
 const BY_ID = new Map<number, GgmlTypeInfo>();
-for (const name of Object.keys(GgmlType) as GgmlTypeName[]) {
+function isTypeName(s: string): s is GgmlTypeName {
+  return s in GgmlType;
+}
+for (const name of Object.keys(GgmlType).filter(isTypeName)) {
   const [blockSize, typeSize] = LAYOUT[name];
   BY_ID.set(GgmlType[name], { id: GgmlType[name], name, blockSize, typeSize, quantized: !PLAIN.has(name) });
 }

@@ -1,0 +1,167 @@
+/**
+ * @file Architecture descriptors: hyper-parameters read with llama.cpp's keys and defaults, tensor names and
+ * shapes as llama.cpp's loader creates them, and clear errors for unknown architectures, missing metadata,
+ * missing tensors and shapes that contradict the metadata.
+ */
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describeModel, expectedTensors, readHParams, SUPPORTED_ARCHS, type ModelHParams } from '../../workers/gguf/arch.ts';
+import { arrayBufferSource } from '../../workers/gguf/byteSource.ts';
+import { GgufError } from '../../workers/gguf/errors.ts';
+import { GgmlType, tensorBytes } from '../../workers/gguf/ggmlTypes.ts';
+import { GgufMetadata, type GgufKv } from '../../workers/gguf/metadata.ts';
+import { openGgufModel } from '../../workers/gguf/model.ts';
+import { kv, writeGgufToBytes } from '../../workers/gguf/writer.ts';
+import { planModel, resolveConfig, makeVocab, type ModelConfig } from '../../scripts/lib/makeModel.ts';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const vocab = makeVocab(300);
+
+/** A model file from a generator plan, with metadata/tensors edited; tensor data is zeros. */
+async function fileFrom(
+  cfg: Partial<ModelConfig>,
+  edit: { kvs?: (k: GgufKv[]) => GgufKv[]; tensors?: (t: { name: string; dims: number[]; type: GgmlType }[]) => { name: string; dims: number[]; type: GgmlType }[] } = {},
+): Promise<ModelHParams> {
+  const plan = planModel(resolveConfig(cfg), 'f32', vocab);
+  const kvs = (edit.kvs ?? ((k) => k))(plan.metadata);
+  const tensors = (edit.tensors ?? ((t) => t))(plan.tensors.map((t) => ({ name: t.name, dims: [...t.dims], type: GgmlType.F32 })));
+  const bytes = await writeGgufToBytes(kvs, tensors.map((t) => ({ ...t, data: new Uint8Array(tensorBytes(t.type, t.dims)) })));
+  return describeModel(await openGgufModel(arrayBufferSource(bytes, 'edited.gguf')));
+}
+
+function expectCode(f: () => unknown, code: string, msg: RegExp): void {
+  try {
+    f();
+  } catch (e) {
+    if (!(e instanceof GgufError)) throw e;
+    expect(e.code, e.message).toBe(code);
+    expect(e.message).toMatch(msg);
+    return;
+  }
+  throw new Error(`expected GgufError ${code}`);
+}
+
+async function expectCodeAsync(p: Promise<unknown>, code: string, msg: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (!(e instanceof GgufError)) throw e;
+    expect(e.code, e.message).toBe(code);
+    expect(e.message).toMatch(msg);
+    return;
+  }
+  throw new Error(`expected GgufError ${code}`);
+}
+
+const base = { layers: 2, embd: 64, heads: 4, kvHeads: 2, ff: 32, vocab: 300 } as const;
+
+describe('expected tensors follow llama.cpp’s loaders', () => {
+  const hp = (cfg: Partial<ModelConfig>): ModelHParams => planModel(resolveConfig(cfg), 'f32', vocab).hparams;
+  const shape = (h: ModelHParams, name: string): readonly number[] | undefined => expectedTensors(h).find((t) => t.name === name)?.dims;
+
+  it('dbrx: fused qkv, attn_output_norm, experts (E, F, X) / (F, E, X)', () => {
+    const h = hp({ arch: 'dbrx', ...base, experts: 4, expertsUsed: 2 });
+    expect(shape(h, 'blk.1.attn_qkv.weight')).toEqual([64, 64 + 2 * 32]);
+    expect(shape(h, 'blk.1.attn_output_norm.weight')).toEqual([64]);
+    expect(shape(h, 'blk.1.ffn_gate_exps.weight')).toEqual([64, 32, 4]);
+    expect(shape(h, 'blk.1.ffn_down_exps.weight')).toEqual([32, 64, 4]);
+    expect(shape(h, 'blk.0.ffn_norm.weight')).toBeUndefined();
+    expect(shape(h, 'output.weight')).toEqual([64, 300]);
+  });
+  it('qwen3moe: q is head_dim × heads wide, per-head q/k norms', () => {
+    const h = hp({ arch: 'qwen3moe', ...base, headDim: 32, experts: 4, expertsUsed: 2 });
+    expect(shape(h, 'blk.0.attn_q.weight')).toEqual([64, 128]);
+    expect(shape(h, 'blk.0.attn_k.weight')).toEqual([64, 64]);
+    expect(shape(h, 'blk.0.attn_output.weight')).toEqual([128, 64]);
+    expect(shape(h, 'blk.0.attn_q_norm.weight')).toEqual([32]);
+    expect(shape(h, 'blk.0.attn_k_norm.weight')).toEqual([32]);
+  });
+  it('olmoe: q/k norms over the whole projection', () => {
+    const h = hp({ arch: 'olmoe', ...base, kvHeads: 4, experts: 4, expertsUsed: 2 });
+    expect(shape(h, 'blk.0.attn_k_norm.weight')).toEqual([64]);
+    expect(h.gating.renorm).toBe(false);
+  });
+  it('qwen2moe: shared expert with its sigmoid gate vector', () => {
+    const h = hp({ arch: 'qwen2moe', ...base, kvHeads: 4, experts: 4, expertsUsed: 2, sharedFf: 96 });
+    expect(shape(h, 'blk.0.ffn_gate_inp_shexp.weight')).toEqual([64]);
+    expect(shape(h, 'blk.0.ffn_down_shexp.weight')).toEqual([96, 64]);
+    expect(shape(h, 'blk.0.ffn_up_shexp.weight')).toEqual([64, 96]);
+  });
+  it('llama dense and granitemoe tied', () => {
+    const d = hp({ arch: 'llama', ...base });
+    expect(shape(d, 'blk.0.ffn_down.weight')).toEqual([32, 64]);
+    expect(shape(d, 'blk.0.ffn_gate_inp.weight')).toBeUndefined();
+    const g = hp({ arch: 'granitemoe', ...base, experts: 4, expertsUsed: 2 });
+    expect(g.tied_embeddings).toBe(true);
+    expect(shape(g, 'output.weight')).toBeUndefined();
+    expect(g.granite).toEqual({ embedding: 12, attention: 0.015625, residual: expect.closeTo(0.22, 6), logit: 6 });
+  });
+});
+
+describe('describeModel errors', () => {
+  it('names an unknown architecture and the supported ones', () => {
+    const md = new GgufMetadata([kv.string('general.architecture', 'mamba')]);
+    expectCode(() => readHParams(md), 'unsupported-arch', new RegExp(`'mamba'.*${SUPPORTED_ARCHS.join(', ')}`));
+  });
+  it('missing required metadata', async () => {
+    await expectCodeAsync(
+      fileFrom({ arch: 'dbrx', ...base, experts: 4, expertsUsed: 2 }, { kvs: (k) => k.filter((e) => e.key !== 'dbrx.attention.clamp_kqv') }),
+      'missing-metadata',
+      /dbrx\.attention\.clamp_kqv/,
+    );
+    await expectCodeAsync(
+      fileFrom({ arch: 'olmoe', ...base, kvHeads: 4, experts: 4, expertsUsed: 2 }, { kvs: (k) => k.filter((e) => e.key !== 'olmoe.expert_count') }),
+      'missing-metadata',
+      /olmoe\.expert_count/,
+    );
+  });
+  it('missing tensor', async () => {
+    await expectCodeAsync(
+      fileFrom({ arch: 'qwen3moe', ...base, experts: 4, expertsUsed: 2 }, { tensors: (t) => t.filter((x) => x.name !== 'blk.1.attn_k_norm.weight') }),
+      'missing-tensor',
+      /blk\.1\.attn_k_norm\.weight/,
+    );
+  });
+  it('shape contradicting the metadata', async () => {
+    await expectCodeAsync(
+      fileFrom(
+        { arch: 'dbrx', ...base, experts: 4, expertsUsed: 2 },
+        { tensors: (t) => t.map((x) => (x.name === 'blk.0.ffn_up_exps.weight' ? { ...x, dims: [64, 32, 3] } : x)) },
+      ),
+      'bad-shape',
+      /blk\.0\.ffn_up_exps\.weight.*\[64, 32, 3\].*\[64, 32, 4\]/,
+    );
+  });
+  it('per-layer arrays: uniform accepted, varying rejected', async () => {
+    const cfg = { arch: 'llama', ...base, experts: 4, expertsUsed: 2 } as const;
+    const perLayer = (vals: number[]) => (k: GgufKv[]): GgufKv[] =>
+      k.map((e) => (e.key === 'llama.attention.head_count_kv' ? kv.u32s(e.key, vals) : e));
+    expect((await fileFrom(cfg, { kvs: perLayer([2, 2]) })).n_head_kv).toBe(2);
+    await expectCodeAsync(fileFrom(cfg, { kvs: perLayer([2, 4]) }), 'bad-metadata', /different values per layer/);
+  });
+  it('expert_used_count larger than expert_count', async () => {
+    await expectCodeAsync(
+      fileFrom({ arch: 'dbrx', ...base, experts: 4, expertsUsed: 2 }, {
+        kvs: (k) => k.map((e) => (e.key === 'dbrx.expert_used_count' ? kv.u32(e.key, 5) : e)),
+      }),
+      'bad-metadata',
+      /expert_used_count 5/,
+    );
+  });
+});
+
+describe('real model', () => {
+  const file = path.resolve(repoRoot, '../shared/models/brix-demo-30m-q8_0.gguf');
+  it.runIf(existsSync(file))('brix-demo-30m is a dbrx with the documented hyper-parameters', async () => {
+    const buf = readFileSync(file);
+    const hp = describeModel(await openGgufModel(arrayBufferSource(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), 'demo')));
+    expect(hp).toMatchObject({
+      arch: 'dbrx', n_vocab: 32064, n_embd: 256, n_layer: 4, n_head: 8, n_head_kv: 2, head_dim: 32, n_ff: 256,
+      n_expert: 16, n_expert_used: 4, ctx: 2048, rope_base: 10000, rope_type: 'neox', norm: 'layernorm', clamp_kqv: 8,
+      tied_embeddings: false, fused_qkv: true,
+    });
+    expect(hp.norm_eps).toBeCloseTo(1e-5, 9);
+  });
+  if (!existsSync(file)) console.warn(`skipping: ${file} not found`);
+});
