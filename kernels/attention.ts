@@ -1,0 +1,258 @@
+/**
+ * @file Dispatch wrappers for kernels/attention.wgsl: causal GQA attention of T query tokens over the KV cache
+ * (layout in kv_cache.ts), f32 math on an f32 or f16 cache, scale from a parameter (1/√hd, or Granite's
+ * attention multiplier).
+ *
+ * - Decode (any T, meant for T = 1): flash-decoding. The cache is cut into chunks of `chunk` positions; one
+ *   workgroup per (chunk, KV head × head group, token) scores its chunk for all query heads of the GQA group
+ *   (K/V read once per group), then a reduce dispatch merges the chunks with their (max, sum) statistics. The
+ *   grid covers all n_ctx positions; workgroups past the current length exit at once, so the recorded dispatch
+ *   serves every step while positions grow. The chunk defaults to a size that gives ~256 workgroups at a full
+ *   cache (e.g. 128 for DBRX's 8 KV heads at 4096); with one chunk the reduce is skipped (DIRECT).
+ * - Prefill (T > 1): flash-attention-2 tiles, one workgroup per (BQ tokens, head), running softmax in registers.
+ *
+ * API:
+ *   attentionDecode(ctx, a: AttentionArgs & { chunk?, scratch? }): Dispatch[] (1 or 2 dispatches)
+ *   attentionPrefill(ctx, a: AttentionArgs): Dispatch
+ *   attention(ctx, a): Dispatch[] — decode for nTok ≤ 4, prefill otherwise.
+ *   attentionScratchBytes(nTok, nHead, headDim, nChunks): bytes of the decode partials buffer.
+ *   decodePlan(ctx, a): the decode chunking (chunk, nChunks, heads per workgroup) the wrapper would use.
+ * Requirements: headDim a multiple of 4 (≤ 256); q/out offsets and strides multiples of 4; nHead % nKv = 0.
+ * The caller must have written K/V of the T new tokens (qkvRope / kvCacheWrite) before this runs.
+ */
+import source from './attention.wgsl?raw';
+import { check, type Dispatch, type KernelContext } from './lib/context.ts';
+import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
+import { bindCache, bindPositions, bindSpan, checkHeads, type Positions } from './kv_cache.ts';
+
+export const ATTENTION_PARAMS = [
+  ['n_head', 'u32'],
+  ['n_kv', 'u32'],
+  ['hd', 'u32'],
+  ['n_tok', 'u32'],
+  ['n_ctx', 'u32'],
+  ['chunk', 'u32'],
+  ['n_chunks', 'u32'],
+  ['hsub', 'u32'],
+  ['n_hg', 'u32'],
+  ['q_off', 'u32'],
+  ['q_stride', 'u32'],
+  ['o_off', 'u32'],
+  ['o_stride', 'u32'],
+  ['kc_off', 'u32'],
+  ['vc_off', 'u32'],
+  ['pos_off', 'u32'],
+  ['pos0', 'u32'],
+  ['part_off', 'u32'],
+  ['bq', 'u32'],
+  ['bc', 'u32'],
+  ['scale', 'f32'],
+] as const;
+
+type AttnValues = ParamValues<typeof ATTENTION_PARAMS>;
+
+export interface AttentionArgs {
+  readonly nTok: number;
+  readonly nHead: number;
+  readonly nKv: number;
+  readonly headDim: number;
+  /** Cache capacity (positions). */
+  readonly nCtx: number;
+  /** Score multiplier: 1/√headDim, or the model's attention scale. */
+  readonly scale: number;
+  /** (T, n_head, hd) at qOffset, tokens qStride apart (default n_head·hd). */
+  readonly q: GPUBuffer;
+  readonly qOffset?: number;
+  readonly qStride?: number;
+  /** (T, n_head, hd) at outOffset, tokens outStride apart. */
+  readonly out: GPUBuffer;
+  readonly outOffset?: number;
+  readonly outStride?: number;
+  readonly kCache: GPUBuffer;
+  readonly vCache: GPUBuffer;
+  readonly kCacheOffset?: number;
+  readonly vCacheOffset?: number;
+  readonly kvF16?: boolean;
+  /** Query positions; query t sees cache positions 0..pos[t]. */
+  readonly positions: Positions;
+  readonly workgroupSize?: number;
+}
+
+export interface DecodeArgs extends AttentionArgs {
+  /** Positions per split-K chunk (power of two; default from n_ctx and the number of KV heads). */
+  readonly chunk?: number;
+  /** Partials buffer (attentionScratchBytes); allocated when omitted. */
+  readonly scratch?: GPUBuffer;
+  readonly scratchOffset?: number;
+}
+
+export const ATTENTION_WG_SIZES = [64, 128, 256] as const;
+
+const QS4 = 512;
+const SPLIT_SN = 2048;
+const PREFILL_SN = 1024;
+
+interface Common {
+  readonly values: Omit<AttnValues, 'chunk' | 'n_chunks' | 'hsub' | 'n_hg' | 'part_off' | 'bq' | 'bc' | 'o_off'>;
+  readonly q: GPUBufferBinding;
+  readonly out: { readonly resource: GPUBufferBinding; readonly off: number };
+  readonly k: GPUBufferBinding;
+  readonly v: GPUBufferBinding;
+  readonly pos?: GPUBufferBinding;
+  readonly defines: Readonly<Record<string, boolean>>;
+  readonly wg: number;
+}
+
+function common(ctx: KernelContext, what: string, a: AttentionArgs): Common {
+  const { nTok, nHead, nKv, headDim: hd, qOffset = 0, outOffset = 0, workgroupSize: wg = 128 } = a;
+  checkHeads(what, nHead, nKv, hd);
+  check(Number.isInteger(nTok) && nTok > 0, () => `${what}: nTok must be a positive integer, got ${nTok}`);
+  check(Number.isFinite(a.scale), () => `${what}: scale must be finite`);
+  check((ATTENTION_WG_SIZES as readonly number[]).includes(wg), () => `${what}: workgroup size ${wg} not in ${ATTENTION_WG_SIZES.join('/')}`);
+  check(wg <= ctx.info.limits.maxComputeInvocationsPerWorkgroup, () => `${what}: workgroup size ${wg} over the device limit`);
+  const qStride = a.qStride ?? nHead * hd;
+  const outStride = a.outStride ?? nHead * hd;
+  check(qOffset % 4 === 0 && qStride % 4 === 0 && outOffset % 4 === 0 && outStride % 4 === 0, () => `${what}: q/out offsets and strides must be multiples of 4`);
+  check(qStride >= nHead * hd && outStride >= nHead * hd, () => `${what}: token strides shorter than n_head·hd`);
+  const q = bindSpan(ctx, a.q, qOffset, qOffset + (nTok - 1) * qStride + nHead * hd, 4, `${what}: q`);
+  const out = bindSpan(ctx, a.out, outOffset, outOffset + (nTok - 1) * outStride + nHead * hd, 4, `${what}: out`);
+  check(a.out !== a.q, () => `${what}: out must not alias q`);
+  const cache = bindCache(ctx, what, a);
+  const pos = bindPositions(ctx, what, a.positions, nTok);
+  return {
+    values: {
+      n_head: nHead,
+      n_kv: nKv,
+      hd,
+      n_tok: nTok,
+      n_ctx: a.nCtx,
+      q_off: qOffset - q.shift,
+      q_stride: qStride,
+      o_stride: outStride,
+      kc_off: cache.kOff,
+      vc_off: cache.vOff,
+      pos_off: pos.posOff,
+      pos0: pos.pos0,
+      scale: a.scale,
+    },
+    q: q.resource,
+    out: { resource: out.resource, off: outOffset - out.shift },
+    k: cache.k.resource,
+    v: cache.v.resource,
+    pos: pos.span?.resource,
+    defines: { KV_F16: !!a.kvF16, POS_PARAM: !pos.span },
+    wg,
+  };
+}
+
+const pow2floor = (x: number): number => 2 ** Math.floor(Math.log2(x));
+const pow2ceil = (x: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+
+export interface DecodePlan {
+  readonly chunk: number;
+  readonly nChunks: number;
+  /** Query heads per workgroup and head groups per KV head. */
+  readonly hsub: number;
+  readonly nHg: number;
+  readonly tile4: number;
+}
+
+export function decodePlan(ctx: KernelContext, a: Pick<DecodeArgs, 'nHead' | 'nKv' | 'headDim' | 'nCtx' | 'chunk' | 'workgroupSize'>): DecodePlan {
+  const wg = a.workgroupSize ?? 128;
+  const hd4 = a.headDim / 4;
+  const g = a.nHead / a.nKv;
+  // Query rows held in workgroup memory and ACC (4) vec4 accumulators per invocation bound the group.
+  const hsub = Math.min(g, 32, Math.floor(Math.min(QS4, 4 * wg) / hd4));
+  const nHg = Math.ceil(g / hsub);
+  const maxChunk = pow2floor(SPLIT_SN / hsub);
+  let chunk = a.chunk ?? Math.min(maxChunk, Math.max(32, pow2ceil((a.nCtx * a.nKv * nHg) / 256)));
+  check(Number.isInteger(chunk) && chunk > 0 && (chunk & (chunk - 1)) === 0, () => `attentionDecode: chunk ${chunk} must be a power of two`);
+  check(chunk <= maxChunk, () => `attentionDecode: chunk ${chunk} exceeds ${maxChunk} for ${hsub} heads per workgroup`);
+  chunk = Math.min(chunk, pow2ceil(a.nCtx));
+  const limit = ctx.info.limits.maxComputeWorkgroupStorageSize;
+  const fixed = 16 * QS4 + 4 * (SPLIT_SN + wg + 64) + 64;
+  const tile4 = Math.min(2048, Math.floor((limit - fixed) / 16));
+  check(tile4 >= hd4 + 1, () => `attentionDecode: workgroup memory ${limit} too small`);
+  return { chunk, nChunks: Math.ceil(a.nCtx / chunk), hsub, nHg, tile4 };
+}
+
+export function attentionScratchBytes(nTok: number, nHead: number, headDim: number, nChunks: number): number {
+  return 16 * nTok * nHead * nChunks * (headDim / 4 + 1);
+}
+
+export function attentionDecode(ctx: KernelContext, a: DecodeArgs): Dispatch[] {
+  const what = 'attentionDecode';
+  const c = common(ctx, what, a);
+  const plan = decodePlan(ctx, a);
+  const maxDim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
+  check(plan.nChunks <= maxDim && a.nTok <= maxDim && a.nKv * plan.nHg <= maxDim, () => `${what}: grid too large`);
+  const direct = plan.nChunks === 1;
+  const overrides = { WG: c.wg, QS4, TILE4: plan.tile4, SN: SPLIT_SN };
+  const src = source.replace('PARAMS_STRUCT', wgslParamsStruct(ATTENTION_PARAMS));
+  const base: AttnValues = { ...c.values, chunk: plan.chunk, n_chunks: plan.nChunks, hsub: plan.hsub, n_hg: plan.nHg, part_off: 0, bq: 0, bc: 0, o_off: c.out.off };
+  const grid: [number, number, number] = [plan.nChunks, a.nKv * plan.nHg, a.nTok];
+  if (direct) {
+    const params = ctx.uniform(ATTENTION_PARAMS, base, `${what}.params`);
+    const pipeline = ctx.pipeline({ family: 'attention', source: src, defines: { ...c.defines, SPLIT: true, DIRECT: true }, overrides });
+    const buffers: GPUBufferBinding[] = [{ buffer: params }, c.q, c.k, c.v, c.out.resource];
+    if (c.pos) buffers.push(c.pos);
+    return [ctx.dispatch(pipeline, buffers, grid, params)];
+  }
+  const need = attentionScratchBytes(a.nTok, a.nHead, a.headDim, plan.nChunks);
+  const scratchOffset = a.scratchOffset ?? 0;
+  check(scratchOffset % 4 === 0, () => `${what}: scratchOffset must be a multiple of 4 elements`);
+  const scratch = a.scratch ?? ctx.storage(need, 'attention.partials');
+  const part = bindSpan(ctx, scratch, scratchOffset, scratchOffset + need / 4, 4, `${what}: scratch`);
+  check(scratch !== a.out && scratch !== a.q, () => `${what}: scratch must not alias q or out`);
+  const values: AttnValues = { ...base, part_off: scratchOffset - part.shift };
+  const params = ctx.uniform(ATTENTION_PARAMS, values, `${what}.params`);
+  const split = ctx.pipeline({ family: 'attention', source: src, defines: { ...c.defines, SPLIT: true }, overrides });
+  const sb: GPUBufferBinding[] = [{ buffer: params }, c.q, c.k, c.v, part.resource];
+  if (c.pos) sb.push(c.pos);
+  const reduce = ctx.pipeline({ family: 'attention', source: src, defines: { POS_PARAM: c.defines.POS_PARAM, REDUCE: true }, overrides: { WG: 64 } });
+  const rb: GPUBufferBinding[] = [{ buffer: params }, part.resource, c.out.resource];
+  if (c.pos) rb.push(c.pos);
+  return [ctx.dispatch(split, sb, grid, params), ctx.dispatch(reduce, rb, [a.nHead, a.nTok, 1], params)];
+}
+
+export interface PrefillPlan {
+  readonly bq: number;
+  readonly bc: number;
+  readonly tile4: number;
+}
+
+export function prefillPlan(ctx: KernelContext, headDim: number, workgroupSize = 128): PrefillPlan {
+  const hd4 = headDim / 4;
+  const limit = ctx.info.limits.maxComputeWorkgroupStorageSize;
+  const tile4 = Math.min(2048, Math.floor((limit - 16 * QS4 - 4 * PREFILL_SN - 64) / 32));
+  // BQ rows: query tile in QS4, ≥ hd4/4 invocations per row (ACC = 4 vec4 each), at most 64.
+  const bq = Math.min(pow2floor(QS4 / hd4), pow2floor((16 * workgroupSize) / headDim), 64, workgroupSize);
+  const bc = Math.min(64, Math.floor(tile4 / (hd4 + 1)), Math.floor(PREFILL_SN / bq));
+  check(bq >= 1 && bc >= 1, () => `attentionPrefill: head_dim ${headDim} does not fit workgroup memory ${limit}`);
+  return { bq, bc, tile4 };
+}
+
+export function attentionPrefill(ctx: KernelContext, a: AttentionArgs): Dispatch {
+  const what = 'attentionPrefill';
+  const c = common(ctx, what, a);
+  const plan = prefillPlan(ctx, a.headDim, c.wg);
+  const nb = Math.ceil(a.nTok / plan.bq);
+  const maxDim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
+  check(nb <= maxDim && a.nHead <= maxDim, () => `${what}: grid too large`);
+  const values: AttnValues = { ...c.values, chunk: 0, n_chunks: 0, hsub: 0, n_hg: 0, part_off: 0, bq: plan.bq, bc: plan.bc, o_off: c.out.off };
+  const params = ctx.uniform(ATTENTION_PARAMS, values, `${what}.params`);
+  const pipeline = ctx.pipeline({
+    family: 'attention',
+    source: source.replace('PARAMS_STRUCT', wgslParamsStruct(ATTENTION_PARAMS)),
+    defines: { ...c.defines, PREFILL: true },
+    overrides: { WG: c.wg, QS4, TILE4: plan.tile4, SN: PREFILL_SN },
+  });
+  const buffers: GPUBufferBinding[] = [{ buffer: params }, c.q, c.k, c.v, c.out.resource];
+  if (c.pos) buffers.push(c.pos);
+  return ctx.dispatch(pipeline, buffers, [nb, a.nHead, 1], params);
+}
+
+/** Decode (split-K) for a few tokens, tiled prefill otherwise. */
+export function attention(ctx: KernelContext, a: DecodeArgs): Dispatch[] {
+  return a.nTok <= 4 ? attentionDecode(ctx, a) : [attentionPrefill(ctx, a)];
+}
