@@ -23,5 +23,5 @@ export {
 } from './cache.ts';
 export { CacheError, DownloadError, IntegrityError, ModelChangedError, QuotaError } from './errors.ts';
 export type { HttpOptions } from './http.ts';
-export { DEFAULT_SHARD_SIZE, type ModelManifest, type ManifestFile, type Verification } from './plan.ts';
+export { DEFAULT_SHARD_SIZE, normalizeUrl, parseModelManifest, type ModelManifest, type ManifestFile, type Verification } from './plan.ts';
 export { idbShardStore, memoryShardStore, DB_NAME, type ShardStore, type MemoryShardStore } from './store.ts';

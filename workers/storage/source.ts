@@ -9,6 +9,9 @@ import { CacheError } from './errors.ts';
 import { rangePieces, shardLength, type FileRecord, type RangePiece } from './plan.ts';
 import type { ShardHandle, ShardStore } from './store.ts';
 
+/** Largest transient buffer of a read that spans shards. */
+const COPY_STEP = 4 * 1024 * 1024;
+
 export interface CachedSourceOptions {
   /** Re-fetches a lost shard into the store; without it a lost shard is a CacheError. */
   readonly repair?: (index: number, signal?: AbortSignal) => Promise<void>;
@@ -75,10 +78,15 @@ export function cachedFileSource(store: ShardStore, rec: FileRecord, opts: Cache
       if (length === 0) return new Uint8Array(0);
       const pieces = rangePieces(offset, length, rec.shardSize);
       if (pieces.length === 1) return piece(pieces[0], signal);
+      // Spanning shards: copy into one buffer in bounded steps, so a tensor read costs its own size plus at
+      // most COPY_STEP of transient buffers (not a whole shard's worth).
       const out = new Uint8Array(length);
       for (const p of pieces) {
-        out.set(await piece(p, signal), p.outOffset);
-        signal?.throwIfAborted();
+        for (let o = 0; o < p.length; o += COPY_STEP) {
+          const n = Math.min(COPY_STEP, p.length - o);
+          out.set(await piece({ index: p.index, start: p.start + o, length: n, outOffset: p.outOffset + o }, signal), p.outOffset + o);
+          signal?.throwIfAborted();
+        }
       }
       return out;
     },
