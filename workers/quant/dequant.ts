@@ -190,11 +190,10 @@ const DEQ: Partial<Record<GgmlType, Deq>> = {
         const q2 = ((b[ql + l + 32] & 0xf) | (((b[qh + l] >> 2) & 3) << 4)) - 32;
         const q3 = ((b[ql + l] >> 4) | (((b[qh + l] >> 4) & 3) << 4)) - 32;
         const q4 = ((b[ql + l + 32] >> 4) | (((b[qh + l] >> 6) & 3) << 4)) - 32;
-        const s = (k: number): number => (b[sc + is + k] << 24) >> 24;
-        y[o + l] = f(d * s(0)) * q1;
-        y[o + l + 32] = f(d * s(2)) * q2;
-        y[o + l + 64] = f(d * s(4)) * q3;
-        y[o + l + 96] = f(d * s(6)) * q4;
+        y[o + l] = f(d * ((b[sc + is] << 24) >> 24)) * q1;
+        y[o + l + 32] = f(d * ((b[sc + is + 2] << 24) >> 24)) * q2;
+        y[o + l + 64] = f(d * ((b[sc + is + 4] << 24) >> 24)) * q3;
+        y[o + l + 96] = f(d * ((b[sc + is + 6] << 24) >> 24)) * q4;
       }
       o += 128;
       ql += 64;

@@ -151,7 +151,7 @@ function q8_0(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
 
 // ---------------------------------------------------------------- K-quant helpers
 
-/** make_qkx2_quants: affine (scale, min) fit of n values to levels 0..nmax; returns [scale, theMin]. */
+/** make_qkx2_quants: affine (scale, min) fit of n values to levels 0..nmax; returns the scale, sets qkx2Min. */
 function makeQkx2Quants(
   n: number,
   nmax: number,
@@ -165,7 +165,7 @@ function makeQkx2Quants(
   rdelta: number,
   nstep: number,
   useMad: boolean,
-): [number, number] {
+): number {
   let min = x[xo];
   let max = x[xo];
   let sumW = weights[0];
@@ -181,7 +181,8 @@ function makeQkx2Quants(
   if (min > 0) min = 0;
   if (max === min) {
     for (let i = 0; i < n; i++) L[lo + i] = 0;
-    return [0, -min];
+    qkx2Min = -min;
+    return 0;
   }
   let iscale = f(nmax / f(max - min));
   let scale = f(1 / iscale);
@@ -193,13 +194,17 @@ function makeQkx2Quants(
     diff = useMad ? Math.abs(diff) : f(diff * diff);
     bestError = f(bestError + f(weights[i] * diff));
   }
-  if (nstep < 1) return [scale, -min];
+  if (nstep < 1) {
+    qkx2Min = -min;
+    return scale;
+  }
   for (let is = 0; is <= nstep; is++) {
     iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / f(max - min));
     let sumL = 0;
     let sumL2 = 0;
     let sumXL = 0;
     for (let i = 0; i < n; i++) {
+      // `min` may change between passes (ggml updates it when a pass wins), so x − min is recomputed.
       const l = clamp(nearestInt(f(iscale * f(x[xo + i] - min))), 0, nmax);
       laux[i] = l;
       const w = weights[i];
@@ -230,8 +235,11 @@ function makeQkx2Quants(
       }
     }
   }
-  return [scale, -min];
+  qkx2Min = -min;
+  return scale;
 }
+/** Second result of makeQkx2Quants (ggml's `the_min` out-parameter), kept out of a tuple to avoid allocation. */
+let qkx2Min = 0;
 
 /** make_qx_quants with rmse_type 1 and no importance weights (the Q6_K reference path). L holds l + nmax. */
 function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
@@ -282,6 +290,16 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: I
   return scale;
 }
 
+// Per-block scratch (quantization is synchronous, so one set suffices).
+const K_WEIGHTS = new Float32Array(32);
+const K_LAUX = new Uint8Array(32);
+const K_SCALES = new Float32Array(8);
+const K_MINS = new Float32Array(8);
+const K_L = new Uint8Array(256);
+const Q6_L = new Int8Array(256);
+const Q6_SCALES = new Float32Array(16);
+const Q6_SC = new Int8Array(16);
+
 /** Shared scale/min search and 6-bit packing of Q4_K and Q5_K; fills L with levels 0..nmax. */
 function kScalesMins(
   x: Float32Array,
@@ -293,10 +311,10 @@ function kScalesMins(
   nstep: number,
   L: Uint8Array,
 ): void {
-  const weights = new Float32Array(32);
-  const laux = new Uint8Array(32);
-  const scales = new Float32Array(8);
-  const mins = new Float32Array(8);
+  const weights = K_WEIGHTS;
+  const laux = K_LAUX;
+  const scales = K_SCALES;
+  const mins = K_MINS;
   let maxScale = 0;
   let maxMin = 0;
   for (let j = 0; j < 8; j++) {
@@ -307,9 +325,8 @@ function kScalesMins(
     }
     const avX = f(Math.sqrt(f(sumX2 / 32)));
     for (let l = 0; l < 32; l++) weights[l] = f(avX + Math.abs(x[xo + 32 * j + l]));
-    const [sc, mn] = makeQkx2Quants(32, nmax, x, xo + 32 * j, weights, L, 32 * j, laux, rmin, F01, nstep, false);
-    scales[j] = sc;
-    mins[j] = mn;
+    scales[j] = makeQkx2Quants(32, nmax, x, xo + 32 * j, weights, L, 32 * j, laux, rmin, F01, nstep, false);
+    mins[j] = qkx2Min;
     if (scales[j] > maxScale) maxScale = scales[j];
     if (mins[j] > maxMin) maxMin = mins[j];
   }
@@ -343,7 +360,7 @@ function kScalesMins(
 // ---------------------------------------------------------------- 256-element super-blocks
 
 function q4_K(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
-  const L = new Uint8Array(256);
+  const L = K_L;
   kScalesMins(x, xo, b, at, 15, -1, 20, L);
   let q = at + 16;
   for (let j = 0; j < 256; j += 64) {
@@ -353,7 +370,7 @@ function q4_K(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
 }
 
 function q5_K(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
-  const L = new Uint8Array(256);
+  const L = K_L;
   kScalesMins(x, xo, b, at, 31, -0.5, 15, L);
   const qh = at + 16;
   let ql = at + 48;
@@ -380,8 +397,8 @@ function q5_K(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
 }
 
 function q6_K(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
-  const L = new Int8Array(256);
-  const scales = new Float32Array(16);
+  const L = Q6_L;
+  const scales = Q6_SCALES;
   let maxScale = 0;
   let maxAbsScale = 0;
   for (let ib = 0; ib < 16; ib++) {
@@ -399,7 +416,7 @@ function q6_K(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
   }
   const iscale = f(-128 / maxScale);
   const d = putF16(b, at + 208, f(1 / iscale));
-  const sc = new Int8Array(16);
+  const sc = Q6_SC;
   for (let ib = 0; ib < 16; ib++) {
     sc[ib] = Math.min(127, nearestInt(f(iscale * scales[ib])));
     b[at + 192 + ib] = sc[ib] & 0xff;
