@@ -201,3 +201,47 @@ describe('configuration', () => {
     expect(wide / gap(1)).toBeGreaterThan(6);
   });
 });
+
+describe('CLI commands (make-model → inspect → split)', () => {
+  it('write, describe and split a model through the command objects', async () => {
+    const { mkdtemp, rm, readdir } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { command: makeModel } = await import('../../scripts/commands/makeModel.ts');
+    const { command: inspect } = await import('../../scripts/commands/inspect.ts');
+    const { command: split } = await import('../../scripts/commands/split.ts');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'brix-cli-'));
+    try {
+      let out = '';
+      const io = { out: (t: string) => void (out += t), err: (t: string) => void (out += t) };
+      const file = path.join(dir, 'm.gguf');
+      const flags = { arch: 'qwen2moe', layers: 2, embd: 64, heads: 4, ff: 32, experts: 4, 'experts-used': 2, 'shared-ff': 64, vocab: '300', quant: 'q4_0', seed: 9, out: file };
+      expect(await makeModel.run(flags, io)).toBe(0);
+      expect(out).toMatch(/wrote .*m\.gguf: .* 31 tensors/);
+      expect(out).toMatch(/qwen2moe: 2 layers, embd 64, heads 4\/4 \(head 16\), ff 32, experts 4 top-2, shared ff 64, vocab 300/);
+      out = '';
+      expect(await inspect.run({ model: file }, io)).toBe(0);
+      expect(out).toMatch(/architecture: qwen2moe/);
+      expect(out).toMatch(/MoE 4 experts × ff 32, top-2 softmax, shared expert ff 64 \(sigmoid gate\)/);
+      expect(out).toMatch(/Q4_0 +22 tensors/);
+      expect(out).toMatch(/blk\.1\.ffn_down_shexp\.weight +Q4_0 +\[64, 64\]/);
+      out = '';
+      expect(await inspect.run({ model: file, json: true }, io)).toBe(0);
+      const report: unknown = JSON.parse(out);
+      expect(report).toMatchObject({ architecture: 'qwen2moe', hparams: { n_expert: 4, n_ff_shexp: 64 } });
+      out = '';
+      expect(await split.run({ model: file, 'max-size': 0.02, 'out-dir': path.join(dir, 'parts') }, io)).toBe(0);
+      const parts = (await readdir(path.join(dir, 'parts'))).sort();
+      expect(parts.length).toBeGreaterThan(2);
+      expect(parts[0]).toBe(`m-00001-of-${String(parts.length).padStart(5, '0')}.gguf`);
+      out = '';
+      expect(await inspect.run({ model: path.join(dir, 'parts', parts[0]) }, io)).toBe(0);
+      expect(out).toMatch(new RegExp(`${parts.length} parts, first`));
+      expect(out).toMatch(/31 tensors/);
+      await expect(makeModel.run({ ...flags, quant: 'q3_k' }, io)).rejects.toThrow(UsageError);
+      await expect(split.run({ model: file, 'max-size': 0, 'out-dir': dir }, io)).rejects.toThrow(UsageError);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
