@@ -10,7 +10,10 @@ export interface ByteSource {
   /** File name (or URL) for messages and for finding split siblings. */
   readonly name: string;
   readonly size: number;
-  /** Exactly `length` bytes starting at `offset`, or throws `GgufError('truncated')`. */
+  /**
+   * Exactly `length` bytes starting at `offset`, or throws `GgufError('truncated')`. The result may be a view
+   * into a buffer the source keeps (arrayBufferSource): copy it before transferring or mutating it.
+   */
   read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
 }
 
