@@ -246,7 +246,13 @@ async function ensureModel(url: string, o: CacheOptions): Promise<Ensured> {
   if (manifest && manifestUrl === modelUrl) {
     const names = manifest.files.map((f) => f.name).join(', ');
     const have = fileUrls.map((f) => baseName(f)).join(', ');
-    if (names !== have) throw new ModelChangedError(`${modelUrl} changed upstream: it now lists ${names}, the cached model has ${have}`, { url: modelUrl });
+    if (names !== have) {
+      if (o.ifChanged !== 'redownload') {
+        throw new ModelChangedError(`${modelUrl} changed upstream: it now lists ${names}, the cached model has ${have}`, { url: modelUrl });
+      }
+      await store.deleteModel(modelUrl);
+      return ensureModel(url, o);
+    }
   }
   const entries = fileUrls.map((f) => manifest?.files.find((m) => m.name === baseName(f)));
   const toProbe = fileUrls.map((_, i) => o.revalidate === true || recs[i]?.state !== 'complete');
@@ -332,9 +338,26 @@ async function ensureModel(url: string, o: CacheOptions): Promise<Ensured> {
   return { model, files: done };
 }
 
+/**
+ * ensureModel under a Web Lock named after the model, so two loads of one model (two tabs, the Models page and
+ * the engine) do not download it twice or restart each other's files: the second waits, then finds it cached.
+ * Where Web Locks are missing (Node), it runs unlocked; the per-file generation check still keeps records sane.
+ */
+async function ensureModelLocked(url: string, o: CacheOptions): Promise<Ensured> {
+  const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
+  if (!locks || o.store) return ensureModel(url, o);
+  const name = `brix-weights:${normalizeUrl(url, baseHref(o))}`;
+  try {
+    return await locks.request(name, o.signal ? { signal: o.signal } : {}, () => ensureModel(url, o));
+  } catch (e) {
+    if (o.signal?.aborted) throw o.signal.reason;
+    throw e;
+  }
+}
+
 /** Downloads (or resumes) a model into the cache without opening it: the Models page's "download" button. */
 export async function downloadModel(url: string, opts: CacheOptions = {}): Promise<CachedModelInfo> {
-  const { model, files } = await ensureModel(url, opts);
+  const { model, files } = await ensureModelLocked(url, opts);
   return modelInfo(model, files);
 }
 
@@ -344,7 +367,7 @@ export async function downloadModel(url: string, opts: CacheOptions = {}): Promi
  */
 export async function cachedModelSource(url: string, opts: CacheOptions = {}): Promise<CachedModelSource> {
   const store = storeOf(opts);
-  const { model, files } = await ensureModel(url, opts);
+  const { model, files } = await ensureModelLocked(url, opts);
   const now = opts.now ?? Date.now;
   const sources = new Map<string, ByteSource>();
   for (const rec of files) {
@@ -451,6 +474,12 @@ export async function requestPersistentStorage(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Whether this origin's storage is already persistent (no prompt). */
+export async function storagePersisted(): Promise<boolean> {
+  if (typeof navigator === 'undefined' || typeof navigator.storage?.persisted !== 'function') return false;
+  return navigator.storage.persisted().catch(() => false);
 }
 
 /** The browser's storage estimate for this origin, or undefined where there is none. */

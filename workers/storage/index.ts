@@ -13,6 +13,7 @@ export {
   listCachedModels,
   requestPersistentStorage,
   storageEstimate,
+  storagePersisted,
   verifyCachedModel,
   type CacheOptions,
   type CacheProgress,

@@ -56,6 +56,8 @@ export type LoadResult =
 
 export interface Harness {
   load(url: string, opts?: HarnessLoadOptions): Promise<LoadResult>;
+  /** The same load in a dedicated module worker, like the engine's. */
+  loadInWorker(url: string, opts: HarnessLoadOptions): Promise<LoadResult>;
   /** Starts a load without waiting (the page may be closed under it). */
   start(url: string, opts?: HarnessLoadOptions): void;
   list(): Promise<CachedModelInfo[]>;
@@ -152,7 +154,25 @@ function done<T>(req: IDBRequest<T>): Promise<T> {
 let stepModel: GgufModel | undefined;
 let stepHash = new Sha256();
 
-window.shardHarness = {
+/** Runs a load in a dedicated module worker (where the engine runs) and returns its result. */
+function loadInWorker(url: string, opts: HarnessLoadOptions): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker('/harness.js', { type: 'module' });
+    const channel = new MessageChannel();
+    channel.port1.onmessage = (e: MessageEvent<LoadResult>) => {
+      worker.terminate();
+      resolve(e.data);
+    };
+    worker.onerror = (e) => {
+      worker.terminate();
+      reject(new Error(`harness worker failed: ${e.message}`));
+    };
+    worker.postMessage({ url, opts }, [channel.port2]);
+  });
+}
+
+const harness: Harness = {
+  loadInWorker,
   load: (url, opts = {}) => loadModel(url, opts),
   start(url, opts = {}) {
     void loadModel(url, opts);
@@ -198,5 +218,14 @@ window.shardHarness = {
   digest: () => stepHash.hex(),
 };
 
-const state = document.getElementById('state');
-if (state) state.textContent = 'ready';
+if (typeof document !== 'undefined') {
+  window.shardHarness = harness;
+  const state = document.getElementById('state');
+  if (state) state.textContent = 'ready';
+} else {
+  // In a worker: one load per message, the result posted back on the port that came with it.
+  addEventListener('message', (e: MessageEvent<{ url: string; opts: HarnessLoadOptions }>) => {
+    const port = e.ports[0];
+    void loadModel(e.data.url, e.data.opts).then((r) => port.postMessage(r));
+  });
+}
