@@ -1,13 +1,66 @@
 /**
  * @file Vite config for the app: React, Tailwind v4 through its Vite plugin, ES-module workers (the engine
- * worker imports ES modules and `?raw` WGSL), and the fixed preview port that `npm start` and Playwright use.
+ * worker imports ES modules and `?raw` WGSL), the fixed preview port that `npm start` and Playwright use, and
+ * the PWA: a web app manifest and a generated service worker that precaches the app shell (HTML, JS, CSS,
+ * icons, the engine worker) so Brix opens offline. Model weights are never precached: they are large and the
+ * weight cache (IndexedDB) holds them; only the small model manifests are kept, network-first.
  */
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 import tailwindcss from '@tailwindcss/vite';
+import { VitePWA } from 'vite-plugin-pwa';
+
+const THEME = '#0f766e';
 
 export default defineConfig({
-  plugins: [react(), tailwindcss()],
+  plugins: [
+    react(),
+    tailwindcss(),
+    VitePWA({
+      // The app shows its own prompt (app/components/UpdatePrompt.tsx) and registers through the virtual module.
+      registerType: 'prompt',
+      injectRegister: false,
+      includeAssets: ['favicon.svg', 'apple-touch-icon-180x180.png'],
+      manifest: {
+        id: './',
+        name: 'Brix',
+        short_name: 'Brix',
+        description: 'Mixture-of-Experts language models running entirely in your browser tab on WebGPU',
+        lang: 'en',
+        start_url: './',
+        scope: './',
+        display: 'standalone',
+        theme_color: THEME,
+        background_color: '#ffffff',
+        categories: ['productivity', 'utilities'],
+        icons: [
+          { src: 'pwa-192x192.png', sizes: '192x192', type: 'image/png', purpose: 'any' },
+          { src: 'pwa-512x512.png', sizes: '512x512', type: 'image/png', purpose: 'any' },
+          { src: 'maskable-icon-512x512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+        ],
+      },
+      workbox: {
+        globPatterns: ['**/*.{js,css,html,svg,png,ico,woff2}'],
+        // Weights live in the weight cache; a precached 30 MB model would also be downloaded twice.
+        globIgnores: ['models/**', '**/*.gguf'],
+        // The engine worker bundle is larger than workbox's 2 MiB default; anything bigger is not app shell.
+        maximumFileSizeToCacheInBytes: 8 * 1024 * 1024,
+        navigateFallback: 'index.html',
+        navigateFallbackDenylist: [/\/models\//],
+        cleanupOutdatedCaches: true,
+        // The first install controls the open page at once (so it works offline without a reload); later
+        // versions wait for the user's "Reload" in the update prompt.
+        clientsClaim: true,
+        runtimeCaching: [
+          {
+            urlPattern: /\/models\/[^/]+\/manifest\.json$/,
+            handler: 'NetworkFirst',
+            options: { cacheName: 'brix-model-manifests', networkTimeoutSeconds: 3, expiration: { maxEntries: 32 } },
+          },
+        ],
+      },
+    }),
+  ],
   worker: { format: 'es' },
   build: { target: 'es2022' },
   preview: { port: 4173, strictPort: true },

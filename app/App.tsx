@@ -1,8 +1,11 @@
 /**
- * @file The app shell: header with the nav, a banner when this browser has no WebGPU at all, and the page
- * for the current hash route. Pages live in app/features/<feature>/.
+ * @file The app shell: header with the nav, the page for the current hash route (pages live in
+ * app/features/<feature>/), and the PWA update prompt. The chat page fills the viewport below the header;
+ * the others scroll in a centred column.
  */
 import { Nav } from './components/Nav.tsx';
+import { UpdatePrompt } from './components/UpdatePrompt.tsx';
+import { NoWebGpu, hasWebGpu } from './components/NoWebGpu.tsx';
 import { ChatPage } from './features/chat/ChatPage.tsx';
 import { ComparePage } from './features/compare/ComparePage.tsx';
 import { ModelsPage } from './features/models/ModelsPage.tsx';
@@ -32,31 +35,31 @@ function Page({ route }: { route: Route | null }) {
   }
 }
 
-function NoWebGpuBanner() {
-  if ('gpu' in navigator) return null;
-  return (
-    <div role="alert" className="bg-amber-100 px-4 py-2 text-sm text-amber-900 dark:bg-amber-900 dark:text-amber-100">
-      This browser has no WebGPU, so models cannot run here. Use Chrome or Edge 113+ on desktop (on Linux, Chromium
-      with --enable-unsafe-webgpu).
-    </div>
-  );
-}
-
 export function App() {
   useApplyTheme();
   const route = useRoute();
   return (
-    <div className="min-h-screen">
-      <NoWebGpuBanner />
-      <header className="flex items-center justify-between gap-4 border-b border-slate-200 px-4 py-3 dark:border-slate-800">
-        <a href={hrefOf('chat')} className="text-lg font-bold tracking-tight">
+    <div className="flex h-dvh flex-col">
+      <header className="flex shrink-0 items-center justify-between gap-2 border-b border-slate-200 px-3 py-2 dark:border-slate-800 md:px-4">
+        <a href={hrefOf('chat')} className="flex items-center gap-2 text-lg font-bold tracking-tight">
+          <img src={`${import.meta.env.BASE_URL}favicon.svg`} alt="" width={24} height={24} />
           Brix
         </a>
         <Nav current={route} />
       </header>
-      <main className="mx-auto max-w-4xl px-4 py-6">
-        <Page route={route} />
-      </main>
+      {route === 'chat' ? (
+        <main className="min-h-0 flex-1">
+          <ChatPage />
+        </main>
+      ) : (
+        <main className="min-h-0 flex-1 overflow-y-auto">
+          <div className="mx-auto max-w-4xl space-y-4 px-4 py-6">
+            {!hasWebGpu() && route !== null && <NoWebGpu />}
+            <Page route={route} />
+          </div>
+        </main>
+      )}
+      <UpdatePrompt />
     </div>
   );
 }

@@ -1,0 +1,94 @@
+/**
+ * @file The app's one store, wired to the browser: conversations in IndexedDB, an engine worker per model,
+ * the weight cache, localStorage for preferences, settings for sampling. `useApp(selector)` is the hook
+ * components use (atomic selectors: one value each).
+ */
+import { useStore } from 'zustand';
+import { fetchModelManifest } from '../workers/storage/index.ts';
+import { startEngineWorker } from './lib/engineClient.ts';
+import { idbConversationRepo } from './features/chat/repo.ts';
+import type { ModelEntry } from './features/models/catalog.ts';
+import { deviceMemoryGb } from './features/models/fit.ts';
+import { browserModelCache } from './features/models/modelCache.ts';
+import { cacheKey } from './features/models/modelsSlice.ts';
+import { samplingFor, useSettingsStore } from './features/settings/store.ts';
+import { createAppStore, type AppState, type Prefs, type ResolvedSource } from './store.ts';
+
+const localPrefs: Prefs = {
+  get(key) {
+    try {
+      const v = localStorage.getItem(key);
+      return v === null ? undefined : JSON.parse(v);
+    } catch {
+      return undefined;
+    }
+  },
+  set(key, value) {
+    try {
+      localStorage.setItem(key, JSON.stringify(value));
+    } catch {
+      // storage full or disabled: preferences just do not persist
+    }
+  },
+};
+
+/** The app's base URL (vite's `base`), absolute. */
+export function appBase(): string {
+  return new URL(import.meta.env.BASE_URL, window.location.href).href;
+}
+
+/**
+ * A bundled model's manifest names its files; the engine gets the first GGUF's URL. The first file's name is
+ * remembered so the model still opens offline if the manifest cannot be fetched (the service worker also keeps
+ * manifests, this is the second line).
+ */
+async function resolveBundled(entry: ModelEntry & { url: string }): Promise<ResolvedSource> {
+  const manifestUrl = new URL(entry.url, appBase()).href;
+  const rememberKey = `brix.bundledFirst.${entry.id}`;
+  let first: string;
+  try {
+    const manifest = await fetchModelManifest(manifestUrl);
+    first = manifest.files[0].name;
+    localPrefs.set(rememberKey, first);
+  } catch (e) {
+    const remembered = localPrefs.get(rememberKey);
+    if (typeof remembered !== 'string') throw e;
+    first = remembered;
+  }
+  const url = new URL(encodeURIComponent(first), manifestUrl).href;
+  return { source: { kind: 'url', url }, cacheUrl: url, manifestUrl };
+}
+
+export function resolveSource(entry: ModelEntry): Promise<ResolvedSource> {
+  if (entry.origin === 'file') {
+    if (!entry.file) return Promise.reject(new Error(`${entry.name}: the file is no longer open; pick it again`));
+    return Promise.resolve({ source: { kind: 'file', file: entry.file, name: entry.name } });
+  }
+  const url = entry.url;
+  if (url === undefined) return Promise.reject(new Error(`${entry.name} has no URL`));
+  if (entry.origin === 'bundled') return resolveBundled({ ...entry, url });
+  const abs = cacheKey(url, appBase());
+  if (abs === undefined) return Promise.reject(new Error(`${entry.name}: "${url}" is not a valid URL`));
+  return Promise.resolve({ source: { kind: 'url', url: abs }, cacheUrl: abs });
+}
+
+export const appStore = createAppStore({
+  repo: idbConversationRepo(),
+  cache: browserModelCache(),
+  startEngine: startEngineWorker,
+  resolveSource,
+  sampling: () => samplingFor(useSettingsStore.getState().sampling),
+  loadOptions: () => {
+    const n = useSettingsStore.getState().contextSize;
+    return n > 0 ? { contextSize: n } : {};
+  },
+  prefs: localPrefs,
+  deviceMemoryGb,
+  now: () => Date.now(),
+  newId: () => crypto.randomUUID(),
+});
+
+/** One value from the app store; re-renders only when that value changes. */
+export function useApp<T>(selector: (s: AppState) => T): T {
+  return useStore(appStore, selector);
+}
