@@ -175,6 +175,12 @@ describe('resume', () => {
   });
 });
 
+/** A Brix model manifest for the given files (whole-file digests only). */
+function manifestOf(files: [string, Uint8Array][]): Uint8Array {
+  const m = { format: 'brix-model-manifest', version: 1, name: 'm', files: files.map(([name, b]) => ({ name, size: b.length, sha256: sha(b) })) };
+  return new TextEncoder().encode(JSON.stringify(m));
+}
+
 describe('integrity', () => {
   function manifestFor(name: string, bytes: Uint8Array, shardSize: number): Uint8Array {
     const shards: string[] = [];
@@ -265,6 +271,26 @@ describe('upstream changes', () => {
     expect(info.state).toBe('complete');
     const src = await cachedModelSource(URL1, c.opts());
     expectBytes(await src.first.read(0, changed.length), changed);
+  });
+
+  it('a manifest that now lists other files is a change too; redownload starts the model over', async () => {
+    const m1 = manifestOf([['model.gguf', MODEL]]);
+    const c = setup({ 'model.gguf': MODEL, 'manifest.json': m1 });
+    await downloadModel(`${BASE}manifest.json`, c.opts());
+    c.srv.files.set('manifest.json', { bytes: manifestOf([...PARTS]), etag: '"m2"' });
+    for (const [n, b] of PARTS) c.srv.files.set(n, { bytes: b, etag: '"v1"' });
+    c.store.evictShard(URL1, 0); // partial again, so the manifest is fetched
+    await expect(downloadModel(`${BASE}manifest.json`, c.opts())).rejects.toThrow(/now lists tiny-00001-of-00002\.gguf/);
+    const info = await downloadModel(`${BASE}manifest.json`, c.opts({ ifChanged: 'redownload' }));
+    expect(info.files.map((f) => f.name)).toEqual([...PARTS.keys()]);
+    expect(c.store.shardKeys().some((k) => k.startsWith(URL1))).toBe(false);
+    await loadAndCheck(c, `${BASE}manifest.json`);
+  });
+
+  it('a missing or malformed manifest is a DownloadError', async () => {
+    const c = setup({ 'bad.json': new TextEncoder().encode('{"format":"x"}') });
+    await expect(downloadModel(`${BASE}none.json`, c.opts())).rejects.toThrow(/HTTP 404.*manifest/);
+    await expect(downloadModel(`${BASE}bad.json`, c.opts())).rejects.toBeInstanceOf(DownloadError);
   });
 
   it('a complete model is not checked upstream unless asked to revalidate', async () => {
