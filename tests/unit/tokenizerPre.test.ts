@@ -68,8 +68,9 @@ describe('same ids as llama.cpp for every pre-tokenizer', () => {
   let llama: Llama;
   let dir: string;
   let vocab: VocabSpec;
-  // Short cases: most of these regexes run through std::regex in llama.cpp, which is slow.
-  const cases = [...corpusSections(), ...generatedCases().filter((s) => s.length <= 120)];
+  // Short cases, every other generated one: most of these regexes run through std::regex in llama.cpp, which
+  // is slow (the dbrx/llama-3 family is compared on the whole corpus in tokenizerLlamaCpp.test.ts).
+  const cases = [...corpusSections(), ...generatedCases().filter((s, i) => s.length <= 120 && i % 2 === 0)];
 
   beforeAll(async () => {
     vocab = buildVocab('small');
