@@ -280,7 +280,8 @@ export class Tokenizer {
     return out;
   }
 
-  /** Bytes of one token as decoding emits them (may be part of a UTF-8 character). */
+  /** Bytes of one token as decoding emits them (may be part of a UTF-8 character). The array is cached and
+   *  shared: do not modify it. */
   tokenBytes(id: number, opts: DecodeOptions = {}): Uint8Array {
     this.checkId(id);
     if (opts.skipSpecial === true && (this.attrs[id] & ATTR_SPECIAL) !== 0) return EMPTY;
