@@ -65,6 +65,6 @@ export function formatStatsLine(s: GenerationStats): string {
 /** Model parameter counts: 29.7M, 1.3B, 132B. */
 export function formatParams(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(n >= 1e10 ? 0 : 1)}B`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e8 ? 0 : 1)}M`;
   return `${Math.round(n / 1e3)}K`;
 }

@@ -4,6 +4,7 @@
  */
 import type { ReactNode } from 'react';
 import type { GpuInfo } from '../../../workers/gpu/device.ts';
+import { WEBGPU_BROWSERS } from '../../lib/errorHelp.ts';
 import { PING_PAYLOAD, useDiagnostics, type DiagnosticsState } from './useDiagnostics.ts';
 
 const mib = (n: number): string => `${Math.round(n / 2 ** 20).toLocaleString('en-US')} MiB`;
@@ -60,9 +61,16 @@ function Body({ state }: { state: DiagnosticsState }) {
           {state.kind === 'ok' ? (
             <AdapterDetails gpu={state.gpu} />
           ) : (
-            <p data-testid="diag-error" className="mt-2 text-red-700 dark:text-red-400">
-              {`${state.error.name}: ${state.error.message}`}
-            </p>
+            <>
+              <p data-testid="diag-error" className="mt-2 text-red-700 dark:text-red-400">
+                {`${state.error.name}: ${state.error.message}`}
+              </p>
+              <ul className="mt-2 list-disc space-y-1 pl-5 text-sm">
+                {WEBGPU_BROWSERS.map((b) => (
+                  <li key={b}>{b}</li>
+                ))}
+              </ul>
+            </>
           )}
         </>
       );

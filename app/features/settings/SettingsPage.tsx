@@ -1,5 +1,7 @@
-/** @file The settings page: appearance now, engine diagnostics always (what the worker's GPU is). */
+/** @file The settings page: appearance, generation defaults, engine diagnostics (what the worker's GPU is) and the benchmark. */
+import { Benchmark } from './Benchmark.tsx';
 import { Diagnostics } from './Diagnostics.tsx';
+import { SamplingSettings } from './SamplingSettings.tsx';
 import { ThemeSetting } from './ThemeSetting.tsx';
 
 export function SettingsPage() {
@@ -7,7 +9,9 @@ export function SettingsPage() {
     <div className="space-y-8">
       <h1 className="text-2xl font-bold">Settings</h1>
       <ThemeSetting />
+      <SamplingSettings />
       <Diagnostics />
+      <Benchmark />
     </div>
   );
 }
