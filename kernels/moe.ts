@@ -1,0 +1,655 @@
+/**
+ * @file Dispatch wrappers for the Mixture-of-Experts kernels (kernels/moe_*.wgsl). The engine records these
+ * once per layer and encodes them every token; routing stays on the GPU (expert ids are never read back).
+ *
+ * Decode (one token), 3 dispatches per MoE block (+2 for a Qwen2-MoE shared expert):
+ *   moeRouter(ctx, {x, router, k, gating, ids, weights, counts?, sharedGate?}): Dispatch
+ *       logits = W_r·x, softmax, top-k, gating -> ids[k] (u32), weights[k] (f32); optional usage counters.
+ *       Tie-break: experts are ordered by descending logit; equal logits -> lower expert index first.
+ *   moeGateUp(ctx, {x, gate, up, ids, k, h}): Dispatch[]
+ *       h[j] = silu(gate_{ids[j]}·x) ⊙ (up_{ids[j]}·x) over the selected experts only, grid (ceil(n_ff/R), k).
+ *   moeDownCombine(ctx, {h, down, ids, weights, k, residual?, y}): Dispatch[]
+ *       y = residual + Σ_j weights[j]·down_{ids[j]}·h[j] in one kernel (without `residual`: y += ...).
+ *   moeSharedExpert(ctx, {x, gate, up, down, gateWeight, h, y}): Dispatch[]
+ *       y += sigmoid(x·w_gate_shexp) · down_sh(silu(gate_sh·x) ⊙ up_sh·x); the sigmoid gate is computed by
+ *       moeRouter (`sharedGate`) into slot k of `weights`, so this is 2 small dense dispatches.
+ *   moeDecode(ctx, {...}): Dispatch[] — the above in order for one MoE block.
+ * Prefill (T tokens): moePrefill(ctx, {...}): Dispatch[] (see moePrefill below).
+ *
+ * The Dispatch[] results are usually one dispatch. Expert tensors split into chunks of whole experts
+ * (GpuWeight.chunks, binding limits) are bound together, up to 8 chunks per tensor, and picked by expert
+ * index in the shader; when the chunks of all tensors do not fit the device's storage-buffer limit the
+ * experts are split into windows, one dispatch each (down+combine accumulates into y after the first).
+ */
+import gateUpSource from './moe_gate_up.wgsl?raw';
+import downSource from './moe_down.wgsl?raw';
+import routerSource from './moe_router.wgsl?raw';
+import commonSource from './moe_common.wgsl?raw';
+import quantSource from './moe_quant.wgsl?raw';
+import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
+import { wgslParamsStruct, type ParamSchema, type ParamValues } from './lib/params.ts';
+import { BLOCK_LAYOUT, type GpuWeight, type GpuWeightType } from './lib/weights.ts';
+import type { MoeGating } from './moe.ref.ts';
+
+export type { MoeGating } from './moe.ref.ts';
+
+/** Expert weight types the MoE kernels decode. */
+export const MOE_WEIGHT_TYPES: readonly GpuWeightType[] = ['F32', 'Q8_0'];
+/** Workgroup sizes offered (router and decode kernels). */
+export const MOE_WG_SIZES = [64, 128, 256] as const;
+/** Most chunks of one expert tensor bound in one dispatch. */
+export const MOE_MAX_CHUNK_BINDINGS = 8;
+/** Most experts per token (router workgroup array). */
+export const MOE_MAX_K = 16;
+
+const INCLUDES: Readonly<Record<string, string>> = { moe_common: commonSource, moe_quant: quantSource };
+
+// ---- shared helpers ------------------------------------------------------------------------------------
+
+type Defines = Record<string, string | number | boolean>;
+
+function baseDefines(ctx: KernelContext): Defines {
+  return ctx.subgroups ? { USE_SUBGROUPS: true } : {};
+}
+
+function withParams(source: string, schema: ParamSchema): string {
+  return source.replace('PARAMS_STRUCT', wgslParamsStruct(schema));
+}
+
+/** WGSL for `n` weight buffers at bindings first.. and `fn wload(sel, i)` selecting among them. */
+function weightBindingsWgsl(first: number, n: number): string {
+  const decl = Array.from({ length: n }, (_, i) => `@group(0) @binding(${first + i}) var<storage, read> wbuf${i}: array<u32>;`);
+  const body =
+    n === 1
+      ? '  return wbuf0[i];'
+      : `  switch sel {\n${Array.from({ length: n - 1 }, (_, i) => `    case ${i}u: { return wbuf${i}[i]; }`).join('\n')}\n` +
+        `    default: { return wbuf${n - 1}[i]; }\n  }`;
+  return `${decl.join('\n')}\nfn wload(sel: u32, i: u32) -> u32 {\n${body}\n}`;
+}
+
+function checkWorkgroup(ctx: KernelContext, wg: number, tpr: number, who: string): void {
+  check(
+    (MOE_WG_SIZES as readonly number[]).includes(wg) && wg <= ctx.info.limits.maxComputeInvocationsPerWorkgroup,
+    () => `${who}: workgroup size ${wg} is not one of ${MOE_WG_SIZES.join(', ')} within the device limit`,
+  );
+  check(Number.isInteger(tpr) && tpr >= 1 && (tpr & (tpr - 1)) === 0 && tpr <= wg, () => `${who}: threads per row ${tpr} must be a power of two <= ${wg}`);
+}
+
+function pow2Floor(n: number): number {
+  return 2 ** Math.floor(Math.log2(Math.max(1, n)));
+}
+
+function checkBuffer(buf: GPUBuffer, offsetElems: number, nElems: number, who: string, what: string): void {
+  check(Number.isInteger(offsetElems) && offsetElems >= 0, () => `${who}: ${what} offset ${offsetElems} must be a non-negative integer`);
+  check((offsetElems + nElems) * 4 <= buf.size, () => `${who}: ${what} holds ${buf.size / 4} elements < ${offsetElems} + ${nElems}`);
+}
+
+function checkPositiveInt(n: number, who: string, what: string): void {
+  check(Number.isInteger(n) && n > 0, () => `${who}: ${what} must be a positive integer, got ${n}`);
+}
+
+/** Experts per chunk of a 3-D expert tensor (chunks hold whole experts, all but the last the same count). */
+function expertsPerChunk(w: GpuWeight, who: string): number {
+  const epc = w.chunks[0].rows / w.rowGroup;
+  w.chunks.forEach((c, i) =>
+    check(c.firstRow === i * epc * w.rowGroup, () => `${who}: ${w.name} chunk ${i} does not start at expert ${i * epc}`),
+  );
+  return epc;
+}
+
+interface ExpertWindow {
+  readonly lo: number;
+  readonly hi: number;
+  /** Per tensor: first chunk bound and how many. */
+  readonly c0: readonly number[];
+  readonly n: readonly number[];
+}
+
+/**
+ * Splits experts [0, nExpert) into consecutive windows whose chunks (of every tensor in `ws`) fit `budget`
+ * storage bindings, at most MOE_MAX_CHUNK_BINDINGS per tensor. One window in the common case.
+ */
+function expertWindows(ws: readonly GpuWeight[], epc: readonly number[], nExpert: number, budget: number, who: string): ExpertWindow[] {
+  const chunkOf = (i: number, e: number): number => Math.floor(e / epc[i]);
+  const need = (lo: number, hi: number): number[] => ws.map((_, i) => chunkOf(i, hi - 1) - chunkOf(i, lo) + 1);
+  const fits = (lo: number, hi: number): boolean => {
+    const n = need(lo, hi);
+    return n.every((c) => c <= MOE_MAX_CHUNK_BINDINGS) && n.reduce((a, b) => a + b, 0) <= budget;
+  };
+  check(fits(0, 1), () => `${who}: the device's storage-buffer limit leaves ${budget} bindings for ${ws.length} weight tensors`);
+  const out: ExpertWindow[] = [];
+  for (let lo = 0; lo < nExpert; ) {
+    let hi = lo + 1;
+    while (hi < nExpert && fits(lo, hi + 1)) hi++;
+    out.push({ lo, hi, c0: ws.map((_, i) => chunkOf(i, lo)), n: need(lo, hi) });
+    lo = hi;
+  }
+  return out;
+}
+
+function quantDefine(w: GpuWeight, who: string): string {
+  check(MOE_WEIGHT_TYPES.includes(w.type), () => `${who}: ${w.name} has type ${w.type}; the MoE kernels take ${MOE_WEIGHT_TYPES.join(', ')}`);
+  return `W_${w.type}`;
+}
+
+function storageBudget(ctx: KernelContext, fixed: number, override: number | undefined): number {
+  return (override ?? ctx.info.limits.maxStorageBuffersPerShaderStage) - fixed;
+}
+
+// ---- router --------------------------------------------------------------------------------------------
+
+export const MOE_ROUTER_PARAMS = [
+  ['n_cols', 'u32'],
+  ['n_expert', 'u32'],
+  ['k', 'u32'],
+  ['ks', 'u32'],
+  ['n_tokens', 'u32'],
+  ['x_off', 'u32'],
+  ['x_stride', 'u32'],
+  ['ids_off', 'u32'],
+  ['w_off', 'u32'],
+  ['cnt_off', 'u32'],
+  ['slot_off', 'u32'],
+  ['scale', 'f32'],
+] as const;
+
+export interface MoeRouterArgs {
+  /** Activations (n_tokens, xStride) f32; the MoE block's normalised input. */
+  readonly x: GPUBuffer;
+  readonly xOffset?: number;
+  /** Elements between tokens (default n_embd). */
+  readonly xStride?: number;
+  readonly nTokens?: number;
+  /** ffn_gate_inp: F32, ne [n_embd, n_expert]. */
+  readonly router: GpuWeight;
+  readonly k: number;
+  readonly gating: MoeGating;
+  /** Multiplies the expert weights (default 1). */
+  readonly scale?: number;
+  /** Out: (n_tokens, ks) u32 expert ids, ks = k (+1 with sharedGate). */
+  readonly ids: GPUBuffer;
+  readonly idsOffset?: number;
+  /** Out: (n_tokens, ks) f32 expert weights. */
+  readonly weights: GPUBuffer;
+  readonly weightsOffset?: number;
+  /** Usage counters (u32, e.g. (n_layer, n_expert)): counts[offset + e] += 1 per token routed to e. */
+  readonly counts?: { readonly buffer: GPUBuffer; readonly offset: number };
+  /** Qwen2-MoE ffn_gate_inp_shexp (F32, ne [n_embd]): slot k gets sigmoid(w·x), ids[slot k] = n_expert. */
+  readonly sharedGate?: GpuWeight;
+  /** Prefill grouping: hist[e] += 1 and slotPos[offset + t*k + j] = the route's position in expert e's list. */
+  readonly grouping?: { readonly hist: GPUBuffer; readonly slotPos: GPUBuffer; readonly slotOffset?: number };
+  readonly workgroupSize?: number;
+}
+
+export function moeRouter(ctx: KernelContext, a: MoeRouterArgs): Dispatch {
+  const who = 'moeRouter';
+  const r = a.router;
+  check(r.type === 'F32' && r.dims.length === 2, () => `${who}: ${r.name} must be an F32 2-D tensor, got ${r.type} [${r.dims.join(', ')}]`);
+  check(r.chunks.length === 1, () => `${who}: ${r.name} is split into ${r.chunks.length} chunks; the router must fit one binding`);
+  const [nEmbd, nExpert] = r.dims;
+  const { k, xOffset = 0, xStride = nEmbd, nTokens = 1, idsOffset = 0, weightsOffset = 0, scale = 1, workgroupSize = 256 } = a;
+  checkPositiveInt(nTokens, who, 'nTokens');
+  check(Number.isInteger(k) && k >= 1 && k <= Math.min(nExpert, MOE_MAX_K), () => `${who}: k = ${k} must be in 1..min(n_expert ${nExpert}, ${MOE_MAX_K})`);
+  check(nExpert <= 4095, () => `${who}: n_expert ${nExpert} > 4095`);
+  check(xStride >= nEmbd, () => `${who}: xStride ${xStride} < n_embd ${nEmbd}`);
+  const ks = k + (a.sharedGate ? 1 : 0);
+  checkBuffer(a.x, xOffset, (nTokens - 1) * xStride + nEmbd, who, 'x');
+  checkBuffer(a.ids, idsOffset, nTokens * ks, who, 'ids');
+  checkBuffer(a.weights, weightsOffset, nTokens * ks, who, 'weights');
+  if (a.counts) checkBuffer(a.counts.buffer, a.counts.offset, nExpert, who, 'counts');
+  if (a.sharedGate) {
+    const g = a.sharedGate;
+    check(g.type === 'F32' && g.rowElems === nEmbd && g.rows === 1, () => `${who}: ${g.name} must be F32 [${nEmbd}], got ${g.type} [${g.dims.join(', ')}]`);
+  }
+  const slotOffset = a.grouping?.slotOffset ?? 0;
+  if (a.grouping) {
+    checkBuffer(a.grouping.hist, 0, nExpert, who, 'hist');
+    checkBuffer(a.grouping.slotPos, slotOffset, nTokens * k, who, 'slotPos');
+  }
+  checkWorkgroup(ctx, workgroupSize, Math.min(32, workgroupSize), who);
+  check(a.ids !== a.weights, () => `${who}: ids and weights must be different buffers`);
+
+  const vec4 = nEmbd % 4 === 0 && xOffset % 4 === 0 && xStride % 4 === 0;
+  const vw = vec4 ? 4 : 1;
+  const defines: Defines = { ...baseDefines(ctx), MAX_E: Math.ceil((nExpert + 1) / 64) * 64 };
+  if (vec4) defines.VEC4 = true;
+  if (a.gating === 'softmax_topk') defines.NO_RENORM = true;
+  const buffers: GPUBuffer[] = [a.x, r.chunks[0].buffer, a.ids, a.weights];
+  if (a.counts) {
+    defines.USAGE_COUNTS = true;
+    defines.B_CNT = buffers.length + 1;
+    buffers.push(a.counts.buffer);
+  }
+  if (a.sharedGate) {
+    defines.SHARED_GATE = true;
+    defines.B_SHG = buffers.length + 1;
+    buffers.push(a.sharedGate.chunks[0].buffer);
+  }
+  if (a.grouping) {
+    defines.PREFILL_HIST = true;
+    defines.B_HIST = buffers.length + 1;
+    defines.B_SLOT = buffers.length + 2;
+    buffers.push(a.grouping.hist, a.grouping.slotPos);
+  }
+  const values: ParamValues<typeof MOE_ROUTER_PARAMS> = {
+    n_cols: nEmbd / vw,
+    n_expert: nExpert,
+    k,
+    ks,
+    n_tokens: nTokens,
+    x_off: xOffset / vw,
+    x_stride: xStride / vw,
+    ids_off: idsOffset,
+    w_off: weightsOffset,
+    cnt_off: a.counts?.offset ?? 0,
+    slot_off: slotOffset,
+    scale,
+  };
+  const params = ctx.uniform(MOE_ROUTER_PARAMS, values, 'moe_router.params');
+  const pipeline = ctx.pipeline({
+    family: 'moe_router',
+    source: withParams(routerSource, MOE_ROUTER_PARAMS),
+    defines,
+    includes: INCLUDES,
+    overrides: { WG: workgroupSize, TPR: Math.min(32, workgroupSize) },
+  });
+  const [gx, gy] = grid2d(nTokens, ctx.info.limits.maxComputeWorkgroupsPerDimension);
+  return ctx.dispatch(pipeline, [params, ...buffers], [gx, gy], params);
+}
+
+// ---- gate + up (decode) --------------------------------------------------------------------------------
+
+export const MOE_GATE_UP_PARAMS = [
+  ['n_ff', 'u32'],
+  ['n_blocks', 'u32'],
+  ['row_words', 'u32'],
+  ['x_off', 'u32'],
+  ['h_off', 'u32'],
+  ['h_stride', 'u32'],
+  ['ids_off', 'u32'],
+  ['e_lo', 'u32'],
+  ['e_hi', 'u32'],
+  ['g_epc', 'u32'],
+  ['g_c0', 'u32'],
+  ['u_epc', 'u32'],
+  ['u_c0', 'u32'],
+  ['u_sel0', 'u32'],
+] as const;
+
+/** Tuning and test knobs shared by the decode wrappers. */
+export interface MoeDecodeTuning {
+  /** One of MOE_WG_SIZES (default 256). */
+  readonly workgroupSize?: number;
+  /** Invocations per output row (power of two <= workgroupSize); default from the row's block count. */
+  readonly threadsPerRow?: number;
+  /** Pretend the device allows this many storage buffers per stage (tests of the windowed path). */
+  readonly maxStorageBuffers?: number;
+}
+
+export interface MoeGateUpArgs extends MoeDecodeTuning {
+  /** (n_embd) f32 at xOffset. */
+  readonly x: GPUBuffer;
+  readonly xOffset?: number;
+  /** ffn_gate_exps / ffn_up_exps: ne [n_embd, n_ff, n_expert], same type. */
+  readonly gate: GpuWeight;
+  readonly up: GpuWeight;
+  /** (k) u32 expert ids (written by moeRouter). */
+  readonly ids: GPUBuffer;
+  readonly idsOffset?: number;
+  readonly k: number;
+  /** Out: (k, n_ff) f32. */
+  readonly h: GPUBuffer;
+  readonly hOffset?: number;
+}
+
+interface GateUpCore extends MoeDecodeTuning {
+  readonly x: GPUBuffer;
+  readonly xOffset: number;
+  readonly gate: GpuWeight;
+  readonly up: GpuWeight;
+  readonly ids?: GPUBuffer;
+  readonly idsOffset: number;
+  readonly k: number;
+  readonly nExpert: number;
+  readonly nEmbd: number;
+  readonly nFf: number;
+  readonly h: GPUBuffer;
+  readonly hOffset: number;
+}
+
+function gateUpDispatches(ctx: KernelContext, a: GateUpCore, who: string): Dispatch[] {
+  const { gate, up, nEmbd, nFf, k, workgroupSize = 256 } = a;
+  check(gate.type === up.type, () => `${who}: gate (${gate.type}) and up (${up.type}) must have the same type`);
+  const qdef = quantDefine(gate, who);
+  const nb = nEmbd / BLOCK_LAYOUT[gate.type].elems;
+  const tpr = a.threadsPerRow ?? Math.min(32, pow2Floor(nb), workgroupSize);
+  checkWorkgroup(ctx, workgroupSize, tpr, who);
+  checkBuffer(a.x, a.xOffset, nEmbd, who, 'x');
+  checkBuffer(a.h, a.hOffset, k * nFf, who, 'h');
+  if (a.ids) checkBuffer(a.ids, a.idsOffset, k, who, 'ids');
+  check(a.h !== a.x && a.h !== a.ids, () => `${who}: h must not alias x or ids`);
+  const dense = !a.ids;
+  const epc = dense ? [1, 1] : [expertsPerChunk(gate, who), expertsPerChunk(up, who)];
+  const fixed = dense ? 2 : 3;
+  const windows = dense
+    ? [{ lo: 0, hi: 1, c0: [0, 0], n: [1, 1] }]
+    : expertWindows([gate, up], epc, a.nExpert, storageBudget(ctx, fixed, a.maxStorageBuffers), who);
+  const rows = workgroupSize / tpr;
+  return windows.map((win) => {
+    const nBuf = win.n[0] + win.n[1];
+    const defines: Defines = { ...baseDefines(ctx), [qdef]: true, N_WBUF: nBuf };
+    if (dense) defines.DENSE = true;
+    const values: ParamValues<typeof MOE_GATE_UP_PARAMS> = {
+      n_ff: nFf,
+      n_blocks: nb,
+      row_words: gate.rowStride / 4,
+      x_off: a.xOffset,
+      h_off: a.hOffset,
+      h_stride: nFf,
+      ids_off: a.idsOffset,
+      e_lo: win.lo,
+      e_hi: win.hi,
+      g_epc: epc[0],
+      g_c0: win.c0[0],
+      u_epc: epc[1],
+      u_c0: win.c0[1],
+      u_sel0: win.n[0],
+    };
+    const params = ctx.uniform(MOE_GATE_UP_PARAMS, values, 'moe_gate_up.params');
+    const source = withParams(gateUpSource, MOE_GATE_UP_PARAMS).replace('WEIGHT_BINDINGS', weightBindingsWgsl(fixed + 1, nBuf));
+    const pipeline = ctx.pipeline({ family: 'moe_gate_up', source, defines, includes: INCLUDES, overrides: { WG: workgroupSize, TPR: tpr } });
+    const wbufs = [
+      ...gate.chunks.slice(win.c0[0], win.c0[0] + win.n[0]).map((c) => c.buffer),
+      ...up.chunks.slice(win.c0[1], win.c0[1] + win.n[1]).map((c) => c.buffer),
+    ];
+    const fixedBufs = a.ids ? [a.x, a.h, a.ids] : [a.x, a.h];
+    return ctx.dispatch(pipeline, [params, ...fixedBufs, ...wbufs], [Math.ceil(nFf / rows), dense ? 1 : k], params);
+  });
+}
+
+export function moeGateUp(ctx: KernelContext, a: MoeGateUpArgs): Dispatch[] {
+  const who = 'moeGateUp';
+  const { gate, up } = a;
+  check(gate.dims.length === 3, () => `${who}: ${gate.name} must be 3-D [n_embd, n_ff, n_expert], got [${gate.dims.join(', ')}]`);
+  check(
+    up.dims.length === 3 && up.dims.every((d, i) => d === gate.dims[i]),
+    () => `${who}: ${up.name} [${up.dims.join(', ')}] must match ${gate.name} [${gate.dims.join(', ')}]`,
+  );
+  const [nEmbd, nFf, nExpert] = gate.dims;
+  check(Number.isInteger(a.k) && a.k >= 1 && a.k <= nExpert, () => `${who}: k = ${a.k} must be in 1..${nExpert}`);
+  return gateUpDispatches(
+    ctx,
+    { ...a, xOffset: a.xOffset ?? 0, idsOffset: a.idsOffset ?? 0, hOffset: a.hOffset ?? 0, nExpert, nEmbd, nFf },
+    who,
+  );
+}
+
+// ---- down + combine (decode) ---------------------------------------------------------------------------
+
+export const MOE_DOWN_PARAMS = [
+  ['n_embd', 'u32'],
+  ['n_blocks', 'u32'],
+  ['row_words', 'u32'],
+  ['k', 'u32'],
+  ['h_off', 'u32'],
+  ['h_stride', 'u32'],
+  ['ids_off', 'u32'],
+  ['w_off', 'u32'],
+  ['res_off', 'u32'],
+  ['y_off', 'u32'],
+  ['e_lo', 'u32'],
+  ['e_hi', 'u32'],
+  ['epc', 'u32'],
+  ['c0', 'u32'],
+] as const;
+
+export interface MoeDownArgs extends MoeDecodeTuning {
+  /** (k, n_ff) f32 from moeGateUp. */
+  readonly h: GPUBuffer;
+  readonly hOffset?: number;
+  /** ffn_down_exps: ne [n_ff, n_embd, n_expert]. */
+  readonly down: GpuWeight;
+  readonly ids: GPUBuffer;
+  readonly idsOffset?: number;
+  /** (k) f32 router weights. */
+  readonly weights: GPUBuffer;
+  readonly weightsOffset?: number;
+  readonly k: number;
+  /** (n_embd) f32; absent: y accumulates (y += MoE(x)). Must be a different buffer from y. */
+  readonly residual?: GPUBuffer;
+  readonly residualOffset?: number;
+  /** Out: (n_embd) f32. */
+  readonly y: GPUBuffer;
+  readonly yOffset?: number;
+}
+
+interface DownCore extends MoeDecodeTuning {
+  readonly h: GPUBuffer;
+  readonly hOffset: number;
+  readonly down: GpuWeight;
+  readonly ids?: GPUBuffer;
+  readonly idsOffset: number;
+  readonly weights: GPUBuffer;
+  readonly weightsOffset: number;
+  readonly k: number;
+  readonly nExpert: number;
+  readonly nFf: number;
+  readonly nEmbd: number;
+  readonly residual?: GPUBuffer;
+  readonly residualOffset: number;
+  readonly y: GPUBuffer;
+  readonly yOffset: number;
+}
+
+function downDispatches(ctx: KernelContext, a: DownCore, who: string): Dispatch[] {
+  const { down, nEmbd, nFf, k, workgroupSize = 256 } = a;
+  const qdef = quantDefine(down, who);
+  const nb = nFf / BLOCK_LAYOUT[down.type].elems;
+  const tpr = a.threadsPerRow ?? Math.min(32, pow2Floor(k * nb), workgroupSize);
+  checkWorkgroup(ctx, workgroupSize, tpr, who);
+  checkBuffer(a.h, a.hOffset, k * nFf, who, 'h');
+  checkBuffer(a.weights, a.weightsOffset, k, who, 'weights');
+  checkBuffer(a.y, a.yOffset, nEmbd, who, 'y');
+  if (a.ids) checkBuffer(a.ids, a.idsOffset, k, who, 'ids');
+  if (a.residual) checkBuffer(a.residual, a.residualOffset, nEmbd, who, 'residual');
+  check(
+    a.y !== a.h && a.y !== a.weights && a.y !== a.ids && a.y !== a.residual,
+    () => `${who}: y must not alias h, ids, weights or residual (omit residual to accumulate into y)`,
+  );
+  const dense = !a.ids;
+  const epc = dense ? 1 : expertsPerChunk(down, who);
+  const fixed = 3 + (dense ? 0 : 1) + 1; // act, rw, y, ids?, residual (first window)
+  const windows = dense
+    ? [{ lo: 0, hi: 1, c0: [0], n: [1] }]
+    : expertWindows([down], [epc], a.nExpert, storageBudget(ctx, fixed, a.maxStorageBuffers), who);
+  const rows = workgroupSize / tpr;
+  const [gx, gy] = grid2d(Math.ceil(nEmbd / rows), ctx.info.limits.maxComputeWorkgroupsPerDimension);
+  return windows.map((win, wi) => {
+    const accum = wi > 0 || !a.residual;
+    const defines: Defines = { ...baseDefines(ctx), [qdef]: true, N_WBUF: win.n[0] };
+    const buffers: GPUBuffer[] = [a.h, a.weights, a.y];
+    if (a.residual && !accum) {
+      defines.B_RES = buffers.length + 1;
+      buffers.push(a.residual);
+    } else defines.ACCUM = true;
+    if (a.ids) {
+      defines.B_IDS = buffers.length + 1;
+      buffers.push(a.ids);
+    } else defines.DENSE = true;
+    const values: ParamValues<typeof MOE_DOWN_PARAMS> = {
+      n_embd: nEmbd,
+      n_blocks: nb,
+      row_words: down.rowStride / 4,
+      k,
+      h_off: a.hOffset,
+      h_stride: nFf,
+      ids_off: a.idsOffset,
+      w_off: a.weightsOffset,
+      res_off: a.residualOffset,
+      y_off: a.yOffset,
+      e_lo: win.lo,
+      e_hi: win.hi,
+      epc,
+      c0: win.c0[0],
+    };
+    const params = ctx.uniform(MOE_DOWN_PARAMS, values, 'moe_down.params');
+    const source = withParams(downSource, MOE_DOWN_PARAMS).replace('WEIGHT_BINDINGS', weightBindingsWgsl(buffers.length + 1, win.n[0]));
+    const pipeline = ctx.pipeline({ family: 'moe_down', source, defines, includes: INCLUDES, overrides: { WG: workgroupSize, TPR: tpr } });
+    const wbufs = down.chunks.slice(win.c0[0], win.c0[0] + win.n[0]).map((c) => c.buffer);
+    return ctx.dispatch(pipeline, [params, ...buffers, ...wbufs], [gx, gy], params);
+  });
+}
+
+export function moeDownCombine(ctx: KernelContext, a: MoeDownArgs): Dispatch[] {
+  const who = 'moeDownCombine';
+  const { down } = a;
+  check(down.dims.length === 3, () => `${who}: ${down.name} must be 3-D [n_ff, n_embd, n_expert], got [${down.dims.join(', ')}]`);
+  const [nFf, nEmbd, nExpert] = down.dims;
+  check(Number.isInteger(a.k) && a.k >= 1 && a.k <= nExpert, () => `${who}: k = ${a.k} must be in 1..${nExpert}`);
+  return downDispatches(
+    ctx,
+    {
+      ...a,
+      hOffset: a.hOffset ?? 0,
+      idsOffset: a.idsOffset ?? 0,
+      weightsOffset: a.weightsOffset ?? 0,
+      residualOffset: a.residualOffset ?? 0,
+      yOffset: a.yOffset ?? 0,
+      nExpert,
+      nFf,
+      nEmbd,
+    },
+    who,
+  );
+}
+
+// ---- shared expert (Qwen2-MoE) -------------------------------------------------------------------------
+
+export interface MoeSharedExpertArgs extends MoeDecodeTuning {
+  readonly x: GPUBuffer;
+  readonly xOffset?: number;
+  /** ffn_gate_shexp / ffn_up_shexp: ne [n_embd, n_ff_sh]; ffn_down_shexp: ne [n_ff_sh, n_embd]. */
+  readonly gate: GpuWeight;
+  readonly up: GpuWeight;
+  readonly down: GpuWeight;
+  /** The sigmoid gate: moeRouter's `weights` buffer, at the shared slot (weightsOffset + k). */
+  readonly gateWeight: GPUBuffer;
+  readonly gateWeightOffset: number;
+  /** Scratch (n_ff_sh) f32. */
+  readonly h: GPUBuffer;
+  readonly hOffset?: number;
+  /** y += gate · down_sh(silu(gate_sh·x) ⊙ up_sh·x). */
+  readonly y: GPUBuffer;
+  readonly yOffset?: number;
+}
+
+export function moeSharedExpert(ctx: KernelContext, a: MoeSharedExpertArgs): Dispatch[] {
+  const who = 'moeSharedExpert';
+  const { gate, up, down } = a;
+  check(gate.dims.length === 2, () => `${who}: ${gate.name} must be 2-D [n_embd, n_ff_sh], got [${gate.dims.join(', ')}]`);
+  const [nEmbd, nFf] = gate.dims;
+  check(up.dims.length === 2 && up.dims[0] === nEmbd && up.dims[1] === nFf, () => `${who}: ${up.name} [${up.dims.join(', ')}] must be [${nEmbd}, ${nFf}]`);
+  check(down.dims.length === 2 && down.dims[0] === nFf && down.dims[1] === nEmbd, () => `${who}: ${down.name} [${down.dims.join(', ')}] must be [${nFf}, ${nEmbd}]`);
+  for (const w of [gate, up, down]) check(w.chunks.length === 1, () => `${who}: ${w.name} must fit one binding (${w.chunks.length} chunks)`);
+  const hOffset = a.hOffset ?? 0;
+  return [
+    ...gateUpDispatches(ctx, { ...a, xOffset: a.xOffset ?? 0, idsOffset: 0, hOffset, k: 1, nExpert: 1, nEmbd, nFf }, who),
+    ...downDispatches(
+      ctx,
+      {
+        ...a,
+        h: a.h,
+        hOffset,
+        idsOffset: 0,
+        weights: a.gateWeight,
+        weightsOffset: a.gateWeightOffset,
+        k: 1,
+        nExpert: 1,
+        nFf,
+        nEmbd,
+        residualOffset: 0,
+        yOffset: a.yOffset ?? 0,
+      },
+      who,
+    ),
+  ];
+}
+
+// ---- one decode MoE block ------------------------------------------------------------------------------
+
+export interface MoeDecodeArgs extends MoeDecodeTuning {
+  readonly x: GPUBuffer;
+  readonly xOffset?: number;
+  readonly router: GpuWeight;
+  readonly gate: GpuWeight;
+  readonly up: GpuWeight;
+  readonly down: GpuWeight;
+  readonly k: number;
+  readonly gating: MoeGating;
+  readonly scale?: number;
+  readonly residual: GPUBuffer;
+  readonly residualOffset?: number;
+  readonly y: GPUBuffer;
+  readonly yOffset?: number;
+  /** Scratch: ids (k+1 u32), weights (k+1 f32), h (k·n_ff + n_ff_sh f32). */
+  readonly ids: GPUBuffer;
+  readonly weights: GPUBuffer;
+  readonly h: GPUBuffer;
+  readonly counts?: { readonly buffer: GPUBuffer; readonly offset: number };
+  readonly shared?: { readonly gateInp: GpuWeight; readonly gate: GpuWeight; readonly up: GpuWeight; readonly down: GpuWeight };
+}
+
+/** Router, gate+up, down+combine (and the shared expert): y = residual + MoE(x) for one token. */
+export function moeDecode(ctx: KernelContext, a: MoeDecodeArgs): Dispatch[] {
+  const { k } = a;
+  const tuning: MoeDecodeTuning = { workgroupSize: a.workgroupSize, maxStorageBuffers: a.maxStorageBuffers };
+  const nFf = a.gate.dims[1];
+  const out: Dispatch[] = [
+    moeRouter(ctx, {
+      x: a.x,
+      xOffset: a.xOffset,
+      router: a.router,
+      k,
+      gating: a.gating,
+      scale: a.scale,
+      ids: a.ids,
+      weights: a.weights,
+      counts: a.counts,
+      sharedGate: a.shared?.gateInp,
+      workgroupSize: a.workgroupSize,
+    }),
+    ...moeGateUp(ctx, { ...tuning, x: a.x, xOffset: a.xOffset, gate: a.gate, up: a.up, ids: a.ids, k, h: a.h }),
+    ...moeDownCombine(ctx, {
+      ...tuning,
+      h: a.h,
+      down: a.down,
+      ids: a.ids,
+      weights: a.weights,
+      k,
+      residual: a.residual,
+      residualOffset: a.residualOffset,
+      y: a.y,
+      yOffset: a.yOffset,
+    }),
+  ];
+  if (a.shared) {
+    const s = a.shared;
+    out.push(
+      ...moeSharedExpert(ctx, {
+        ...tuning,
+        x: a.x,
+        xOffset: a.xOffset,
+        gate: s.gate,
+        up: s.up,
+        down: s.down,
+        gateWeight: a.weights,
+        gateWeightOffset: k,
+        h: a.h,
+        hOffset: k * nFf,
+        y: a.y,
+        yOffset: a.yOffset,
+      }),
+    );
+  }
+  return out;
+}

@@ -1,0 +1,164 @@
+// MoE router: for each token (one workgroup per token), logits = W_r · x over all experts (F32), softmax,
+// top-k and the per-architecture gating, written as ids[k] (u32) and weights[k] (f32).
+//
+// Selection is done on the logits (softmax is monotonic, so it is the same set and order as on the
+// probabilities, without exp rounding merging near-equal values). Order: descending logit; equal logits ->
+// the lower expert index first. NaN logits count as -3e38, infinities are clamped to +-3e38, so the order is a
+// strict total order and every slot is written. Each invocation ranks its experts by counting the experts
+// that precede it (O(n_expert) per expert, no barriers), then slot rank <- expert.
+//
+// Gating (defines): default: w_j = p_j / sum_{selected} p (softmax -> top-k -> renorm: DBRX, Mixtral,
+// Qwen3-MoE, Granite; also equal to "top-k on logits then softmax over k" as in gpt-oss);
+// NO_RENORM: w_j = p_j (softmax over all experts -> top-k: OLMoE, Qwen2-MoE). Weights are multiplied by
+// params.scale (1 unless the architecture scales expert outputs).
+//
+// Other defines: VEC4 (x, W_r and the shared gate are read as vec4: n_embd % 4 == 0 and aligned offsets);
+// USE_SUBGROUPS (team reductions, see moe_common); USAGE_COUNTS (atomicAdd 1 to counts[cnt_off + e] per
+// selected expert, for routing statistics); SHARED_GATE (Qwen2-MoE: also computes sigmoid(w_sh · x) into
+// slot k, with ids[slot k] = n_expert); PREFILL_HIST (hist[e] += 1 per selected expert and
+// slot_pos[slot_off + t*k + j] = the previous count, i.e. the route's position in expert e's list).
+// MAX_E (define) sizes the logits array: >= n_expert + 1. B_* defines are binding indices.
+// Grid: n_tokens workgroups folded into (x, y) by grid2d.
+
+#ifdef USE_SUBGROUPS
+enable subgroups;
+#endif
+
+override WG: u32 = 256u;
+override TPR: u32 = 32u;
+
+PARAMS_STRUCT
+
+#ifdef VEC4
+alias XT = vec4<f32>;
+fn dotx(a: XT, b: XT) -> f32 { return dot(a, b); }
+#else
+alias XT = f32;
+fn dotx(a: XT, b: XT) -> f32 { return a * b; }
+#endif
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<XT>;          // (n_tokens, x_stride) from x_off, in XT units
+@group(0) @binding(2) var<storage, read> wr: array<XT>;         // (n_expert, n_cols): ffn_gate_inp, ne [n_embd, n_expert]
+@group(0) @binding(3) var<storage, read_write> ids: array<u32>; // (n_tokens, ks) from ids_off
+@group(0) @binding(4) var<storage, read_write> wout: array<f32>; // (n_tokens, ks) from w_off
+#ifdef USAGE_COUNTS
+@group(0) @binding(B_CNT) var<storage, read_write> counts: array<atomic<u32>>; // (n_layer, n_expert) from cnt_off
+#endif
+#ifdef SHARED_GATE
+@group(0) @binding(B_SHG) var<storage, read> wsh: array<XT>;    // (n_cols): ffn_gate_inp_shexp, ne [n_embd]
+#endif
+#ifdef PREFILL_HIST
+@group(0) @binding(B_HIST) var<storage, read_write> hist: array<atomic<u32>>; // (n_expert)
+@group(0) @binding(B_SLOT) var<storage, read_write> slot_pos: array<u32>;     // (n_tokens, k) from slot_off
+#endif
+
+#include "moe_common"
+
+var<workgroup> lg: array<f32, MAX_E>;    // logits of this token (+ the shared gate's at n_expert)
+var<workgroup> sel: array<u32, 16>;      // selected experts by rank
+var<workgroup> wsum: array<f32, WG>;
+
+fn sanitize(v: f32) -> f32 {
+  // Bit test, not v != v: compilers may assume no NaNs.
+  if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { return -3.0e38; }
+  return clamp(v, -3.0e38, 3.0e38);
+}
+
+fn row_dot(e: u32, lane: u32, xb: u32) -> f32 {
+  var acc = 0.0;
+  let n = params.n_cols;
+  if (e < params.n_expert) {
+    let wb = e * n;
+    for (var c = lane; c < n; c += TPR) { acc += dotx(wr[wb + c], x[xb + c]); }
+  }
+#ifdef SHARED_GATE
+  else if (e == params.n_expert) {
+    for (var c = lane; c < n; c += TPR) { acc += dotx(wsh[c], x[xb + c]); }
+  }
+#endif
+  return acc;
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) li: u32,
+#ifdef USE_SUBGROUPS
+  @builtin(subgroup_size) sg: u32,
+#endif
+) {
+#ifndef USE_SUBGROUPS
+  let sg = 1u;
+#endif
+  let t = wid.x + wid.y * nwg.x;
+  if (t >= params.n_tokens) { return; }
+  let ne = params.n_expert;
+  let k = params.k;
+  let xb = params.x_off + t * params.x_stride;
+
+  // 1. Logits, one team of TPR invocations per row.
+  var n_rows = ne;
+#ifdef SHARED_GATE
+  n_rows = ne + 1u;
+#endif
+  let n_teams = WG / TPR;
+  let team = li / TPR;
+  let lane = li % TPR;
+  for (var r0 = 0u; r0 < n_rows; r0 += n_teams) {
+    let e = r0 + team;
+    let s = team_sum2(li, vec2<f32>(row_dot(e, lane, xb), 0.0), sg);
+    if (lane == 0u && e < n_rows) { lg[e] = sanitize(s.x); }
+  }
+  workgroupBarrier();
+
+  // 2. Top-k by rank: rank(e) = #{j : lg[j] > lg[e] or (lg[j] == lg[e] and j < e)}.
+  for (var e = li; e < ne; e += WG) {
+    let v = lg[e];
+    var rank = 0u;
+    for (var j = 0u; j < ne; j++) {
+      let u = lg[j];
+      rank += select(0u, 1u, u > v || (u == v && j < e));
+    }
+    if (rank < k) { sel[rank] = e; }
+  }
+  workgroupBarrier();
+
+  // 3. Softmax denominators; the maximum is the rank-0 logit.
+  let m = lg[sel[0]];
+#ifdef NO_RENORM
+  var part = 0.0;
+  for (var e = li; e < ne; e += WG) { part += exp(lg[e] - m); }
+  wsum[li] = part;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (li < s) { wsum[li] = wsum[li] + wsum[li + s]; }
+    workgroupBarrier();
+  }
+  let denom = wsum[0];
+#else
+  var denom = 0.0;
+  for (var j = 0u; j < k; j++) { denom += exp(lg[sel[j]] - m); }
+#endif
+
+  // 4. Outputs.
+  let o = t * params.ks;
+  if (li < k) {
+    let e = sel[li];
+    ids[params.ids_off + o + li] = e;
+    wout[params.w_off + o + li] = exp(lg[e] - m) / denom * params.scale;
+#ifdef USAGE_COUNTS
+    atomicAdd(&counts[params.cnt_off + e], 1u);
+#endif
+#ifdef PREFILL_HIST
+    slot_pos[params.slot_off + t * k + li] = atomicAdd(&hist[e], 1u);
+#endif
+  }
+#ifdef SHARED_GATE
+  if (li == 0u) {
+    ids[params.ids_off + o + k] = ne;
+    wout[params.w_off + o + k] = 1.0 / (1.0 + exp(-lg[ne]));
+  }
+#endif
+}

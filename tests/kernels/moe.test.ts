@@ -1,0 +1,353 @@
+/**
+ * @file MoE decode kernels against the CPU reference (kernels/moe.ref.ts): router ids exactly (ties
+ * included), router weights, usage counters, gate+up and down+combine per weight type, the full block with
+ * and without a shared expert, split bindings (experts in several chunks, several windows), subgroups on and
+ * off, every offered workgroup size.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  MOE_WG_SIZES,
+  moeDecode,
+  moeDownCombine,
+  moeGateUp,
+  moeRouter,
+  type MoeGating,
+} from '../../kernels/moe.ts';
+import { moeDownRef, moeGateUpRef, moeLayerRef, moeRouterRef } from '../../kernels/moe.ref.ts';
+import { KernelShapeError, type KernelContext } from '../../kernels/lib/context.ts';
+import { uploadWeight, type GpuWeightType } from '../../kernels/lib/weights.ts';
+import { adapterLine, expectClose, gpuFixture, randomF32, type GpuFixture } from './harness.ts';
+import { exactF32, f32Bytes, randomWeight } from './moeFixtures.ts';
+
+let sub: GpuFixture;
+let nosub: GpuFixture;
+beforeAll(async () => {
+  sub = await gpuFixture();
+  nosub = await gpuFixture({ noSubgroups: true });
+  console.log(adapterLine(sub.ctx));
+});
+afterAll(() => {
+  sub?.release();
+  nosub?.release();
+});
+
+const fixtures = (): [string, KernelContext][] => [
+  [sub.ctx.subgroups ? 'subgroups' : 'no-subgroups(adapter)', sub.ctx],
+  ['no-subgroups', nosub.ctx],
+];
+
+const GATINGS: readonly MoeGating[] = ['softmax_topk_renorm', 'softmax_topk'];
+/** Decode expert types available in this build of the MoE kernels. */
+const TYPES: readonly GpuWeightType[] = ['F32', 'Q8_0'];
+const TOL = { nmse: 1e-9, maxAbs: 1e-4 };
+
+function u32Buf(ctx: KernelContext, a: ArrayLike<number>): GPUBuffer {
+  return ctx.storage(Uint32Array.from(a));
+}
+
+describe('moe router', () => {
+  const SHAPES: readonly [nExpert: number, ks: readonly number[]][] = [
+    [1, [1]],
+    [4, [1, 2, 4]],
+    [16, [1, 2, 4, 8]],
+    [60, [1, 4, 8]],
+    [64, [2, 8]],
+    [128, [1, 8]],
+  ];
+  for (const [label, get] of [
+    ['subgroups', () => sub.ctx],
+    ['no-subgroups', () => nosub.ctx],
+  ] as const)
+    it(`ids exactly as the CPU (ties -> lower index), weights, counters; ${label}`, async () => {
+      const ctx = get();
+      let cases = 0;
+      for (const [nExpert, ks] of SHAPES)
+        for (const k of ks)
+          for (const gating of GATINGS)
+            for (const nEmbd of [37, 64]) {
+              const wg = MOE_WG_SIZES[cases % MOE_WG_SIZES.length];
+              const nTok = 3;
+              const seed = nExpert * 1000 + k * 10 + nEmbd;
+              // Narrow integer logits: many exact ties.
+              const x = exactF32(nTok * nEmbd, seed, 2);
+              const wr = exactF32(nExpert * nEmbd, seed + 1, 1);
+              // Token 2: all experts tie (zero input).
+              x.fill(0, 2 * nEmbd, 3 * nEmbd);
+              const router = uploadWeight(ctx, 'ffn_gate_inp', 'F32', [nEmbd, nExpert], f32Bytes(wr));
+              const xb = ctx.storage(x);
+              const ids = ctx.storage((2 + nTok * k) * 4);
+              const weights = ctx.storage((5 + nTok * k) * 4);
+              const counts = ctx.storage((nExpert * 3) * 4);
+              ctx.run([
+                moeRouter(ctx, {
+                  x: xb,
+                  nTokens: nTok,
+                  router,
+                  k,
+                  gating,
+                  scale: 1.5,
+                  ids,
+                  idsOffset: 2,
+                  weights,
+                  weightsOffset: 5,
+                  counts: { buffer: counts, offset: nExpert },
+                  workgroupSize: wg,
+                }),
+              ]);
+              const want = moeRouterRef(x, wr, { nEmbd, nExpert, k, gating, scale: 1.5 });
+              const got = await ctx.readU32(ids, nTok * k, 2);
+              const tag = `E=${nExpert} k=${k} ${gating} n_embd=${nEmbd} wg${wg}`;
+              expect(Array.from(got), `${tag}: ids`).toEqual(Array.from(want.ids));
+              expectClose(`${tag}: weights`, await ctx.readF32(weights, nTok * k, 5), want.weights, { nmse: 1e-10, maxAbs: 1e-5 });
+              const cnt = await ctx.readU32(counts);
+              const wantCnt = new Uint32Array(nExpert * 3);
+              for (const e of want.ids) wantCnt[nExpert + e]++;
+              expect(Array.from(cnt), `${tag}: counts`).toEqual(Array.from(wantCnt));
+              for (const b of [xb, ids, weights, counts, router.chunks[0].buffer]) b.destroy();
+              cases++;
+            }
+      expect(cases).toBeGreaterThan(40);
+    });
+
+  it('random (non-exact) inputs, shared-expert gate, NaN logits', async () => {
+    for (const [label, ctx] of fixtures()) {
+      const nEmbd = 2048;
+      const nExpert = 60;
+      const k = 4;
+      const x = randomF32(nEmbd, 11, 1);
+      const wr = randomF32(nExpert * nEmbd, 12, 0.05);
+      const shg = randomF32(nEmbd, 13, 0.05);
+      const router = uploadWeight(ctx, 'ffn_gate_inp', 'F32', [nEmbd, nExpert], f32Bytes(wr));
+      const sharedGate = uploadWeight(ctx, 'ffn_gate_inp_shexp', 'F32', [nEmbd], f32Bytes(shg));
+      const ids = ctx.storage((k + 1) * 4);
+      const weights = ctx.storage((k + 1) * 4);
+      ctx.run([moeRouter(ctx, { x: ctx.storage(x), router, k, gating: 'softmax_topk', ids, weights, sharedGate })]);
+      const want = moeRouterRef(x, wr, { nEmbd, nExpert, k, gating: 'softmax_topk', sharedGate: shg });
+      // Margins between ranks k-1 and k are far above f32 rounding for this seed.
+      expect(Array.from(await ctx.readU32(ids)), `${label}: ids`).toEqual(Array.from(want.ids));
+      expectClose(`${label}: weights + shared gate`, await ctx.readF32(weights), want.weights, { nmse: 1e-10, maxAbs: 1e-5 });
+
+      // NaN in the router weights of expert 3: it ranks last, never first.
+      const wn = wr.slice();
+      wn[3 * nEmbd] = NaN;
+      const rn = uploadWeight(ctx, 'ffn_gate_inp', 'F32', [nEmbd, nExpert], f32Bytes(wn));
+      ctx.run([moeRouter(ctx, { x: ctx.storage(x), router: rn, k, gating: 'softmax_topk_renorm', ids, weights })]);
+      const gotIds = Array.from(await ctx.readU32(ids, k));
+      expect(gotIds, `${label}: NaN expert not selected`).not.toContain(3);
+      expect(new Set(gotIds).size, `${label}: distinct ids`).toBe(k);
+      const ws = await ctx.readF32(weights, k);
+      expect(Math.abs(ws.reduce((a, b) => a + b, 0) - 1), `${label}: renormalised`).toBeLessThan(1e-5);
+    }
+  });
+
+  it('rejects bad shapes with KernelShapeError', () => {
+    const ctx = sub.ctx;
+    const router = uploadWeight(ctx, 'r', 'F32', [8, 4], new Uint8Array(8 * 4 * 4));
+    const b = ctx.storage(64);
+    expect(() => moeRouter(ctx, { x: b, router, k: 5, gating: 'softmax_topk', ids: ctx.storage(64), weights: ctx.storage(64) })).toThrow(
+      KernelShapeError,
+    );
+    expect(() => moeRouter(ctx, { x: ctx.storage(4), router, k: 2, gating: 'softmax_topk', ids: b, weights: ctx.storage(64) })).toThrow(
+      KernelShapeError,
+    );
+  });
+});
+
+describe('moe gate+up and down+combine (decode)', () => {
+  for (const type of TYPES)
+    it(`${type}: each workgroup size, subgroups on/off, odd n_ff`, async () => {
+      for (const [label, ctx] of fixtures()) {
+        const nExpert = 6;
+        const k = 3;
+        const nEmbd = type === 'F32' ? 37 : 96;
+        const nFf = type === 'F32' ? 67 : 224; // rows of gate/up; the row length of down (a block multiple)
+        const seed = nEmbd + nFf;
+        const gate = randomWeight(ctx, 'ffn_gate_exps', type, [nEmbd, nFf, nExpert], seed + 1);
+        const up = randomWeight(ctx, 'ffn_up_exps', type, [nEmbd, nFf, nExpert], seed + 2);
+        const down = randomWeight(ctx, 'ffn_down_exps', type, [nFf, nEmbd, nExpert], seed + 3);
+        const x = randomF32(nEmbd + 5, seed + 4, 1);
+        const xb = ctx.storage(x);
+        const idsList = [4, 0, 5];
+        const wList = [0.5, 0.3, 0.2];
+        const ids = u32Buf(ctx, [9, ...idsList]);
+        const rw = ctx.storage(Float32Array.from([0, 0, ...wList]));
+        const residual = randomF32(nEmbd, seed + 5, 1);
+        const resb = ctx.storage(residual);
+        const hWant = moeGateUpRef(x.subarray(5), gate.f32, up.f32, idsList, nEmbd, nFf);
+        const yWant = moeDownRef(hWant, down.f32, idsList, wList, residual, nFf, nEmbd);
+        for (const wg of MOE_WG_SIZES) {
+          const h = ctx.storage((k * nFf + 3) * 4);
+          const y = ctx.storage((nEmbd + 1) * 4);
+          ctx.run([
+            ...moeGateUp(ctx, { x: xb, xOffset: 5, gate: gate.gpu, up: up.gpu, ids, idsOffset: 1, k, h, hOffset: 3, workgroupSize: wg }),
+          ]);
+          const hGot = await ctx.readF32(h, k * nFf, 3);
+          expectClose(`${label} ${type} gate+up wg${wg}`, hGot, hWant, TOL);
+          // Down reads the GPU's own h (decode chain); reference from the same h.
+          const yFromGpuH = moeDownRef(hGot, down.f32, idsList, wList, residual, nFf, nEmbd);
+          ctx.run([
+            ...moeDownCombine(ctx, {
+              h,
+              hOffset: 3,
+              down: down.gpu,
+              ids,
+              idsOffset: 1,
+              weights: rw,
+              weightsOffset: 2,
+              k,
+              residual: resb,
+              y,
+              yOffset: 1,
+              workgroupSize: wg,
+            }),
+          ]);
+          const yGot = await ctx.readF32(y, nEmbd, 1);
+          expectClose(`${label} ${type} down+combine wg${wg}`, yGot, yFromGpuH, TOL);
+          expectClose(`${label} ${type} chain wg${wg}`, yGot, yWant, { nmse: 1e-8, maxAbs: 1e-3 });
+          // Without residual: accumulates into y.
+          ctx.run([...moeDownCombine(ctx, { h, hOffset: 3, down: down.gpu, ids, idsOffset: 1, weights: rw, weightsOffset: 2, k, y, yOffset: 1, workgroupSize: wg })]);
+          const twice = yFromGpuH.map((v, i) => 2 * v - residual[i]);
+          expectClose(`${label} ${type} down accumulate wg${wg}`, await ctx.readF32(y, nEmbd, 1), twice, TOL);
+          h.destroy();
+          y.destroy();
+        }
+        // Threads per row: every power of two up to 32 (team reductions of every width).
+        for (const tpr of [1, 2, 4, 16, 32]) {
+          const h = ctx.storage(k * nFf * 4);
+          ctx.run([...moeGateUp(ctx, { x: xb, xOffset: 5, gate: gate.gpu, up: up.gpu, ids, idsOffset: 1, k, h, threadsPerRow: tpr, workgroupSize: 64 })]);
+          expectClose(`${label} ${type} gate+up tpr${tpr}`, await ctx.readF32(h), hWant, TOL);
+          const y = ctx.storage(nEmbd * 4);
+          ctx.run([
+            ...moeDownCombine(ctx, { h, down: down.gpu, ids, idsOffset: 1, weights: rw, weightsOffset: 2, k, residual: resb, y, threadsPerRow: tpr, workgroupSize: 128 }),
+          ]);
+          expectClose(`${label} ${type} down tpr${tpr}`, await ctx.readF32(y), yWant, { nmse: 1e-8, maxAbs: 1e-3 });
+        }
+      }
+    });
+});
+
+interface BlockSetup {
+  readonly nEmbd: number;
+  readonly nFf: number;
+  readonly nExpert: number;
+  readonly k: number;
+  readonly type: GpuWeightType;
+  readonly gating: MoeGating;
+  readonly shared?: { readonly nFf: number };
+}
+
+async function checkBlock(ctx: KernelContext, s: BlockSetup, label: string, extra: { maxStorageBuffers?: number; nTok?: number } = {}): Promise<void> {
+  const { nEmbd, nFf, nExpert, k, type } = s;
+  const seed = nEmbd * 7 + nFf * 3 + nExpert;
+  const wr = randomF32(nExpert * nEmbd, seed, 0.3);
+  const router = uploadWeight(ctx, 'ffn_gate_inp', 'F32', [nEmbd, nExpert], f32Bytes(wr));
+  const gate = randomWeight(ctx, 'ffn_gate_exps', type, [nEmbd, nFf, nExpert], seed + 1);
+  const up = randomWeight(ctx, 'ffn_up_exps', type, [nEmbd, nFf, nExpert], seed + 2);
+  const down = randomWeight(ctx, 'ffn_down_exps', type, [nFf, nEmbd, nExpert], seed + 3);
+  const sh = s.shared
+    ? {
+        gateInp: randomF32(nEmbd, seed + 4, 0.2),
+        gate: randomWeight(ctx, 'ffn_gate_shexp', type, [nEmbd, s.shared.nFf], seed + 5),
+        up: randomWeight(ctx, 'ffn_up_shexp', type, [nEmbd, s.shared.nFf], seed + 6),
+        down: randomWeight(ctx, 'ffn_down_shexp', type, [s.shared.nFf, nEmbd], seed + 7),
+      }
+    : undefined;
+  const x = randomF32(nEmbd, seed + 8, 1);
+  const residual = randomF32(nEmbd, seed + 9, 1);
+  const xb = ctx.storage(x);
+  const resb = ctx.storage(residual);
+  const y = ctx.storage(nEmbd * 4);
+  const ids = ctx.storage((k + 1) * 4);
+  const weights = ctx.storage((k + 1) * 4);
+  const h = ctx.storage((k * nFf + (s.shared?.nFf ?? 0)) * 4);
+  const ds = moeDecode(ctx, {
+    x: xb,
+    router,
+    gate: gate.gpu,
+    up: up.gpu,
+    down: down.gpu,
+    k,
+    gating: s.gating,
+    residual: resb,
+    y,
+    ids,
+    weights,
+    h,
+    maxStorageBuffers: extra.maxStorageBuffers,
+    shared: sh
+      ? {
+          gateInp: uploadWeight(ctx, 'ffn_gate_inp_shexp', 'F32', [nEmbd], f32Bytes(sh.gateInp)),
+          gate: sh.gate.gpu,
+          up: sh.up.gpu,
+          down: sh.down.gpu,
+        }
+      : undefined,
+  });
+  ctx.run(ds);
+  const want = moeLayerRef(x, residual, {
+    nEmbd,
+    nFf,
+    nExpert,
+    k,
+    gating: s.gating,
+    router: wr,
+    gate: gate.f32,
+    up: up.f32,
+    down: down.f32,
+    shared: sh && s.shared ? { nFf: s.shared.nFf, gateInp: sh.gateInp, gate: sh.gate.f32, up: sh.up.f32, down: sh.down.f32 } : undefined,
+  });
+  const wantIds = moeRouterRef(x, wr, { nEmbd, nExpert, k, gating: s.gating }).ids;
+  expect(Array.from(await ctx.readU32(ids, k)), `${label}: ids`).toEqual(Array.from(wantIds));
+  expectClose(`${label}: y`, await ctx.readF32(y), want, { nmse: 1e-8, maxAbs: 1e-3 });
+}
+
+describe('moe decode block', () => {
+  it('1 expert used of 1, 16 top-4, 64 top-8, 128 top-8', async () => {
+    for (const [label, ctx] of fixtures()) {
+      await checkBlock(ctx, { nEmbd: 64, nFf: 96, nExpert: 1, k: 1, type: 'Q8_0', gating: 'softmax_topk_renorm' }, `${label} 1 of 1`);
+      await checkBlock(ctx, { nEmbd: 96, nFf: 64, nExpert: 16, k: 4, type: 'Q8_0', gating: 'softmax_topk_renorm' }, `${label} 16/4`);
+      await checkBlock(ctx, { nEmbd: 64, nFf: 32, nExpert: 64, k: 8, type: 'Q8_0', gating: 'softmax_topk' }, `${label} 64/8`);
+      await checkBlock(ctx, { nEmbd: 37, nFf: 19, nExpert: 128, k: 8, type: 'F32', gating: 'softmax_topk_renorm' }, `${label} 128/8 F32`);
+    }
+  });
+
+  it('shared expert (Qwen2-MoE)', async () => {
+    for (const [label, ctx] of fixtures()) {
+      await checkBlock(
+        ctx,
+        { nEmbd: 64, nFf: 32, nExpert: 60, k: 4, type: 'Q8_0', gating: 'softmax_topk', shared: { nFf: 160 } },
+        `${label} shared Q8_0`,
+      );
+      await checkBlock(ctx, { nEmbd: 21, nFf: 13, nExpert: 8, k: 2, type: 'F32', gating: 'softmax_topk', shared: { nFf: 40 } }, `${label} shared F32`);
+    }
+  });
+
+  it('split bindings: experts in >= 3 chunks, and windows under a small storage-buffer limit', async () => {
+    const nEmbd = 64;
+    const nFf = 96;
+    // One Q8_0 expert of gate/up is 96 rows x 72 bytes = 6912 bytes: 5 experts per chunk -> 4 chunks.
+    const split = await gpuFixture({ maxBindingOverride: 5 * 6912 + 100 });
+    try {
+      const ctx = split.ctx;
+      const probe = randomWeight(ctx, 'probe', 'Q8_0', [nEmbd, nFf, 16], 1);
+      expect(probe.gpu.chunks.length).toBeGreaterThanOrEqual(3);
+      const s: BlockSetup = { nEmbd, nFf, nExpert: 16, k: 4, type: 'Q8_0', gating: 'softmax_topk_renorm' };
+      await checkBlock(ctx, s, 'chunks, one window');
+      // 7 storage buffers: gate+up keep 4 for chunks (2 windows or more), down keeps 2.
+      await checkBlock(ctx, s, 'chunks, windows', { maxStorageBuffers: 7 });
+      await checkBlock(ctx, { ...s, gating: 'softmax_topk', shared: { nFf: 64 } }, 'chunks, minimal windows', { maxStorageBuffers: 6 });
+      const gu = moeGateUp(ctx, {
+        x: ctx.storage(nEmbd * 4),
+        gate: probe.gpu,
+        up: probe.gpu,
+        ids: ctx.storage(16),
+        k: 4,
+        h: ctx.storage(4 * nFf * 4),
+        maxStorageBuffers: 5,
+      });
+      expect(gu.length, 'one expert per window with 2 bindings').toBeGreaterThanOrEqual(4);
+    } finally {
+      split.release();
+    }
+  });
+});
