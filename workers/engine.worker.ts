@@ -1,7 +1,8 @@
 /** @file Browser worker entry: wires the protocol handler to `self`. All logic lives in handler.ts. */
-import { createWorkerHandler } from './handler.ts';
-import { createEngine } from './engine/engine.ts';
+import { createWorkerHandler, type Post } from './handler.ts';
+import { BrixEngine } from './engine/engine.ts';
+import { browserEngineDeps } from './engine/browserDeps.ts';
 
-const post = (ev: Parameters<Parameters<typeof createWorkerHandler>[1]>[0]): void => self.postMessage(ev);
-const onMessage = createWorkerHandler({ engine: () => createEngine() }, post);
+const post: Post = (ev) => self.postMessage(ev);
+const onMessage = createWorkerHandler({ engine: () => new BrixEngine(browserEngineDeps) }, post);
 self.onmessage = (e: MessageEvent<unknown>) => onMessage(e.data);

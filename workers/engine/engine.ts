@@ -1,11 +1,267 @@
 /**
- * @file The engine: loads a GGUF model onto the GPU and generates text. (Filled in by the engine issue;
- * until then every call says so clearly.)
+ * @file The engine: loads a GGUF model onto the GPU and generates text, the same code in the browser worker
+ * and in Node. Platform specifics come in as `EngineDeps` (how to get a GPU, how to open a model source).
+ *
+ * Context policy: the KV cache holds `nCtx` tokens. A new prompt reuses the cached prefix it shares with the
+ * previous one (chat turns re-send the whole conversation). When a conversation does not fit, the oldest
+ * non-system messages are dropped (the system prompt is always kept) until the prompt plus room for the answer
+ * fits; a single message that still does not fit is cut from its start. `stats.truncatedTokens` reports it.
  */
-import { EngineStateError } from '../errors.ts';
+import { AbortError, EngineStateError } from '../errors.ts';
+import type { GpuContext } from '../gpu/device.ts';
+import type { ByteSource } from '../gguf/byteSource.ts';
+import { openGgufModel, type GgufModel } from '../gguf/model.ts';
+import { describeModel, type ModelHParams } from '../gguf/arch.ts';
+import { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { tokenizerSpecFromMetadata } from '../tokenizer/fromGguf.ts';
+import { StreamingDecoder } from '../tokenizer/streaming.ts';
+import { renderChatPrompt } from '../tokenizer/chatTemplate.ts';
+import type {
+  ChatMessage,
+  GenerateRequest,
+  GenerationResult,
+  GenerationStats,
+  LoadOptions,
+  LoadProgress,
+  ModelInfo,
+  ModelSource,
+  TokenDelta,
+  FinishReason,
+} from '../protocol.ts';
 import type { Engine } from './types.ts';
+import type { Runner } from './runner.ts';
+import { StopStringFilter, commonPrefix } from './textStream.ts';
 
-export function createEngine(): Engine {
-  const missing = (): Promise<never> => Promise.reject(new EngineStateError('the inference engine is not built yet'));
-  return { load: missing, generate: missing, unload: () => Promise.resolve() };
+export interface OpenedSource {
+  readonly first: ByteSource;
+  readonly openSibling?: (fileName: string) => Promise<ByteSource>;
+}
+
+export interface EngineDeps {
+  readonly acquireGpu: () => Promise<GpuContext>;
+  readonly openSource: (source: ModelSource, onProgress: (p: LoadProgress) => void, signal?: AbortSignal) => Promise<OpenedSource>;
+  /** Builds the GPU runner (gpuRunner.ts); injected so the loop can be tested with a fake. */
+  readonly createRunner: (
+    gpu: GpuContext,
+    model: GgufModel,
+    hp: ModelHParams,
+    opts: { contextSize?: number },
+    onProgress: (p: LoadProgress) => void,
+    signal?: AbortSignal,
+  ) => Promise<Runner>;
+  readonly now?: () => number;
+}
+
+interface Loaded {
+  readonly gpu: GpuContext;
+  readonly runner: Runner;
+  readonly tokenizer: Tokenizer;
+  readonly template: string | undefined;
+  readonly info: ModelInfo;
+  /** Tokens whose K/V are in the cache, in order from position 0. */
+  cached: number[];
+}
+
+const RECENT_WINDOW = 64;
+
+export class BrixEngine implements Engine {
+  private loaded: Loaded | undefined;
+  private busy = false;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.now = deps.now ?? (() => performance.now());
+  }
+
+  get model(): ModelInfo | undefined {
+    return this.loaded?.info;
+  }
+
+  /** For the CLI and tests: the loaded tokenizer and runner. */
+  get internals(): { tokenizer: Tokenizer; runner: Runner } {
+    const l = this.require();
+    return { tokenizer: l.tokenizer, runner: l.runner };
+  }
+
+  async load(source: ModelSource, options: LoadOptions, onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<ModelInfo> {
+    if (this.busy) throw new EngineStateError('the engine is busy; abort the current request first');
+    this.busy = true;
+    const progress = onProgress ?? (() => undefined);
+    try {
+      await this.unloadNow();
+      const opened = await this.deps.openSource(source, progress, signal);
+      const model = await openGgufModel(opened.first, opened.openSibling);
+      const hp = describeModel(model);
+      const tokenizer = Tokenizer.fromSpec(tokenizerSpecFromMetadata(model.metadata));
+      if (signal?.aborted) throw new AbortError('model load aborted');
+      const gpu = await this.deps.acquireGpu();
+      let runner: Runner;
+      try {
+        runner = await this.deps.createRunner(gpu, model, hp, { contextSize: options.contextSize }, progress, signal);
+      } catch (e) {
+        gpu.device.destroy();
+        throw e;
+      }
+      const nParams = model.tensors.reduce((a, t) => a + t.dims.reduce((x, y) => x * y, 1), 0);
+      const info: ModelInfo = {
+        name: model.metadata.optString('general.name') ?? opened.first.name,
+        architecture: hp.arch,
+        nParams,
+        nLayer: hp.n_layer,
+        nExpert: hp.n_expert,
+        nExpertUsed: hp.n_expert_used,
+        contextSize: runner.nCtx,
+        vocabSize: hp.n_vocab,
+        fileBytes: model.tensorBytes,
+        gpuBytes: runner.gpuBytes,
+      };
+      this.loaded = { gpu, runner, tokenizer, template: model.metadata.optString('tokenizer.chat_template'), info, cached: [] };
+      return info;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async generate(request: GenerateRequest, onToken?: (d: TokenDelta) => void, signal?: AbortSignal): Promise<GenerationResult> {
+    const l = this.require();
+    if (this.busy) throw new EngineStateError('the engine is busy with another request');
+    this.busy = true;
+    try {
+      return await this.generateLocked(l, request, onToken, signal);
+    } catch (e) {
+      // The cache may hold K/V of tokens we did not record; start clean next time.
+      l.cached = [];
+      throw e;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async generateLocked(
+    l: Loaded,
+    request: GenerateRequest,
+    onToken: ((d: TokenDelta) => void) | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<GenerationResult> {
+    const s = request.sampling;
+    const t0 = this.now();
+    const reserve = Math.max(1, Math.min(s.maxTokens, Math.floor(l.runner.nCtx / 2)));
+    const { ids, truncated } = this.buildPrompt(l, request, l.runner.nCtx - reserve);
+    if (ids.length === 0) throw new EngineStateError('the prompt is empty');
+
+    let reuse = commonPrefix(l.cached, ids);
+    if (reuse === ids.length) reuse--; // at least one token must run to produce logits
+    l.cached = l.cached.slice(0, reuse);
+    l.runner.resetExpertUsage();
+
+    const decoder = new StreamingDecoder(l.tokenizer, { skipSpecial: true });
+    const stops = new StopStringFilter(s.stop);
+    const generated: number[] = [];
+    const recent = ids.slice(-RECENT_WINDOW);
+    let text = '';
+    let finish: FinishReason = 'length';
+    let tFirst = 0;
+    const emit = (piece: string, tokenIds: number[]): void => {
+      if (!piece && tokenIds.length === 0) return;
+      text += piece;
+      onToken?.({ text: piece, tokenIds });
+    };
+
+    const sampling = { temperature: s.temperature, topK: s.topK, topP: s.topP, repetitionPenalty: s.repetitionPenalty, seed: s.seed };
+    let pending = ids.slice(reuse);
+    let pos = reuse;
+    const prefillTokens = pending.length;
+    let tPrefillEnd = 0;
+    while (generated.length < s.maxTokens) {
+      if (signal?.aborted) {
+        finish = 'abort';
+        break;
+      }
+      if (pos + pending.length > l.runner.nCtx) {
+        finish = 'context';
+        break;
+      }
+      const next = await l.runner.evalAndSample(pending, pos, sampling, generated.length, recent);
+      l.cached.push(...pending);
+      pos += pending.length;
+      if (generated.length === 0) {
+        tFirst = this.now();
+        tPrefillEnd = tFirst;
+      }
+      if (l.tokenizer.isEog(next)) {
+        finish = 'eog';
+        break;
+      }
+      generated.push(next);
+      recent.push(next);
+      if (recent.length > RECENT_WINDOW) recent.shift();
+      const piece = stops.push(decoder.push(next));
+      emit(piece, [next]);
+      if (stops.stopped) {
+        finish = 'stop';
+        break;
+      }
+      pending = [next];
+    }
+    if (finish !== 'stop') emit(stops.push(decoder.flush()) + stops.flush(), []);
+    // The last sampled token was never evaluated: the cache holds everything up to it.
+    const tEnd = this.now();
+    const decodeCount = Math.max(0, generated.length - 1);
+    const stats: GenerationStats = {
+      promptTokens: ids.length,
+      generatedTokens: generated.length,
+      timeToFirstTokenMs: tFirst ? tFirst - t0 : tEnd - t0,
+      prefillTokensPerSecond: tPrefillEnd > t0 ? (prefillTokens / (tPrefillEnd - t0)) * 1000 : 0,
+      decodeTokensPerSecond: decodeCount > 0 && tEnd > tPrefillEnd ? (decodeCount / (tEnd - tPrefillEnd)) * 1000 : 0,
+      totalMs: tEnd - t0,
+      finishReason: finish,
+      expertUsage: await l.runner.expertUsage(),
+      truncatedTokens: truncated,
+    };
+    return { text, tokenIds: generated, stats };
+  }
+
+  /** Prompt ids within `budget` tokens, dropping old turns first (see the file comment). */
+  private buildPrompt(l: Loaded, request: GenerateRequest, budget: number): { ids: number[]; truncated: number } {
+    const encode = (msgs: readonly ChatMessage[]): number[] => {
+      if (request.raw) return l.tokenizer.encode(msgs.map((m) => m.content).join(''), { addSpecial: true });
+      const prompt = renderChatPrompt(l.template, msgs, {
+        addGenerationPrompt: true,
+        bosToken: l.tokenizer.bos !== undefined ? l.tokenizer.tokenText(l.tokenizer.bos) : '',
+        eosToken: l.tokenizer.eos !== undefined ? l.tokenizer.tokenText(l.tokenizer.eos) : '',
+      });
+      return l.tokenizer.encode(prompt, { addSpecial: true, parseSpecial: true });
+    };
+    const full = encode(request.messages);
+    if (full.length <= budget) return { ids: full, truncated: 0 };
+    const msgs = [...request.messages];
+    while (msgs.length > 1) {
+      const i = msgs.findIndex((m) => m.role !== 'system');
+      if (i < 0 || i === msgs.length - 1) break;
+      msgs.splice(i, 1);
+      const ids = encode(msgs);
+      if (ids.length <= budget) return { ids, truncated: full.length - ids.length };
+    }
+    const ids = encode(msgs);
+    const cut = ids.slice(ids.length - budget);
+    return { ids: cut, truncated: full.length - cut.length };
+  }
+
+  async unload(): Promise<void> {
+    await this.unloadNow();
+  }
+
+  private async unloadNow(): Promise<void> {
+    const l = this.loaded;
+    this.loaded = undefined;
+    if (!l) return;
+    l.runner.destroy();
+    l.gpu.device.destroy();
+    await Promise.resolve();
+  }
+
+  private require(): Loaded {
+    if (!this.loaded) throw new EngineStateError('no model is loaded');
+    return this.loaded;
+  }
 }

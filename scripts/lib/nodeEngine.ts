@@ -1,0 +1,39 @@
+/**
+ * @file The engine in Node (CLI, golden tests, benchmarks): the same BrixEngine as the browser worker, with
+ * Node WebGPU (the `webgpu` package) and models opened from paths (split siblings next to the first file) or
+ * plain HTTP(S) URLs with Range support.
+ */
+import path from 'node:path';
+import { acquireNodeGpu } from '../../workers/gpu/nodeGpu.ts';
+import { openUrlSource } from '../../workers/gguf/byteSource.ts';
+import { BrixEngine, type EngineDeps } from '../../workers/engine/engine.ts';
+import { createGpuRunner } from '../../workers/engine/gpuRunner.ts';
+import { openFileSource } from './nodeSource.ts';
+import type { ModelInfo } from '../../workers/protocol.ts';
+
+export const nodeEngineDeps: EngineDeps = {
+  acquireGpu: () => acquireNodeGpu(),
+  async openSource(source) {
+    switch (source.kind) {
+      case 'path': {
+        const first = await openFileSource(source.path);
+        return { first, openSibling: (name) => openFileSource(path.join(path.dirname(source.path), name)) };
+      }
+      case 'url': {
+        const first = await openUrlSource(source.url);
+        return { first, openSibling: (name) => openUrlSource(new URL(name, source.url).href) };
+      }
+      case 'file':
+        throw new Error('Blob sources are for the browser; pass a path in Node');
+    }
+  },
+  createRunner: createGpuRunner,
+};
+
+/** Loads a model file into a new engine. */
+export async function loadNodeEngine(modelPath: string, contextSize?: number): Promise<{ engine: BrixEngine; info: ModelInfo }> {
+  const engine = new BrixEngine(nodeEngineDeps);
+  const source = /^https?:\/\//.test(modelPath) ? { kind: 'url' as const, url: modelPath } : { kind: 'path' as const, path: modelPath };
+  const info = await engine.load(source, { contextSize });
+  return { engine, info };
+}

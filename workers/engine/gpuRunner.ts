@@ -1,0 +1,325 @@
+/**
+ * @file The model graph on the GPU: uploads the weights, allocates activations and the KV cache, and records
+ * the decode step once as a list of dispatches (all layers, every architecture's switches from
+ * `referenceConfig`). Each step writes the token id and position into tiny buffers, encodes the recorded
+ * dispatches into one command buffer, and reads back only what it must (the sampled id, or logits).
+ *
+ * Buffers (f32 unless noted), per step of one token:
+ *   xA, xB        (n_embd)            residual stream, ping-pong where a kernel cannot write in place
+ *   xn            (n_embd)            normalised input of attention / FFN
+ *   qkv           (n_q + 2·n_kv·hd)   Q|K|V projections (fused or three matvecs at offsets)
+ *   q             (n_head·hd)         Q after clamp/norm/RoPE
+ *   att           (n_head·hd)         attention output (before attn_output)
+ *   tmp           (max(n_embd, n_ff)) Granite's scaled branches, dense FFN up
+ *   ffg           (n_ff)              dense FFN gate, then silu(gate)·up
+ *   ids, wts      (k+1) u32 / f32     router output; h (k·n_ff + n_ff_sh) expert activations
+ *   kCache[l], vCache[l] (n_kv, n_ctx, hd)
+ */
+import type { GpuContext } from '../gpu/device.ts';
+import type { GgufModel } from '../gguf/model.ts';
+import type { ModelHParams } from '../gguf/arch.ts';
+import type { LoadProgress } from '../protocol.ts';
+import { GpuOutOfMemoryError } from '../errors.ts';
+import { referenceConfig, type ReferenceConfig } from '../model/reference/config.ts';
+import { KernelContext, encodeDispatch, type Dispatch } from '../../kernels/lib/context.ts';
+import { destroyWeight, type GpuWeight } from '../../kernels/lib/weights.ts';
+import { matvec } from '../../kernels/matvec.ts';
+import { norm } from '../../kernels/norm.ts';
+import { qkvRope, fusedQkvLayout } from '../../kernels/rope.ts';
+import { moeDecode } from '../../kernels/moe.ts';
+import { elementwise } from '../../kernels/elementwise.ts';
+import { embedding } from '../../kernels/embedding.ts';
+import { attentionDecode } from '../../kernels/attention.ts';
+import { planUpload, uploadTensors } from './loader.ts';
+import type { Runner, RunnerSampling } from './runner.ts';
+import { sampleCpu } from './sampler.ts';
+
+/** Upper bound of the default context (KV memory grows linearly with it). */
+const DEFAULT_MAX_CTX = 4096;
+
+export interface GpuRunnerOptions {
+  readonly contextSize?: number;
+}
+
+export async function createGpuRunner(
+  gpu: GpuContext,
+  model: GgufModel,
+  hp: ModelHParams,
+  opts: GpuRunnerOptions,
+  onProgress: (p: LoadProgress) => void,
+  signal?: AbortSignal,
+): Promise<Runner> {
+  const ctx = new KernelContext(gpu.device, gpu.info);
+  const cfg = referenceConfig(model);
+  const plan = planUpload(
+    ctx,
+    model,
+    model.tensors.map((t) => t.name),
+  );
+  const weights = await uploadTensors(ctx, model, plan, (p) => onProgress({ phase: 'upload', loaded: p.loaded, total: p.total }), signal);
+  try {
+    onProgress({ phase: 'compile', loaded: 0, total: 1 });
+    const runner = new GpuRunner(ctx, hp, cfg, weights, chooseContext(ctx, hp, opts.contextSize), plan.gpuBytes);
+    await gpu.device.queue.onSubmittedWorkDone();
+    onProgress({ phase: 'compile', loaded: 1, total: 1 });
+    return runner;
+  } catch (e) {
+    for (const w of weights.values()) destroyWeight(w);
+    throw e;
+  }
+}
+
+/** The user's choice, else the model's training context capped at DEFAULT_MAX_CTX; never past one binding. */
+function chooseContext(ctx: KernelContext, hp: ModelHParams, asked: number | undefined): number {
+  const perToken = hp.n_head_kv * hp.head_dim * 4;
+  const fit = Math.floor(ctx.maxBinding / perToken);
+  const want = asked ?? Math.min(hp.ctx, DEFAULT_MAX_CTX);
+  if (asked !== undefined && asked > fit) {
+    throw new GpuOutOfMemoryError(`a ${asked}-token context needs ${perToken * asked} bytes per layer cache; this GPU binds at most ${fit} tokens`);
+  }
+  return Math.max(1, Math.min(want, fit));
+}
+
+class GpuRunner implements Runner {
+  readonly gpuBytes: number;
+  private readonly owned: GPUBuffer[] = [];
+  private readonly step: Dispatch[] = [];
+  private readonly tokenBuf: GPUBuffer;
+  private readonly posBuf: GPUBuffer;
+  private readonly logits: GPUBuffer;
+  private readonly counts: GPUBuffer | undefined;
+  private readonly staging: GPUBuffer;
+
+  constructor(
+    private readonly ctx: KernelContext,
+    readonly hp: ModelHParams,
+    private readonly cfg: ReferenceConfig,
+    private readonly w: Map<string, GpuWeight>,
+    readonly nCtx: number,
+    weightBytes: number,
+  ) {
+    const c = cfg;
+    const E = c.nEmbd;
+    const hd = c.headDim;
+    const nQ = c.nHead * hd;
+    const nKv = c.nHeadKv * hd;
+    const k = c.nExpertUsed;
+    const buf = (n: number, label: string): GPUBuffer => {
+      const b = ctx.storage(Math.max(1, n) * 4, label);
+      this.owned.push(b);
+      return b;
+    };
+    this.tokenBuf = buf(1, 'token');
+    this.posBuf = buf(1, 'pos');
+    const xA = buf(E, 'xA');
+    const xB = buf(E, 'xB');
+    const xn = buf(E, 'xn');
+    const qkv = buf(nQ + 2 * nKv, 'qkv');
+    const q = buf(nQ, 'q');
+    const att = buf(nQ, 'att');
+    const tmp = buf(Math.max(E, c.nFf, c.nFfShexp), 'tmp');
+    const ffg = buf(Math.max(c.nFf, 1), 'ffg');
+    const ids = buf(k + 1, 'moe.ids');
+    const wts = buf(k + 1, 'moe.wts');
+    const h = buf(k * c.nFf + c.nFfShexp + 1, 'moe.h');
+    this.logits = buf(c.nVocab, 'logits');
+    this.counts = c.nExpert > 0 ? buf(c.nLayer * c.nExpert, 'moe.counts') : undefined;
+    this.staging = ctx.device.createBuffer({ label: 'logits.staging', size: c.nVocab * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const kvElems = nKv * nCtx;
+    const kCache: GPUBuffer[] = [];
+    const vCache: GPUBuffer[] = [];
+    for (let l = 0; l < c.nLayer; l++) {
+      kCache.push(buf(kvElems, `k${l}`));
+      vCache.push(buf(kvElems, `v${l}`));
+    }
+    this.gpuBytes = weightBytes + this.owned.reduce((a, b) => a + b.size, 0);
+
+    const W = (name: string): GpuWeight => {
+      const t = this.w.get(name);
+      if (!t) throw new Error(`internal: tensor ${name} was not uploaded`);
+      return t;
+    };
+    const opt = (name: string): GpuWeight | undefined => this.w.get(name);
+    const buffer1 = (t: GpuWeight): GPUBuffer => t.chunks[0].buffer;
+    const positions = { buffer: this.posBuf };
+    const normKind = c.norm === 'layer' ? ('layer' as const) : ('rms' as const);
+    const s = this.step;
+
+    // Embedding: x = token_embd[token] (× Granite's embedding scale).
+    s.push(...embedding(ctx, { table: W('token_embd.weight'), ids: this.tokenBuf, nTok: 1, out: xA, scale: c.embeddingScale }));
+    let x = xA;
+    let other = xB;
+    for (let l = 0; l < c.nLayer; l++) {
+      const p = `blk.${l}.`;
+      // ---- attention ----
+      s.push(norm(ctx, { kind: normKind, n: E, x, w: buffer1(W(`${p}attn_norm.weight`)), y: xn, eps: c.normEps }));
+      let layout: { qOffset: number; kOffset: number; vOffset: number };
+      if (opt(`${p}attn_qkv.weight`)) {
+        s.push(...matvec(ctx, { weight: W(`${p}attn_qkv.weight`), x: xn, y: qkv }));
+        addBias(ctx, s, qkv, 0, nQ + 2 * nKv, opt(`${p}attn_qkv.bias`), tmp);
+        layout = fusedQkvLayout(c.nHead, c.nHeadKv, hd);
+      } else {
+        s.push(...matvec(ctx, { weight: W(`${p}attn_q.weight`), x: xn, y: qkv, yOffset: 0 }));
+        s.push(...matvec(ctx, { weight: W(`${p}attn_k.weight`), x: xn, y: qkv, yOffset: nQ }));
+        s.push(...matvec(ctx, { weight: W(`${p}attn_v.weight`), x: xn, y: qkv, yOffset: nQ + nKv }));
+        addBias(ctx, s, qkv, 0, nQ, opt(`${p}attn_q.bias`), tmp);
+        addBias(ctx, s, qkv, nQ, nKv, opt(`${p}attn_k.bias`), tmp);
+        addBias(ctx, s, qkv, nQ + nKv, nKv, opt(`${p}attn_v.bias`), tmp);
+        layout = { qOffset: 0, kOffset: nQ, vOffset: nQ + nKv };
+      }
+      const qn = opt(`${p}attn_q_norm.weight`);
+      const kn = opt(`${p}attn_k_norm.weight`);
+      s.push(
+        qkvRope(ctx, {
+          nTok: 1,
+          nHead: c.nHead,
+          nKv: c.nHeadKv,
+          headDim: hd,
+          rope: { style: c.rope.mode === 'neox' ? 'neox' : 'normal', nRot: c.rope.nRot, freqBase: c.rope.freqBase, freqScale: c.rope.freqScale },
+          src: qkv,
+          ...layout,
+          clamp: c.clampKqv,
+          qkNorm:
+            c.qkNorm !== 'none' && qn && kn
+              ? { mode: c.qkNorm, qWeight: buffer1(qn), kWeight: buffer1(kn), eps: c.normEps }
+              : undefined,
+          qOut: q,
+          kCache: kCache[l],
+          vCache: vCache[l],
+          nCtx,
+          positions,
+        }),
+      );
+      s.push(
+        ...attentionDecode(ctx, {
+          nTok: 1,
+          q,
+          kCache: kCache[l],
+          vCache: vCache[l],
+          nHead: c.nHead,
+          nKv: c.nHeadKv,
+          headDim: hd,
+          nCtx,
+          positions,
+          scale: c.attentionScale,
+          out: att,
+        }),
+      );
+      // x += residualScale · (W_o·att + b_o)
+      const wo = W(`${p}attn_output.weight`);
+      const woBias = opt(`${p}attn_output.bias`);
+      if (c.residualScale === 1 && !woBias) {
+        s.push(...matvec(ctx, { weight: wo, x: att, y: x, accumulate: true }));
+      } else {
+        s.push(...matvec(ctx, { weight: wo, x: att, y: tmp }));
+        addBias(ctx, s, tmp, 0, E, woBias, ffg);
+        s.push(elementwise(ctx, { op: 'scale_add', n: E, a: x, b: tmp, y: other, scale: c.residualScale }));
+        [x, other] = [other, x];
+      }
+      // ---- feed-forward ----
+      s.push(norm(ctx, { kind: normKind, n: E, x, w: buffer1(W(`${p}${c.ffnNormName}.weight`)), y: xn, eps: c.normEps }));
+      if (c.nExpert > 0) {
+        const shared = opt(`${p}ffn_gate_shexp.weight`);
+        s.push(
+          ...moeDecode(ctx, {
+            x: xn,
+            router: W(`${p}ffn_gate_inp.weight`),
+            gate: W(`${p}ffn_gate_exps.weight`),
+            up: W(`${p}ffn_up_exps.weight`),
+            down: W(`${p}ffn_down_exps.weight`),
+            k,
+            gating: c.normTopK ? 'softmax_topk_renorm' : 'softmax_topk',
+            scale: c.residualScale,
+            residual: x,
+            y: other,
+            ids,
+            weights: wts,
+            h,
+            counts: this.counts ? { buffer: this.counts, offset: l * c.nExpert } : undefined,
+            shared: shared
+              ? {
+                  gateInp: W(`${p}ffn_gate_inp_shexp.weight`),
+                  gate: shared,
+                  up: W(`${p}ffn_up_shexp.weight`),
+                  down: W(`${p}ffn_down_shexp.weight`),
+                }
+              : undefined,
+          }),
+        );
+        [x, other] = [other, x];
+      } else {
+        s.push(...matvec(ctx, { weight: W(`${p}ffn_gate.weight`), x: xn, y: ffg }));
+        addBias(ctx, s, ffg, 0, c.nFf, opt(`${p}ffn_gate.bias`), tmp);
+        s.push(...matvec(ctx, { weight: W(`${p}ffn_up.weight`), x: xn, y: tmp }));
+        addBias(ctx, s, tmp, 0, c.nFf, opt(`${p}ffn_up.bias`), h);
+        s.push(elementwise(ctx, { op: 'silu_mul', n: c.nFf, a: ffg, b: tmp, y: h }));
+        s.push(...matvec(ctx, { weight: W(`${p}ffn_down.weight`), x: h, y: tmp }));
+        addBias(ctx, s, tmp, 0, E, opt(`${p}ffn_down.bias`), ffg);
+        s.push(elementwise(ctx, { op: 'scale_add', n: E, a: x, b: tmp, y: other, scale: c.residualScale }));
+        [x, other] = [other, x];
+      }
+    }
+    s.push(norm(ctx, { kind: normKind, n: E, x, w: buffer1(W('output_norm.weight')), y: xn, eps: c.normEps }));
+    s.push(...matvec(ctx, { weight: opt('output.weight') ?? W('token_embd.weight'), x: xn, y: this.logits }));
+  }
+
+  /** Runs one token through the recorded graph; copies the logits to staging when asked. */
+  private encodeStep(token: number, pos: number, copyLogits: boolean): void {
+    const q = this.ctx.device.queue;
+    q.writeBuffer(this.tokenBuf, 0, new Uint32Array([token]));
+    q.writeBuffer(this.posBuf, 0, new Uint32Array([pos]));
+    const enc = this.ctx.device.createCommandEncoder({ label: 'decode step' });
+    const pass = enc.beginComputePass();
+    for (const d of this.step) encodeDispatch(pass, d);
+    pass.end();
+    if (copyLogits) enc.copyBufferToBuffer(this.logits, 0, this.staging, 0, this.cfg.nVocab * 4);
+    q.submit([enc.finish()]);
+  }
+
+  private async readLogits(): Promise<Float32Array> {
+    await this.staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(this.staging.getMappedRange().slice(0));
+    this.staging.unmap();
+    if (this.cfg.logitScale !== 1) for (let i = 0; i < out.length; i++) out[i] /= this.cfg.logitScale;
+    return out;
+  }
+
+  async evalAndSample(tokens: readonly number[], pos: number, s: RunnerSampling, step: number, recent: readonly number[]): Promise<number> {
+    const rows = await this.evalLogits(tokens, pos, false);
+    return sampleCpu(rows[0], s, step, recent);
+  }
+
+  async evalLogits(tokens: readonly number[], pos: number, allPositions: boolean): Promise<Float32Array[]> {
+    const out: Float32Array[] = [];
+    for (let i = 0; i < tokens.length; i++) {
+      const last = i === tokens.length - 1;
+      this.encodeStep(tokens[i], pos + i, allPositions || last);
+      if (allPositions || last) out.push(await this.readLogits());
+    }
+    return out;
+  }
+
+  async expertUsage(): Promise<number[][]> {
+    if (!this.counts) return [];
+    const raw = await this.ctx.readU32(this.counts);
+    const c = this.cfg;
+    return Array.from({ length: c.nLayer }, (_, l) => Array.from(raw.subarray(l * c.nExpert, (l + 1) * c.nExpert)));
+  }
+
+  resetExpertUsage(): void {
+    if (this.counts) this.ctx.device.queue.writeBuffer(this.counts, 0, new Uint32Array(this.cfg.nLayer * this.cfg.nExpert));
+  }
+
+  destroy(): void {
+    for (const b of this.owned) b.destroy();
+    this.staging.destroy();
+    for (const t of this.w.values()) destroyWeight(t);
+  }
+}
+
+/** y[off .. off+n) += bias, staged through `scratch` because kernel outputs must not alias inputs. */
+function addBias(ctx: KernelContext, s: Dispatch[], y: GPUBuffer, off: number, n: number, bias: GpuWeight | undefined, scratch: GPUBuffer): void {
+  if (!bias) return;
+  s.push(elementwise(ctx, { op: 'add', n, a: y, b: bias.chunks[0].buffer, y: scratch, aOffset: off }));
+  s.push(elementwise(ctx, { op: 'scale_add', n, a: scratch, b: scratch, y, scale: 0, yOffset: off }));
+}

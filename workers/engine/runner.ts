@@ -1,0 +1,34 @@
+/**
+ * @file What the engine's generation loop needs from a model on the GPU. The GPU implementation is
+ * gpuRunner.ts; keeping the loop (tokens, context, stops, stats) apart from the graph keeps both testable.
+ */
+import type { ModelHParams } from '../gguf/arch.ts';
+
+export interface RunnerSampling {
+  /** 0 = greedy (argmax). */
+  readonly temperature: number;
+  readonly topK: number;
+  readonly topP: number;
+  readonly repetitionPenalty: number;
+  readonly seed: number;
+}
+
+export interface Runner {
+  readonly hp: ModelHParams;
+  /** KV cache length in tokens. */
+  readonly nCtx: number;
+  /** Bytes of weights and caches on the GPU. */
+  readonly gpuBytes: number;
+  /**
+   * Evaluates `tokens` at positions [pos, pos + n) (writing their K/V), then samples the next token on the
+   * GPU from the last position's logits. `recent`: recently seen token ids for the repetition penalty;
+   * `step`: the counter for the seeded RNG.
+   */
+  evalAndSample(tokens: readonly number[], pos: number, s: RunnerSampling, step: number, recent: readonly number[]): Promise<number>;
+  /** Evaluates tokens and returns raw logits (n_vocab each): of every position, or of the last. */
+  evalLogits(tokens: readonly number[], pos: number, allPositions: boolean): Promise<Float32Array[]>;
+  /** (n_layer, n_expert) routing counts since the last reset; empty for dense models. */
+  expertUsage(): Promise<number[][]>;
+  resetExpertUsage(): void;
+  destroy(): void;
+}
