@@ -79,26 +79,27 @@ export function toWebLLMRequest(request: GenerateRequest): ChatCompletionRequest
 
 /**
  * WebLLM's init report ({progress 0..1, timeElapsed s, text}) as our LoadProgress. Its texts look like
- * "Fetching param cache[3/108]: 150MB fetched. 10% completed, 12 secs elapsed…" and
- * "Loading GPU shader modules[12/50]: 24% completed…": bytes or steps are read from them when present, else
- * the fraction is reported in thousandths.
+ * "Fetching param cache[3/108]: 150MB fetched. 10% completed, 12 secs elapsed. …" (a download; its MB are
+ * MiB), "Loading model from cache[3/108]: 150MB loaded. …" (cache to GPU) and "Loading GPU shader
+ * modules[12/50]: 24% completed, …": bytes or steps are read from them when present, else the fraction is
+ * reported in thousandths.
  */
 export function progressFromReport(r: InitProgressReport): LoadProgress {
   const text = r.text;
   const steps = /\[(\d+)\/(\d+)\]/.exec(text);
-  if (/shader|compil|pipeline/i.test(text) && steps) {
+  if (/shader module|compil|pipeline/i.test(text) && steps) {
     return { phase: 'compile', loaded: Number(steps[1]), total: Number(steps[2]) };
   }
-  const mb = /(\d+(?:\.\d+)?)\s*MB (?:fetched|loaded)/i.exec(text);
+  const mb = /(\d+(?:\.\d+)?)\s*MB (fetched|loaded)/i.exec(text);
   const progress = Math.min(1, Math.max(0, r.progress));
   if (mb) {
-    const loaded = Number(mb[1]) * 1e6;
-    const total = progress > 0 ? Math.max(loaded, loaded / progress) : 0;
+    const loaded = Number(mb[1]) * MiB;
+    const total = progress > 0 ? Math.max(loaded, Math.round(loaded / progress)) : 0;
     const rate = r.timeElapsed > 0 ? loaded / r.timeElapsed : undefined;
     const etaSeconds = rate && total > loaded ? (total - loaded) / rate : undefined;
-    return { phase: 'download', loaded, total, rate, etaSeconds };
+    return { phase: mb[2].toLowerCase() === 'loaded' ? 'upload' : 'download', loaded, total, rate, etaSeconds };
   }
-  return { phase: /shader|compil/i.test(text) ? 'compile' : 'download', loaded: Math.round(progress * 1000), total: 1000 };
+  return { phase: /shader module|compil/i.test(text) ? 'compile' : 'download', loaded: Math.round(progress * 1000), total: 1000 };
 }
 
 /** What WebLLM's usage (and its `extra`) says about the run. */
