@@ -36,8 +36,8 @@ export interface ModelOption {
 export interface ChatEngine extends Pick<Engine, 'generate' | 'unload'> {
   readonly kind: EngineKind;
   readonly model: ModelOption;
-  /** Loads `model`; progress as Brix reports it (WebLLM's reports are mapped). */
-  load(onProgress?: (p: LoadProgress) => void, signal?: AbortSignal): Promise<ModelInfo>;
+  /** Loads `model`; progress as Brix reports it (WebLLM's reports are mapped; `text` is the engine's own line). */
+  load(onProgress?: (p: LoadProgress, text?: string) => void, signal?: AbortSignal): Promise<ModelInfo>;
   /** Ends the engine for good (terminates its worker); pending calls fail. Safe to call twice. */
   dispose(): void;
 }
