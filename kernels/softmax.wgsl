@@ -1,0 +1,105 @@
+// Row softmax of f32 values: y = exp(s*x - max) / sum over each row of n (max subtracted first), or its log
+// (LOG_SOFTMAX: y = s*x - max - log(sum)), for T rows. One workgroup per row; reductions with subgroups
+// (USE_SUBGROUPS) or a workgroup-memory tree (WG a power of two). NaN inputs propagate; -inf gives 0 (or -inf).
+// Rows: x[x_off + r * x_stride + i], y[y_off + r * y_stride + i]; INPLACE writes into x.
+// Grid: T workgroups folded into (x, y) by grid2d.
+#ifdef USE_SUBGROUPS
+enable subgroups;
+#endif
+
+override WG: u32 = 256u;
+
+PARAMS_STRUCT
+
+@group(0) @binding(0) var<uniform> params: Params;
+#ifdef INPLACE
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;   // (T, n) rows x_stride apart
+#else
+@group(0) @binding(1) var<storage, read> x: array<f32>;         // (T, n) rows x_stride apart
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;   // (T, n) rows y_stride apart
+#endif
+
+var<workgroup> red: array<f32, WG>;
+
+#ifdef USE_SUBGROUPS
+fn wg_reduce(v: f32, is_max: bool, tid: u32, sg_id: u32, sg_lane: u32, n_sg: u32) -> f32 {
+  var s: f32;
+  if (is_max) { s = subgroupMax(v); } else { s = subgroupAdd(v); }
+  if (sg_lane == 0u) { red[sg_id] = s; }
+  workgroupBarrier();
+  var tot = red[0];
+  for (var i = 1u; i < n_sg; i++) {
+    if (is_max) { tot = max(tot, red[i]); } else { tot += red[i]; }
+  }
+  workgroupBarrier();
+  return tot;
+}
+#else
+fn wg_reduce(v: f32, is_max: bool, tid: u32) -> f32 {
+  red[tid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (tid < s) {
+      if (is_max) { red[tid] = max(red[tid], red[tid + s]); } else { red[tid] += red[tid + s]; }
+    }
+    workgroupBarrier();
+  }
+  let tot = red[0];
+  workgroupBarrier();
+  return tot;
+}
+#endif
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) tid: u32,
+#ifdef USE_SUBGROUPS
+  @builtin(subgroup_id) sg_id: u32,
+  @builtin(subgroup_invocation_id) sg_lane: u32,
+  @builtin(num_subgroups) n_sg: u32,
+#endif
+) {
+  let r = wid.x + wid.y * nwg.x;
+  if (r >= params.n_rows) { return; }
+  let n = params.n;
+  let s = params.scale;
+  let xb = params.x_off + r * params.x_stride;
+#ifdef INPLACE
+  let yb = xb;
+#else
+  let yb = params.y_off + r * params.y_stride;
+#endif
+  var m = -3.0e38;
+  for (var i = tid; i < n; i += WG) { m = max(m, s * x[xb + i]); }
+#ifdef USE_SUBGROUPS
+  let mx = wg_reduce(m, true, tid, sg_id, sg_lane, n_sg);
+#else
+  let mx = wg_reduce(m, true, tid);
+#endif
+  var acc = 0.0;
+  for (var i = tid; i < n; i += WG) { acc += exp(s * x[xb + i] - mx); }
+#ifdef USE_SUBGROUPS
+  let sum = wg_reduce(acc, false, tid, sg_id, sg_lane, n_sg);
+#else
+  let sum = wg_reduce(acc, false, tid);
+#endif
+#ifdef LOG_SOFTMAX
+  let lse = mx + log(sum);
+#else
+  let inv = 1.0 / sum;
+#endif
+  for (var i = tid; i < n; i += WG) {
+#ifdef LOG_SOFTMAX
+    let v = s * x[xb + i] - lse;
+#else
+    let v = exp(s * x[xb + i] - mx) * inv;
+#endif
+#ifdef INPLACE
+    x[yb + i] = v;
+#else
+    y[yb + i] = v;
+#endif
+  }
+}
