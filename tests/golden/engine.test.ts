@@ -28,8 +28,8 @@ async function greedy(runner: Runner, prompt: readonly number[], n: number, eog:
   while (out.length < n) {
     const next = await runner.evalAndSample(pending, pos, GREEDY, out.length, []);
     pos += pending.length;
+    out.push(next); // the reference continuations include their end token
     if (eog.has(next)) break;
-    out.push(next);
     pending = [next];
   }
   return out;
