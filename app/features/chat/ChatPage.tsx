@@ -98,7 +98,7 @@ export function ChatPage() {
             >
               Conversations
             </button>
-            <h2 className="min-w-0 flex-1 truncate font-semibold" title={title}>
+            <h2 className="min-w-[6rem] flex-1 basis-0 truncate font-semibold" title={title}>
               {title || 'New chat'}
             </h2>
             <ModelPicker disabled={!gpu} />

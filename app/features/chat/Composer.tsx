@@ -38,7 +38,8 @@ export function Composer({ disabled, draft }: { disabled: boolean; draft?: { tex
           value={text}
           rows={rows}
           disabled={disabled}
-          placeholder={disabled ? 'WebGPU is needed to chat' : 'Message Brix (Enter to send, Shift+Enter for a new line)'}
+          placeholder={disabled ? 'WebGPU is needed to chat' : 'Message Brix…'}
+          title="Enter sends, Shift+Enter adds a line, Esc stops the answer"
           onChange={(e) => setText(e.target.value)}
           onKeyDown={(e) => {
             if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {

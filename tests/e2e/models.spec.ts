@@ -1,0 +1,82 @@
+/**
+ * @file The Models page without the engine: the catalog (bundled demo, Granite-MoE, OLMoE, a dense Llama) with
+ * sizes, what each needs and a fit verdict before any download; DBRX listed as needing an endpoint; adding a
+ * model by URL (validated) and from a file, both showing up in the chat's model picker; the storage panel; and
+ * the bundled demo model downloaded into the weight cache from this page, then deleted.
+ */
+import { expect, test } from '@playwright/test';
+
+test('catalog: models, sizes, requirements and a verdict before downloading; DBRX needs an endpoint', async ({ page }) => {
+  await page.goto('/#/models');
+  await expect(page.getByRole('heading', { level: 1, name: 'Models' })).toBeVisible();
+  const cards = page.getByTestId('model-card');
+  for (const name of ['Brix Demo 30M', 'Granite 3.1 1B A400M Instruct', 'Granite 3.1 3B A800M Instruct', 'OLMoE 1B-7B 0125 Instruct (Q4_K_M)', 'OLMoE 1B-7B 0125 Instruct (IQ4_XS)', 'Llama 3.2 1B Instruct (dense)']) {
+    await expect(cards.filter({ has: page.getByRole('heading', { name, exact: true }) })).toHaveCount(1);
+  }
+  const demo = cards.filter({ has: page.getByRole('heading', { name: 'Brix Demo 30M', exact: true }) });
+  await expect(demo).toContainText('28.6 MB');
+  await expect(demo).toContainText('dbrx');
+  await expect(demo).toContainText('16, 4 per token');
+  // The worker ping answers: every card gets a verdict other than "checking".
+  await expect(demo.getByTestId('fit')).not.toHaveAttribute('data-verdict', 'unknown');
+  const olmoe = cards.filter({ has: page.getByRole('heading', { name: 'OLMoE 1B-7B 0125 Instruct (Q4_K_M)', exact: true }) });
+  await expect(olmoe).toContainText('about 4.20 GB');
+  await expect(olmoe).toContainText('Apache-2.0');
+  const verdict = await olmoe.getByTestId('fit').getAttribute('data-verdict');
+  expect(['runs', 'slow', 'risky', 'no']).toContain(verdict);
+  await olmoe.getByTestId('fit').locator('summary').click();
+  await expect(olmoe.getByTestId('fit')).toContainText('Storage:');
+  await expect(olmoe.getByTestId('fit')).toContainText('WebGPU:');
+
+  const dbrx = page.getByTestId('endpoint-model');
+  await expect(dbrx).toContainText('DBRX Instruct');
+  await expect(dbrx).toContainText('needs an endpoint');
+  await expect(dbrx).toContainText('132B total, 36B active per token');
+  await expect(dbrx).toContainText('OpenAI-compatible endpoint');
+});
+
+test('add a model by URL (validated) and from a file; both appear in the model picker', async ({ page }) => {
+  await page.goto('/#/models');
+  const url = page.getByRole('textbox', { name: 'Model URL' });
+  await url.fill('https://example.com/not-a-model.html');
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await expect(page.getByRole('alert')).toContainText('should point at a .gguf file');
+
+  await url.fill('https://huggingface.co/someone/Some-MoE-GGUF/blob/main/Some-MoE-Q4_K_M.gguf');
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Added Some-MoE-Q4_K_M.' })).toBeVisible();
+  const card = page.getByTestId('model-card').filter({ has: page.getByRole('heading', { name: 'Some-MoE-Q4_K_M', exact: true }) });
+  await expect(card).toContainText('https://huggingface.co/someone/Some-MoE-GGUF/resolve/main/Some-MoE-Q4_K_M.gguf');
+  await expect(card).toContainText('Not downloaded.');
+
+  await page.getByLabel('Open a GGUF file').setInputFiles({ name: 'tiny-test.gguf', mimeType: 'application/octet-stream', buffer: Buffer.from('GGUF') });
+  await expect(page.getByTestId('model-card').filter({ has: page.getByRole('heading', { name: 'tiny-test (local file)', exact: true }) })).toBeVisible();
+
+  // The picker offers every model by its display name; the added URL survives a reload, the file does not.
+  await page.goto('/#/chat');
+  const picker = page.getByRole('combobox', { name: 'Model' });
+  await expect(picker.getByRole('option', { name: 'Brix Demo 30M' })).toHaveCount(1);
+  await expect(picker.getByRole('option', { name: 'Some-MoE-Q4_K_M' })).toHaveCount(1);
+  await expect(picker.getByRole('option', { name: 'tiny-test (local file)' })).toHaveCount(1);
+  await page.reload();
+  await expect(picker.getByRole('option', { name: 'Some-MoE-Q4_K_M' })).toHaveCount(1);
+  await expect(picker.getByRole('option', { name: 'tiny-test (local file)' })).toHaveCount(0);
+
+  await page.goto('/#/models');
+  await card.getByRole('button', { name: 'Remove from list' }).click();
+  await expect(card).toHaveCount(0);
+});
+
+test('storage panel, and the demo model downloaded into the cache from this page, then deleted', async ({ page }) => {
+  test.setTimeout(120_000);
+  await page.goto('/#/models');
+  await expect(page.getByTestId('storage-usage')).toContainText(/available to Brix in this browser/);
+  await expect(page.getByTestId('persisted')).toContainText(/Storage is (not )?persistent/);
+  const demo = page.getByTestId('model-card').filter({ has: page.getByRole('heading', { name: 'Brix Demo 30M', exact: true }) });
+  await expect(demo.getByTestId('cache-state')).toHaveText('Not downloaded.');
+  await demo.getByRole('button', { name: 'Download', exact: true }).click();
+  await expect(demo.getByTestId('cache-state')).toHaveText('Downloaded (28.6 MB).', { timeout: 90_000 });
+  await expect(page.getByTestId('storage-usage')).toContainText('1 downloaded model: 28.6 MB');
+  await demo.getByRole('button', { name: 'Delete download' }).click();
+  await expect(demo.getByTestId('cache-state')).toHaveText('Not downloaded.');
+});
