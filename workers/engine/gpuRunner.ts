@@ -32,7 +32,10 @@ import { embedding } from '../../kernels/embedding.ts';
 import { attentionDecode } from '../../kernels/attention.ts';
 import { planUpload, uploadTensors } from './loader.ts';
 import type { Runner, RunnerSampling } from './runner.ts';
-import { sampleCpu } from './sampler.ts';
+import { argmax as argmaxKernel, sample as sampleKernel, updateSample, type SampleArgs } from '../../kernels/sample.ts';
+
+/** Recent ids the repetition penalty looks at (the engine passes at most this many). */
+const PENALTY_SLOTS = 64;
 
 /** Upper bound of the default context (KV memory grows linearly with it). */
 const DEFAULT_MAX_CTX = 4096;
@@ -89,6 +92,12 @@ class GpuRunner implements Runner {
   private readonly logits: GPUBuffer;
   private readonly counts: GPUBuffer | undefined;
   private readonly staging: GPUBuffer;
+  private readonly sampleOut: GPUBuffer;
+  private readonly sampleStaging: GPUBuffer;
+  private readonly penalty: GPUBuffer;
+  private readonly argmaxStep: Dispatch;
+  /** Sampling chains by top-k (the chain's shape depends on it). */
+  private readonly chains = new Map<number, Dispatch[]>();
 
   constructor(
     private readonly ctx: KernelContext,
@@ -125,6 +134,10 @@ class GpuRunner implements Runner {
     this.logits = buf(c.nVocab, 'logits');
     this.counts = c.nExpert > 0 ? buf(c.nLayer * c.nExpert, 'moe.counts') : undefined;
     this.staging = ctx.device.createBuffer({ label: 'logits.staging', size: c.nVocab * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.sampleOut = buf(2, 'sample.out');
+    this.penalty = buf(PENALTY_SLOTS, 'sample.penalty');
+    this.sampleStaging = ctx.device.createBuffer({ label: 'sample.staging', size: 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.argmaxStep = argmaxKernel(ctx, { n: c.nVocab, logits: this.logits, out: this.sampleOut });
     const kvElems = nKv * nCtx;
     const kCache: GPUBuffer[] = [];
     const vCache: GPUBuffer[] = [];
@@ -263,16 +276,17 @@ class GpuRunner implements Runner {
     s.push(...matvec(ctx, { weight: opt('output.weight') ?? W('token_embd.weight'), x: xn, y: this.logits }));
   }
 
-  /** Runs one token through the recorded graph; copies the logits to staging when asked. */
-  private encodeStep(token: number, pos: number, copyLogits: boolean): void {
+  /** Runs one token through the recorded graph, then `extra` dispatches; optionally copies `copy` to staging. */
+  private encodeStep(token: number, pos: number, extra: readonly Dispatch[], copy?: { src: GPUBuffer; dst: GPUBuffer; bytes: number }): void {
     const q = this.ctx.device.queue;
     q.writeBuffer(this.tokenBuf, 0, new Uint32Array([token]));
     q.writeBuffer(this.posBuf, 0, new Uint32Array([pos]));
     const enc = this.ctx.device.createCommandEncoder({ label: 'decode step' });
     const pass = enc.beginComputePass();
     for (const d of this.step) encodeDispatch(pass, d);
+    for (const d of extra) encodeDispatch(pass, d);
     pass.end();
-    if (copyLogits) enc.copyBufferToBuffer(this.logits, 0, this.staging, 0, this.cfg.nVocab * 4);
+    if (copy) enc.copyBufferToBuffer(copy.src, 0, copy.dst, 0, copy.bytes);
     q.submit([enc.finish()]);
   }
 
@@ -284,17 +298,55 @@ class GpuRunner implements Runner {
     return out;
   }
 
+  /** The sampling dispatches for these settings (greedy: one argmax), parameters updated for this step. */
+  private sampler(s: RunnerSampling, step: number, recent: readonly number[]): Dispatch[] {
+    const usePenalty = s.repetitionPenalty !== 1 && recent.length > 0;
+    if (usePenalty) {
+      const ids = new Uint32Array(PENALTY_SLOTS).fill(0xffffffff);
+      ids.set(recent.slice(-PENALTY_SLOTS));
+      this.ctx.device.queue.writeBuffer(this.penalty, 0, ids);
+    }
+    if (s.temperature <= 0 && !usePenalty) return [this.argmaxStep];
+    const args: SampleArgs = {
+      vocab: this.cfg.nVocab,
+      logits: this.logits,
+      penalty: { buffer: this.penalty, count: PENALTY_SLOTS },
+      out: this.sampleOut,
+      // Granite divides logits by its logit scale: fold it into the temperature (argmax is unaffected).
+      config: {
+        temperature: s.temperature * this.cfg.logitScale,
+        topK: s.topK,
+        topP: s.topP,
+        repeatPenalty: usePenalty ? s.repetitionPenalty : 1,
+        seed: s.seed >>> 0,
+      },
+      step,
+    };
+    let chain = this.chains.get(s.topK);
+    if (!chain) {
+      chain = sampleKernel(this.ctx, args);
+      this.chains.set(s.topK, chain);
+    } else updateSample(this.ctx, chain, args);
+    return chain;
+  }
+
   async evalAndSample(tokens: readonly number[], pos: number, s: RunnerSampling, step: number, recent: readonly number[]): Promise<number> {
-    const rows = await this.evalLogits(tokens, pos, false);
-    return sampleCpu(rows[0], s, step, recent);
+    for (let i = 0; i < tokens.length - 1; i++) this.encodeStep(tokens[i], pos + i, []);
+    const last = tokens.length - 1;
+    this.encodeStep(tokens[last], pos + last, this.sampler(s, step, recent), { src: this.sampleOut, dst: this.sampleStaging, bytes: 8 });
+    await this.sampleStaging.mapAsync(GPUMapMode.READ);
+    const id = new Uint32Array(this.sampleStaging.getMappedRange())[0];
+    this.sampleStaging.unmap();
+    return id;
   }
 
   async evalLogits(tokens: readonly number[], pos: number, allPositions: boolean): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
+    const copy = { src: this.logits, dst: this.staging, bytes: this.cfg.nVocab * 4 };
     for (let i = 0; i < tokens.length; i++) {
-      const last = i === tokens.length - 1;
-      this.encodeStep(tokens[i], pos + i, allPositions || last);
-      if (allPositions || last) out.push(await this.readLogits());
+      const want = allPositions || i === tokens.length - 1;
+      this.encodeStep(tokens[i], pos + i, [], want ? copy : undefined);
+      if (want) out.push(await this.readLogits());
     }
     return out;
   }
@@ -313,6 +365,7 @@ class GpuRunner implements Runner {
   destroy(): void {
     for (const b of this.owned) b.destroy();
     this.staging.destroy();
+    this.sampleStaging.destroy();
     for (const t of this.w.values()) destroyWeight(t);
   }
 }
