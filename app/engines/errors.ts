@@ -84,6 +84,20 @@ export class EndpointConfigError extends Error {
   override name = 'EndpointConfigError';
 }
 
+/** A heading for each of the errors above. */
+export const ENGINE_ERROR_TITLE: Readonly<Record<string, string>> = {
+  OfflineError: 'Offline: WebLLM needs the network',
+  WebLLMError: 'WebLLM failed',
+  EndpointUnreachableError: 'The endpoint is unreachable',
+  EndpointAuthError: 'API key rejected',
+  EndpointRateLimitError: 'Rate limited',
+  EndpointServerError: 'The endpoint failed',
+  EndpointHttpError: 'The endpoint refused the request',
+  EndpointProtocolError: 'Unexpected answer from the endpoint',
+  StreamDroppedError: 'The answer was cut off',
+  EndpointConfigError: 'Endpoint settings incomplete',
+};
+
 /** What to do about each of the errors above, shown under the message in the compare view. */
 export const ENGINE_ERROR_ADVICE: Readonly<Record<string, readonly string[]>> = {
   OfflineError: ['WebLLM downloads its models from the internet: connect and try again, or pick a Brix model (they work offline once cached).'],

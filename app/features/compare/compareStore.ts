@@ -12,7 +12,7 @@ import type { SerializedError } from '../../../workers/errors.ts';
 import type { GenerationStats, LoadProgress, ModelInfo, SamplingParams, ChatMessage } from '../../../workers/protocol.ts';
 import { toSerialized } from '../../lib/errorHelp.ts';
 import { StreamDroppedError } from '../../engines/errors.ts';
-import { endpointProvider, type EndpointConfig, type FetchLike } from '../../engines/openai.ts';
+import { endpointProvider, listEndpointModels, type EndpointConfig, type FetchLike } from '../../engines/openai.ts';
 import type { ChatEngine, EngineKind, EngineProvider, ModelOption } from '../../engines/types.ts';
 import type { GpuProbe } from '../models/fit.ts';
 import { fitAlongside, type LoadedModel, type MemoryFit } from './memory.ts';
@@ -138,6 +138,8 @@ export interface CompareState {
   removeEndpoint(id: string): void;
   setEndpointKey(id: string, key: string): void;
   hasEndpointKey(id: string): boolean;
+  /** `GET <baseUrl>/models` with the endpoint's saved key (baseUrl as typed, before it is committed). */
+  listEndpointModels(id: string, baseUrl: string): Promise<string[]>;
   /** The memory check for putting `modelId` in `paneId`, next to the other panes' models. */
   fitFor(paneId: string, modelId: string): MemoryFit | undefined;
   /** Samples for a pane: shared settings, shared seed, then its overrides. */
@@ -540,6 +542,10 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
 
       hasEndpointKey(id) {
         return getApiKey(deps.storage, id) !== undefined;
+      },
+
+      listEndpointModels(id, baseUrl) {
+        return listEndpointModels(baseUrl, getApiKey(deps.storage, id), deps.fetch);
       },
 
       fitFor(paneId, modelId) {

@@ -4,7 +4,7 @@
  * the state and so cannot be in an export; endpoints appear by name, base URL and model only.
  */
 import { ENGINE_LABEL } from '../../engines/types.ts';
-import { formatStatsLine } from '../../lib/format.ts';
+import { statsLine } from './statsLine.ts';
 import type { CompareState, PaneAnswer, Turn } from './compareStore.ts';
 
 export const COMPARE_FORMAT = 'brix-comparison';
@@ -74,7 +74,7 @@ function answerMarkdown(t: Turn, id: string, a: PaneAnswer, order: readonly stri
   const parts = [head, a.text.trim() === '' ? '_(empty)_' : a.text.trim()];
   if (a.error) parts.push(`_Error: ${a.error.name}: ${a.error.message}_`);
   if (a.status === 'stopped') parts.push('_Stopped._');
-  if (a.stats) parts.push(`_${formatStatsLine(a.stats)}_`);
+  if (a.stats) parts.push(`_${statsLine(a.stats)}_`);
   return parts.join('\n\n');
 }
 

@@ -74,7 +74,13 @@ export function tallyOf(votes: readonly VoteRecord[]): TallyRow[] {
     .sort((a, b) => b.wins - a.wins || a.losses - b.losses || a.model.localeCompare(b.model));
 }
 
-export function idbTallyRepo(store: UseStore = createStore('brix-compare', 'tally')): TallyRepo {
+/** The tally in its own IndexedDB database; opened on first use, not at import. */
+export function idbTallyRepo(given?: UseStore): TallyRepo {
+  let opened = given;
+  const store: UseStore = (mode, callback) => {
+    opened ??= createStore('brix-compare', 'tally');
+    return opened(mode, callback);
+  };
   let chain: Promise<unknown> = Promise.resolve();
   // Serialised read-modify-write, so two quick votes never overwrite each other.
   const queue = <T>(f: () => Promise<T>): Promise<T> => {

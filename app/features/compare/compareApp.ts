@@ -1,0 +1,57 @@
+/**
+ * @file The compare view's store wired to the browser: Brix engines in workers of their own (models and
+ * sources from the app store), WebLLM through its lazily loaded library, endpoints over fetch, the app's
+ * sampling settings, the tally in IndexedDB, endpoint settings in localStorage, and the adapter probe shared
+ * with the rest of the app. `useCompare(selector)` is the hook components use.
+ */
+import { useStore } from 'zustand';
+import { appStore, resolveSource } from '../../appStore.ts';
+import { startEngineWorker } from '../../lib/engineClient.ts';
+import { brixProvider } from '../../engines/brix.ts';
+import { webllmProvider } from '../../engines/webllm.ts';
+import { browserWebLLMDeps } from '../../engines/webllmBrowser.ts';
+import { deviceMemoryGb } from '../models/fit.ts';
+import { samplingFor, useSettingsStore } from '../settings/store.ts';
+import { createCompareStore, type CompareState } from './compareStore.ts';
+import { memoryStorage, type KeyValueStorage } from './endpointSettings.ts';
+import { idbTallyRepo } from './tally.ts';
+
+function browserStorage(): KeyValueStorage {
+  try {
+    return window.localStorage;
+  } catch {
+    return memoryStorage();
+  }
+}
+
+export const compareStore = createCompareStore({
+  providers: [
+    brixProvider({
+      startEngine: startEngineWorker,
+      resolveSource,
+      entries: () => appStore.getState().models,
+      loadOptions: () => {
+        const n = useSettingsStore.getState().contextSize;
+        return n > 0 ? { contextSize: n } : {};
+      },
+    }),
+    webllmProvider(browserWebLLMDeps),
+  ],
+  // The compare view has its own shared seed: the same seed for every pane, so a rerun is reproducible.
+  baseSampling: () => samplingFor({ ...useSettingsStore.getState().sampling, randomSeed: false }),
+  tally: idbTallyRepo(),
+  storage: browserStorage(),
+  fetch: (url, init) => fetch(url, init),
+  probeGpu: async () => {
+    await appStore.getState().probeGpu();
+    return appStore.getState().gpu;
+  },
+  deviceMemoryGb,
+  now: () => Date.now(),
+  newId: () => crypto.randomUUID(),
+  random: Math.random,
+});
+
+export function useCompare<T>(selector: (s: CompareState) => T): T {
+  return useStore(compareStore, selector);
+}
