@@ -36,6 +36,8 @@ import { argmax as argmaxKernel, sample as sampleKernel, updateSample, type Samp
 
 /** Recent ids the repetition penalty looks at (the engine passes at most this many). */
 const PENALTY_SLOTS = 64;
+/** Prompt tokens per command buffer when the prompt runs through the decode graph. */
+const PREFILL_BATCH = 64;
 
 /** Upper bound of the default context (KV memory grows linearly with it). */
 const DEFAULT_MAX_CTX = 4096;
@@ -93,6 +95,8 @@ class GpuRunner implements Runner {
   private readonly counts: GPUBuffer | undefined;
   private readonly staging: GPUBuffer;
   private readonly sampleOut: GPUBuffer;
+  /** (PREFILL_BATCH, 2) u32: token id and position per batched step. */
+  private readonly batchIn: GPUBuffer;
   private readonly sampleStaging: GPUBuffer;
   private readonly penalty: GPUBuffer;
   private readonly argmaxStep: Dispatch;
@@ -135,6 +139,7 @@ class GpuRunner implements Runner {
     this.counts = c.nExpert > 0 ? buf(c.nLayer * c.nExpert, 'moe.counts') : undefined;
     this.staging = ctx.device.createBuffer({ label: 'logits.staging', size: c.nVocab * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.sampleOut = buf(2, 'sample.out');
+    this.batchIn = buf(2 * PREFILL_BATCH, 'prefill.batch');
     this.penalty = buf(PENALTY_SLOTS, 'sample.penalty');
     this.sampleStaging = ctx.device.createBuffer({ label: 'sample.staging', size: 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.argmaxStep = argmaxKernel(ctx, { n: c.nVocab, logits: this.logits, out: this.sampleOut });
@@ -331,8 +336,10 @@ class GpuRunner implements Runner {
   }
 
   async evalAndSample(tokens: readonly number[], pos: number, s: RunnerSampling, step: number, recent: readonly number[]): Promise<number> {
-    for (let i = 0; i < tokens.length - 1; i++) this.encodeStep(tokens[i], pos + i, []);
+    // All but the last token go through the graph in batches of one command buffer each (ids and positions
+    // copied into the step's input buffers between passes), so a prompt costs a few submits, not one per token.
     const last = tokens.length - 1;
+    for (let i = 0; i < last; i += PREFILL_BATCH) this.encodeBatch(tokens.slice(i, Math.min(last, i + PREFILL_BATCH)), pos + i);
     this.encodeStep(tokens[last], pos + last, this.sampler(s, step, recent), { src: this.sampleOut, dst: this.sampleStaging, bytes: 8 });
     await this.sampleStaging.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(this.sampleStaging.getMappedRange())[0];
@@ -340,13 +347,39 @@ class GpuRunner implements Runner {
     return id;
   }
 
+  /** Encodes the decode graph for each token of `tokens` (positions pos, pos+1, ...) into one submit. */
+  private encodeBatch(tokens: readonly number[], pos: number): void {
+    if (tokens.length === 0) return;
+    const q = this.ctx.device.queue;
+    const data = new Uint32Array(2 * tokens.length);
+    tokens.forEach((t, i) => {
+      data[2 * i] = t;
+      data[2 * i + 1] = pos + i;
+    });
+    q.writeBuffer(this.batchIn, 0, data);
+    const enc = this.ctx.device.createCommandEncoder({ label: 'prefill batch' });
+    for (let i = 0; i < tokens.length; i++) {
+      enc.copyBufferToBuffer(this.batchIn, 8 * i, this.tokenBuf, 0, 4);
+      enc.copyBufferToBuffer(this.batchIn, 8 * i + 4, this.posBuf, 0, 4);
+      const pass = enc.beginComputePass();
+      for (const d of this.step) encodeDispatch(pass, d);
+      pass.end();
+    }
+    q.submit([enc.finish()]);
+  }
+
   async evalLogits(tokens: readonly number[], pos: number, allPositions: boolean): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
     const copy = { src: this.logits, dst: this.staging, bytes: this.cfg.nVocab * 4 };
-    for (let i = 0; i < tokens.length; i++) {
-      const want = allPositions || i === tokens.length - 1;
-      this.encodeStep(tokens[i], pos + i, [], want ? copy : undefined);
-      if (want) out.push(await this.readLogits());
+    const last = tokens.length - 1;
+    if (!allPositions) {
+      for (let i = 0; i < last; i += PREFILL_BATCH) this.encodeBatch(tokens.slice(i, Math.min(last, i + PREFILL_BATCH)), pos + i);
+      this.encodeStep(tokens[last], pos + last, [], copy);
+      return [await this.readLogits()];
+    }
+    for (let i = 0; i <= last; i++) {
+      this.encodeStep(tokens[i], pos + i, [], copy);
+      out.push(await this.readLogits());
     }
     return out;
   }
