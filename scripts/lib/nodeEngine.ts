@@ -16,8 +16,16 @@ export const nodeEngineDeps: EngineDeps = {
   async openSource(source) {
     switch (source.kind) {
       case 'path': {
-        const first = await openFileSource(source.path);
-        return { first, openSibling: (name) => openFileSource(path.join(path.dirname(source.path), name)) };
+        const files = [await openFileSource(source.path)];
+        return {
+          first: files[0],
+          openSibling: async (name) => {
+            const f = await openFileSource(path.join(path.dirname(source.path), name));
+            files.push(f);
+            return f;
+          },
+          close: async () => void (await Promise.all(files.map((f) => f.close()))),
+        };
       }
       case 'url': {
         const first = await openUrlSource(source.url);

@@ -35,6 +35,8 @@ import { StopStringFilter, commonPrefix } from './textStream.ts';
 export interface OpenedSource {
   readonly first: ByteSource;
   readonly openSibling?: (fileName: string) => Promise<ByteSource>;
+  /** Releases file handles; called once every tensor is on the GPU (or the load failed). */
+  readonly close?: () => Promise<void>;
 }
 
 export interface EngineDeps {
@@ -90,36 +92,44 @@ export class BrixEngine implements Engine {
     try {
       await this.unloadNow();
       const opened = await this.deps.openSource(source, progress, signal);
-      const model = await openGgufModel(opened.first, opened.openSibling);
-      const hp = describeModel(model);
-      const tokenizer = Tokenizer.fromSpec(tokenizerSpecFromMetadata(model.metadata));
-      if (signal?.aborted) throw new AbortError('model load aborted');
-      const gpu = await this.deps.acquireGpu();
-      let runner: Runner;
       try {
-        runner = await this.deps.createRunner(gpu, model, hp, { contextSize: options.contextSize }, progress, signal);
-      } catch (e) {
-        gpu.device.destroy();
-        throw e;
+        this.loaded = await this.loadFrom(opened, options, progress, signal);
+        return this.loaded.info;
+      } finally {
+        await opened.close?.();
       }
-      const nParams = model.tensors.reduce((a, t) => a + t.dims.reduce((x, y) => x * y, 1), 0);
-      const info: ModelInfo = {
-        name: model.metadata.optString('general.name') ?? opened.first.name,
-        architecture: hp.arch,
-        nParams,
-        nLayer: hp.n_layer,
-        nExpert: hp.n_expert,
-        nExpertUsed: hp.n_expert_used,
-        contextSize: runner.nCtx,
-        vocabSize: hp.n_vocab,
-        fileBytes: model.tensorBytes,
-        gpuBytes: runner.gpuBytes,
-      };
-      this.loaded = { gpu, runner, tokenizer, template: model.metadata.optString('tokenizer.chat_template'), info, cached: [] };
-      return info;
     } finally {
       this.busy = false;
     }
+  }
+
+  private async loadFrom(opened: OpenedSource, options: LoadOptions, progress: (p: LoadProgress) => void, signal?: AbortSignal): Promise<Loaded> {
+    const model = await openGgufModel(opened.first, opened.openSibling);
+    const hp = describeModel(model);
+    const tokenizer = Tokenizer.fromSpec(tokenizerSpecFromMetadata(model.metadata));
+    if (signal?.aborted) throw new AbortError('model load aborted');
+    const gpu = await this.deps.acquireGpu();
+    let runner: Runner;
+    try {
+      runner = await this.deps.createRunner(gpu, model, hp, { contextSize: options.contextSize }, progress, signal);
+    } catch (e) {
+      gpu.device.destroy();
+      throw e;
+    }
+    const nParams = model.tensors.reduce((a, t) => a + t.dims.reduce((x, y) => x * y, 1), 0);
+    const info: ModelInfo = {
+      name: model.metadata.optString('general.name') ?? opened.first.name,
+      architecture: hp.arch,
+      nParams,
+      nLayer: hp.n_layer,
+      nExpert: hp.n_expert,
+      nExpertUsed: hp.n_expert_used,
+      contextSize: runner.nCtx,
+      vocabSize: hp.n_vocab,
+      fileBytes: model.tensorBytes,
+      gpuBytes: runner.gpuBytes,
+    };
+    return { gpu, runner, tokenizer, template: model.metadata.optString('tokenizer.chat_template'), info, cached: [] };
   }
 
   async generate(request: GenerateRequest, onToken?: (d: TokenDelta) => void, signal?: AbortSignal): Promise<GenerationResult> {

@@ -134,7 +134,7 @@ class GpuRunner implements Runner {
     const ffg = buf(Math.max(c.nFf, 1), 'ffg');
     const ids = buf(k + 1, 'moe.ids');
     const wts = buf(k + 1, 'moe.wts');
-    const h = buf(k * c.nFf + c.nFfShexp + 1, 'moe.h');
+    const h = buf(Math.max(k * c.nFf + c.nFfShexp, c.nFf), 'ffn.h');
     this.logits = buf(c.nVocab, 'logits');
     this.counts = c.nExpert > 0 ? buf(c.nLayer * c.nExpert, 'moe.counts') : undefined;
     this.staging = ctx.device.createBuffer({ label: 'logits.staging', size: c.nVocab * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
