@@ -7,7 +7,8 @@ import { command as split } from './split.ts';
 import { command as packDemo } from './packDemo.ts';
 import { command as tokenize } from './tokenize.ts';
 import { command as detokenize } from './detokenize.ts';
+import { command as serve } from './serve.ts';
 import { command as logits } from './logits.ts';
 import { command as generate } from './generate.ts';
 
-export const commands: readonly CliCommand[] = [gpuInfo, makeModel, inspect, split, packDemo, tokenize, detokenize, logits, generate];
+export const commands: readonly CliCommand[] = [gpuInfo, makeModel, inspect, split, packDemo, tokenize, detokenize, logits, generate, serve];
