@@ -8,7 +8,9 @@
  * Runs in Node and in the browser: no `node:` imports.
  */
 import type { GgufModel } from '../../gguf/model.ts';
+import type { GgmlType } from '../../gguf/ggmlTypes.ts';
 import { dequantize } from '../../quant/quant.ts';
+import { ggmlActivationRounder } from './ggmlRounding.ts';
 import { referenceConfig, ReferenceModelError, type ReferenceConfig } from './config.ts';
 import {
   addInPlace,
@@ -25,16 +27,20 @@ import {
   type RopeParams,
 } from './ops.ts';
 
-/** A dequantized matrix: `rows` rows of `cols` contiguous values (ggml ne = [cols, rows]). */
-interface Mat {
+/** Dequantized weight values and the type they were stored in (which decides ggml's activation rounding). */
+interface Weight {
   readonly data: Float32Array;
+  readonly type: GgmlType;
+}
+
+/** A dequantized matrix: `rows` rows of `cols` contiguous values (ggml ne = [cols, rows]). */
+interface Mat extends Weight {
   readonly rows: number;
   readonly cols: number;
 }
 
 /** Experts of one layer: `n` slabs of (rows, cols), expert e at offset e·rows·cols. */
-interface Experts {
-  readonly data: Float32Array;
+interface Experts extends Weight {
   readonly n: number;
   readonly rows: number;
   readonly cols: number;
@@ -97,18 +103,28 @@ export interface ForwardOptions {
 
 export interface LoadOptions {
   signal?: AbortSignal;
+  /**
+   * 'f32' (default): the reference proper, activations in f32. 'ggml-cpu': round each matrix product's input as
+   * llama.cpp's CPU backend does for the weight's type (ggmlRounding.ts), to compare with llama.cpp exactly on
+   * quantized weights.
+   */
+  activations?: 'f32' | 'ggml-cpu';
 }
 
 const NORM_W_MIN_SUM = 6.103515625e-5; // llama.cpp clamps the top-k weight sum to the smallest normal f16
 
 /** Reads a tensor, checks its ggml shape, and dequantizes it to f32. */
-async function readF32(model: GgufModel, name: string, dims: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
+async function readWeight(model: GgufModel, name: string, dims: readonly number[], signal?: AbortSignal): Promise<Weight> {
   const info = model.requireTensor(name);
   const same = info.dims.length >= dims.length && info.dims.every((d, i) => d === (dims[i] ?? 1));
   if (!same) throw new ReferenceModelError(`tensor '${name}' has shape [${info.dims.join(', ')}], expected [${dims.join(', ')}]`);
   const n = dims.reduce((a, b) => a * b, 1);
   const bytes = await model.readTensor(info, 0, info.nbytes, signal);
-  return dequantize(info.type, bytes, n);
+  return { data: dequantize(info.type, bytes, n), type: info.type };
+}
+
+async function readF32(model: GgufModel, name: string, dims: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
+  return (await readWeight(model, name, dims, signal)).data;
 }
 
 async function readOpt(model: GgufModel, name: string, dims: readonly number[], signal?: AbortSignal): Promise<Float32Array | undefined> {
@@ -116,11 +132,7 @@ async function readOpt(model: GgufModel, name: string, dims: readonly number[], 
 }
 
 async function readMat(model: GgufModel, name: string, rows: number, cols: number, signal?: AbortSignal): Promise<Mat> {
-  return { data: await readF32(model, name, [cols, rows], signal), rows, cols };
-}
-
-async function readOptMat(model: GgufModel, name: string, rows: number, cols: number, signal?: AbortSignal): Promise<Mat | undefined> {
-  return model.tensor(name) ? readMat(model, name, rows, cols, signal) : undefined;
+  return { ...(await readWeight(model, name, [cols, rows], signal)), rows, cols };
 }
 
 async function loadLayer(model: GgufModel, c: ReferenceConfig, il: number, signal?: AbortSignal): Promise<LayerWeights> {
@@ -158,7 +170,7 @@ async function loadLayer(model: GgufModel, c: ReferenceConfig, il: number, signa
     const nFf = c.nFf;
     layer.router = await readMat(model, `${p}ffn_gate_inp.weight`, nE, E, signal);
     const experts = async (name: string, rows: number, cols: number): Promise<Experts> => ({
-      data: await readF32(model, `${p}${name}.weight`, [cols, rows, nE], signal),
+      ...(await readWeight(model, `${p}${name}.weight`, [cols, rows, nE], signal)),
       n: nE,
       rows,
       cols,
@@ -190,6 +202,8 @@ export class ReferenceModel {
   readonly nVocab: number;
   private readonly w: Weights;
   private readonly ropeParams: RopeParams;
+  /** Emulate ggml-cpu's activation rounding before each matrix product (LoadOptions.activations). */
+  private readonly ggmlRounding: boolean;
 
   // KV cache: per layer (capacity, n_head_kv·hd), grown by doubling.
   private kCache: Float32Array[];
@@ -211,11 +225,13 @@ export class ReferenceModel {
   private readonly hUp: Float32Array; // (max n_ff)
   private readonly routerLogits: Float32Array; // (n_expert)
   private readonly chosen: Int32Array; // (n_expert_used)
+  private readonly xq: Float32Array; // (max input length) rounded matmul input, ggml-cpu emulation only
   private scores: Float64Array; // (capacity)
   private readonly accV: Float64Array; // (hd)
 
-  private constructor(config: ReferenceConfig, w: Weights) {
+  private constructor(config: ReferenceConfig, w: Weights, activations: 'f32' | 'ggml-cpu') {
     this.config = config;
+    this.ggmlRounding = activations === 'ggml-cpu';
     this.w = w;
     this.nVocab = config.nVocab;
     this.ropeParams = { ...config.rope, freqFactors: w.ropeFreqs };
@@ -239,6 +255,7 @@ export class ReferenceModel {
     this.hUp = new Float32Array(maxFf);
     this.routerLogits = new Float32Array(Math.max(1, c.nExpert));
     this.chosen = new Int32Array(Math.max(1, c.nExpertUsed));
+    this.xq = new Float32Array(Math.max(c.nEmbd, nQ, maxFf));
   }
 
   /** Dequantizes every weight of `model` to f32 (memory: 4 bytes per parameter). */
@@ -256,7 +273,7 @@ export class ReferenceModel {
       ropeFreqs: await readOpt(model, 'rope_freqs.weight', [c.rope.nRot / 2], signal),
       layers,
     };
-    return new ReferenceModel(c, w);
+    return new ReferenceModel(c, w, opts.activations ?? 'f32');
   }
 
   /** Number of positions in the KV cache. */
@@ -334,6 +351,18 @@ export class ReferenceModel {
     this.capacity = cap;
   }
 
+  /** out[outOff..+rows) = W·x[0..cols), W at wOff (an expert slab); x rounded first under ggml-cpu emulation. */
+  private mul(out: Float32Array, w: Weight, x: Float32Array, rows: number, cols: number, wOff = 0, outOff = 0): void {
+    const round = this.ggmlRounding ? ggmlActivationRounder(w.type) : undefined;
+    let input = x;
+    if (round) {
+      this.xq.set(x.subarray(0, cols));
+      round(this.xq, cols);
+      input = this.xq;
+    }
+    matVec(out, w.data, input, rows, cols, wOff, 0, outOff);
+  }
+
   private norm(out: Float32Array, x: Float32Array, w: Float32Array): void {
     if (this.config.norm === 'layer') layerNorm(out, x, w, undefined, this.config.normEps, this.config.nEmbd);
     else rmsNorm(out, x, w, this.config.normEps, this.config.nEmbd);
@@ -375,7 +404,7 @@ export class ReferenceModel {
     // logits = output · norm(x) / logit_scale                                          (n_vocab)
     this.norm(this.xn, x, w.outputNorm);
     const logits = new Float32Array(this.nVocab);
-    matVec(logits, w.output.data, this.xn, this.nVocab, E);
+    this.mul(logits, w.output, this.xn, this.nVocab, E);
     if (c.logitScale !== 1) for (let i = 0; i < logits.length; i++) logits[i] /= c.logitScale;
     return logits;
   }
@@ -390,14 +419,14 @@ export class ReferenceModel {
     const qkv = this.qkvBuf; // [q (n_head, hd) | k (n_head_kv, hd) | v (n_head_kv, hd)]
 
     if (L.qkv) {
-      matVec(qkv, L.qkv.data, this.xn, nQ + 2 * nKv, E);
+      this.mul(qkv, L.qkv, this.xn, nQ + 2 * nKv, E);
       if (L.qkvBias) addInPlace(qkv, L.qkvBias);
       // DBRX: the whole fused output is clamped, before the split and before RoPE.
       if (c.clampKqv > 0) clampInPlace(qkv, c.clampKqv, nQ + 2 * nKv);
     } else if (L.q && L.k && L.v) {
-      matVec(qkv, L.q.data, this.xn, nQ, E, 0, 0, 0);
-      matVec(qkv, L.k.data, this.xn, nKv, E, 0, 0, nQ);
-      matVec(qkv, L.v.data, this.xn, nKv, E, 0, 0, nQ + nKv);
+      this.mul(qkv, L.q, this.xn, nQ, E, 0, 0);
+      this.mul(qkv, L.k, this.xn, nKv, E, 0, nQ);
+      this.mul(qkv, L.v, this.xn, nKv, E, 0, nQ + nKv);
       if (L.qBias) addInPlace(qkv, L.qBias, nQ, 0);
       if (L.kBias) addInPlace(qkv, L.kBias, nKv, nQ);
       if (L.vBias) addInPlace(qkv, L.vBias, nKv, nQ + nKv);
@@ -452,7 +481,7 @@ export class ReferenceModel {
     }
 
     // proj = Wo · att (+ bo)                                                          (n_embd)
-    matVec(this.proj, L.wo.data, att, E, nQ);
+    this.mul(this.proj, L.wo, att, E, nQ);
     if (L.woBias) addInPlace(this.proj, L.woBias);
   }
 
@@ -471,7 +500,7 @@ export class ReferenceModel {
     if (!router || !gate || !up || !down) throw new ReferenceModelError('moe: expert weights not loaded');
     const k = c.nExpertUsed;
     const probs = this.routerLogits;
-    matVec(probs, router.data, this.xn, c.nExpert, E);
+    this.mul(probs, router, this.xn, c.nExpert, E);
     softmaxInPlace(probs, c.nExpert);
     topK(probs, c.nExpert, k, this.chosen);
 
@@ -494,20 +523,20 @@ export class ReferenceModel {
     for (let j = 0; j < k; j++) {
       const e = experts[j];
       // h = silu(gate_e·x) ⊙ (up_e·x)                                                (n_ff)
-      matVec(this.hUp, up.data, this.xn, nFf, E, e * nFf * E);
-      matVec(this.hGate, gate.data, this.xn, nFf, E, e * nFf * E);
+      this.mul(this.hUp, up, this.xn, nFf, E, e * nFf * E);
+      this.mul(this.hGate, gate, this.xn, nFf, E, e * nFf * E);
       for (let i = 0; i < nFf; i++) this.hGate[i] = silu(this.hGate[i]) * this.hUp[i];
       // out += w_j · down_e·h                                                         (n_embd)
-      matVec(this.expOut, down.data, this.hGate, E, nFf, e * E * nFf);
+      this.mul(this.expOut, down, this.hGate, E, nFf, e * E * nFf);
       for (let i = 0; i < E; i++) out[i] += weights[j] * this.expOut[i];
     }
 
     if (L.shexpUp && L.shexpGate && L.shexpDown) {
       const nSh = L.shexpUp.rows;
-      matVec(this.hUp, L.shexpUp.data, this.xn, nSh, E);
-      matVec(this.hGate, L.shexpGate.data, this.xn, nSh, E);
+      this.mul(this.hUp, L.shexpUp, this.xn, nSh, E);
+      this.mul(this.hGate, L.shexpGate, this.xn, nSh, E);
       for (let i = 0; i < nSh; i++) this.hGate[i] = silu(this.hGate[i]) * this.hUp[i];
-      matVec(this.expOut, L.shexpDown.data, this.hGate, E, nSh);
+      this.mul(this.expOut, L.shexpDown, this.hGate, E, nSh);
       let g = 1;
       if (L.shexpGateInp) {
         let dot = 0;
@@ -525,12 +554,12 @@ export class ReferenceModel {
     const { gate, up, down } = L;
     if (!gate || !up || !down) throw new ReferenceModelError('dense FFN weights not loaded');
     const nFf = up.rows;
-    matVec(this.hUp, up.data, this.xn, nFf, E);
-    matVec(this.hGate, gate.data, this.xn, nFf, E);
+    this.mul(this.hUp, up, this.xn, nFf, E);
+    this.mul(this.hGate, gate, this.xn, nFf, E);
     if (L.upBias) addInPlace(this.hUp, L.upBias, nFf);
     if (L.gateBias) addInPlace(this.hGate, L.gateBias, nFf);
     for (let i = 0; i < nFf; i++) this.hGate[i] = silu(this.hGate[i]) * this.hUp[i];
-    matVec(this.ffnOut, down.data, this.hGate, E, nFf);
+    this.mul(this.ffnOut, down, this.hGate, E, nFf);
     if (L.downBias) addInPlace(this.ffnOut, L.downBias);
   }
 }
