@@ -36,6 +36,9 @@ function parseVocab(s: string): VocabChoice {
   return n;
 }
 
+/** Presets tile tensors above this many values (writeModel's tileAbove): benchmark files in seconds, not hours. */
+const PRESET_TILE_ABOVE = 1 << 22;
+
 /** Flags override the preset; absent flags leave preset (or default) values. */
 export function configFromFlags(flags: FlagValues): ModelConfig {
   const presetName = flagString(flags, 'preset');
@@ -139,7 +142,7 @@ export const command: CliCommand = {
         h.n++;
         h.bytes += p.bytes;
         hist.set(ggmlTypeName(p.type), h);
-      });
+      }, flagString(flags, 'preset') !== undefined ? { tileAbove: PRESET_TILE_ABOVE } : {});
     } finally {
       await sink.close();
     }

@@ -409,17 +409,42 @@ export interface WriteProgress {
   count: number;
 }
 
+export interface WriteOptions {
+  /**
+   * Tensors with more elements than this are written as one quantized tile of TILE_ROWS seeded random rows,
+   * repeated: valid blocks at the speed of a copy (the K-quant quantizers run at ~1 M values/s, hours for a
+   * real-shape model). Used by the presets, whose files exist to measure speed, not to be distinct weights.
+   */
+  readonly tileAbove?: number;
+}
+
+/** Rows in the repeated tile of a large tensor (see WriteOptions.tileAbove). */
+export const TILE_ROWS = 64;
+
 /** Writes the whole model into `sink`, quantizing chunk by chunk. Returns the file size. */
 export async function writeModel(
   plan: ModelPlan,
   sink: ByteSink,
   seed: number,
   onTensor?: (p: WriteProgress) => void,
+  opts: WriteOptions = {},
 ): Promise<number> {
   const w = new GgufStreamWriter(sink, plan.metadata, plan.tensors);
   await w.begin();
   for (const [index, t] of plan.tensors.entries()) {
-    for (const chunk of tensorValues(t, seed)) await w.writeTensorData(t.name, quantize(t.type, chunk));
+    const elems = t.dims.reduce((a, b) => a * b, 1);
+    const rows = elems / (t.dims[0] ?? 1);
+    if (opts.tileAbove !== undefined && elems > opts.tileAbove && rows > TILE_ROWS) {
+      const tileVals = tensorValues(t, seed, t.dims[0] * TILE_ROWS).next().value;
+      if (!tileVals) throw new GgufError('io', `make-model: no values for ${t.name}`);
+      const tile = quantize(t.type, tileVals);
+      const reps = Math.floor(rows / TILE_ROWS);
+      const buf = new Uint8Array(tile.length * Math.min(reps, 64));
+      for (let i = 0; i < buf.length; i += tile.length) buf.set(tile, i);
+      for (let r = 0; r < reps; r += 64) await w.writeTensorData(t.name, buf.subarray(0, tile.length * Math.min(64, reps - r)));
+      const rest = rows - reps * TILE_ROWS;
+      if (rest > 0) await w.writeTensorData(t.name, tile.subarray(0, (tile.length / TILE_ROWS) * rest));
+    } else for (const chunk of tensorValues(t, seed)) await w.writeTensorData(t.name, quantize(t.type, chunk));
     onTensor?.({ name: t.name, type: t.type, bytes: tensorBytes(t.type, t.dims), index, count: plan.tensors.length });
   }
   await w.finish();
