@@ -36,8 +36,12 @@ function parseVocab(s: string): VocabChoice {
   return n;
 }
 
-/** Presets tile tensors above this many values (writeModel's tileAbove): benchmark files in seconds, not hours. */
+/**
+ * Presets, and any model over TILE_MIN_PARAMS parameters, tile tensors above this many values (writeModel's
+ * tileAbove): benchmark-sized files in seconds, not hours of K-quant quantization.
+ */
 const PRESET_TILE_ABOVE = 1 << 22;
+const TILE_MIN_PARAMS = 256e6;
 
 /** Flags override the preset; absent flags leave preset (or default) values. */
 export function configFromFlags(flags: FlagValues): ModelConfig {
@@ -95,7 +99,7 @@ const fmtBytes = (n: number): string =>
 export const command: CliCommand = {
   name: 'make-model',
   summary:
-    'write a synthetic GGUF (dbrx, llama, qwen2moe, qwen3moe, olmoe, granitemoe) with seeded random weights; routers scaled ×8 for clear top-k margins',
+    'write a synthetic GGUF (dbrx, llama, qwen2moe, qwen3moe, olmoe, granitemoe) with seeded random weights; routers scaled ×8 for clear top-k margins; presets and models over 256M parameters repeat one quantized 64-row tile per large tensor (speed fixtures)',
   flags: {
     arch: { kind: 'string', help: `architecture: ${SUPPORTED_ARCHS.join(' | ')}` },
     preset: { kind: 'string', help: `real shapes: ${PRESET_NAMES.join(' | ')} (other flags override; --layers shrinks dbrx)` },
@@ -133,6 +137,8 @@ export const command: CliCommand = {
       if (e instanceof MakeModelError) throw new UsageError(e.message);
       throw e;
     }
+    const nParams = plan.tensors.reduce((n, t) => n + t.dims.reduce((a, b) => a * b, 1), 0);
+    const tiled = flagString(flags, 'preset') !== undefined || nParams > TILE_MIN_PARAMS;
     const sink = await createFileSink(out);
     const hist = new Map<string, { n: number; bytes: number }>();
     let size: number;
@@ -142,7 +148,7 @@ export const command: CliCommand = {
         h.n++;
         h.bytes += p.bytes;
         hist.set(ggmlTypeName(p.type), h);
-      }, flagString(flags, 'preset') !== undefined ? { tileAbove: PRESET_TILE_ABOVE } : {});
+      }, tiled ? { tileAbove: PRESET_TILE_ABOVE } : {});
     } finally {
       await sink.close();
     }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Reproduces the H200 figures of README "Performance" on the GPU machine (DEVELOPERS.md: device tool).
+# Prepare here:  bash ../shared/tools/gpu-prepare.sh && node scripts/bundle.mjs scripts/cli.ts .gpu/brix-cli.mjs
+# Then run there (carry .gpu), one step per call to stay within the per-command limit:
+#   bash scripts/h200-bench.sh kernels|olmoe|granite|dense|dbrx
+# Each step writes JSON into $OUT (the device tool brings it back); commit it under tests/bench-results/.
+set -euo pipefail
+step=${1:?step}
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+cli() { bash .gpu/run.sh .gpu/brix-cli.mjs "$@"; }
+bench() { # name, make-model args...
+  local name=$1; shift
+  [ -f "/tmp/$name.gguf" ] || cli make-model "$@" --out "/tmp/$name.gguf" | tail -3
+  cli bench --model "/tmp/$name.gguf" --prompt-tokens 512 --gen-tokens 128 --runs 3 --json > "$OUT/$name.json"
+  tail -c 1200 "$OUT/$name.json"; echo
+}
+case $step in
+  kernels) cli gpu-info; cli bench-kernels --full --json > "$OUT/bench-kernels.json"; tail -c 3000 "$OUT/bench-kernels.json" ;;
+  olmoe) bench olmoe-1b-7b --preset olmoe-1b-7b --quant mixed-q4_k_m ;;
+  granite) bench granite-3b-a800m --preset granite-3b-a800m --quant mixed-q4_k_m ;;
+  # A dense llama with OLMoE's active size per token (d 2048, 16 layers, ff 8·1024 = 8192).
+  dense) bench dense-olmoe-active --arch llama --layers 16 --embd 2048 --heads 16 --kv-heads 16 --ff 8192 --vocab 50304 --quant mixed-q4_k_m --seed 1 ;;
+  dbrx) bench dbrx-4l --preset dbrx --layers ${DBRX_LAYERS:-4} --quant mixed-q4_k_m ;;
+  *) echo "unknown step $step" >&2; exit 2 ;;
+esac
