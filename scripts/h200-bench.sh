@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the H200 figures of README "Performance" on the GPU machine (DEVELOPERS.md: device tool).
-# Prepare here:  bash ../shared/tools/gpu-prepare.sh && node scripts/bundle.mjs scripts/cli.ts .gpu/brix-cli.mjs
+# Prepare here:  bash ../shared/tools/gpu-prepare.sh && node scripts/bundle.mjs --small scripts/cli.ts .gpu/brix-cli.mjs
 # Then run there (carry .gpu), one step per call to stay within the per-command limit:
 #   bash scripts/h200-bench.sh kernels|olmoe|granite|dense|dbrx
 # Each step writes JSON into $OUT (the device tool brings it back); commit it under tests/bench-results/.
