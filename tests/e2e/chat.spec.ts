@@ -7,7 +7,12 @@
  */
 import { expect, test, type Page } from '@playwright/test';
 
-const MAX_TOKENS = 8;
+/** Few tokens: on a loaded CI runner SwiftShader decodes well under 1 token/s. */
+const MAX_TOKENS = 4;
+/** Loading the demo model on SwiftShader (download, upload, kernel compilation). */
+const LOAD_MS = 300_000;
+/** One short answer on SwiftShader, first token included. */
+const ANSWER_MS = 400_000;
 
 /** Greedy, few tokens, fixed seed: fast and repeatable on a software GPU. */
 async function seedSettings(page: Page, maxTokens = MAX_TOKENS): Promise<void> {
@@ -23,7 +28,7 @@ async function seedSettings(page: Page, maxTokens = MAX_TOKENS): Promise<void> {
 /** Fails with the load error's text (e.g. the engine is not built yet) instead of timing out. */
 async function waitForModel(page: Page): Promise<void> {
   const status = page.getByTestId('load-status');
-  await expect(status).toHaveAttribute('data-state', /^(ready|error)$/, { timeout: 240_000 });
+  await expect(status).toHaveAttribute('data-state', /^(ready|error)$/, { timeout: LOAD_MS });
   expect(await status.getAttribute('data-state'), `the demo model did not load: ${await status.innerText()}`).toBe('ready');
 }
 
@@ -38,12 +43,12 @@ const users = (page: Page) => page.getByRole('article', { name: /^User/ });
 
 /** Waits until no answer streams and every write reached IndexedDB. */
 async function settled(page: Page): Promise<void> {
-  await expect(page.locator('[data-streaming="true"]')).toHaveCount(0, { timeout: 180_000 });
+  await expect(page.locator('[data-streaming="true"]')).toHaveCount(0, { timeout: ANSWER_MS });
   await expect(page.getByTestId('chat')).toHaveAttribute('data-saving', 'false');
 }
 
 test('first run: the demo model loads with progress, answers "Hello!" token by token, with stats', async ({ page }) => {
-  test.setTimeout(420_000);
+  test.setTimeout(LOAD_MS + ANSWER_MS + 60_000);
   await seedSettings(page);
   await page.goto('/');
   await expect(page.getByRole('combobox', { name: 'Model' })).toHaveValue('brix-demo-30m');
@@ -63,7 +68,7 @@ test('first run: the demo model loads with progress, answers "Hello!" token by t
   await send(page, 'Hello!');
   await expect(users(page)).toHaveText(/Hello!/);
   const answer = answers(page).first();
-  await expect(answer).toBeVisible({ timeout: 180_000 });
+  await expect(answer).toBeVisible({ timeout: ANSWER_MS });
   await expect(answer).toHaveAccessibleName(/^Assistant message from Brix Demo 30M/);
   const stats = answer.getByTestId('message-stats');
   await expect(stats).toContainText('tok/s');
@@ -79,14 +84,15 @@ test('first run: the demo model loads with progress, answers "Hello!" token by t
 });
 
 test('stop, regenerate, edit and resend, a second conversation, and everything persists over a reload', async ({ page }) => {
-  test.setTimeout(600_000);
+  test.setTimeout(LOAD_MS + 4 * ANSWER_MS);
   await seedSettings(page, 200);
   await page.goto('/');
   await waitForModel(page);
+  const streamingText = page.locator('[data-streaming="true"] .markdown');
 
-  // Stop with the button while the answer streams: the partial answer stays, marked stopped.
+  // Stop with the button as soon as the answer streams: the partial answer stays, marked stopped.
   await send(page, 'Tell me a long story about a whale and a ship.');
-  await expect(page.locator('[data-streaming="true"] .markdown')).not.toBeEmpty({ timeout: 120_000 });
+  await expect(streamingText).not.toBeEmpty({ timeout: ANSWER_MS });
   await page.getByRole('button', { name: 'Stop' }).click();
   await settled(page);
   await expect(answers(page)).toHaveCount(1);
@@ -96,22 +102,20 @@ test('stop, regenerate, edit and resend, a second conversation, and everything p
 
   // Regenerate replaces the last answer (stopped again, with Esc this time).
   await answers(page).first().getByRole('button', { name: 'Regenerate' }).click();
-  await expect(page.locator('[data-streaming="true"] .markdown')).not.toBeEmpty({ timeout: 120_000 });
+  await expect(page.locator('[data-streaming="true"]')).toHaveCount(1);
+  await expect(answers(page)).toHaveCount(0); // the old answer is gone while the new one streams
+  await expect(streamingText).not.toBeEmpty({ timeout: ANSWER_MS });
   await page.keyboard.press('Escape');
   await settled(page);
   await expect(answers(page)).toHaveCount(1);
   await expect(answers(page).first()).toHaveAttribute('data-finish', 'abort');
 
-  // Shorter answers from here on.
-  await page.goto('/#/settings');
+  // Short answers from here on (through the Settings page; the loaded model stays loaded).
+  await page.getByRole('link', { name: 'Settings', exact: true }).click();
   await page.getByRole('spinbutton', { name: 'Max tokens' }).fill(String(MAX_TOKENS));
   await page.getByRole('spinbutton', { name: 'Max tokens' }).press('Enter');
-  await page.goto('/#/chat');
-  await send(page, 'What does "ocean" mean?');
-  await settled(page);
-  await expect(users(page)).toHaveCount(2);
-  await expect(answers(page)).toHaveCount(2);
-  await expect(answers(page).last().getByTestId('message-stats')).toContainText('tok/s');
+  await page.getByRole('link', { name: 'Chat', exact: true }).click();
+  await expect(page.getByTestId('load-status')).toHaveAttribute('data-state', 'ready');
 
   // Edit the first message and resend: everything after it is dropped and answered again.
   await users(page).first().getByRole('button', { name: 'Edit' }).click();

@@ -38,21 +38,21 @@ test('sampling settings are clamped, persist over a reload and reset to defaults
 });
 
 test('benchmark of the loaded demo model: prefill and decode tok/s, copyable', async ({ page, context }) => {
-  test.setTimeout(420_000);
+  test.setTimeout(900_000); // SwiftShader on a busy runner
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   await page.goto('/#/chat');
   const status = page.getByTestId('load-status');
-  await expect(status).toHaveAttribute('data-state', /^(ready|error)$/, { timeout: 240_000 });
+  await expect(status).toHaveAttribute('data-state', /^(ready|error)$/, { timeout: 300_000 });
   expect(await status.getAttribute('data-state'), `the demo model did not load: ${await status.innerText()}`).toBe('ready');
 
   await page.getByRole('link', { name: 'Settings', exact: true }).click();
-  await page.getByRole('spinbutton', { name: 'Tokens to generate' }).fill('8');
+  await page.getByRole('spinbutton', { name: 'Tokens to generate' }).fill('4');
   await page.getByRole('button', { name: 'Run benchmark' }).click();
   const result = page.getByRole('status', { name: 'Benchmark result' });
-  await expect(result).toHaveAttribute('data-state', /^(done|error)$/, { timeout: 180_000 });
+  await expect(result).toHaveAttribute('data-state', /^(done|error)$/, { timeout: 500_000 });
   expect(await result.getAttribute('data-state'), await result.innerText()).toBe('done');
   await expect(page.getByTestId('bench-prefill')).toHaveText(/^[\d.]+ tok\/s \(\d+ tokens\)$/);
-  await expect(page.getByTestId('bench-decode')).toHaveText(/^[\d.]+ tok\/s \([1-8] tokens\)$/);
+  await expect(page.getByTestId('bench-decode')).toHaveText(/^[\d.]+ tok\/s \([1-4] tokens\)$/);
   await result.getByRole('button', { name: 'Copy result' }).click();
   const copied = await page.evaluate(() => navigator.clipboard.readText());
   expect(copied).toMatch(/^Brix benchmark/);

@@ -10,6 +10,7 @@ import {
   listCachedModels,
   requestPersistentStorage,
   storageEstimate,
+  storagePersisted,
   type CacheProgress,
 } from '../../../workers/storage/index.ts';
 
@@ -57,10 +58,7 @@ export function browserModelCache(): ModelCache {
     delete: (url) => deleteCachedModel(url),
     clear: () => clearModelCache(),
     estimate: () => storageEstimate(),
-    async persisted() {
-      if (typeof navigator === 'undefined' || typeof navigator.storage?.persisted !== 'function') return false;
-      return navigator.storage.persisted().catch(() => false);
-    },
+    persisted: () => storagePersisted(),
     persist: () => requestPersistentStorage(),
   };
 }
