@@ -1,11 +1,12 @@
 // MoE decode, down projection fused with the weighted combine and the residual:
 //   y[d] = residual[d] + sum_j w_j * (down_{e_j}[d] · h[j]),  e_j = ids[ids_off + j], w_j = rw[w_off + j]
 // Grid ceil(n_embd / R) (folded by grid2d), R = WG / TPR rows per workgroup. No float atomics: a team of TPR
-// invocations owns output row d and strides over all (j, block) pairs of the k selected experts, so the
+// invocations owns output row d and strides over all (j, block, part) units of the k selected experts, so the
 // k-sum happens in registers and one team reduction. Chunked expert tensors as in moe_gate_up: experts
 // outside this dispatch's window [e_lo, e_hi) contribute nothing here.
-// ACCUM: no residual binding; y[d] += ... (later windows, and the shared expert after the routed ones).
-// DENSE: one 2-D weight, no ids (the shared expert; e = 0, k = 1, its gate weight at rw[w_off]).
+// Defines: the weight type (quantDefines), X_VEC4 (h_off and h_stride % 4 == 0), USE_SUBGROUPS,
+// ACCUM (no residual binding; y[d] += ...: later windows, and the shared expert after the routed ones),
+// DENSE (one 2-D weight, no ids: the shared expert, e = 0, k = 1, its gate weight at rw[w_off]).
 // B_* defines are binding indices.
 
 #ifdef USE_SUBGROUPS
@@ -18,18 +19,29 @@ override TPR: u32 = 32u;
 PARAMS_STRUCT
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> act: array<f32>;      // h: (k, h_stride) from h_off
-@group(0) @binding(2) var<storage, read> rw: array<f32>;       // router weights (k) from w_off
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;  // (n_embd) from y_off
+#ifdef X_VEC4
+@group(0) @binding(1) var<storage, read> hin: array<vec4<f32>>; // (k, h_stride) from h_off
+fn x_load4(e: u32) -> vec4<f32> {
+  return hin[e >> 2u];
+}
+#else
+@group(0) @binding(1) var<storage, read> hin: array<f32>;       // (k, h_stride) from h_off
+fn x_load4(e: u32) -> vec4<f32> {
+  return vec4<f32>(hin[e], hin[e + 1u], hin[e + 2u], hin[e + 3u]);
+}
+#endif
+@group(0) @binding(2) var<storage, read> rw: array<f32>;        // router weights (k) from w_off
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;   // (n_embd) from y_off
 #ifndef ACCUM
 @group(0) @binding(B_RES) var<storage, read> residual: array<f32>; // (n_embd) from res_off
 #endif
 #ifndef DENSE
-@group(0) @binding(B_IDS) var<storage, read> ids: array<u32>;  // (k) from ids_off
+@group(0) @binding(B_IDS) var<storage, read> ids: array<u32>;   // (k) from ids_off
 #endif
+// Weight chunks and qw_load/qw_load4 reading chunk q_sel: generated.
 WEIGHT_BINDINGS
 
-#include "moe_quant"
+#include "quant"
 #include "moe_common"
 
 @compute @workgroup_size(WG)
@@ -47,12 +59,12 @@ fn main(
   let n_out = params.n_embd;
   let d = (wid.x + wid.y * nwg.x) * (WG / TPR) + li / TPR;
   let lane = li % TPR;
-  let nb = params.n_blocks;
+  let units = params.n_blocks * BLOCK_PARTS;
   var acc = 0.0;
   if (d < n_out) {
-    // Walk the flattened (j, b) space from `lane` in steps of TPR, keeping j and b incrementally.
-    var j = lane / nb;
-    var b = lane % nb;
+    // Walk the flattened (j, unit) space from `lane` in steps of TPR, keeping j and u incrementally.
+    var j = lane / units;
+    var u = lane % units;
     while (j < params.k) {
 #ifdef DENSE
       let e = 0u;
@@ -60,12 +72,19 @@ fn main(
       let e = ids[params.ids_off + j];
 #endif
       if (e >= params.e_lo && e < params.e_hi) {
-        let sel = e / params.epc - params.c0;
+        q_sel = e / params.epc - params.c0;
+        let b = u / BLOCK_PARTS;
+        let p = u % BLOCK_PARTS;
+        let xo = params.h_off + j * params.h_stride + b * BLOCK_ELEMS;
+        var xv: array<vec4<f32>, PART_VEC4>;
+        for (var v = 0u; v < PART_VEC4; v++) {
+          xv[v] = x_load4(xo + q_part_elem(p, v));
+        }
         let base = ((e % params.epc) * n_out + d) * params.row_words;
-        acc += rw[params.w_off + j] * block_dot(sel, base + b * BLOCK_WORDS, params.h_off + j * params.h_stride + b * BLOCK_ELEMS);
+        acc += rw[params.w_off + j] * q_part_dot(base + b * BLOCK_WORDS, p, q_x_prep(xv));
       }
-      b += TPR;
-      while (b >= nb) { b -= nb; j++; }
+      u += TPR;
+      while (u >= units) { u -= units; j++; }
     }
   }
   let s = team_sum2(li, vec2<f32>(acc, 0.0), sg);

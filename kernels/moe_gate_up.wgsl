@@ -1,13 +1,16 @@
 // MoE decode, fused gate+up over the selected experts only:
 //   h[j][f] = silu(gate_e[f] · x) * (up_e[f] · x),  e = ids[ids_off + j], j < k, f < n_ff
-// Grid (ceil(n_ff / R), k) with R = WG / TPR rows per workgroup: the expert index is read on the GPU, and
-// only that expert's rows are touched. A team of TPR invocations computes one row of gate and the same row
-// of up (sharing the x loads), lanes striding over the row's quant blocks; block_dot dequantizes inside the
-// dot. The expert tensors may be split into chunks of whole experts (binding limits): the generated wload()
-// picks the bound chunk `sel`; workgroups whose expert lies outside this dispatch's window [e_lo, e_hi)
-// exit (the wrapper issues one dispatch per window when all chunks do not fit the storage-binding limit).
-// DENSE: one 2-D weight pair, no ids (the Qwen2-MoE shared expert; e = 0, grid (ceil(n_ff / R), 1)).
-// Weight defines (W_F32, W_Q8_0, ...) select the block decoder. B_* defines are binding indices.
+// Grid (ceil(n_ff / R), k) with R = WG / TPR rows per workgroup: the expert index is read on the GPU, and only
+// that expert's rows are touched. A team of TPR invocations computes one row of gate and the same row of up:
+// lanes stride over the row's (block, part) units (kernels/lib/quant.wgsl), so neighbouring lanes read
+// neighbouring words, and each activation part is loaded and prepared once for both projections. Weights are
+// dequantized inside the dot (q_part_dot). The expert tensors may be split into chunks of whole experts
+// (binding limits): the generated qw_load() reads the chunk selected by the private `q_sel`; workgroups whose
+// expert lies outside this dispatch's window [e_lo, e_hi) exit (one dispatch per window when all chunks do not
+// fit the storage-binding limit).
+// Defines: the weight type (quantDefines), X_VEC4 (x_off % 4 == 0), USE_SUBGROUPS (team reduction, see
+// moe_common), DENSE (one 2-D weight pair, no ids: the Qwen2-MoE shared expert, e = 0, grid (ceil(n_ff / R), 1)).
+// Overrides: WG, TPR (powers of two, TPR <= WG).
 
 #ifdef USE_SUBGROUPS
 enable subgroups;
@@ -19,14 +22,26 @@ override TPR: u32 = 8u;
 PARAMS_STRUCT
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> act: array<f32>;       // x: (n_embd) from x_off
-@group(0) @binding(2) var<storage, read_write> h: array<f32>;   // (k, n_ff) from h_off, row stride h_stride
-#ifndef DENSE
-@group(0) @binding(3) var<storage, read> ids: array<u32>;       // (k) from ids_off
+#ifdef X_VEC4
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;  // (n_embd) from x_off
+fn x_load4(e: u32) -> vec4<f32> {
+  return x[(params.x_off + e) >> 2u];
+}
+#else
+@group(0) @binding(1) var<storage, read> x: array<f32>;        // (n_embd) from x_off
+fn x_load4(e: u32) -> vec4<f32> {
+  let i = params.x_off + e;
+  return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
+}
 #endif
+@group(0) @binding(2) var<storage, read_write> h: array<f32>;  // (k, h_stride) from h_off
+#ifndef DENSE
+@group(0) @binding(3) var<storage, read> ids: array<u32>;      // (k) from ids_off
+#endif
+// Weight chunks (gate chunks, then up chunks) and qw_load/qw_load4 reading chunk q_sel: generated.
 WEIGHT_BINDINGS
 
-#include "moe_quant"
+#include "quant"
 #include "moe_common"
 
 @compute @workgroup_size(WG)
@@ -46,7 +61,7 @@ fn main(
 #else
   let e = ids[params.ids_off + j];
 #endif
-  // Uniform per workgroup (ids is read-only storage, index uniform): safe before the barriers.
+  // Uniform per workgroup (ids is read-only storage at a uniform index): safe before the barriers.
   if (e < params.e_lo || e >= params.e_hi) { return; }
 
   let n_ff = params.n_ff;
@@ -58,10 +73,20 @@ fn main(
   if (f < n_ff) {
     let gb = ((e % params.g_epc) * n_ff + f) * params.row_words;
     let ub = ((e % params.u_epc) * n_ff + f) * params.row_words;
-    for (var b = lane; b < params.n_blocks; b += TPR) {
-      let xo = params.x_off + b * BLOCK_ELEMS;
-      acc.x += block_dot(gsel, gb + b * BLOCK_WORDS, xo);
-      acc.y += block_dot(usel, ub + b * BLOCK_WORDS, xo);
+    let units = params.n_blocks * BLOCK_PARTS;
+    for (var u = lane; u < units; u += TPR) {
+      let b = u / BLOCK_PARTS;
+      let p = u % BLOCK_PARTS;
+      var xv: array<vec4<f32>, PART_VEC4>;
+      for (var v = 0u; v < PART_VEC4; v++) {
+        xv[v] = x_load4(b * BLOCK_ELEMS + q_part_elem(p, v));
+      }
+      let qx = q_x_prep(xv);
+      let bw = b * BLOCK_WORDS;
+      q_sel = gsel;
+      acc.x += q_part_dot(gb + bw, p, qx);
+      q_sel = usel;
+      acc.y += q_part_dot(ub + bw, p, qx);
     }
   }
   let s = team_sum2(li, acc, sg);

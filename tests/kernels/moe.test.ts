@@ -16,6 +16,7 @@ import {
 import { moeDownRef, moeGateUpRef, moeLayerRef, moeRouterRef } from '../../kernels/moe.ref.ts';
 import { KernelShapeError, type KernelContext } from '../../kernels/lib/context.ts';
 import { uploadWeight, type GpuWeightType } from '../../kernels/lib/weights.ts';
+import { QUANT_TYPES, quantGeometry } from '../../kernels/lib/quant.ts';
 import { adapterLine, expectClose, gpuFixture, randomF32, type GpuFixture } from './harness.ts';
 import { exactF32, f32Bytes, randomWeight } from './moeFixtures.ts';
 
@@ -37,8 +38,8 @@ const fixtures = (): [string, KernelContext][] => [
 ];
 
 const GATINGS: readonly MoeGating[] = ['softmax_topk_renorm', 'softmax_topk'];
-/** Decode expert types available in this build of the MoE kernels. */
-const TYPES: readonly GpuWeightType[] = ['F32', 'Q8_0'];
+/** Types whose dot products have no rounding beyond f32 (the others dequantize exactly but sum in another order). */
+const TYPES: readonly GpuWeightType[] = QUANT_TYPES;
 const TOL = { nmse: 1e-9, maxAbs: 1e-4 };
 
 function u32Buf(ctx: KernelContext, a: ArrayLike<number>): GPUBuffer {
@@ -153,77 +154,92 @@ describe('moe router', () => {
   });
 });
 
+interface ExpertCase {
+  readonly ctx: KernelContext;
+  readonly label: string;
+  readonly type: GpuWeightType;
+  readonly wg: number;
+  /** Threads per row (undefined: the wrapper's default). */
+  readonly tpr?: number;
+  /** Activation offsets multiples of 4 (vec4 loads) or not (scalar loads). */
+  readonly aligned: boolean;
+  /** Also check down+combine without residual (accumulating into y). */
+  readonly accumulate?: boolean;
+}
+
+/** Expert sizes for a type: n_embd and n_ff are whole blocks; n_ff (rows of gate/up) is odd in blocks. */
+function sizesFor(type: GpuWeightType): { nEmbd: number; nFf: number } {
+  const be = quantGeometry(type, 'test').blockElems;
+  return be === 256 ? { nEmbd: 256, nFf: 768 } : { nEmbd: be * 3, nFf: be * (be === 32 ? 7 : 17) };
+}
+
+async function checkExperts(c: ExpertCase): Promise<void> {
+  const { ctx, type, wg, tpr } = c;
+  const nExpert = 6;
+  const k = 3;
+  const { nEmbd, nFf } = sizesFor(type);
+  const seed = nEmbd + nFf + type.length;
+  const gate = randomWeight(ctx, 'ffn_gate_exps', type, [nEmbd, nFf, nExpert], seed + 1);
+  const up = randomWeight(ctx, 'ffn_up_exps', type, [nEmbd, nFf, nExpert], seed + 2);
+  const down = randomWeight(ctx, 'ffn_down_exps', type, [nFf, nEmbd, nExpert], seed + 3);
+  const xOffset = c.aligned ? 4 : 5;
+  const hOffset = c.aligned ? 4 : 3;
+  const x = randomF32(nEmbd + xOffset, seed + 4, 1);
+  const xb = ctx.storage(x);
+  const idsList = [4, 0, 5];
+  const wList = [0.5, 0.3, 0.2];
+  const ids = u32Buf(ctx, [9, ...idsList]);
+  const rw = ctx.storage(Float32Array.from([0, 0, ...wList]));
+  const residual = randomF32(nEmbd, seed + 5, 1);
+  const resb = ctx.storage(residual);
+  const hWant = moeGateUpRef(x.subarray(xOffset), gate.f32, up.f32, idsList, nEmbd, nFf);
+  const yWant = moeDownRef(hWant, down.f32, idsList, wList, residual, nFf, nEmbd);
+  const tag = `${c.label} ${type} wg${wg} tpr${tpr ?? 'auto'}${c.aligned ? ' aligned' : ''}`;
+  const h = ctx.storage((k * nFf + hOffset) * 4);
+  const y = ctx.storage((nEmbd + 1) * 4);
+  ctx.run(moeGateUp(ctx, { x: xb, xOffset, gate: gate.gpu, up: up.gpu, ids, idsOffset: 1, k, h, hOffset, workgroupSize: wg, threadsPerRow: tpr }));
+  const hGot = await ctx.readF32(h, k * nFf, hOffset);
+  expectClose(`${tag}: gate+up`, hGot, hWant, TOL);
+  // Down reads the GPU's own h (the decode chain); reference from the same h.
+  const yFromGpuH = moeDownRef(hGot, down.f32, idsList, wList, residual, nFf, nEmbd);
+  const downArgs = { h, hOffset, down: down.gpu, ids, idsOffset: 1, weights: rw, weightsOffset: 2, k, y, yOffset: 1, workgroupSize: wg, threadsPerRow: tpr };
+  ctx.run(moeDownCombine(ctx, { ...downArgs, residual: resb }));
+  expectClose(`${tag}: down+combine`, await ctx.readF32(y, nEmbd, 1), yFromGpuH, TOL);
+  expectClose(`${tag}: chain vs CPU`, yFromGpuH, yWant, { nmse: 1e-8, maxAbs: 1e-3 });
+  if (c.accumulate) {
+    ctx.run(moeDownCombine(ctx, downArgs));
+    const twice = yFromGpuH.map((v, i) => 2 * v - residual[i]);
+    expectClose(`${tag}: down accumulate`, await ctx.readF32(y, nEmbd, 1), twice, TOL);
+  }
+  for (const b of [h, y, xb, ids, rw, resb, gate.gpu.chunks[0].buffer, up.gpu.chunks[0].buffer, down.gpu.chunks[0].buffer]) b.destroy();
+}
+
+// lavapipe spends seconds compiling each quantized pipeline, so the matrix is: every type once (fixtures and
+// workgroup sizes rotating), and the type-independent variants (workgroup size x threads per row x subgroups
+// x accumulate) swept on F32 and, for 8-part vec4 blocks, on Q4_K.
 describe('moe gate+up and down+combine (decode)', () => {
-  for (const type of TYPES)
-    it(`${type}: each workgroup size, subgroups on/off, odd n_ff`, async () => {
-      for (const [label, ctx] of fixtures()) {
-        const nExpert = 6;
-        const k = 3;
-        const nEmbd = type === 'F32' ? 37 : 96;
-        const nFf = type === 'F32' ? 67 : 224; // rows of gate/up; the row length of down (a block multiple)
-        const seed = nEmbd + nFf;
-        const gate = randomWeight(ctx, 'ffn_gate_exps', type, [nEmbd, nFf, nExpert], seed + 1);
-        const up = randomWeight(ctx, 'ffn_up_exps', type, [nEmbd, nFf, nExpert], seed + 2);
-        const down = randomWeight(ctx, 'ffn_down_exps', type, [nFf, nEmbd, nExpert], seed + 3);
-        const x = randomF32(nEmbd + 5, seed + 4, 1);
-        const xb = ctx.storage(x);
-        const idsList = [4, 0, 5];
-        const wList = [0.5, 0.3, 0.2];
-        const ids = u32Buf(ctx, [9, ...idsList]);
-        const rw = ctx.storage(Float32Array.from([0, 0, ...wList]));
-        const residual = randomF32(nEmbd, seed + 5, 1);
-        const resb = ctx.storage(residual);
-        const hWant = moeGateUpRef(x.subarray(5), gate.f32, up.f32, idsList, nEmbd, nFf);
-        const yWant = moeDownRef(hWant, down.f32, idsList, wList, residual, nFf, nEmbd);
-        for (const wg of MOE_WG_SIZES) {
-          const h = ctx.storage((k * nFf + 3) * 4);
-          const y = ctx.storage((nEmbd + 1) * 4);
-          ctx.run([
-            ...moeGateUp(ctx, { x: xb, xOffset: 5, gate: gate.gpu, up: up.gpu, ids, idsOffset: 1, k, h, hOffset: 3, workgroupSize: wg }),
-          ]);
-          const hGot = await ctx.readF32(h, k * nFf, 3);
-          expectClose(`${label} ${type} gate+up wg${wg}`, hGot, hWant, TOL);
-          // Down reads the GPU's own h (decode chain); reference from the same h.
-          const yFromGpuH = moeDownRef(hGot, down.f32, idsList, wList, residual, nFf, nEmbd);
-          ctx.run([
-            ...moeDownCombine(ctx, {
-              h,
-              hOffset: 3,
-              down: down.gpu,
-              ids,
-              idsOffset: 1,
-              weights: rw,
-              weightsOffset: 2,
-              k,
-              residual: resb,
-              y,
-              yOffset: 1,
-              workgroupSize: wg,
-            }),
-          ]);
-          const yGot = await ctx.readF32(y, nEmbd, 1);
-          expectClose(`${label} ${type} down+combine wg${wg}`, yGot, yFromGpuH, TOL);
-          expectClose(`${label} ${type} chain wg${wg}`, yGot, yWant, { nmse: 1e-8, maxAbs: 1e-3 });
-          // Without residual: accumulates into y.
-          ctx.run([...moeDownCombine(ctx, { h, hOffset: 3, down: down.gpu, ids, idsOffset: 1, weights: rw, weightsOffset: 2, k, y, yOffset: 1, workgroupSize: wg })]);
-          const twice = yFromGpuH.map((v, i) => 2 * v - residual[i]);
-          expectClose(`${label} ${type} down accumulate wg${wg}`, await ctx.readF32(y, nEmbd, 1), twice, TOL);
-          h.destroy();
-          y.destroy();
-        }
-        // Threads per row: every power of two up to 32 (team reductions of every width).
-        for (const tpr of [1, 2, 4, 16, 32]) {
-          const h = ctx.storage(k * nFf * 4);
-          ctx.run([...moeGateUp(ctx, { x: xb, xOffset: 5, gate: gate.gpu, up: up.gpu, ids, idsOffset: 1, k, h, threadsPerRow: tpr, workgroupSize: 64 })]);
-          expectClose(`${label} ${type} gate+up tpr${tpr}`, await ctx.readF32(h), hWant, TOL);
-          const y = ctx.storage(nEmbd * 4);
-          ctx.run([
-            ...moeDownCombine(ctx, { h, down: down.gpu, ids, idsOffset: 1, weights: rw, weightsOffset: 2, k, residual: resb, y, threadsPerRow: tpr, workgroupSize: 128 }),
-          ]);
-          expectClose(`${label} ${type} down tpr${tpr}`, await ctx.readF32(y), yWant, { nmse: 1e-8, maxAbs: 1e-3 });
-        }
+  // One test per type (each pays its own pipeline compiles), fixtures and workgroup sizes rotating.
+  TYPES.forEach((type, i) =>
+    it(`${type}: gate+up and down+combine (odd n_ff in blocks, unaligned activation offsets)`, async () => {
+      const [label, ctx] = fixtures()[i % 2];
+      await checkExperts({ ctx, label, type, wg: MOE_WG_SIZES[i % MOE_WG_SIZES.length], aligned: false });
+    }),
+  );
+  it('F32: every workgroup size, threads per row 1..64, subgroups on/off, accumulate', async () => {
+    for (const [label, ctx] of fixtures())
+      for (const wg of MOE_WG_SIZES) {
+        await checkExperts({ ctx, label, type: 'F32', wg, aligned: true, accumulate: true });
+        if (wg === 64) for (const tpr of [1, 4, 32, 64]) await checkExperts({ ctx, label, type: 'F32', wg, tpr, aligned: true });
       }
-    });
+  });
+  it('Q4_K: every workgroup size, subgroups on/off', async () => {
+    let i = 0;
+    for (const wg of MOE_WG_SIZES) {
+      const [label, ctx] = fixtures()[i++ % 2];
+      await checkExperts({ ctx, label, type: 'Q4_K', wg, aligned: true, accumulate: wg === 64 });
+    }
+    await checkExperts({ ctx: nosub.ctx, label: 'no-subgroups', type: 'Q4_K', wg: 128, tpr: 32, aligned: true });
+  });
 });
 
 interface BlockSetup {
@@ -304,10 +320,10 @@ async function checkBlock(ctx: KernelContext, s: BlockSetup, label: string, extr
 describe('moe decode block', () => {
   it('1 expert used of 1, 16 top-4, 64 top-8, 128 top-8', async () => {
     for (const [label, ctx] of fixtures()) {
-      await checkBlock(ctx, { nEmbd: 64, nFf: 96, nExpert: 1, k: 1, type: 'Q8_0', gating: 'softmax_topk_renorm' }, `${label} 1 of 1`);
-      await checkBlock(ctx, { nEmbd: 96, nFf: 64, nExpert: 16, k: 4, type: 'Q8_0', gating: 'softmax_topk_renorm' }, `${label} 16/4`);
-      await checkBlock(ctx, { nEmbd: 64, nFf: 32, nExpert: 64, k: 8, type: 'Q8_0', gating: 'softmax_topk' }, `${label} 64/8`);
-      await checkBlock(ctx, { nEmbd: 37, nFf: 19, nExpert: 128, k: 8, type: 'F32', gating: 'softmax_topk_renorm' }, `${label} 128/8 F32`);
+      await checkBlock(ctx, { nEmbd: 64, nFf: 96, nExpert: 1, k: 1, type: 'F32', gating: 'softmax_topk_renorm' }, `${label} 1 of 1`);
+      await checkBlock(ctx, { nEmbd: 96, nFf: 64, nExpert: 16, k: 4, type: 'Q8_0', gating: 'softmax_topk_renorm' }, `${label} 16/4 Q8_0`);
+      await checkBlock(ctx, { nEmbd: 64, nFf: 32, nExpert: 64, k: 8, type: 'F32', gating: 'softmax_topk' }, `${label} 64/8`);
+      await checkBlock(ctx, { nEmbd: 36, nFf: 20, nExpert: 128, k: 8, type: 'F32', gating: 'softmax_topk_renorm' }, `${label} 128/8`);
     }
   });
 
@@ -315,23 +331,23 @@ describe('moe decode block', () => {
     for (const [label, ctx] of fixtures()) {
       await checkBlock(
         ctx,
-        { nEmbd: 64, nFf: 32, nExpert: 60, k: 4, type: 'Q8_0', gating: 'softmax_topk', shared: { nFf: 160 } },
-        `${label} shared Q8_0`,
+        { nEmbd: 64, nFf: 32, nExpert: 60, k: 4, type: 'F32', gating: 'softmax_topk', shared: { nFf: 160 } },
+        `${label} shared 60/4`,
       );
-      await checkBlock(ctx, { nEmbd: 21, nFf: 13, nExpert: 8, k: 2, type: 'F32', gating: 'softmax_topk', shared: { nFf: 40 } }, `${label} shared F32`);
+      await checkBlock(ctx, { nEmbd: 24, nFf: 12, nExpert: 8, k: 2, type: 'F32', gating: 'softmax_topk', shared: { nFf: 40 } }, `${label} shared F32`);
     }
   });
 
   it('split bindings: experts in >= 3 chunks, and windows under a small storage-buffer limit', async () => {
     const nEmbd = 64;
     const nFf = 96;
-    // One Q8_0 expert of gate/up is 96 rows x 72 bytes = 6912 bytes: 5 experts per chunk -> 4 chunks.
-    const split = await gpuFixture({ maxBindingOverride: 5 * 6912 + 100 });
+    // One F32 expert of gate/up is 96 rows x 256 bytes = 24576 bytes: 5 experts per chunk -> 4 chunks.
+    const split = await gpuFixture({ maxBindingOverride: 5 * 24576 + 100 });
     try {
       const ctx = split.ctx;
-      const probe = randomWeight(ctx, 'probe', 'Q8_0', [nEmbd, nFf, 16], 1);
+      const probe = randomWeight(ctx, 'probe', 'F32', [nEmbd, nFf, 16], 1);
       expect(probe.gpu.chunks.length).toBeGreaterThanOrEqual(3);
-      const s: BlockSetup = { nEmbd, nFf, nExpert: 16, k: 4, type: 'Q8_0', gating: 'softmax_topk_renorm' };
+      const s: BlockSetup = { nEmbd, nFf, nExpert: 16, k: 4, type: 'F32', gating: 'softmax_topk_renorm' };
       await checkBlock(ctx, s, 'chunks, one window');
       // 7 storage buffers: gate+up keep 4 for chunks (2 windows or more), down keeps 2.
       await checkBlock(ctx, s, 'chunks, windows', { maxStorageBuffers: 7 });

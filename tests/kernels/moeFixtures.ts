@@ -5,7 +5,7 @@
  * dot products are exact in f32), which make GPU and CPU logits bit-identical and produce ties.
  */
 import { dequantize } from '../../workers/quant/dequant.ts';
-import { f32ToF16Bits } from '../../workers/quant/half.ts';
+import { f32ToBf16Bits, f32ToF16Bits } from '../../workers/quant/half.ts';
 import { BLOCK_LAYOUT, GgmlTypeId, uploadWeight, type GpuWeight, type GpuWeightType } from '../../kernels/lib/weights.ts';
 import type { KernelContext } from '../../kernels/lib/context.ts';
 import { rng } from './harness.ts';
@@ -33,6 +33,11 @@ export function randomGgufBytes(type: GpuWeightType, nElems: number, seed: numbe
     const f = new Float32Array(nElems);
     for (let i = 0; i < nElems; i++) f[i] = (r() * 2 - 1) * scale;
     return new Uint8Array(f.buffer);
+  }
+  if (type === 'F16' || type === 'BF16') {
+    const h = new Uint16Array(nElems);
+    for (let i = 0; i < nElems; i++) h[i] = (type === 'F16' ? f32ToF16Bits : f32ToBf16Bits)((r() * 2 - 1) * scale);
+    return new Uint8Array(h.buffer);
   }
   const b = BLOCK_LAYOUT[type];
   const nBlocks = nElems / b.elems;
