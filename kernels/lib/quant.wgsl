@@ -18,7 +18,7 @@
 //
 //   const BLOCK_ELEMS, BLOCK_WORDS, BLOCK_PARTS, PART_VEC4: u32
 //   fn q_part_elem(part: u32, v: u32) -> u32                          first block element of vec4 v of the part
-//   struct QX { v: array<vec4<f32>, PART_VEC4>, s: vec4<f32> }         a part's activations (+ sums, see below)
+//   struct QX { v: array<vec4<f32>, PART_VEC4>, s: vec4<f32> }         a part's activations, prepared (see below)
 //   fn q_x_prep(v: array<vec4<f32>, PART_VEC4>) -> QX                 build QX from the part's activations
 //   fn q_part_dot(bw: u32, part: u32, x: QX) -> f32                   dot(weights of the part, activations);
 //                                                                      bw = word index of the block
@@ -30,34 +30,20 @@
 // integer-offset formulas use, e.g. Q4_K: d·sc·Σq·x − dmin·m·Σx.
 //
 // ---- How the dot product avoids int→float conversions ------------------------------------------------------
-// Integer→float conversions run at a quarter of the FMA rate on NVIDIA GPUs, which would make the Q4 matvec
-// compute-bound. Instead a k-bit value q is OR-ed into the top mantissa bits of 1.0f: bitcast<f32>(0x3F800000 |
-// q << (23 - k)) == 1 + q / 2^k exactly (a shift and a mask per element). Then Σ q·x = 2^k (Σ (1 + q/2^k) x − Σx),
-// and the Σx per run comes from QX.s. Dequantized values are exact (q = 2^k (u − 1)), so the dequant helpers
-// give ggml's values bit for bit; the dot products differ from a plain f32 sum only by rounding order.
+// Integer→float conversions run at a quarter of the FMA rate on NVIDIA GPUs, and a shift + mask + convert per
+// element makes the Q4 matvec compute-bound. Instead a value held in bits [k, k + n) of a word is masked and
+// OR-ed into 1.0f: bitcast<f32>(0x3F800000 | (w & mask)) − 1 == q · 2^(k − 23) exactly (one mask-or and one
+// subtraction per element; the top byte is first shifted down so no field reaches the exponent). The factor
+// 2^(23 − k) is folded into the activations once per part (q_x_prep, exact: powers of two), so a dot product
+// sees q · x directly (4- and 8-bit types). The 5- and 6-bit types shift each value to the top of the mantissa
+// instead (1 + q/2^k, no subtraction) and use Σ q·x = 2^k (Σ (1 + q/2^k)·x − Σx), which measured faster there.
+// Offsets (Q4_0's −8, Q4_K's −dmin·m) use the plain activation sums in QX.s, e.g. Q4_K: d·sc·Σq·x − dmin·m·Σx.
+// Dequantized values are exact too, so q_part_dequant gives ggml's values bit for bit, and the dot products
+// differ from a plain f32 sum only by rounding order.
 // -------------------------------------------------------------------------------------------------------------
 
 const Q_ONE: u32 = 0x3F800000u;
 
-// 1 + n/16 for the low (q_lo4) or high (q_hi4) nibble of each byte of w, byte 0 first.
-fn q_lo4(w: u32) -> vec4<f32> {
-  return bitcast<vec4<f32>>((vec4<u32>(w << 19u, w << 11u, w << 3u, w >> 5u) & vec4<u32>(0x00780000u)) | vec4<u32>(Q_ONE));
-}
-fn q_hi4(w: u32) -> vec4<f32> {
-  return bitcast<vec4<f32>>((vec4<u32>(w << 15u, w << 7u, w >> 1u, w >> 9u) & vec4<u32>(0x00780000u)) | vec4<u32>(Q_ONE));
-}
-// 1 + b/32 for 5-bit values in the bytes of w.
-fn q_u5(w: u32) -> vec4<f32> {
-  return bitcast<vec4<f32>>((vec4<u32>(w << 18u, w << 10u, w << 2u, w >> 6u) & vec4<u32>(0x007C0000u)) | vec4<u32>(Q_ONE));
-}
-// 1 + b/64 for 6-bit values in the bytes of w.
-fn q_u6(w: u32) -> vec4<f32> {
-  return bitcast<vec4<f32>>((vec4<u32>(w << 17u, w << 9u, w << 1u, w >> 7u) & vec4<u32>(0x007E0000u)) | vec4<u32>(Q_ONE));
-}
-// 1 + (b + 128)/256 for the int8 bytes of w (flipping bit 7 maps -128..127 to 0..255).
-fn q_i8(w: u32) -> vec4<f32> {
-  return bitcast<vec4<f32>>((vec4<u32>(w << 15u, w << 7u, w >> 1u, w >> 9u) & vec4<u32>(0x007F8000u)) ^ vec4<u32>(0x3FC00000u));
-}
 // Sign-extended int8 bytes of w as f32.
 fn q_s8(w: u32) -> vec4<f32> {
   return vec4<f32>(vec4<i32>(bitcast<i32>(w << 24u), bitcast<i32>(w << 16u), bitcast<i32>(w << 8u), bitcast<i32>(w)) >> vec4<u32>(24u));
@@ -69,6 +55,33 @@ fn q_spread4(b: u32) -> u32 {
 fn q_sum4(v: vec4<f32>) -> f32 {
   return (v.x + v.y) + (v.z + v.w);
 }
+
+// q · 2^-k for the low (q_n4lo) / high (q_n4hi) nibble of each byte of w; q_x_prep scales x by Q_XS_LO4 / Q_XS_HI4.
+fn q_n4lo(w: u32) -> vec4<f32> {
+  let t = w >> 12u;
+  return bitcast<vec4<f32>>(vec4<u32>(w & 0xFu, w & 0xF00u, w & 0xF0000u, t & 0xF000u) | vec4<u32>(Q_ONE)) - 1.0;
+}
+fn q_n4hi(w: u32) -> vec4<f32> {
+  let t = w >> 12u;
+  return bitcast<vec4<f32>>(vec4<u32>(w & 0xF0u, w & 0xF000u, t & 0xF00u, t & 0xF0000u) | vec4<u32>(Q_ONE)) - 1.0;
+}
+const Q_XS_LO4 = vec4<f32>(8388608.0, 32768.0, 128.0, 2048.0);  // 2^23, 2^15, 2^7, 2^11
+const Q_XS_HI4 = vec4<f32>(524288.0, 2048.0, 32768.0, 128.0);   // 2^19, 2^11, 2^15, 2^7
+// 1 + b/32 (q_u5) or 1 + b/64 (q_u6) for the 5- or 6-bit values in the bytes of w: each value shifted to the top
+// of the mantissa of 1.0f. For these types a shift + mask per element measured faster than mask + subtract on
+// an H200; the dot product then uses Σ q·x = 2^k (Σ (1 + q/2^k)·x − Σx) with the sums in QX.s.
+fn q_u5(w: u32) -> vec4<f32> {
+  return bitcast<vec4<f32>>((vec4<u32>(w << 18u, w << 10u, w << 2u, w >> 6u) & vec4<u32>(0x007C0000u)) | vec4<u32>(Q_ONE));
+}
+fn q_u6(w: u32) -> vec4<f32> {
+  return bitcast<vec4<f32>>((vec4<u32>(w << 17u, w << 9u, w << 1u, w >> 7u) & vec4<u32>(0x007E0000u)) | vec4<u32>(Q_ONE));
+}
+// q · 2^-k for the bytes of w (0..255); x scaled by Q_XS_B8.
+fn q_b8(w: u32) -> vec4<f32> {
+  let t = w >> 16u;
+  return bitcast<vec4<f32>>(vec4<u32>(w & 0xFFu, w & 0xFF00u, t & 0xFFu, t & 0xFF00u) | vec4<u32>(Q_ONE)) - 1.0;
+}
+const Q_XS_B8 = vec4<f32>(8388608.0, 32768.0, 8388608.0, 32768.0);
 
 #ifdef W_VEC4
 fn q_load4(word: u32) -> vec4<u32> {
@@ -96,6 +109,10 @@ fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
 fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
   return dot(bitcast<vec4<f32>>(q_load4(bw)), x.v[0]);
 }
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return vec4<f32>(1.0);
+}
 #endif
 
 #ifdef W_F16
@@ -116,6 +133,10 @@ fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
 fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
   let w = q_part_dequant(bw, part);
   return dot(w[0], x.v[0]) + dot(w[1], x.v[1]);
+}
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return vec4<f32>(1.0);
 }
 #endif
 
@@ -138,6 +159,10 @@ fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
   let w = q_part_dequant(bw, part);
   return dot(w[0], x.v[0]) + dot(w[1], x.v[1]);
 }
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return vec4<f32>(1.0);
+}
 #endif
 
 // ================================================================== 32-element blocks: one part per block
@@ -156,8 +181,8 @@ fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
   var o: array<vec4<f32>, PART_VEC4>;
   for (var k = 0u; k < 4u; k++) {
     let q = qw_load(bw + 1u + k);
-    o[k] = d * ((q_lo4(q) - 1.0) * 16.0 - 8.0);
-    o[k + 4u] = d * ((q_hi4(q) - 1.0) * 16.0 - 8.0);
+    o[k] = d * (q_n4lo(q) * Q_XS_LO4 - 8.0);
+    o[k + 4u] = d * (q_n4hi(q) * Q_XS_HI4 - 8.0);
   }
   return o;
 }
@@ -167,11 +192,14 @@ fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
   let q1 = qw_load(bw + 2u);
   let q2 = qw_load(bw + 3u);
   let q3 = qw_load(bw + 4u);
-  let a = dot(q_lo4(q0), x.v[0]) + dot(q_lo4(q1), x.v[1]) + dot(q_lo4(q2), x.v[2]) + dot(q_lo4(q3), x.v[3]) +
-          dot(q_hi4(q0), x.v[4]) + dot(q_hi4(q1), x.v[5]) + dot(q_hi4(q2), x.v[6]) + dot(q_hi4(q3), x.v[7]);
-  let s = q_sum4(x.s);
-  // Σ (q - 8) x = 16 (a - s) - 8 s
-  return d * (16.0 * (a - s) - 8.0 * s);
+  let a = dot(q_n4lo(q0), x.v[0]) + dot(q_n4lo(q1), x.v[1]) + dot(q_n4lo(q2), x.v[2]) + dot(q_n4lo(q3), x.v[3]) +
+          dot(q_n4hi(q0), x.v[4]) + dot(q_n4hi(q1), x.v[5]) + dot(q_n4hi(q2), x.v[6]) + dot(q_n4hi(q3), x.v[7]);
+  // Σ (q − 8) x
+  return d * (a - 8.0 * q_sum4(x.s));
+}
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return select(Q_XS_HI4, Q_XS_LO4, i < 4u);
 }
 #endif
 
@@ -188,8 +216,8 @@ fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
   var o: array<vec4<f32>, PART_VEC4>;
   for (var k = 0u; k < 4u; k++) {
     let q = qw_load(bw + 1u + k);
-    o[k] = dm.x * ((q_lo4(q) - 1.0) * 16.0) + dm.y;
-    o[k + 4u] = dm.x * ((q_hi4(q) - 1.0) * 16.0) + dm.y;
+    o[k] = dm.x * (q_n4lo(q) * Q_XS_LO4) + dm.y;
+    o[k + 4u] = dm.x * (q_n4hi(q) * Q_XS_HI4) + dm.y;
   }
   return o;
 }
@@ -199,10 +227,13 @@ fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
   let q1 = qw_load(bw + 2u);
   let q2 = qw_load(bw + 3u);
   let q3 = qw_load(bw + 4u);
-  let a = dot(q_lo4(q0), x.v[0]) + dot(q_lo4(q1), x.v[1]) + dot(q_lo4(q2), x.v[2]) + dot(q_lo4(q3), x.v[3]) +
-          dot(q_hi4(q0), x.v[4]) + dot(q_hi4(q1), x.v[5]) + dot(q_hi4(q2), x.v[6]) + dot(q_hi4(q3), x.v[7]);
-  let s = q_sum4(x.s);
-  return dm.x * 16.0 * (a - s) + dm.y * s;
+  let a = dot(q_n4lo(q0), x.v[0]) + dot(q_n4lo(q1), x.v[1]) + dot(q_n4lo(q2), x.v[2]) + dot(q_n4lo(q3), x.v[3]) +
+          dot(q_n4hi(q0), x.v[4]) + dot(q_n4hi(q1), x.v[5]) + dot(q_n4hi(q2), x.v[6]) + dot(q_n4hi(q3), x.v[7]);
+  return dm.x * a + dm.y * q_sum4(x.s);
+}
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return select(Q_XS_HI4, Q_XS_LO4, i < 4u);
 }
 #endif
 
@@ -235,14 +266,21 @@ fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
 fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
   let d = unpack2x16float(qw_load(bw)).x;
   let qh = qw_load(bw + 1u);
-  var a = 0.0;
-  for (var k = 0u; k < 4u; k++) {
-    let q = qw_load(bw + 2u + k);
-    a += dot(q_u5(q5_lo(q, qh, k)), x.v[k]) + dot(q_u5(q5_hi(q, qh, k)), x.v[k + 4u]);
-  }
+  let q0 = qw_load(bw + 2u);
+  let q1 = qw_load(bw + 3u);
+  let q2 = qw_load(bw + 4u);
+  let q3 = qw_load(bw + 5u);
+  let a = dot(q_u5(q5_lo(q0, qh, 0u)), x.v[0]) + dot(q_u5(q5_lo(q1, qh, 1u)), x.v[1]) +
+          dot(q_u5(q5_lo(q2, qh, 2u)), x.v[2]) + dot(q_u5(q5_lo(q3, qh, 3u)), x.v[3]) +
+          dot(q_u5(q5_hi(q0, qh, 0u)), x.v[4]) + dot(q_u5(q5_hi(q1, qh, 1u)), x.v[5]) +
+          dot(q_u5(q5_hi(q2, qh, 2u)), x.v[6]) + dot(q_u5(q5_hi(q3, qh, 3u)), x.v[7]);
   let s = q_sum4(x.s);
-  // Σ (q - 16) x = 32 (a - s) - 16 s
+  // Σ (q − 16) x = 32 (a − s) − 16 s
   return d * (32.0 * (a - s) - 16.0 * s);
+}
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return vec4<f32>(1.0);
 }
 #endif
 
@@ -274,13 +312,20 @@ fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
 fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
   let dm = unpack2x16float(qw_load(bw));
   let qh = qw_load(bw + 1u);
-  var a = 0.0;
-  for (var k = 0u; k < 4u; k++) {
-    let q = qw_load(bw + 2u + k);
-    a += dot(q_u5(q5_lo(q, qh, k)), x.v[k]) + dot(q_u5(q5_hi(q, qh, k)), x.v[k + 4u]);
-  }
+  let q0 = qw_load(bw + 2u);
+  let q1 = qw_load(bw + 3u);
+  let q2 = qw_load(bw + 4u);
+  let q3 = qw_load(bw + 5u);
+  let a = dot(q_u5(q5_lo(q0, qh, 0u)), x.v[0]) + dot(q_u5(q5_lo(q1, qh, 1u)), x.v[1]) +
+          dot(q_u5(q5_lo(q2, qh, 2u)), x.v[2]) + dot(q_u5(q5_lo(q3, qh, 3u)), x.v[3]) +
+          dot(q_u5(q5_hi(q0, qh, 0u)), x.v[4]) + dot(q_u5(q5_hi(q1, qh, 1u)), x.v[5]) +
+          dot(q_u5(q5_hi(q2, qh, 2u)), x.v[6]) + dot(q_u5(q5_hi(q3, qh, 3u)), x.v[7]);
   let s = q_sum4(x.s);
   return dm.x * 32.0 * (a - s) + dm.y * s;
+}
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return vec4<f32>(1.0);
 }
 #endif
 
@@ -302,13 +347,18 @@ fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
 }
 fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
   let d = unpack2x16float(qw_load(bw)).x;
-  var a = 0.0;
-  for (var k = 0u; k < 8u; k++) {
-    a += dot(q_i8(qw_load(bw + 1u + k)), x.v[k]);
-  }
-  let s = q_sum4(x.s);
-  // Σ q x = 256 (a - s) - 128 s
-  return d * (256.0 * (a - s) - 128.0 * s);
+  // Bytes with the sign bit flipped: q + 128 in 0..255.
+  let f = vec4<u32>(0x80808080u);
+  let a = dot(q_b8(qw_load(bw + 1u) ^ f.x), x.v[0]) + dot(q_b8(qw_load(bw + 2u) ^ f.x), x.v[1]) +
+          dot(q_b8(qw_load(bw + 3u) ^ f.x), x.v[2]) + dot(q_b8(qw_load(bw + 4u) ^ f.x), x.v[3]) +
+          dot(q_b8(qw_load(bw + 5u) ^ f.x), x.v[4]) + dot(q_b8(qw_load(bw + 6u) ^ f.x), x.v[5]) +
+          dot(q_b8(qw_load(bw + 7u) ^ f.x), x.v[6]) + dot(q_b8(qw_load(bw + 8u) ^ f.x), x.v[7]);
+  // Σ q x = Σ (q + 128) x − 128 Σx
+  return d * (a - 128.0 * q_sum4(x.s));
+}
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return Q_XS_B8;
 }
 #endif
 
@@ -331,6 +381,10 @@ fn q_scale(bw: u32, part: u32) -> f32 {
 fn q_qs(bw: u32, part: u32) -> u32 {
   return bw + 1u;
 }
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return vec4<f32>(1.0);
+}
 #endif
 
 #ifdef W_MXFP4
@@ -351,6 +405,10 @@ fn q_scale(bw: u32, part: u32) -> f32 {
 fn q_qs(bw: u32, part: u32) -> u32 {
   return bw + 1u;
 }
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return vec4<f32>(1.0);
+}
 #endif
 
 #ifdef W_IQ4_XS
@@ -370,6 +428,10 @@ fn q_scale(bw: u32, part: u32) -> f32 {
 }
 fn q_qs(bw: u32, part: u32) -> u32 {
   return bw + 2u + 4u * part;
+}
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return vec4<f32>(1.0);
 }
 #endif
 
@@ -434,10 +496,10 @@ fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
   let m1 = dm.y * sm.z;
   let m2 = dm.y * sm.w;
   return array<vec4<f32>, PART_VEC4>(
-    d1 * ((q_lo4(q.x) - 1.0) * 16.0) - m1, d1 * ((q_lo4(q.y) - 1.0) * 16.0) - m1,
-    d1 * ((q_lo4(q.z) - 1.0) * 16.0) - m1, d1 * ((q_lo4(q.w) - 1.0) * 16.0) - m1,
-    d2 * ((q_hi4(q.x) - 1.0) * 16.0) - m2, d2 * ((q_hi4(q.y) - 1.0) * 16.0) - m2,
-    d2 * ((q_hi4(q.z) - 1.0) * 16.0) - m2, d2 * ((q_hi4(q.w) - 1.0) * 16.0) - m2,
+    d1 * (q_n4lo(q.x) * Q_XS_LO4) - m1, d1 * (q_n4lo(q.y) * Q_XS_LO4) - m1,
+    d1 * (q_n4lo(q.z) * Q_XS_LO4) - m1, d1 * (q_n4lo(q.w) * Q_XS_LO4) - m1,
+    d2 * (q_n4hi(q.x) * Q_XS_HI4) - m2, d2 * (q_n4hi(q.y) * Q_XS_HI4) - m2,
+    d2 * (q_n4hi(q.z) * Q_XS_HI4) - m2, d2 * (q_n4hi(q.w) * Q_XS_HI4) - m2,
   );
 }
 fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
@@ -445,12 +507,14 @@ fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
   let q = q_load4(bw + 4u + 4u * part);
   let dm = unpack2x16float(hdr.x);
   let sm = q_k4_scales(hdr, part >> 1u);
-  let a1 = dot(q_lo4(q.x), x.v[0]) + dot(q_lo4(q.y), x.v[1]) + dot(q_lo4(q.z), x.v[2]) + dot(q_lo4(q.w), x.v[3]);
-  let a2 = dot(q_hi4(q.x), x.v[4]) + dot(q_hi4(q.y), x.v[5]) + dot(q_hi4(q.z), x.v[6]) + dot(q_hi4(q.w), x.v[7]);
-  let s1 = x.s.x + x.s.y;
-  let s2 = x.s.z + x.s.w;
-  // d·sc·Σq·x − dmin·m·Σx per sub-block, with Σq·x = 16 (a − s)
-  return dm.x * 16.0 * (sm.x * (a1 - s1) + sm.y * (a2 - s2)) - dm.y * (sm.z * s1 + sm.w * s2);
+  let a1 = dot(q_n4lo(q.x), x.v[0]) + dot(q_n4lo(q.y), x.v[1]) + dot(q_n4lo(q.z), x.v[2]) + dot(q_n4lo(q.w), x.v[3]);
+  let a2 = dot(q_n4hi(q.x), x.v[4]) + dot(q_n4hi(q.y), x.v[5]) + dot(q_n4hi(q.z), x.v[6]) + dot(q_n4hi(q.w), x.v[7]);
+  // d·sc·Σq·x − dmin·m·Σx per sub-block
+  return dm.x * (sm.x * a1 + sm.y * a2) - dm.y * (sm.z * (x.s.x + x.s.y) + sm.w * (x.s.z + x.s.w));
+}
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return select(Q_XS_HI4, Q_XS_LO4, i < 4u);
 }
 #endif
 
@@ -502,7 +566,12 @@ fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
   let a2 = dot(q_u5(hi.x), x.v[4]) + dot(q_u5(hi.y), x.v[5]) + dot(q_u5(hi.z), x.v[6]) + dot(q_u5(hi.w), x.v[7]);
   let s1 = x.s.x + x.s.y;
   let s2 = x.s.z + x.s.w;
+  // d·sc·Σq·x − dmin·m·Σx per sub-block, with Σq·x = 32 (a − s)
   return dm.x * 32.0 * (sm.x * (a1 - s1) + sm.y * (a2 - s2)) - dm.y * (sm.z * s1 + sm.w * s2);
+}
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return vec4<f32>(1.0);
 }
 #endif
 
@@ -570,11 +639,16 @@ fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
   // Σ (q − 32) x = 64 (a − s) − 32 s per run
   return dot(ds, 64.0 * (a - x.s) - 32.0 * x.s);
 }
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return vec4<f32>(1.0);
+}
 #endif
 
 // ============================================================================================ shared helpers
 
 struct QX {
+  // The activations, each scaled by a power of two that undoes the type's bit position (q_x_scale).
   v: array<vec4<f32>, PART_VEC4>,
   // Sums of the activations over runs of 8 elements: s[i] = Σ v[2i] + v[2i + 1] (zero where PART_VEC4 < 8).
   s: vec4<f32>,
@@ -585,5 +659,9 @@ fn q_x_prep(v: array<vec4<f32>, PART_VEC4>) -> QX {
   for (var i = 0u; i < PART_VEC4 / 2u; i++) {
     s[i] = q_sum4(v[2u * i] + v[2u * i + 1u]);
   }
-  return QX(v, s);
+  var xv = v;
+  for (var i = 0u; i < PART_VEC4; i++) {
+    xv[i] = v[i] * q_x_scale(i);
+  }
+  return QX(xv, s);
 }
