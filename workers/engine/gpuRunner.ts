@@ -164,7 +164,7 @@ class GpuRunner implements Runner {
     const s = this.step;
 
     // Embedding: x = token_embd[token] (× Granite's embedding scale).
-    s.push(...embedding(ctx, { table: W('token_embd.weight'), ids: this.tokenBuf, nTok: 1, out: xA, scale: c.embeddingScale }));
+    s.push(...embedding(ctx, { table: W('token_embd.weight'), ids: this.tokenBuf, tokens: 1, out: xA, scale: c.embeddingScale }));
     let x = xA;
     let other = xB;
     for (let l = 0; l < c.nLayer; l++) {
