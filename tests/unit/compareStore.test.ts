@@ -11,6 +11,7 @@ import { createCompareStore, paneMessages, type CompareDeps, type CompareStore }
 import { comparisonJson, comparisonMarkdown, comparisonFileName } from '../../app/features/compare/exportCompare.ts';
 import { memoryTallyRepo, parseVotes, tallyOf, idbTallyRepo } from '../../app/features/compare/tally.ts';
 import { fitAlongside } from '../../app/features/compare/memory.ts';
+import { statsLine } from '../../app/features/compare/statsLine.ts';
 import { API_KEYS_KEY, ENDPOINTS_KEY, memoryStorage } from '../../app/features/compare/endpointSettings.ts';
 import { StreamDroppedError } from '../../app/engines/errors.ts';
 import { opaqueModelInfo, type ChatEngine, type EngineKind, type EngineProvider, type ModelOption } from '../../app/engines/types.ts';
@@ -270,6 +271,13 @@ describe('compare store', () => {
     store.getState().addPane();
     store.getState().addPane();
     expect(store.getState().panes).toHaveLength(4);
+    // Teardown releases every engine.
+    const last = store.getState().panes[0];
+    store.getState().pickModel(last.id, 'brix:m1');
+    await store.getState().loadPane(last.id);
+    store.getState().disposeAll();
+    expect(b.engines.at(-1)?.disposed).toBe(true);
+    expect(store.getState().panes.every((p) => p.load.kind === 'none')).toBe(true);
   });
 
   it('blind mode: shuffled labels, one vote per turn, names revealed, the tally persisted', async () => {
@@ -419,6 +427,14 @@ describe('helpers', () => {
     expect(fitAlongside(local, [], { kind: 'none', message: 'no adapter' }, 8).verdict).toBe('no');
     expect(fitAlongside(local, [{ name: 'Big', gpuBytes: 5e9 }], { kind: 'ok', info: GPU }, 8)).toMatchObject({ verdict: 'no' });
     expect(fitAlongside({ ...local, gpuBytesEstimate: undefined }, [], { kind: 'ok', info: GPU }, 8).verdict).toBe('unknown');
+  });
+
+  it('statsLine leaves out what an engine did not report and always shows decode tok/s', () => {
+    const base = { promptTokens: 12, generatedTokens: 8, timeToFirstTokenMs: 312.4, prefillTokensPerSecond: 95.1, decodeTokensPerSecond: 21.44, totalMs: 700, finishReason: 'eog' as const, expertUsage: [], truncatedTokens: 0 };
+    expect(statsLine(base)).toBe('312 ms to first token · prefill 95.1 tok/s · decode 21.4 tok/s · 12 prompt + 8 generated tokens');
+    expect(statsLine({ ...base, promptTokens: NaN, prefillTokensPerSecond: NaN, timeToFirstTokenMs: NaN, decodeTokensPerSecond: NaN, finishReason: 'length' })).toBe(
+      'decode — tok/s · 8 generated tokens · hit the token limit',
+    );
   });
 
   it('idbTallyRepo is constructible without touching IndexedDB until used', () => {

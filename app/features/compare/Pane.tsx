@@ -129,7 +129,13 @@ function Stats({ a }: { a: PaneAnswer }) {
 
 const LiveText = memo(function LiveText({ paneId, status }: { paneId: string; status: PaneAnswer['status'] }) {
   const text = useCompare((s) => s.live[paneId] ?? '');
-  if (status === 'loading') return <p className="text-sm italic text-slate-500">Loading the model…</p>;
+  if (status === 'loading') {
+    return (
+      <p data-testid="pane-answer" data-status="loading" aria-busy="true" className="text-sm italic text-slate-500">
+        Loading the model…
+      </p>
+    );
+  }
   return (
     <div data-testid="pane-answer" data-status="streaming" aria-busy="true">
       {text === '' ? <p className="text-sm italic text-slate-500">Thinking…</p> : <Markdown text={text} />}

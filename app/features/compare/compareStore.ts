@@ -376,11 +376,11 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
       },
 
       addPane() {
-        const { panes, order, blind, random } = { ...get(), random: deps.random };
-        if (panes.length >= MAX_PANES || get().running) return;
+        const { panes, order, blind, running } = get();
+        if (panes.length >= MAX_PANES || running) return;
         const p = newPane();
         const ids = [...order, p.id];
-        set({ panes: [...panes, p], order: blind ? shuffle(ids, random) : ids });
+        set({ panes: [...panes, p], order: blind ? shuffle(ids, deps.random) : ids });
       },
 
       closePane(paneId) {
