@@ -207,6 +207,25 @@ test('WebLLM offline: loading says clearly that the network is needed', async ({
   }
 });
 
+test('WebLLM in its worker: a download that cannot reach the model hosts fails with the same clear message', async ({ page, context }) => {
+  // Blocked here whether or not this machine has internet, so the test never downloads a real model.
+  const blocked: string[] = [];
+  await context.route(/^https:\/\/(huggingface\.co|[^/]*\.huggingface\.co|[^/]*\.hf\.co|raw\.githubusercontent\.com)\//, (route) => {
+    blocked.push(route.request().url());
+    return route.abort('internetdisconnected');
+  });
+  await openCompare(page);
+  const first = await modelBox(page, 1).locator('optgroup[label^="WebLLM"] option').first().getAttribute('value');
+  await modelBox(page, 1).selectOption(first ?? '');
+  await pane(page, 1).getByRole('button', { name: 'Load' }).click();
+  const alert = pane(page, 1).getByRole('alert');
+  await expect(alert).toHaveAttribute('data-error-name', 'OfflineError', { timeout: 60_000 });
+  await expect(alert).toContainText('the network request failed');
+  expect(blocked.length, 'the WebLLM worker asked for its model files').toBeGreaterThan(0);
+  // The pane can try again.
+  await expect(pane(page, 1).getByRole('button', { name: 'Load' })).toBeEnabled();
+});
+
 test('two Brix demo models side by side: blind, both stream with tok/s, vote, export, Stop all', async ({ page }) => {
   // SwiftShader runs both models on the CPU at once: minutes per turn.
   test.setTimeout(1_800_000);
