@@ -1,7 +1,8 @@
 /**
  * @file The compare view end to end in headless Chromium. Without a GPU engine: panes and the model lists of
  * every engine, endpoints against a local OpenAI-compatible server (`brix serve`'s HTTP layer with a scripted
- * engine: real CORS, SSE and errors in the browser), and WebLLM offline failing with a clear message. With the
+ * engine: real CORS, SSE and errors in the browser), and WebLLM failing with a clear message both offline and
+ * when its real worker cannot reach the model hosts (blocked by the test, so nothing is downloaded). With the
  * real engine (SwiftShader: slow, so a few tokens): the bundled 30M demo next to the 65M demo served by a local
  * Range + CORS server (both 30M when the 65M file is absent, with a notice), one prompt streaming into both
  * panes (blind, as Model A and B) with tok/s stats, the vote recorded in the tally (kept over a reload), the
