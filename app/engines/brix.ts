@@ -30,6 +30,7 @@ export function brixOption(e: ModelEntry): ModelOption {
     gpuBytesEstimate: e.sizeBytes !== undefined ? Math.round(e.sizeBytes * OVERHEAD) : undefined,
     downloadBytes: e.sizeBytes,
     note: e.details?.note,
+    ...(e.details?.largestTensorBytes !== undefined ? { needs: { bufferBytes: e.details.largestTensorBytes } } : {}),
   };
 }
 

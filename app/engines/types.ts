@@ -30,6 +30,17 @@ export interface ModelOption {
   readonly downloadBytes?: number;
   /** A short line shown under the picker (e.g. "runs on the server at …"). */
   readonly note?: string;
+  /** What the adapter must offer, checked against the engine worker's ping before loading. */
+  readonly needs?: AdapterNeeds;
+}
+
+export interface AdapterNeeds {
+  /** The largest single GPU buffer (Brix: the largest tensor), against maxBufferSize. */
+  readonly bufferBytes?: number;
+  /** The largest storage binding (WebLLM's buffer_size_required_bytes), against maxStorageBufferBindingSize. */
+  readonly bindingBytes?: number;
+  /** Needs the shader-f16 feature. */
+  readonly f16?: boolean;
 }
 
 /** An engine loaded with (or loading) one model: Engine's generate/unload plus load-by-option and disposal. */

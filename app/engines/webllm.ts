@@ -238,6 +238,10 @@ export function webllmOption(r: ModelRecord): ModelOption {
     name: r.model_id,
     gpuBytesEstimate: r.vram_required_MB !== undefined ? r.vram_required_MB * MiB : undefined,
     note: `WebLLM prebuilt model, downloaded from the internet${r.low_resource_required ? '; fits low-memory devices' : ''}${needs}`,
+    needs: {
+      ...(r.buffer_size_required_bytes !== undefined ? { bindingBytes: r.buffer_size_required_bytes } : {}),
+      ...(r.required_features?.includes('shader-f16') ? { f16: true } : {}),
+    },
   };
 }
 

@@ -427,6 +427,12 @@ describe('helpers', () => {
     expect(fitAlongside(local, [], { kind: 'none', message: 'no adapter' }, 8).verdict).toBe('no');
     expect(fitAlongside(local, [{ name: 'Big', gpuBytes: 5e9 }], { kind: 'ok', info: GPU }, 8)).toMatchObject({ verdict: 'no' });
     expect(fitAlongside({ ...local, gpuBytesEstimate: undefined }, [], { kind: 'ok', info: GPU }, 8).verdict).toBe('unknown');
+    // The adapter's limits from the worker's ping: f16, buffer size, binding size.
+    const ok = { kind: 'ok' as const, info: GPU };
+    expect(fitAlongside({ ...local, needs: { f16: true } }, [], ok, 8).text).toMatch(/shader-f16/);
+    expect(fitAlongside({ ...local, needs: { bufferBytes: 2 ** 29 } }, [], ok, 8)).toMatchObject({ verdict: 'no', text: expect.stringMatching(/buffer limit/) });
+    expect(fitAlongside({ ...local, needs: { bindingBytes: 2 ** 28 } }, [], ok, 8).text).toMatch(/storage bindings/);
+    expect(fitAlongside({ ...local, needs: { bufferBytes: 2 ** 20, bindingBytes: 2 ** 20 } }, [], ok, 8).verdict).toBe('fits');
   });
 
   it('statsLine leaves out what an engine did not report and always shows decode tok/s', () => {
