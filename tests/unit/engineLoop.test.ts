@@ -78,10 +78,13 @@ class FakeRunner implements Runner {
   destroy(): void {}
 }
 
-async function setup(nCtx = 48): Promise<{ engine: BrixEngine; runner: FakeRunner }> {
+async function setup(
+  nCtx = 48,
+  lost: Promise<{ destroyed: boolean; message: string }> = new Promise(() => undefined),
+): Promise<{ engine: BrixEngine; runner: FakeRunner }> {
   const bytes = await tinyGguf();
   const runner = new FakeRunner(nCtx);
-  const fakeGpu = { device: { destroy: () => undefined } } as unknown as GpuContext; // never touched by the fake runner
+  const fakeGpu = { device: { destroy: () => undefined }, lost } as unknown as GpuContext; // the fake runner never touches the device
   const deps: EngineDeps = {
     acquireGpu: async () => fakeGpu,
     openSource: async () => ({ first: arrayBufferSource(bytes, 'tiny.gguf') }),
@@ -177,6 +180,16 @@ describe('BrixEngine generation loop', () => {
     const text = sent.map((t) => CHARS[t] ?? '#').join('');
     expect(text).toContain('sys');
     expect(text).toContain('q');
+  });
+
+  it('a lost GPU device turns every later call into GpuDeviceLostError', async () => {
+    let lose: (v: { destroyed: boolean; message: string }) => void = () => undefined;
+    const { engine, runner } = await setup(48, new Promise((r) => (lose = r)));
+    runner.script = [id('a'), CHARS.length];
+    expect((await engine.generate(req('x'))).text).toBe('a');
+    lose({ destroyed: false, message: 'driver reset' });
+    await new Promise((r) => setTimeout(r, 0));
+    await expect(engine.generate(req('x'))).rejects.toMatchObject({ name: 'GpuDeviceLostError' });
   });
 
   it('refuses to generate without a model', async () => {

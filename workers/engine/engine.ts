@@ -8,6 +8,7 @@
  * fits; a single message that still does not fit is cut from its start. `stats.truncatedTokens` reports it.
  */
 import { AbortError, EngineStateError } from '../errors.ts';
+import { GpuDeviceLostError } from '../gpu/device.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import type { ByteSource } from '../gguf/byteSource.ts';
 import { openGgufModel, type GgufModel } from '../gguf/model.ts';
@@ -62,6 +63,8 @@ interface Loaded {
   readonly info: ModelInfo;
   /** Tokens whose K/V are in the cache, in order from position 0. */
   cached: number[];
+  /** Set when the device is lost: every later call fails with it until a new load. */
+  lost?: GpuDeviceLostError;
 }
 
 const RECENT_WINDOW = 64;
@@ -93,8 +96,12 @@ export class BrixEngine implements Engine {
       await this.unloadNow();
       const opened = await this.deps.openSource(source, progress, signal);
       try {
-        this.loaded = await this.loadFrom(opened, options, progress, signal);
-        return this.loaded.info;
+        const loaded = await this.loadFrom(opened, options, progress, signal);
+        this.loaded = loaded;
+        void loaded.gpu.lost.then((l) => {
+          if (!l.destroyed) loaded.lost = new GpuDeviceLostError(`the GPU device was lost (${l.message || 'no reason given'}); load the model again`);
+        });
+        return loaded.info;
       } finally {
         await opened.close?.();
       }
@@ -137,11 +144,13 @@ export class BrixEngine implements Engine {
     if (this.busy) throw new EngineStateError('the engine is busy with another request');
     this.busy = true;
     try {
+      if (l.lost) throw l.lost;
       return await this.generateLocked(l, request, onToken, signal);
     } catch (e) {
       // The cache may hold K/V of tokens we did not record; start clean next time.
       l.cached = [];
-      throw e;
+      // A failed map or submit after a device loss surfaces as whatever Dawn says; name it.
+      throw l.lost ?? e;
     } finally {
       this.busy = false;
     }
