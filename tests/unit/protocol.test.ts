@@ -216,7 +216,7 @@ describe('abort', () => {
   it('aborting an id that is not running answers aborted: false', async () => {
     const { worker } = setup();
     worker.postRaw({ type: 'abort', id: 5, target: 99 });
-    await new Promise((r) => setTimeout(r, 10));
+    await until(() => worker.received.length > 0);
     expect(worker.received).toEqual([{ type: 'result', id: 5, method: 'abort', result: { aborted: false } }]);
   });
 });
@@ -226,7 +226,7 @@ describe('malformed requests', () => {
   async function send(data: unknown): Promise<{ id: number; err: Error }> {
     const { worker } = setup();
     worker.postRaw(data);
-    await new Promise((r) => setTimeout(r, 10));
+    await until(() => worker.received.length > 0);
     expect(worker.received).toHaveLength(1);
     const ev = worker.received[0];
     if (ev.type !== 'error') throw new Error(`expected an error event, got ${ev.type}`);
@@ -255,3 +255,10 @@ describe('malformed requests', () => {
     expect(err.message).toMatch(/protocol version .* reload the page/);
   });
 });
+
+/** Waits (up to 5 s) for the fake worker's asynchronous replies; a fixed sleep is flaky on a loaded machine. */
+async function until(cond: () => boolean): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 10)); // and a little longer, so extra (wrong) replies would show
+}
