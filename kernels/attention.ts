@@ -4,11 +4,12 @@
  * attention multiplier).
  *
  * - Decode (any T, meant for T = 1): flash-decoding. The cache is cut into chunks of `chunk` positions; one
- *   workgroup per (chunk, KV head × head group, token) scores its chunk for all query heads of the GQA group
+ *   workgroup per (chunk, KV head × head group, token) scores its chunk for up to 8 query heads of the GQA group
  *   (K/V read once per group), then a reduce dispatch merges the chunks with their (max, sum) statistics. The
  *   grid covers all n_ctx positions; workgroups past the current length exit at once, so the recorded dispatch
- *   serves every step while positions grow. The chunk defaults to a size that gives ~256 workgroups at a full
- *   cache (e.g. 128 for DBRX's 8 KV heads at 4096); with one chunk the reduce is skipped (DIRECT).
+ *   serves every step while positions grow. The chunk defaults to a size that gives ~128 workgroups at a full
+ *   cache, at least 256 positions (DBRX's 8 KV heads: 256 at 4096, 512 at 32768 — the best measured on an H200
+ *   for every shape tried); with one chunk the reduce is skipped (DIRECT).
  * - Prefill (T > 1): flash-attention-2 tiles, one workgroup per (BQ tokens, head), running softmax in registers.
  *
  * API:
@@ -89,7 +90,9 @@ export interface DecodeArgs extends AttentionArgs {
 export const ATTENTION_WG_SIZES = [64, 128, 256] as const;
 
 const QS4 = 512;
-const SPLIT_SN = 2048;
+const SPLIT_SN = 4096;
+/** Query heads per decode workgroup (HMAX in the shader). */
+const DECODE_HMAX = 8;
 const PREFILL_SN = 1024;
 
 interface Common {
@@ -104,7 +107,8 @@ interface Common {
 }
 
 function common(ctx: KernelContext, what: string, a: AttentionArgs): Common {
-  const { nTok, nHead, nKv, headDim: hd, qOffset = 0, outOffset = 0, workgroupSize: wg = 128 } = a;
+  const { nTok, nHead, nKv, headDim: hd, qOffset = 0, outOffset = 0 } = a;
+  const wg = a.workgroupSize ?? defaultWg(ctx);
   checkHeads(what, nHead, nKv, hd);
   check(Number.isInteger(nTok) && nTok > 0, () => `${what}: nTok must be a positive integer, got ${nTok}`);
   check(Number.isFinite(a.scale), () => `${what}: scale must be finite`);
@@ -145,6 +149,11 @@ function common(ctx: KernelContext, what: string, a: AttentionArgs): Common {
   };
 }
 
+/** 256 invocations (more loads in flight per workgroup) where the device allows, else 128. */
+function defaultWg(ctx: KernelContext): number {
+  return ctx.info.limits.maxComputeInvocationsPerWorkgroup >= 256 ? 256 : 128;
+}
+
 const pow2floor = (x: number): number => 2 ** Math.floor(Math.log2(x));
 const pow2ceil = (x: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
 
@@ -154,26 +163,23 @@ export interface DecodePlan {
   /** Query heads per workgroup and head groups per KV head. */
   readonly hsub: number;
   readonly nHg: number;
-  readonly tile4: number;
 }
 
 export function decodePlan(ctx: KernelContext, a: Pick<DecodeArgs, 'nHead' | 'nKv' | 'headDim' | 'nCtx' | 'chunk' | 'workgroupSize'>): DecodePlan {
-  const wg = a.workgroupSize ?? 128;
+  const wg = a.workgroupSize ?? defaultWg(ctx);
   const hd4 = a.headDim / 4;
   const g = a.nHead / a.nKv;
-  // Query rows held in workgroup memory and ACC (4) vec4 accumulators per invocation bound the group.
-  const hsub = Math.min(g, 32, Math.floor(Math.min(QS4, 4 * wg) / hd4));
+  // Heads per workgroup: register accumulators (HMAX) and the query rows in workgroup memory bound the group.
+  const hsub = Math.min(g, DECODE_HMAX, Math.floor(QS4 / hd4));
   const nHg = Math.ceil(g / hsub);
   const maxChunk = pow2floor(SPLIT_SN / hsub);
-  let chunk = a.chunk ?? Math.min(maxChunk, Math.max(32, pow2ceil((a.nCtx * a.nKv * nHg) / 256)));
+  let chunk = a.chunk ?? Math.min(maxChunk, Math.max(256, pow2ceil((a.nCtx * a.nKv * nHg) / 128)));
   check(Number.isInteger(chunk) && chunk > 0 && (chunk & (chunk - 1)) === 0, () => `attentionDecode: chunk ${chunk} must be a power of two`);
   check(chunk <= maxChunk, () => `attentionDecode: chunk ${chunk} exceeds ${maxChunk} for ${hsub} heads per workgroup`);
   chunk = Math.min(chunk, pow2ceil(a.nCtx));
   const limit = ctx.info.limits.maxComputeWorkgroupStorageSize;
-  const fixed = 16 * QS4 + 4 * (SPLIT_SN + wg + 64) + 64;
-  const tile4 = Math.min(2048, Math.floor((limit - fixed) / 16));
-  check(tile4 >= hd4 + 1, () => `attentionDecode: workgroup memory ${limit} too small`);
-  return { chunk, nChunks: Math.ceil(a.nCtx / chunk), hsub, nHg, tile4 };
+  check(16 * QS4 + 4 * SPLIT_SN + 20 * wg + 128 <= limit, () => `attentionDecode: workgroup memory ${limit} too small`);
+  return { chunk, nChunks: Math.ceil(a.nCtx / chunk), hsub, nHg };
 }
 
 export function attentionScratchBytes(nTok: number, nHead: number, headDim: number, nChunks: number): number {
@@ -187,7 +193,7 @@ export function attentionDecode(ctx: KernelContext, a: DecodeArgs): Dispatch[] {
   const maxDim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
   check(plan.nChunks <= maxDim && a.nTok <= maxDim && a.nKv * plan.nHg <= maxDim, () => `${what}: grid too large`);
   const direct = plan.nChunks === 1;
-  const overrides = { WG: c.wg, QS4, TILE4: plan.tile4, SN: SPLIT_SN };
+  const overrides = { WG: c.wg, QS4, SN: SPLIT_SN };
   const src = source.replace('PARAMS_STRUCT', wgslParamsStruct(ATTENTION_PARAMS));
   const base: AttnValues = { ...c.values, chunk: plan.chunk, n_chunks: plan.nChunks, hsub: plan.hsub, n_hg: plan.nHg, part_off: 0, bq: 0, bc: 0, o_off: c.out.off };
   const grid: [number, number, number] = [plan.nChunks, a.nKv * plan.nHg, a.nTok];
@@ -221,7 +227,7 @@ export interface PrefillPlan {
   readonly tile4: number;
 }
 
-export function prefillPlan(ctx: KernelContext, headDim: number, workgroupSize = 128): PrefillPlan {
+export function prefillPlan(ctx: KernelContext, headDim: number, workgroupSize = defaultWg(ctx)): PrefillPlan {
   const hd4 = headDim / 4;
   const limit = ctx.info.limits.maxComputeWorkgroupStorageSize;
   const tile4 = Math.min(2048, Math.floor((limit - 16 * QS4 - 4 * PREFILL_SN - 64) / 32));

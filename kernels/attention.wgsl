@@ -3,12 +3,13 @@
 // q: (T, n_head, hd) at q_off, tokens q_stride apart; out: same layout at o_off / o_stride; cache (n_kv, n_ctx, hd)
 // f32 or f16 (KV_F16). Offsets, strides and hd are multiples of 4 (vec4 loads). Scores are q.k * scale.
 // Kernels (one define each):
-//   SPLIT   — flash-decoding: workgroup (chunk c, KV head x head group, token t) scores `chunk` positions for
-//             hsub query heads that share one KV head (each K/V row is read once for the whole GQA group), then a
-//             chunk-local softmax (max subtracted) and P.V. Writes unnormalised partials o_c and (m_c, l_c), or the
-//             final output directly with DIRECT (one chunk covers the whole cache). K and V are staged through
-//             workgroup memory with coalesced vec4 loads; rows are padded by one vec4 so that reads by position
-//             do not collide in memory banks.
+//   SPLIT   — flash-decoding: workgroup (chunk c, KV head x head group, token t) handles `chunk` positions for up
+//             to HMAX query heads sharing one KV head, so each K/V row is read once for the whole GQA group. One
+//             invocation per position computes the scores of all heads in registers (K rows read straight from
+//             memory, LU independent vec4 loads at a time); a chunk-local softmax (max subtracted) in workgroup
+//             memory; then P.V with invocations on (position group, column): V rows are read once, coalesced,
+//             and the groups' partial sums are added in workgroup memory. Writes unnormalised partials o_c and
+//             (m_c, l_c), or the final output directly with DIRECT (one chunk covers the whole cache).
 //   REDUCE  — workgroup (head, token): o = sum_c o_c e^(m_c - M) / sum_c l_c e^(m_c - M) over the used chunks.
 //   PREFILL — flash-attention 2: workgroup (block of BQ tokens, head) keeps each row's running max, sum and
 //             output in registers (tpr = WG / BQ invocations per row, each owning hd / 4 / tpr vec4 columns) and
@@ -27,6 +28,8 @@ override SN: u32 = 2048u;    // score slots
 
 const NEG: f32 = -3.0e38;
 const ACC: u32 = 4u;         // vec4 accumulators per invocation
+const LU: u32 = 8u;          // independent loads in flight per invocation
+const HMAX: u32 = 8u;        // query heads per decode workgroup (register accumulators)
 
 PARAMS_STRUCT
 
@@ -60,26 +63,13 @@ fn kv_len(t: u32) -> u32 {
 }
 
 #ifdef SPLIT
-var<workgroup> qs: array<vec4<f32>, QS4>;
-var<workgroup> kt: array<vec4<f32>, TILE4>;
-var<workgroup> s: array<f32, SN>;
+var<workgroup> qs: array<vec4<f32>, QS4>;       // (nh, hd/4), pre-scaled
+var<workgroup> s: array<f32, SN>;               // (nh, chunk) scores, then e^(s - m)
 var<workgroup> red: array<f32, WG>;
-var<workgroup> mrow: array<f32, 32>;
-var<workgroup> lrow: array<f32, 32>;
+var<workgroup> red4: array<vec4<f32>, WG>;
+var<workgroup> mrow: array<f32, HMAX>;
+var<workgroup> lrow: array<f32, HMAX>;
 var<workgroup> u_nv: u32;
-
-// Stages positions [p0, p0 + np) of this chunk of K (or V) into kt.
-fn load_tile(from_v: bool, base: u32, p0: u32, np: u32, hd4: u32, rs: u32, tid: u32) {
-  for (var i = tid; i < np * hd4; i += WG) {
-    let r = i / hd4;
-    let d = i - r * hd4;
-    if (from_v) {
-      kt[r * rs + d] = vec4<f32>(vc[base + p0 * hd4 + i]);
-    } else {
-      kt[r * rs + d] = vec4<f32>(kc[base + p0 * hd4 + i]);
-    }
-  }
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -98,26 +88,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let nv = workgroupUniformLoad(&u_nv);
   if (nv == 0u) { return; }
   let hd4 = params.hd / 4u;
-  let rs = hd4 + 1u;
-  let tp = TILE4 / rs;
   let cs = params.chunk;
 
   let qb = (params.q_off + t * params.q_stride) / 4u + h0 * hd4;
   for (var i = tid; i < nh * hd4; i += WG) { qs[i] = q[qb + i] * params.scale; }
+  workgroupBarrier();
 
-  // Scores s[j][p] = q_j . k_p for the chunk, tile by tile.
+  // Scores: one invocation per position, all nh heads at once, so each K row is read once (LU independent vec4
+  // loads at a time, straight from memory) and q comes from workgroup memory as a broadcast.
   let kb = params.kc_off / 4u + (kvh * params.n_ctx + start) * hd4;
-  for (var p0 = 0u; p0 < nv; p0 += tp) {
-    let np = min(tp, nv - p0);
-    workgroupBarrier();
-    load_tile(false, kb, p0, np, hd4, rs, tid);
-    workgroupBarrier();
-    for (var i = tid; i < nh * np; i += WG) {
-      let j = i / np;
-      let r = i - j * np;
-      var acc = vec4<f32>(0.0);
-      for (var d = 0u; d < hd4; d++) { acc += qs[j * hd4 + d] * kt[r * rs + d]; }
-      s[j * cs + p0 + r] = acc.x + acc.y + acc.z + acc.w;
+  for (var p = tid; p < nv; p += WG) {
+    // Explicitly zeroed: an uninitialised `var` in a loop body is not reliably re-zeroed per iteration.
+    var acc: array<f32, HMAX>;
+    for (var j = 0u; j < HMAX; j++) { acc[j] = 0.0; }
+    for (var d0 = 0u; d0 < hd4; d0 += LU) {
+      var kr: array<vec4<f32>, LU>;
+      for (var u = 0u; u < LU; u++) {
+        if (d0 + u < hd4) { kr[u] = vec4<f32>(kc[kb + p * hd4 + d0 + u]); }
+      }
+      for (var u = 0u; u < LU; u++) {
+        if (d0 + u < hd4) {
+          for (var j = 0u; j < HMAX; j++) {
+            if (j < nh) { acc[j] += dot(qs[j * hd4 + d0 + u], kr[u]); }
+          }
+        }
+      }
+    }
+    for (var j = 0u; j < HMAX; j++) {
+      if (j < nh) { s[j * cs + p] = acc[j]; }
     }
   }
   workgroupBarrier();
@@ -129,11 +127,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     L *= 2u;
   }
   let in_grp = tid < nh * L;
-  let j = tid / L;
+  let jl = tid / L;
   let lane = tid % L;
   var mx = NEG;
   if (in_grp) {
-    for (var p = lane; p < nv; p += L) { mx = max(mx, s[j * cs + p]); }
+    for (var p = lane; p < nv; p += L) { mx = max(mx, s[jl * cs + p]); }
   }
   red[tid] = mx;
   for (var st = L / 2u; st > 0u; st >>= 1u) {
@@ -141,14 +139,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (in_grp && lane < st) { red[tid] = max(red[tid], red[tid + st]); }
   }
   workgroupBarrier();
-  if (in_grp && lane == 0u) { mrow[j] = red[tid]; }
+  if (in_grp && lane == 0u) { mrow[jl] = red[tid]; }
   workgroupBarrier();
   var sm = 0.0;
   if (in_grp) {
-    let m = mrow[j];
+    let m = mrow[jl];
     for (var p = lane; p < nv; p += L) {
-      let e = exp(s[j * cs + p] - m);
-      s[j * cs + p] = e;
+      let e = exp(s[jl * cs + p] - m);
+      s[jl * cs + p] = e;
       sm += e;
     }
   }
@@ -158,42 +156,51 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (in_grp && lane < st) { red[tid] += red[tid + st]; }
   }
   workgroupBarrier();
-  if (in_grp && lane == 0u) { lrow[j] = red[tid]; }
+  if (in_grp && lane == 0u) { lrow[jl] = red[tid]; }
 
-  // o_j = sum_p e_jp v_p; invocation owns outputs tid + a * WG (a < ACC) of nh * hd4.
-  var acc: array<vec4<f32>, ACC>;
-  let nout = nh * hd4;
+  // P.V: invocation (group gi, column d) sums positions gi, gi + G, ... for all heads; V rows are read once,
+  // coalesced (consecutive invocations read consecutive vec4 of a row).
+  let G = WG / hd4;
+  let gi = tid / hd4;
+  let d = tid % hd4;
+  var o: array<vec4<f32>, HMAX>;
   let vb = params.vc_off / 4u + (kvh * params.n_ctx + start) * hd4;
-  for (var p0 = 0u; p0 < nv; p0 += tp) {
-    let np = min(tp, nv - p0);
-    workgroupBarrier();
-    load_tile(true, vb, p0, np, hd4, rs, tid);
-    workgroupBarrier();
-    for (var a = 0u; a < ACC; a++) {
-      let o = tid + a * WG;
-      if (o < nout) {
-        let jj = o / hd4;
-        let d = o - jj * hd4;
-        var sacc = acc[a];
-        for (var r = 0u; r < np; r++) { sacc += s[jj * cs + p0 + r] * kt[r * rs + d]; }
-        acc[a] = sacc;
+  if (gi < G) {
+    for (var p0 = gi; p0 < nv; p0 += LU * G) {
+      var vr: array<vec4<f32>, LU>;
+      for (var u = 0u; u < LU; u++) {
+        let p = p0 + u * G;
+        if (p < nv) { vr[u] = vec4<f32>(vc[vb + p * hd4 + d]); }
+      }
+      for (var u = 0u; u < LU; u++) {
+        let p = p0 + u * G;
+        if (p < nv) {
+          for (var j = 0u; j < HMAX; j++) {
+            if (j < nh) { o[j] += s[j * cs + p] * vr[u]; }
+          }
+        }
       }
     }
   }
-  for (var a = 0u; a < ACC; a++) {
-    let o = tid + a * WG;
-    if (o < nout) {
-      let jj = o / hd4;
-      let d = o - jj * hd4;
+  // Sum the G partial columns of each head through workgroup memory.
+  for (var j = 0u; j < HMAX; j++) {
+    if (j < nh) {
+      workgroupBarrier();
+      red4[tid] = o[j];
+      workgroupBarrier();
+      if (tid < hd4) {
+        var tot = vec4<f32>(0.0);
+        for (var k = 0u; k < G; k++) { tot += red4[k * hd4 + tid]; }
 #ifdef DIRECT
-      out[(params.o_off + t * params.o_stride) / 4u + (h0 + jj) * hd4 + d] = acc[a] / lrow[jj];
+        out[(params.o_off + t * params.o_stride) / 4u + (h0 + j) * hd4 + tid] = tot / lrow[j];
 #else
-      let row = (t * params.n_head + h0 + jj) * params.n_chunks + c;
-      out[params.part_off / 4u + row * hd4 + d] = acc[a];
-      if (d == 0u) {
-        out[params.part_off / 4u + params.n_tok * params.n_head * params.n_chunks * hd4 + row] = vec4<f32>(mrow[jj], lrow[jj], 0.0, 0.0);
-      }
+        let row = (t * params.n_head + h0 + j) * params.n_chunks + c;
+        out[params.part_off / 4u + row * hd4 + tid] = tot;
+        if (tid == 0u) {
+          out[params.part_off / 4u + params.n_tok * params.n_head * params.n_chunks * hd4 + row] = vec4<f32>(mrow[j], lrow[j], 0.0, 0.0);
+        }
 #endif
+      }
     }
   }
 }
@@ -266,11 +273,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var kv0 = 0u; kv0 < kv_end; kv0 += bc) {
     let nc = min(bc, kv_end - kv0);
     workgroupBarrier();
-    for (var i = tid; i < nc * hd4; i += WG) {
-      let r = i / hd4;
-      let d = i - r * hd4;
-      kt[r * rs + d] = vec4<f32>(kc[kb + kv0 * hd4 + i]);
-      vt[r * rs + d] = vec4<f32>(vc[vb + kv0 * hd4 + i]);
+    // K and V tiles: LU/2 loads of each in flight per invocation before any store.
+    let cnt = nc * hd4;
+    for (var i0 = 0u; i0 < cnt; i0 += (LU / 2u) * WG) {
+      var tk: array<vec4<f32>, LU / 2u>;
+      var tv: array<vec4<f32>, LU / 2u>;
+      for (var u = 0u; u < LU / 2u; u++) {
+        let i = i0 + tid + u * WG;
+        if (i < cnt) {
+          tk[u] = vec4<f32>(kc[kb + kv0 * hd4 + i]);
+          tv[u] = vec4<f32>(vc[vb + kv0 * hd4 + i]);
+        }
+      }
+      for (var u = 0u; u < LU / 2u; u++) {
+        let i = i0 + tid + u * WG;
+        if (i < cnt) {
+          let r = i / hd4;
+          kt[r * rs + (i - r * hd4)] = tk[u];
+          vt[r * rs + (i - r * hd4)] = tv[u];
+        }
+      }
     }
     workgroupBarrier();
     for (var i = tid; i < nq * nc; i += WG) {

@@ -1,7 +1,8 @@
 /**
  * @file Dispatch wrapper for kernels/norm.wgsl: LayerNorm (weight, no bias: DBRX) and RMSNorm over T rows of n
  * f32 values, plus the two Q/K norm layouts as thin helpers over the same kernel. One workgroup per row, the
- * reduction in workgroup memory or with subgroups (`ctx.subgroups`), two passes for LayerNorm's variance.
+ * reduction in workgroup memory or with subgroups (`ctx.subgroups`), two reductions for LayerNorm's variance;
+ * a row of up to 8·WG values is read once into registers.
  *
  * API:
  *   norm(ctx, args: NormArgs): Dispatch — rows r = t·heads + h at x[xOffset + t·xStride + h·n ..+n), weight
@@ -9,7 +10,7 @@
  *   qkNorm(ctx, args: QkNormArgs): Dispatch[] — in place on Q and K inside a projection buffer:
  *     'head' (Qwen3-MoE: weight (head_dim) applied to every head) or 'full' (OLMoE: weight (n_head·head_dim) over
  *     all of Q, (n_kv·head_dim) over all of K). qkvRope (rope.ts) can fuse both into the RoPE pass instead.
- *   NORM_WG_SIZES: the workgroup sizes offered (powers of two).
+ *   NORM_WG_SIZES: the workgroup sizes offered (powers of two); normWorkgroupSize(ctx, n, rows): the default.
  */
 import source from './norm.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
@@ -29,7 +30,16 @@ export const NORM_PARAMS = [
   ['eps', 'f32'],
 ] as const;
 
-export const NORM_WG_SIZES = [64, 128, 256] as const;
+export const NORM_WG_SIZES = [64, 128, 256, 512, 1024] as const;
+
+/**
+ * Enough invocations to hold a row in registers (8 values each), up to 1024 for the few long rows of decode,
+ * 256 when there are many rows to spread over the GPU anyway.
+ */
+export function normWorkgroupSize(ctx: KernelContext, n: number, rows: number): number {
+  const cap = Math.min(rows <= 64 ? 1024 : 256, ctx.info.limits.maxComputeInvocationsPerWorkgroup);
+  return Math.max(64, Math.min(cap, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(n / 8))))));
+}
 
 export interface NormArgs {
   readonly kind: NormKind;
@@ -57,7 +67,8 @@ export interface NormArgs {
 
 export function norm(ctx: KernelContext, args: NormArgs): Dispatch {
   const what = `norm(${args.kind})`;
-  const { n, nTok = 1, heads = 1, xOffset = 0, wOffset = 0, yOffset = 0, workgroupSize = 256 } = args;
+  const { n, nTok = 1, heads = 1, xOffset = 0, wOffset = 0, yOffset = 0 } = args;
+  const workgroupSize = args.workgroupSize ?? normWorkgroupSize(ctx, n, nTok * heads);
   const xStride = args.xStride ?? heads * n;
   const yStride = args.yStride ?? heads * n;
   check(Number.isInteger(n) && n > 0, () => `${what}: n must be a positive integer, got ${n}`);

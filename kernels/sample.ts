@@ -9,10 +9,10 @@
  * probabilities → min-p → temperature → draw with u = hash(seed, step) (PCG hash, 24-bit uniform; the same
  * (seed, step) always gives the same token). temperature ≤ 0 is greedy over the penalised logits.
  *
- * Top-k on the GPU: the vocabulary is cut into blocks of NB logits (2048, or 4096 where workgroup memory
- * allows); each workgroup bitonic-sorts its block and keeps its best k (partial top-k); the lists are reduced the
- * same way until ≤ NB candidates remain, and one workgroup sorts those and samples. 100,352 logits with k = 40
- * take 2 dispatches, with k = 256 three or four.
+ * Top-k on the GPU: the vocabulary is cut into blocks of NB logits (512, or 1024 for k > 64); each
+ * workgroup bitonic-sorts its block in workgroup memory and keeps its best k (partial top-k); the lists are
+ * reduced the same way until ≤ NB candidates remain, and one workgroup sorts those and samples. 100,352 logits
+ * take 4 dispatches with k = 40 (47 µs on an H200), 5 with k = 256 (94 µs); argmax alone 18 µs.
  *
  * API:
  *   argmax(ctx, a: ArgmaxArgs): Dispatch — greedy token (ties → lowest id; NaN never wins) at out[outOffset].
@@ -107,6 +107,8 @@ export interface SampleArgs {
   /** Two candidate buffers for the partial top-k stages; allocated when omitted. */
   readonly scratch?: readonly [GPUBuffer, GPUBuffer];
   readonly workgroupSize?: number;
+  /** Logits (or candidates) per workgroup in the partial top-k stages (power of two ≥ 512; default sampleBlockSize). */
+  readonly blockSize?: number;
 }
 
 export interface SampleStage {
@@ -128,17 +130,28 @@ export interface SamplePlan {
 
 const pow2ceil = (x: number): number => 2 ** Math.ceil(Math.log2(Math.max(2, x)));
 
-/** Largest sort size whose keys, ids and penalty bits fit the device's workgroup memory (≤ 4096). */
-function blockSize(ctx: KernelContext, wg: number): number {
+/** Largest sort size whose keys, ids and penalty bits fit the device's workgroup memory. */
+function maxBlockSize(ctx: KernelContext, wg: number): number {
   const limit = ctx.info.limits.maxComputeWorkgroupStorageSize;
   let nb = 4096;
   while (nb > 256 && 8 * nb + nb / 8 + 4 * wg + 4 * 256 + 64 > limit) nb /= 2;
   return nb;
 }
 
-export function samplePlan(ctx: KernelContext, vocab: number, topK: number, workgroupSize = 256): SamplePlan {
+/**
+ * Default block of the partial top-k stages: small blocks sort fast (log² barrier stages) and fill more of the
+ * GPU, large ones leave fewer candidates to merge. Measured on an H200 over 100,352 logits: 512 is best up to
+ * k = 64, 1024 for k = 256.
+ */
+export function sampleBlockSize(k: number): number {
+  return k <= 64 ? 512 : 1024;
+}
+
+export function samplePlan(ctx: KernelContext, vocab: number, topK: number, workgroupSize = 256, blockSize?: number): SamplePlan {
   const k = Math.min(topK > 0 ? topK : SAMPLE_MAX_K, SAMPLE_MAX_K, vocab);
-  const NB = blockSize(ctx, workgroupSize);
+  blockSize ??= sampleBlockSize(k);
+  check(blockSize >= 512 && (blockSize & (blockSize - 1)) === 0, () => `sample: block size ${blockSize} must be a power of two ≥ 512`);
+  const NB = Math.min(blockSize, maxBlockSize(ctx, workgroupSize));
   const stages: SampleStage[] = [];
   let n = vocab;
   let fromLogits = true;
@@ -150,7 +163,8 @@ export function samplePlan(ctx: KernelContext, vocab: number, topK: number, work
     scratchPairs = Math.max(scratchPairs, n);
     fromLogits = false;
   }
-  stages.push({ kind: 'final', fromLogits, n, nb: Math.max(pow2ceil(n), pow2ceil(k)), blocks: 1 });
+  // At least 64: the penalty bit set needs NB / 32 ≥ 1 words.
+  stages.push({ kind: 'final', fromLogits, n, nb: Math.max(64, pow2ceil(n), pow2ceil(k)), blocks: 1 });
   return { k, stages, scratchPairs };
 }
 
@@ -174,7 +188,7 @@ interface Built {
 function stageValues(ctx: KernelContext, a: SampleArgs, logitsShift: number, outShift: number, penShift: number): Built {
   const what = 'sample';
   checkConfig(what, a.config, a.step);
-  const plan = samplePlan(ctx, a.vocab, a.config.topK, a.workgroupSize);
+  const plan = samplePlan(ctx, a.vocab, a.config.topK, a.workgroupSize, a.blockSize);
   const c = a.config;
   const pen = a.penalty;
   const values = plan.stages.map((s): SampleValues => ({

@@ -20,6 +20,7 @@ override WG: u32 = 256u;
 override NB: u32 = 2048u;     // sort size (power of two)
 
 const KEY_NEG_INF: u32 = 0x007fffffu;   // key of -inf
+const UNROLL: u32 = 8u;                 // loads in flight per invocation
 const NO_ID: u32 = 0xffffffffu;
 
 PARAMS_STRUCT
@@ -83,12 +84,20 @@ fn main(
 ) {
   var bk = 0u;
   var bi = NO_ID;
-  for (var i = tid; i < params.n; i += WG) {
-    let k = key_of(logits[params.in_off + i]);
+  for (var i0 = tid; i0 < params.n; i0 += UNROLL * WG) {
+    var c: array<f32, UNROLL>;
+    for (var u = 0u; u < UNROLL; u++) {
+      let i = i0 + u * WG;
+      if (i < params.n) { c[u] = logits[params.in_off + i]; }
+    }
     // Each invocation sees increasing i, so strict > keeps the lowest id among its equal keys.
-    if (k > bk || bi == NO_ID) {
-      bk = k;
-      bi = i;
+    for (var u = 0u; u < UNROLL; u++) {
+      let i = i0 + u * WG;
+      let k = key_of(c[u]);
+      if (i < params.n && (k > bk || bi == NO_ID)) {
+        bk = k;
+        bi = i;
+      }
     }
   }
 #ifdef USE_SUBGROUPS
@@ -148,36 +157,57 @@ fn load_sort(blk: u32, tid: u32) {
   }
   workgroupBarrier();
 #endif
-  for (var i = tid; i < NB; i += WG) {
-    let e = lo + i;
-    var k = 0u;
-    var id = NO_ID;
-    if (e < params.n) {
+  // UNROLL independent loads per invocation before any use (one memory latency per round, not per element).
+  for (var i0 = tid; i0 < NB; i0 += UNROLL * WG) {
 #ifdef PAIRS
-      let c = cand_in[params.in_off + e];
-      k = c.x;
-      id = c.y;
+    var c: array<vec2<u32>, UNROLL>;
 #else
-      var v = logits[params.in_off + e];
-#ifdef PENALTY
-      if ((atomicLoad(&marked[i / 32u]) & (1u << (i % 32u))) != 0u) {
-        // llama.cpp: logit <= 0 is multiplied by the penalty, a positive one divided.
-        v = select(v / params.rep, v * params.rep, v <= 0.0);
+    var c: array<f32, UNROLL>;
+#endif
+    for (var u = 0u; u < UNROLL; u++) {
+      let e = lo + i0 + u * WG;
+      if (i0 + u * WG < NB && e < params.n) {
+#ifdef PAIRS
+        c[u] = cand_in[params.in_off + e];
+#else
+        c[u] = logits[params.in_off + e];
+#endif
       }
-#endif
-      k = key_of(v);
-      id = e;
-#endif
     }
-    keys[i] = k;
-    ids[i] = id;
+    for (var u = 0u; u < UNROLL; u++) {
+      let i = i0 + u * WG;
+      let e = lo + i;
+      if (i < NB) {
+        var k = 0u;
+        var id = NO_ID;
+        if (e < params.n) {
+#ifdef PAIRS
+          k = c[u].x;
+          id = c[u].y;
+#else
+          var v = c[u];
+#ifdef PENALTY
+          if ((atomicLoad(&marked[i / 32u]) & (1u << (i % 32u))) != 0u) {
+            // llama.cpp: logit <= 0 is multiplied by the penalty, a positive one divided.
+            v = select(v / params.rep, v * params.rep, v <= 0.0);
+          }
+#endif
+          k = key_of(v);
+          id = e;
+#endif
+        }
+        keys[i] = k;
+        ids[i] = id;
+      }
+    }
   }
   workgroupBarrier();
   // Bitonic sort, descending by (key, -id).
   for (var kk = 2u; kk <= NB; kk <<= 1u) {
     for (var j = kk >> 1u; j > 0u; j >>= 1u) {
       for (var i = tid; i < NB / 2u; i += WG) {
-        let a = 2u * j * (i / j) + (i % j);
+        // Pair i of this stage: insert a 0 bit at position log2(j) (j is a power of two).
+        let a = ((i & ~(j - 1u)) << 1u) | (i & (j - 1u));
         let b = a + j;
         let desc = (a & kk) == 0u;
         if (before(keys[a], ids[a], keys[b], ids[b]) != desc) {

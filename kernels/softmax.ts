@@ -22,7 +22,7 @@ export const SOFTMAX_PARAMS = [
   ['scale', 'f32'],
 ] as const;
 
-export const SOFTMAX_WG_SIZES = [64, 128, 256] as const;
+export const SOFTMAX_WG_SIZES = [64, 128, 256, 512, 1024] as const;
 
 export interface SoftmaxArgs {
   readonly n: number;
@@ -45,7 +45,9 @@ export interface SoftmaxArgs {
 
 export function softmax(ctx: KernelContext, a: SoftmaxArgs): Dispatch {
   const what = 'softmax';
-  const { n, nRows = 1, xOffset = 0, yOffset = 0, scale = 1, workgroupSize = 256 } = a;
+  const { n, nRows = 1, xOffset = 0, yOffset = 0, scale = 1 } = a;
+  // A few long rows (a vocabulary): as many invocations as the device allows; many rows: 256.
+  const workgroupSize = a.workgroupSize ?? (nRows <= 64 && n >= 8192 ? Math.min(1024, ctx.info.limits.maxComputeInvocationsPerWorkgroup) : 256);
   const xStride = a.xStride ?? n;
   const yStride = a.yStride ?? n;
   check(Number.isInteger(n) && n > 0, () => `${what}: n must be a positive integer, got ${n}`);
@@ -53,6 +55,7 @@ export function softmax(ctx: KernelContext, a: SoftmaxArgs): Dispatch {
   check(xStride >= n && yStride >= n, () => `${what}: row strides shorter than n`);
   check(Number.isFinite(scale), () => `${what}: scale must be finite`);
   check((SOFTMAX_WG_SIZES as readonly number[]).includes(workgroupSize), () => `${what}: workgroup size ${workgroupSize} not in ${SOFTMAX_WG_SIZES.join('/')}`);
+  check(workgroupSize <= ctx.info.limits.maxComputeInvocationsPerWorkgroup, () => `${what}: workgroup size ${workgroupSize} over the device limit`);
   const inplace = a.y === undefined || a.y === a.x;
   check(!inplace || a.y === undefined || (yOffset === xOffset && yStride === xStride), () => `${what}: y aliases x at a different place`);
   const x = bindSpan(ctx, a.x, xOffset, xOffset + (nRows - 1) * xStride + n, 4, `${what}: x`);

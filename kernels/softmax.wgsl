@@ -8,6 +8,7 @@ enable subgroups;
 #endif
 
 override WG: u32 = 256u;
+const UNROLL: u32 = 4u;
 
 PARAMS_STRUCT
 
@@ -71,15 +72,32 @@ fn main(
 #else
   let yb = params.y_off + r * params.y_stride;
 #endif
+  // Passes 1 and 2 keep UNROLL independent loads in flight per invocation.
   var m = -3.0e38;
-  for (var i = tid; i < n; i += WG) { m = max(m, s * x[xb + i]); }
+  for (var i0 = tid; i0 < n; i0 += UNROLL * WG) {
+    var c: array<f32, UNROLL>;
+    for (var u = 0u; u < UNROLL; u++) {
+      let i = i0 + u * WG;
+      c[u] = -3.0e38;
+      if (i < n) { c[u] = s * x[xb + i]; }
+    }
+    for (var u = 0u; u < UNROLL; u++) { m = max(m, c[u]); }
+  }
 #ifdef USE_SUBGROUPS
   let mx = wg_reduce(m, true, tid, sg_id, sg_lane, n_sg);
 #else
   let mx = wg_reduce(m, true, tid);
 #endif
   var acc = 0.0;
-  for (var i = tid; i < n; i += WG) { acc += exp(s * x[xb + i] - mx); }
+  for (var i0 = tid; i0 < n; i0 += UNROLL * WG) {
+    var c: array<f32, UNROLL>;
+    for (var u = 0u; u < UNROLL; u++) {
+      let i = i0 + u * WG;
+      c[u] = -3.0e38;
+      if (i < n) { c[u] = s * x[xb + i]; }
+    }
+    for (var u = 0u; u < UNROLL; u++) { acc += exp(c[u] - mx); }
+  }
 #ifdef USE_SUBGROUPS
   let sum = wg_reduce(acc, false, tid, sg_id, sg_lane, n_sg);
 #else

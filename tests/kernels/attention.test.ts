@@ -112,8 +112,8 @@ describe('attention decode (split-K + reduce)', () => {
 
   it('splits into several chunks (and one: DIRECT) as planned', () => {
     const { ctx } = gpu;
-    expect(decodePlan(ctx, { nHead: 48, nKv: 8, headDim: 128, nCtx: 4096 }).chunk).toBe(128);
-    expect(decodePlan(ctx, { nHead: 48, nKv: 8, headDim: 128, nCtx: 4096 }).nChunks).toBe(32);
+    expect(decodePlan(ctx, { nHead: 48, nKv: 8, headDim: 128, nCtx: 4096 }).chunk).toBe(256);
+    expect(decodePlan(ctx, { nHead: 48, nKv: 8, headDim: 128, nCtx: 4096 }).nChunks).toBe(16);
     expect(decodePlan(ctx, { nHead: 8, nKv: 2, headDim: 32, nCtx: 7 }).nChunks).toBe(1);
     expect(attentionDecode(ctx, { ...dummyArgs(ctx), nCtx: 7 }).length).toBe(1);
     expect(attentionDecode(ctx, { ...dummyArgs(ctx), nCtx: 300 }).length).toBe(2);
@@ -123,7 +123,7 @@ describe('attention decode (split-K + reduce)', () => {
     const { ctx } = gpu;
     let seed = 77;
     for (const wg of ATTENTION_WG_SIZES)
-      for (const len of [32, 33, 64, 65]) {
+      for (const len of wg === 128 ? [32, 33, 64, 65] : [33, 65]) {
         await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 8, nKv: 2, hd: 64, nCtx: 96, positions: [len - 1], chunk: 32, wg }, seed++);
       }
     await runCase(ctx, { kernel: 'decode', nTok: 3, nHead: 6, nKv: 1, hd: 128, nCtx: 200, positions: [150, 0, 33], chunk: 32 }, seed++);
@@ -131,6 +131,9 @@ describe('attention decode (split-K + reduce)', () => {
     await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 16, nKv: 2, hd: 64, nCtx: 600, positions: [599], scale: 0.015625 }, seed++);
     // More query heads per KV head than fit one workgroup (head groups), hd 256.
     await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 32, nKv: 1, hd: 256, nCtx: 300, positions: [250], wg: 64 }, seed++);
+    // Chunks longer than the workgroup (several positions per invocation in the score pass).
+    await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 12, nKv: 2, hd: 64, nCtx: 1000, positions: [995], chunk: 512 }, seed++);
+    await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 48, nKv: 8, hd: 128, nCtx: 700, positions: [690], chunk: 512, wg: 64 }, seed++);
     // Positions past the cache are clamped to its end.
     await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 4, nKv: 2, hd: 16, nCtx: 50, positions: [70] }, seed++);
   });

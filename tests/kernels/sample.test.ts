@@ -24,7 +24,15 @@ function modelLogits(n: number, seed: number): Float32Array {
   return x;
 }
 
-async function runSample(ctx: KernelContext, logits: Float32Array, config: SampleConfig, step: number, recent?: readonly number[], wg?: number): Promise<{ token: number; prob: number }> {
+async function runSample(
+  ctx: KernelContext,
+  logits: Float32Array,
+  config: SampleConfig,
+  step: number,
+  recent?: readonly number[],
+  wg?: number,
+  blockSize?: number,
+): Promise<{ token: number; prob: number }> {
   const gl = ctx.storage(new Float32Array([0, 0, 0, ...logits]));
   const gout = ctx.storage(16);
   const gpen = ctx.storage(new Uint32Array([0, ...(recent ?? []), 0xffffffff]));
@@ -39,6 +47,7 @@ async function runSample(ctx: KernelContext, logits: Float32Array, config: Sampl
       config,
       step,
       workgroupSize: wg,
+      blockSize,
     }),
   );
   const raw = await ctx.read(gout, 4, 8);
@@ -103,12 +112,15 @@ describe('sample', () => {
   it('plans partial top-k stages for a 100,352-token vocabulary', () => {
     const { ctx } = sg;
     const p40 = samplePlan(ctx, 100352, 40);
-    expect(p40.stages.map((s) => s.kind)).toEqual(['block', 'final']);
+    expect(p40.stages[0].kind).toBe('block');
+    expect(p40.stages.at(-1)!.kind).toBe('final');
     expect(p40.stages[0].blocks).toBe(Math.ceil(100352 / p40.stages[0].nb));
+    expect(p40.stages[1].n).toBe(p40.stages[0].blocks * 40);
+    expect(samplePlan(ctx, 100352, 40, 256, 2048).stages.length).toBe(2);
     const p256 = samplePlan(ctx, 100352, 0);
     expect(p256.k).toBe(256);
     expect(p256.stages.at(-1)!.n).toBeLessThanOrEqual(p256.stages[0].nb);
-    expect(samplePlan(ctx, 5, 40).stages).toEqual([{ kind: 'final', fromLogits: true, n: 5, nb: 8, blocks: 1 }]);
+    expect(samplePlan(ctx, 5, 40).stages).toEqual([{ kind: 'final', fromLogits: true, n: 5, nb: 64, blocks: 1 }]);
   });
 
   it('top-k = 1 and temperature 0 equal argmax (ties to the lowest id), vocab 5 to 100352', async () => {
@@ -153,7 +165,8 @@ describe('sample', () => {
         const recent = [5, 17, n - 1, 17, 42];
         for (const step of steps) {
           const wg = SAMPLE_WG_SIZES[(step + ci) % SAMPLE_WG_SIZES.length];
-          const got = await runSample(ctx, x, config, step, recent, wg);
+          const blockSize = [512, 1024, 2048][(step + n) % 3];
+          const got = await runSample(ctx, x, config, step, recent, wg, blockSize);
           const want = sampleRef(x, recent, config, step);
           checked++;
           if (got.token !== want.token) {
@@ -267,6 +280,8 @@ describe('sample', () => {
     const b = await runSample(ctx, x, config, 5);
     expect(a).toEqual(b);
     expect(a.token).toBe(sampleRef(x, [], config, 5).token);
+    // The penalty on a single-stage chain: 0.5 / 4 < 0.45.
+    expect((await runSample(ctx, x, { ...config, temperature: 0, repeatPenalty: 4 }, 0, [1])).token).toBe(4);
     const seen = new Set<number>();
     for (let s = 0; s < 40; s++) seen.add((await runSample(ctx, x, config, s)).token);
     expect(seen.size).toBeGreaterThanOrEqual(4);
