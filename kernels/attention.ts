@@ -82,6 +82,8 @@ export interface AttentionArgs {
 export interface DecodeArgs extends AttentionArgs {
   /** Positions per split-K chunk (power of two; default from n_ctx and the number of KV heads). */
   readonly chunk?: number;
+  /** Query heads of a GQA group per workgroup (default: the whole group, at most 8). */
+  readonly headsPerWorkgroup?: number;
   /** Partials buffer (attentionScratchBytes); allocated when omitted. */
   readonly scratch?: GPUBuffer;
   readonly scratchOffset?: number;
@@ -165,12 +167,16 @@ export interface DecodePlan {
   readonly nHg: number;
 }
 
-export function decodePlan(ctx: KernelContext, a: Pick<DecodeArgs, 'nHead' | 'nKv' | 'headDim' | 'nCtx' | 'chunk' | 'workgroupSize'>): DecodePlan {
+export function decodePlan(
+  ctx: KernelContext,
+  a: Pick<DecodeArgs, 'nHead' | 'nKv' | 'headDim' | 'nCtx' | 'chunk' | 'workgroupSize' | 'headsPerWorkgroup'>,
+): DecodePlan {
   const wg = a.workgroupSize ?? defaultWg(ctx);
   const hd4 = a.headDim / 4;
   const g = a.nHead / a.nKv;
   // Heads per workgroup: register accumulators (HMAX) and the query rows in workgroup memory bound the group.
-  const hsub = Math.min(g, DECODE_HMAX, Math.floor(QS4 / hd4));
+  const hsub = Math.min(g, DECODE_HMAX, Math.floor(QS4 / hd4), a.headsPerWorkgroup ?? g);
+  check(Number.isInteger(hsub) && hsub >= 1, () => `attentionDecode: headsPerWorkgroup must be a positive integer`);
   const nHg = Math.ceil(g / hsub);
   const maxChunk = pow2floor(SPLIT_SN / hsub);
   let chunk = a.chunk ?? Math.min(maxChunk, Math.max(256, pow2ceil((a.nCtx * a.nKv * nHg) / 128)));

@@ -28,6 +28,7 @@ interface Case {
   readonly scale?: number;
   readonly wg?: number;
   readonly chunk?: number;
+  readonly headsPerWorkgroup?: number;
   readonly kernel: 'decode' | 'prefill' | 'auto';
 }
 
@@ -84,6 +85,7 @@ async function runCase(ctx: KernelContext, c: Case, seed: number): Promise<void>
     positions: c.basePositions ? { base: c.positions[0] } : { buffer: gpos, offset: 3 },
     workgroupSize: c.wg,
     chunk: c.chunk,
+    headsPerWorkgroup: c.headsPerWorkgroup,
   };
   const ds = c.kernel === 'decode' ? attentionDecode(ctx, args) : c.kernel === 'prefill' ? [attentionPrefill(ctx, args)] : attention(ctx, args);
   ctx.run(ds);
@@ -131,6 +133,8 @@ describe('attention decode (split-K + reduce)', () => {
     await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 16, nKv: 2, hd: 64, nCtx: 600, positions: [599], scale: 0.015625 }, seed++);
     // More query heads per KV head than fit one workgroup (head groups), hd 256.
     await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 32, nKv: 1, hd: 256, nCtx: 300, positions: [250], wg: 64 }, seed++);
+    // Head groups smaller than the GQA group, the last one partial (6 = 4 + 2).
+    await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 12, nKv: 2, hd: 64, nCtx: 600, positions: [590], headsPerWorkgroup: 4 }, seed++);
     // Chunks longer than the workgroup (several positions per invocation in the score pass).
     await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 12, nKv: 2, hd: 64, nCtx: 1000, positions: [995], chunk: 512 }, seed++);
     await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 48, nKv: 8, hd: 128, nCtx: 700, positions: [690], chunk: 512, wg: 64 }, seed++);
