@@ -1,72 +1,81 @@
 /**
- * @file Dispatch wrapper for kernels/embedding.wgsl: token embeddings from a table of any quant.wgsl type
- * (ggml get_rows), scaled (Granite's embedding multiplier). ids is a u32 buffer, so the engine can feed the
- * token the GPU sampler just wrote without a CPU round trip.
+ * @file Dispatch wrapper for kernels/embedding.wgsl (`get_rows`): the f32 embeddings of a list of token ids
+ * (a u32 buffer on the GPU, so sampling can feed the next step without a readback), from a table of any type
+ * in kernels/lib/quant.ts, optionally scaled (Granite's embedding multiplier). One dispatch per table chunk.
  */
 import source from './embedding.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
-import { QUANT_INCLUDES, blocksPerRow, quantDefines } from './lib/quant.ts';
+import { QUANT_INCLUDES, blocksPerRow, quantDefines, quantGeometry } from './lib/quant.ts';
 import type { GpuWeight } from './lib/weights.ts';
 
 export const EMBEDDING_PARAMS = [
   ['n_embd', 'u32'],
-  ['n_tok', 'u32'],
+  ['n_tokens', 'u32'],
   ['row_words', 'u32'],
-  ['row_lo', 'u32'],
-  ['n_rows', 'u32'],
   ['ids_off', 'u32'],
   ['out_off', 'u32'],
+  ['first_row', 'u32'],
+  ['n_rows', 'u32'],
+  ['total_rows', 'u32'],
+  ['zero_bad', 'u32'],
   ['scale', 'f32'],
 ] as const;
 
-export const EMBEDDING_WG_SIZES = [32, 64, 128] as const;
+export const EMBEDDING_WG_SIZES = [64, 256] as const;
 
 export interface EmbeddingArgs {
-  /** token_embd: ne [n_embd, n_vocab]. */
+  /** ggml dims [n_embd, n_vocab]. */
   readonly table: GpuWeight;
-  /** (T) u32 token ids at idsOffset; ids outside the table write nothing. */
+  /** u32 token ids, `tokens` of them from idsOffset. Ids past the table give zero rows. */
   readonly ids: GPUBuffer;
   readonly idsOffset?: number;
-  readonly nTok: number;
-  /** Out: (T, n_embd) f32 at outOffset. */
+  readonly tokens: number;
+  /** f32 (tokens, n_embd) from outOffset. */
   readonly out: GPUBuffer;
   readonly outOffset?: number;
+  /** Multiplies every value (Granite: embedding_multiplier). Default 1. */
   readonly scale?: number;
-  readonly workgroupSize?: number;
+  readonly workgroupSize?: (typeof EMBEDDING_WG_SIZES)[number];
 }
 
-export function embedding(ctx: KernelContext, a: EmbeddingArgs): Dispatch[] {
-  const { table: w, nTok, idsOffset = 0, outOffset = 0, scale = 1, workgroupSize = 64 } = a;
-  const who = `embedding ${w.name}`;
-  check(w.dims.length === 2, () => `${who}: table must be 2-D [n_embd, n_vocab], got [${w.dims.join(', ')}]`);
+export function embedding(ctx: KernelContext, args: EmbeddingArgs): Dispatch[] {
+  const { table: w, ids, out, tokens, idsOffset = 0, outOffset = 0, scale = 1, workgroupSize = 64 } = args;
   const nEmbd = w.rowElems;
-  blocksPerRow(w.type, nEmbd, who);
-  check(nEmbd % 4 === 0, () => `${who}: n_embd ${nEmbd} must be a multiple of 4`);
-  check(Number.isInteger(nTok) && nTok > 0, () => `${who}: nTok must be a positive integer`);
-  check((EMBEDDING_WG_SIZES as readonly number[]).includes(workgroupSize), () => `${who}: workgroup size ${workgroupSize} not in ${EMBEDDING_WG_SIZES.join('/')}`);
-  check((idsOffset + nTok) * 4 <= a.ids.size, () => `${who}: ids holds ${a.ids.size / 4} < ${idsOffset + nTok} ids`);
-  check((outOffset + nTok * nEmbd) * 4 <= a.out.size, () => `${who}: out holds ${a.out.size / 4} < ${outOffset + nTok * nEmbd} floats`);
+  blocksPerRow(w.type, nEmbd, `embedding ${w.name}`);
+  check(Number.isInteger(tokens) && tokens > 0, () => `embedding ${w.name}: token count must be a positive integer, got ${tokens}`);
+  check(Number.isInteger(idsOffset) && idsOffset >= 0, () => `embedding: bad ids offset ${idsOffset}`);
+  check(Number.isInteger(outOffset) && outOffset >= 0, () => `embedding: bad out offset ${outOffset}`);
+  check((idsOffset + tokens) * 4 <= ids.size, () => `embedding ${w.name}: ids hold ${ids.size / 4} < ${idsOffset + tokens} ids`);
+  check((outOffset + tokens * nEmbd) * 4 <= out.size, () => `embedding ${w.name}: out holds ${out.size / 4} < ${outOffset + tokens * nEmbd} floats`);
+  check(Number.isFinite(scale), () => `embedding ${w.name}: scale ${scale} is not finite`);
+  check(EMBEDDING_WG_SIZES.includes(workgroupSize), () => `embedding: workgroup size ${workgroupSize} not in ${EMBEDDING_WG_SIZES.join(',')}`);
+  check(ids !== out, () => `embedding ${w.name}: out must not alias ids`);
+
   const pipeline = ctx.pipeline({
     family: 'embedding',
     source: source.replace('PARAMS_STRUCT', wgslParamsStruct(EMBEDDING_PARAMS)),
     includes: QUANT_INCLUDES,
-    defines: quantDefines(w.type, who),
+    defines: quantDefines(w.type, 'embedding'),
     overrides: { WG: workgroupSize },
   });
-  const [gx, gy] = grid2d(nTok, ctx.info.limits.maxComputeWorkgroupsPerDimension);
-  return w.chunks.map((c) => {
+  const g = quantGeometry(w.type, 'embedding');
+  const threads = (nEmbd / g.blockElems) * g.parts * tokens;
+  const [gx, gy] = grid2d(Math.ceil(threads / workgroupSize), ctx.info.limits.maxComputeWorkgroupsPerDimension);
+  return w.chunks.map((c, i) => {
     const values: ParamValues<typeof EMBEDDING_PARAMS> = {
       n_embd: nEmbd,
-      n_tok: nTok,
+      n_tokens: tokens,
       row_words: w.rowStride / 4,
-      row_lo: c.firstRow,
-      n_rows: c.rows,
       ids_off: idsOffset,
       out_off: outOffset,
+      first_row: c.firstRow,
+      n_rows: c.rows,
+      total_rows: w.rows,
+      zero_bad: i === 0 ? 1 : 0,
       scale,
     };
-    const params = ctx.uniform(EMBEDDING_PARAMS, values, `${who}.params`);
-    return ctx.dispatch(pipeline, [params, c.buffer, a.ids, a.out], [gx, gy], params);
+    const params = ctx.uniform(EMBEDDING_PARAMS, values, `embedding.params ${w.name}`);
+    return ctx.dispatch(pipeline, [params, c.buffer, ids, out], [gx, gy], params);
   });
 }

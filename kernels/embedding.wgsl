@@ -1,46 +1,63 @@
-// Embedding lookup (ggml get_rows): out[t] = scale · dequant(table[ids[t]]) for T token ids, any weight type of
-// quant.wgsl. One workgroup per token; its threads walk the row's (block, part) units, so neighbouring threads
-// read neighbouring words. A table split into chunks (binding limit) gets one dispatch per chunk; a token whose row
-// lives in another chunk is skipped by this one.
-
-#include "quant"
+// get_rows: out[t, :] = scale · dequant(table[ids[t], :]) for a list of token ids, from a table of any type in
+// kernels/lib/quant.wgsl (Q4_0 in the demo models). Thread g handles part (g % units) of token (g / units):
+// consecutive threads decode consecutive parts of one row. One dispatch per table chunk; a thread writes only
+// when its id falls in the chunk, and the first chunk's dispatch writes zeros for ids past the table (bad ids
+// never read out of bounds). Override WG: threads per workgroup. Grid: ceil(units · n_tokens / WG), grid2d.
 
 override WG: u32 = 64u;
 
 PARAMS_STRUCT
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> w: array<u32>;          // (rows of this chunk, row_words) padded blocks
-@group(0) @binding(2) var<storage, read> ids: array<u32>;        // (T)
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;  // (T, n_embd) at out_off
+#ifdef W_VEC4
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;   // (n_rows, row_words / 4)
+fn qw_load(i: u32) -> u32 {
+  return w[i >> 2u][i & 3u];
+}
+fn qw_load4(i: u32) -> vec4<u32> {
+  return w[i >> 2u];
+}
+#else
+@group(0) @binding(1) var<storage, read> w: array<u32>;         // (n_rows, row_words)
+fn qw_load(i: u32) -> u32 {
+  return w[i];
+}
+#endif
+@group(0) @binding(2) var<storage, read> ids: array<u32>;        // (ids_off + n_tokens)
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;  // (out_off + n_tokens · n_embd)
 
-fn qw_load(word: u32) -> u32 {
-  return w[word];
-}
-fn qw_load4(word: u32) -> vec4<u32> {
-  return vec4<u32>(w[word], w[word + 1u], w[word + 2u], w[word + 3u]);
-}
+#include "quant"
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let t = wid.x + wid.y * nwg.x;
-  if (t >= params.n_tok) { return; }
-  let tok = ids[params.ids_off + t];
-  if (tok < params.row_lo || tok >= params.row_lo + params.n_rows) { return; }
-  let row_word = (tok - params.row_lo) * params.row_words;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = gid.x + gid.y * nwg.x * WG;
   let units = (params.n_embd / BLOCK_ELEMS) * BLOCK_PARTS;
-  let base = params.out_off + t * params.n_embd;
-  for (var u = lid.x; u < units; u += WG) {
-    let b = u / BLOCK_PARTS;
-    let p = u % BLOCK_PARTS;
-    let vals = q_part_dequant(row_word + b * BLOCK_WORDS, p);
+  let t = g / units;
+  if (t >= params.n_tokens) {
+    return;
+  }
+  let u = g % units;
+  let b = u / BLOCK_PARTS;
+  let p = u % BLOCK_PARTS;
+  let id = ids[params.ids_off + t];
+  let o = params.out_off + t * params.n_embd + b * BLOCK_ELEMS;
+  if (id >= params.first_row && id - params.first_row < params.n_rows) {
+    let vals = q_part_dequant((id - params.first_row) * params.row_words + b * BLOCK_WORDS, p);
     for (var v = 0u; v < PART_VEC4; v++) {
-      let e = base + b * BLOCK_ELEMS + q_part_elem(p, v);
-      let x = vals[v] * params.scale;
-      out[e] = x.x;
-      out[e + 1u] = x.y;
-      out[e + 2u] = x.z;
-      out[e + 3u] = x.w;
+      let e = o + q_part_elem(p, v);
+      let s = params.scale * vals[v];
+      out[e] = s.x;
+      out[e + 1u] = s.y;
+      out[e + 2u] = s.z;
+      out[e + 3u] = s.w;
+    }
+  } else if (params.zero_bad != 0u && id >= params.total_rows) {
+    for (var v = 0u; v < PART_VEC4; v++) {
+      let e = o + q_part_elem(p, v);
+      out[e] = 0.0;
+      out[e + 1u] = 0.0;
+      out[e + 2u] = 0.0;
+      out[e + 3u] = 0.0;
     }
   }
 }
