@@ -18,6 +18,7 @@ case $step in
   kernels) cli gpu-info; cli bench-kernels --full --json > "$OUT/bench-kernels.json"; tail -c 3000 "$OUT/bench-kernels.json" ;;
   olmoe) bench olmoe-1b-7b --preset olmoe-1b-7b --quant mixed-q4_k_m ;;
   granite) bench granite-3b-a800m --preset granite-3b-a800m --quant mixed-q4_k_m ;;
+  granite1b) bench granite-1b-a400m --preset granite-1b-a400m --quant mixed-q4_k_m ;;
   # A dense llama with OLMoE's active size per token (d 2048, 16 layers, ff 8·1024 = 8192).
   dense) bench dense-olmoe-active --arch llama --layers 16 --embd 2048 --heads 16 --kv-heads 16 --ff 8192 --vocab 50304 --quant mixed-q4_k_m --seed 1 ;;
   dbrx) bench dbrx-4l --preset dbrx --layers ${DBRX_LAYERS:-4} --quant mixed-q4_k_m ;;
