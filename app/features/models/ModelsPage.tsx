@@ -12,6 +12,7 @@ import { DetailsList, ModelCard, button } from './ModelCard.tsx';
 import { StoragePanel } from './StoragePanel.tsx';
 import { assessFit, deviceMemoryGb, type DeviceFacts } from './fit.ts';
 import { formatBytes } from '../../lib/format.ts';
+import { hrefOf } from '../../router.ts';
 
 function EndpointCard({ m }: { m: EndpointModel }) {
   return (
@@ -22,6 +23,9 @@ function EndpointCard({ m }: { m: EndpointModel }) {
       </div>
       <p className="text-sm text-slate-600 dark:text-slate-400">{m.details.note}</p>
       <DetailsList d={m.details} size={m.sizeBytes} approx />
+      <a href={hrefOf('compare')} className="inline-block text-sm text-teal-700 underline dark:text-teal-400">
+        Compare a Brix model with it through an endpoint
+      </a>
     </li>
   );
 }

@@ -64,7 +64,10 @@ export function SamplingSettings() {
   const setSampling = useSettingsStore((s) => s.setSampling);
   const contextSize = useSettingsStore((s) => s.contextSize);
   const setContextSize = useSettingsStore((s) => s.setContextSize);
-  const loaded = useApp((s) => (s.load.kind === 'ready' ? { id: s.load.modelId, ctx: s.load.info.contextSize } : null));
+  // Atomic selectors: a selector returning a fresh object would re-render forever.
+  const loadedId = useApp((s) => (s.load.kind === 'ready' ? s.load.modelId : null));
+  const loadedCtx = useApp((s) => (s.load.kind === 'ready' ? s.load.info.contextSize : 0));
+  const loaded = loadedId === null ? null : { id: loadedId, ctx: loadedCtx };
   const patch = (p: Partial<SamplingSettings>): void => setSampling(p);
 
   return (
