@@ -14,7 +14,16 @@
  *       y += sigmoid(x·w_gate_shexp) · down_sh(silu(gate_sh·x) ⊙ up_sh·x); the sigmoid gate is computed by
  *       moeRouter (`sharedGate`) into slot k of `weights`, so this is 2 small dense dispatches.
  *   moeDecode(ctx, {...}): Dispatch[] — the above in order for one MoE block.
- * Prefill (T tokens): moePrefill(ctx, {...}): Dispatch[] (see moePrefill below).
+ * Prefill (T tokens), 5 dispatches (+2): createMoePrefillScratch(ctx, dims) once, then
+ *   moePrefill(ctx, {x, nTokens, router, gate, up, down, k, gating, residual?, y, scratch, shared?}): Dispatch[]
+ *       route all T tokens, group routes by expert (counts, prefix, scatter), grouped gate+up and down
+ *       products per (expert, tile of 32 routes), un-permute and combine (see moePrefill below).
+ *
+ * Every wrapper checks shapes, offsets and buffer sizes and throws KernelShapeError. Tuning knobs
+ * (MoeDecodeTuning): workgroupSize (MOE_WG_SIZES, default 128), threadsPerRow (lanes per team, default 16 for
+ * gate+up and 64 for down, fewer for short rows: the fastest on an H200 for OLMoE and DBRX shapes),
+ * rowsPerThread (MOE_ROWS_PER_THREAD, default 1); the router takes MOE_ROUTER_WG_SIZES (default the device's
+ * maximum up to 1024: one workgroup per token reads the whole router, so it is latency-bound).
  *
  * The Dispatch[] results are usually one dispatch. Expert tensors split into chunks of whole experts
  * (GpuWeight.chunks, binding limits) are bound together, up to 8 chunks per tensor, and picked by expert
@@ -38,8 +47,12 @@ export type { MoeGating } from './moe.ref.ts';
 
 /** Expert weight types the MoE kernels decode (all of kernels/lib/quant.wgsl). */
 export const MOE_WEIGHT_TYPES: readonly GpuWeightType[] = QUANT_TYPES;
-/** Workgroup sizes offered (router and decode kernels). */
+/** Workgroup sizes offered (decode expert kernels). */
 export const MOE_WG_SIZES = [64, 128, 256] as const;
+/** Router workgroup sizes offered (one workgroup per token reads the whole router: the more lanes the better). */
+export const MOE_ROUTER_WG_SIZES = [64, 128, 256, 512, 1024] as const;
+/** Rows per invocation offered for the decode expert kernels (each activation part is reused RPT times). */
+export const MOE_ROWS_PER_THREAD = [1, 2, 4] as const;
 /** Most chunks of one expert tensor bound in one dispatch. */
 export const MOE_MAX_CHUNK_BINDINGS = 8;
 /** Most experts per token (router workgroup array). */
@@ -81,12 +94,16 @@ function weightBindingsWgsl(first: number, n: number, vec4: boolean): string {
   return [...decl, 'var<private> q_sel: u32;', ...fns].join('\n');
 }
 
-function checkWorkgroup(ctx: KernelContext, wg: number, tpr: number, who: string): void {
+function checkWorkgroup(ctx: KernelContext, wg: number, tpr: number, who: string, sizes: readonly number[] = MOE_WG_SIZES): void {
   check(
-    (MOE_WG_SIZES as readonly number[]).includes(wg) && wg <= ctx.info.limits.maxComputeInvocationsPerWorkgroup,
-    () => `${who}: workgroup size ${wg} is not one of ${MOE_WG_SIZES.join(', ')} within the device limit`,
+    sizes.includes(wg) && wg <= ctx.info.limits.maxComputeInvocationsPerWorkgroup,
+    () => `${who}: workgroup size ${wg} is not one of ${sizes.join(', ')} within the device limit`,
   );
   check(Number.isInteger(tpr) && tpr >= 1 && (tpr & (tpr - 1)) === 0 && tpr <= wg, () => `${who}: threads per row ${tpr} must be a power of two <= ${wg}`);
+}
+
+function checkRpt(rpt: number, who: string): void {
+  check((MOE_ROWS_PER_THREAD as readonly number[]).includes(rpt), () => `${who}: rows per thread ${rpt} is not one of ${MOE_ROWS_PER_THREAD.join(', ')}`);
 }
 
 function pow2Floor(n: number): number {
@@ -160,6 +177,7 @@ export const MOE_ROUTER_PARAMS = [
   ['w_off', 'u32'],
   ['cnt_off', 'u32'],
   ['slot_off', 'u32'],
+  ['tpr', 'u32'],
   ['scale', 'f32'],
 ] as const;
 
@@ -188,7 +206,14 @@ export interface MoeRouterArgs {
   readonly sharedGate?: GpuWeight;
   /** Prefill grouping: hist[e] += 1 and slotPos[offset + t*k + j] = the route's position in expert e's list. */
   readonly grouping?: { readonly hist: GPUBuffer; readonly slotPos: GPUBuffer; readonly slotOffset?: number };
+  /** One of MOE_ROUTER_WG_SIZES within the device limit (default: the largest, up to 1024). */
   readonly workgroupSize?: number;
+}
+
+/** The router's default workgroup size: as many lanes as the device allows (latency-bound single workgroup). */
+export function moeRouterDefaultWorkgroup(ctx: KernelContext): number {
+  const max = ctx.info.limits.maxComputeInvocationsPerWorkgroup;
+  return [...MOE_ROUTER_WG_SIZES].reverse().find((w) => w <= max) ?? 64;
 }
 
 export function moeRouter(ctx: KernelContext, a: MoeRouterArgs): Dispatch {
@@ -197,7 +222,8 @@ export function moeRouter(ctx: KernelContext, a: MoeRouterArgs): Dispatch {
   check(r.type === 'F32' && r.dims.length === 2, () => `${who}: ${r.name} must be an F32 2-D tensor, got ${r.type} [${r.dims.join(', ')}]`);
   check(r.chunks.length === 1, () => `${who}: ${r.name} is split into ${r.chunks.length} chunks; the router must fit one binding`);
   const [nEmbd, nExpert] = r.dims;
-  const { k, xOffset = 0, xStride = nEmbd, nTokens = 1, idsOffset = 0, weightsOffset = 0, scale = 1, workgroupSize = 256 } = a;
+  const { k, xOffset = 0, xStride = nEmbd, nTokens = 1, idsOffset = 0, weightsOffset = 0, scale = 1 } = a;
+  const workgroupSize = a.workgroupSize ?? moeRouterDefaultWorkgroup(ctx);
   checkPositiveInt(nTokens, who, 'nTokens');
   check(Number.isInteger(k) && k >= 1 && k <= Math.min(nExpert, MOE_MAX_K), () => `${who}: k = ${k} must be in 1..min(n_expert ${nExpert}, ${MOE_MAX_K})`);
   check(nExpert <= 4095, () => `${who}: n_expert ${nExpert} > 4095`);
@@ -216,12 +242,15 @@ export function moeRouter(ctx: KernelContext, a: MoeRouterArgs): Dispatch {
     checkBuffer(a.grouping.hist, 0, nExpert, who, 'hist');
     checkBuffer(a.grouping.slotPos, slotOffset, nTokens * k, who, 'slotPos');
   }
-  checkWorkgroup(ctx, workgroupSize, Math.min(32, workgroupSize), who);
+  // Teams of TPR lanes per router row: every lane busy for few experts, at least 4 lanes per row for many.
+  const nRows = nExpert + (a.sharedGate ? 1 : 0);
+  const tpr = Math.max(Math.min(4, workgroupSize), Math.min(64, pow2Floor(workgroupSize / nRows)));
+  checkWorkgroup(ctx, workgroupSize, tpr, who, MOE_ROUTER_WG_SIZES);
   check(a.ids !== a.weights, () => `${who}: ids and weights must be different buffers`);
 
   const vec4 = nEmbd % 4 === 0 && xOffset % 4 === 0 && xStride % 4 === 0;
   const vw = vec4 ? 4 : 1;
-  const defines: Defines = { ...baseDefines(ctx), MAX_E: Math.ceil((nExpert + 1) / 64) * 64 };
+  const defines: Defines = { ...baseDefines(ctx), MAX_E: Math.ceil((nExpert + 1) / 256) * 256, TPR: 'params.tpr' };
   if (vec4) defines.VEC4 = true;
   if (a.gating === 'softmax_topk') defines.NO_RENORM = true;
   const buffers: GPUBuffer[] = [a.x, r.chunks[0].buffer, a.ids, a.weights];
@@ -253,6 +282,7 @@ export function moeRouter(ctx: KernelContext, a: MoeRouterArgs): Dispatch {
     w_off: weightsOffset,
     cnt_off: a.counts?.offset ?? 0,
     slot_off: slotOffset,
+    tpr,
     scale,
   };
   const params = ctx.uniform(MOE_ROUTER_PARAMS, values, 'moe_router.params');
@@ -261,7 +291,7 @@ export function moeRouter(ctx: KernelContext, a: MoeRouterArgs): Dispatch {
     source: withParams(routerSource, MOE_ROUTER_PARAMS),
     defines,
     includes: INCLUDES,
-    overrides: { WG: workgroupSize, TPR: Math.min(32, workgroupSize) },
+    overrides: { WG: workgroupSize },
   });
   const [gx, gy] = grid2d(nTokens, ctx.info.limits.maxComputeWorkgroupsPerDimension);
   return ctx.dispatch(pipeline, [params, ...buffers], [gx, gy], params);
@@ -288,10 +318,12 @@ export const MOE_GATE_UP_PARAMS = [
 
 /** Tuning and test knobs shared by the decode wrappers. */
 export interface MoeDecodeTuning {
-  /** One of MOE_WG_SIZES (default 256). */
+  /** One of MOE_WG_SIZES (default 128). */
   readonly workgroupSize?: number;
-  /** Invocations per output row (power of two <= workgroupSize); default from the row's block count. */
+  /** Invocations per team (power of two <= workgroupSize); default from the row's (block, part) count. */
   readonly threadsPerRow?: number;
+  /** Rows per team, one of MOE_ROWS_PER_THREAD (default 1): each activation part serves that many rows. */
+  readonly rowsPerThread?: number;
   /** Pretend the device allows this many storage buffers per stage (tests of the windowed path). */
   readonly maxStorageBuffers?: number;
 }
@@ -328,12 +360,14 @@ interface GateUpCore extends MoeDecodeTuning {
 }
 
 function gateUpDispatches(ctx: KernelContext, a: GateUpCore, who: string): Dispatch[] {
-  const { gate, up, nEmbd, nFf, k, workgroupSize = 256 } = a;
+  const { gate, up, nEmbd, nFf, k, workgroupSize = 128, rowsPerThread: rpt = 1 } = a;
   check(gate.type === up.type, () => `${who}: gate (${gate.type}) and up (${up.type}) must have the same type`);
   const geo = quantGeometry(gate.type, who);
   const nb = blocksPerRow(gate.type, nEmbd, who);
-  const tpr = a.threadsPerRow ?? Math.min(32, pow2Floor(nb * geo.parts), workgroupSize);
+  // 16 lanes per row measured best on an H200 for OLMoE and DBRX shapes (Q4_K); fewer for short rows.
+  const tpr = a.threadsPerRow ?? Math.min(16, pow2Floor(nb * geo.parts), workgroupSize);
   checkWorkgroup(ctx, workgroupSize, tpr, who);
+  checkRpt(rpt, who);
   checkBuffer(a.x, a.xOffset, nEmbd, who, 'x');
   checkBuffer(a.h, a.hOffset, k * nFf, who, 'h');
   if (a.ids) checkBuffer(a.ids, a.idsOffset, k, who, 'ids');
@@ -344,10 +378,10 @@ function gateUpDispatches(ctx: KernelContext, a: GateUpCore, who: string): Dispa
   const windows = dense
     ? [{ lo: 0, hi: 1, c0: [0, 0], n: [1, 1] }]
     : expertWindows([gate, up], epc, a.nExpert, storageBudget(ctx, fixed, a.maxStorageBuffers), who);
-  const rows = workgroupSize / tpr;
+  const rows = (workgroupSize / tpr) * rpt;
   return windows.map((win) => {
     const nBuf = win.n[0] + win.n[1];
-    const defines: Defines = { ...baseDefines(ctx), ...quantDefines(gate.type, who), N_WBUF: nBuf, X_VEC4: a.xOffset % 4 === 0 };
+    const defines: Defines = { ...baseDefines(ctx), ...quantDefines(gate.type, who), N_WBUF: nBuf, RPT: rpt, X_VEC4: a.xOffset % 4 === 0 };
     if (dense) defines.DENSE = true;
     const values: ParamValues<typeof MOE_GATE_UP_PARAMS> = {
       n_ff: nFf,
@@ -452,11 +486,13 @@ interface DownCore extends MoeDecodeTuning {
 }
 
 function downDispatches(ctx: KernelContext, a: DownCore, who: string): Dispatch[] {
-  const { down, nEmbd, nFf, k, workgroupSize = 256 } = a;
+  const { down, nEmbd, nFf, k, workgroupSize = 128, rowsPerThread: rpt = 1 } = a;
   const geo = quantGeometry(down.type, who);
   const nb = blocksPerRow(down.type, nFf, who);
-  const tpr = a.threadsPerRow ?? Math.min(32, pow2Floor(k * nb * geo.parts), workgroupSize);
+  // Lanes stride over one expert's row at a time: up to 64 (best measured for DBRX's 10752-long rows).
+  const tpr = a.threadsPerRow ?? Math.min(64, pow2Floor(nb * geo.parts), workgroupSize);
   checkWorkgroup(ctx, workgroupSize, tpr, who);
+  checkRpt(rpt, who);
   checkBuffer(a.h, a.hOffset, k * nFf, who, 'h');
   checkBuffer(a.weights, a.weightsOffset, k, who, 'weights');
   checkBuffer(a.y, a.yOffset, nEmbd, who, 'y');
@@ -472,11 +508,11 @@ function downDispatches(ctx: KernelContext, a: DownCore, who: string): Dispatch[
   const windows = dense
     ? [{ lo: 0, hi: 1, c0: [0], n: [1] }]
     : expertWindows([down], [epc], a.nExpert, storageBudget(ctx, fixed, a.maxStorageBuffers), who);
-  const rows = workgroupSize / tpr;
+  const rows = (workgroupSize / tpr) * rpt;
   const [gx, gy] = grid2d(Math.ceil(nEmbd / rows), ctx.info.limits.maxComputeWorkgroupsPerDimension);
   return windows.map((win, wi) => {
     const accum = wi > 0 || !a.residual;
-    const defines: Defines = { ...baseDefines(ctx), ...quantDefines(down.type, who), N_WBUF: win.n[0], X_VEC4: a.hOffset % 4 === 0 };
+    const defines: Defines = { ...baseDefines(ctx), ...quantDefines(down.type, who), N_WBUF: win.n[0], RPT: rpt, X_VEC4: a.hOffset % 4 === 0 };
     const buffers: GPUBuffer[] = [a.h, a.weights, a.y];
     if (a.residual && !accum) {
       defines.B_RES = buffers.length + 1;
@@ -607,12 +643,14 @@ export interface MoeDecodeArgs extends MoeDecodeTuning {
   readonly h: GPUBuffer;
   readonly counts?: { readonly buffer: GPUBuffer; readonly offset: number };
   readonly shared?: { readonly gateInp: GpuWeight; readonly gate: GpuWeight; readonly up: GpuWeight; readonly down: GpuWeight };
+  /** The router's workgroup size (MOE_ROUTER_WG_SIZES; default moeRouterDefaultWorkgroup). */
+  readonly routerWorkgroupSize?: number;
 }
 
 /** Router, gate+up, down+combine (and the shared expert): y = residual + MoE(x) for one token. */
 export function moeDecode(ctx: KernelContext, a: MoeDecodeArgs): Dispatch[] {
   const { k } = a;
-  const tuning: MoeDecodeTuning = { workgroupSize: a.workgroupSize, maxStorageBuffers: a.maxStorageBuffers };
+  const tuning: MoeDecodeTuning = { workgroupSize: a.workgroupSize, rowsPerThread: a.rowsPerThread, maxStorageBuffers: a.maxStorageBuffers };
   const nFf = a.gate.dims[1];
   const out: Dispatch[] = [
     moeRouter(ctx, {
@@ -626,7 +664,7 @@ export function moeDecode(ctx: KernelContext, a: MoeDecodeArgs): Dispatch[] {
       weights: a.weights,
       counts: a.counts,
       sharedGate: a.shared?.gateInp,
-      workgroupSize: a.workgroupSize,
+      workgroupSize: a.routerWorkgroupSize,
     }),
     ...moeGateUp(ctx, { ...tuning, x: a.x, xOffset: a.xOffset, gate: a.gate, up: a.up, ids: a.ids, k, h: a.h }),
     ...moeDownCombine(ctx, {
@@ -878,7 +916,7 @@ export interface MoePrefillArgs {
   readonly counts?: { readonly buffer: GPUBuffer; readonly offset: number };
   readonly shared?: { readonly gateInp: GpuWeight; readonly gate: GpuWeight; readonly up: GpuWeight; readonly down: GpuWeight };
   readonly scratch: MoePrefillScratch;
-  /** Router workgroup size (one of MOE_WG_SIZES). */
+  /** Router workgroup size (one of MOE_ROUTER_WG_SIZES; default moeRouterDefaultWorkgroup). */
   readonly workgroupSize?: number;
   /** Pretend the device allows this many storage buffers per stage (tests of the windowed path). */
   readonly maxStorageBuffers?: number;

@@ -1,10 +1,11 @@
 // MoE decode, down projection fused with the weighted combine and the residual:
 //   y[d] = residual[d] + sum_j w_j * (down_{e_j}[d] · h[j]),  e_j = ids[ids_off + j], w_j = rw[w_off + j]
-// Grid ceil(n_embd / R) (folded by grid2d), R = WG / TPR rows per workgroup. No float atomics: a team of TPR
-// invocations owns output row d and strides over all (j, block, part) units of the k selected experts, so the
-// k-sum happens in registers and one team reduction. Chunked expert tensors as in moe_gate_up: experts
-// outside this dispatch's window [e_lo, e_hi) contribute nothing here.
-// Defines: the weight type (quantDefines), X_VEC4 (h_off and h_stride % 4 == 0), USE_SUBGROUPS,
+// Grid ceil(n_embd / R) (folded by grid2d), R = (WG / TPR) * RPT rows per workgroup. No float atomics: a team of
+// TPR invocations owns RPT output rows and, for each selected expert j in turn, strides over the (block, part)
+// units of those rows (each h part is loaded once for the RPT rows), so the k-sum happens in registers and one
+// team reduction per row. Chunked expert tensors as in moe_gate_up: experts outside this dispatch's window
+// [e_lo, e_hi) contribute nothing here.
+// Defines: the weight type (quantDefines), RPT, X_VEC4 (h_off and h_stride % 4 == 0), USE_SUBGROUPS,
 // ACCUM (no residual binding; y[d] += ...: later windows, and the shared expert after the routed ones),
 // DENSE (one 2-D weight, no ids: the shared expert, e = 0, k = 1, its gate weight at rw[w_off]).
 // B_* defines are binding indices.
@@ -57,43 +58,55 @@ fn main(
   let sg = 1u;
 #endif
   let n_out = params.n_embd;
-  let d = (wid.x + wid.y * nwg.x) * (WG / TPR) + li / TPR;
+  let d0 = (wid.x + wid.y * nwg.x) * ((WG / TPR) * RPT) + (li / TPR) * RPT;
   let lane = li % TPR;
   let units = params.n_blocks * BLOCK_PARTS;
-  var acc = 0.0;
-  if (d < n_out) {
-    // Walk the flattened (j, unit) space from `lane` in steps of TPR, keeping j and u incrementally.
-    var j = lane / units;
-    var u = lane % units;
-    while (j < params.k) {
+  var acc: array<f32, RPT>;
+  if (d0 < n_out) {
+    for (var j = 0u; j < params.k; j++) {
 #ifdef DENSE
       let e = 0u;
 #else
       let e = ids[params.ids_off + j];
 #endif
-      if (e >= params.e_lo && e < params.e_hi) {
-        q_sel = e / params.epc - params.c0;
+      if (e < params.e_lo || e >= params.e_hi) { continue; }
+      q_sel = e / params.epc - params.c0;
+      let xo = params.h_off + j * params.h_stride;
+      let row0 = (e % params.epc) * n_out;
+      var base: array<u32, RPT>;
+      var part: array<f32, RPT>;
+      for (var r = 0u; r < RPT; r++) {
+        // Rows past n_embd (last workgroup) read the last row again; their sums are dropped.
+        base[r] = (row0 + min(d0 + r, n_out - 1u)) * params.row_words;
+        part[r] = 0.0; // explicitly: the declaration is inside the expert loop
+      }
+      for (var u = lane; u < units; u += TPR) {
         let b = u / BLOCK_PARTS;
         let p = u % BLOCK_PARTS;
-        let xo = params.h_off + j * params.h_stride + b * BLOCK_ELEMS;
         var xv: array<vec4<f32>, PART_VEC4>;
         for (var v = 0u; v < PART_VEC4; v++) {
-          xv[v] = x_load4(xo + q_part_elem(p, v));
+          xv[v] = x_load4(xo + b * BLOCK_ELEMS + q_part_elem(p, v));
         }
-        let base = ((e % params.epc) * n_out + d) * params.row_words;
-        acc += rw[params.w_off + j] * q_part_dot(base + b * BLOCK_WORDS, p, q_x_prep(xv));
+        let qx = q_x_prep(xv);
+        let bw = b * BLOCK_WORDS;
+        for (var r = 0u; r < RPT; r++) {
+          part[r] += q_part_dot(base[r] + bw, p, qx);
+        }
       }
-      u += TPR;
-      while (u >= units) { u -= units; j++; }
+      let wj = rw[params.w_off + j];
+      for (var r = 0u; r < RPT; r++) { acc[r] += wj * part[r]; }
     }
   }
-  let s = team_sum2(li, vec2<f32>(acc, 0.0), sg);
-  if (lane == 0u && d < n_out) {
+  for (var r = 0u; r < RPT; r++) {
+    let s = team_sum2(li, vec2<f32>(acc[r], 0.0), sg);
+    let d = d0 + r;
+    if (lane == 0u && d < n_out) {
 #ifdef ACCUM
-    let base = y[params.y_off + d];
+      let base = y[params.y_off + d];
 #else
-    let base = residual[params.res_off + d];
+      let base = residual[params.res_off + d];
 #endif
-    y[params.y_off + d] = base + s.x;
+      y[params.y_off + d] = base + s.x;
+    }
   }
 }

@@ -1,14 +1,15 @@
 // MoE decode, fused gate+up over the selected experts only:
 //   h[j][f] = silu(gate_e[f] · x) * (up_e[f] · x),  e = ids[ids_off + j], j < k, f < n_ff
-// Grid (ceil(n_ff / R), k) with R = WG / TPR rows per workgroup: the expert index is read on the GPU, and only
-// that expert's rows are touched. A team of TPR invocations computes one row of gate and the same row of up:
-// lanes stride over the row's (block, part) units (kernels/lib/quant.wgsl), so neighbouring lanes read
-// neighbouring words, and each activation part is loaded and prepared once for both projections. Weights are
+// Grid (ceil(n_ff / R), k) with R = (WG / TPR) * RPT rows per workgroup: the expert index is read on the GPU,
+// and only that expert's rows are touched. A team of TPR invocations computes RPT consecutive rows of gate and
+// the same rows of up: lanes stride over the rows' (block, part) units (kernels/lib/quant.wgsl), so
+// neighbouring lanes read neighbouring words, and each activation part is loaded and prepared once for the
+// 2 * RPT weight rows (and 2 * RPT independent weight loads are in flight per lane). Weights are
 // dequantized inside the dot (q_part_dot). The expert tensors may be split into chunks of whole experts
 // (binding limits): the generated qw_load() reads the chunk selected by the private `q_sel`; workgroups whose
 // expert lies outside this dispatch's window [e_lo, e_hi) exit (one dispatch per window when all chunks do not
 // fit the storage-binding limit).
-// Defines: the weight type (quantDefines), X_VEC4 (x_off % 4 == 0), USE_SUBGROUPS (team reduction, see
+// Defines: the weight type (quantDefines), RPT (rows per team), X_VEC4 (x_off % 4 == 0), USE_SUBGROUPS (team reduction, see
 // moe_common), DENSE (one 2-D weight pair, no ids: the Qwen2-MoE shared expert, e = 0, grid (ceil(n_ff / R), 1)).
 // Overrides: WG, TPR (powers of two, TPR <= WG).
 
@@ -65,14 +66,21 @@ fn main(
   if (e < params.e_lo || e >= params.e_hi) { return; }
 
   let n_ff = params.n_ff;
-  let f = wid.x * (WG / TPR) + li / TPR;
+  let f0 = wid.x * ((WG / TPR) * RPT) + (li / TPR) * RPT;
   let lane = li % TPR;
   let gsel = e / params.g_epc - params.g_c0;
   let usel = params.u_sel0 + e / params.u_epc - params.u_c0;
-  var acc = vec2<f32>(0.0);
-  if (f < n_ff) {
-    let gb = ((e % params.g_epc) * n_ff + f) * params.row_words;
-    let ub = ((e % params.u_epc) * n_ff + f) * params.row_words;
+  // Rows past n_ff (last workgroup) read the last row again; their sums are dropped.
+  var gb: array<u32, RPT>;
+  var ub: array<u32, RPT>;
+  var acc: array<vec2<f32>, RPT>;
+  for (var r = 0u; r < RPT; r++) {
+    let f = min(f0 + r, n_ff - 1u);
+    gb[r] = ((e % params.g_epc) * n_ff + f) * params.row_words;
+    ub[r] = ((e % params.u_epc) * n_ff + f) * params.row_words;
+    acc[r] = vec2<f32>(0.0);
+  }
+  if (f0 < n_ff) {
     let units = params.n_blocks * BLOCK_PARTS;
     for (var u = lane; u < units; u += TPR) {
       let b = u / BLOCK_PARTS;
@@ -83,14 +91,19 @@ fn main(
       }
       let qx = q_x_prep(xv);
       let bw = b * BLOCK_WORDS;
-      q_sel = gsel;
-      acc.x += q_part_dot(gb + bw, p, qx);
-      q_sel = usel;
-      acc.y += q_part_dot(ub + bw, p, qx);
+      for (var r = 0u; r < RPT; r++) {
+        q_sel = gsel;
+        acc[r].x += q_part_dot(gb[r] + bw, p, qx);
+        q_sel = usel;
+        acc[r].y += q_part_dot(ub[r] + bw, p, qx);
+      }
     }
   }
-  let s = team_sum2(li, acc, sg);
-  if (lane == 0u && f < n_ff) {
-    h[params.h_off + j * params.h_stride + f] = s.x / (1.0 + exp(-s.x)) * s.y;
+  for (var r = 0u; r < RPT; r++) {
+    let s = team_sum2(li, acc[r], sg);
+    let f = f0 + r;
+    if (lane == 0u && f < n_ff) {
+      h[params.h_off + j * params.h_stride + f] = s.x / (1.0 + exp(-s.x)) * s.y;
+    }
   }
 }

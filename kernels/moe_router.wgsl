@@ -17,7 +17,7 @@
 // selected expert, for routing statistics); SHARED_GATE (Qwen2-MoE: also computes sigmoid(w_sh · x) into
 // slot k, with ids[slot k] = n_expert); PREFILL_HIST (hist[e] += 1 per selected expert and
 // slot_pos[slot_off + t*k + j] = the previous count, i.e. the route's position in expert e's list).
-// MAX_E (define) sizes the logits array: >= n_expert + 1. B_* defines are binding indices.
+// MAX_E (define) sizes the logits array: >= n_expert + 1 (256 up to 255 experts). B_* defines are binding indices.
 // Grid: n_tokens workgroups folded into (x, y) by grid2d.
 
 #ifdef USE_SUBGROUPS
@@ -25,7 +25,8 @@ enable subgroups;
 #endif
 
 override WG: u32 = 256u;
-override TPR: u32 = 32u;
+// TPR (invocations per router row, a power of two <= WG) is the define TPR = params.tpr: a uniform, so one
+// pipeline serves every expert count (the team reduction's loops then have uniform bounds).
 
 PARAMS_STRUCT
 
@@ -59,25 +60,43 @@ var<workgroup> lg: array<f32, MAX_E>;    // logits of this token (+ the shared g
 var<workgroup> sel: array<u32, 16>;      // selected experts by rank
 var<workgroup> wsum: array<f32, WG>;
 
+fn wrow(shared_row: bool, i: u32) -> XT {
+#ifdef SHARED_GATE
+  if (shared_row) { return wsh[i]; }
+#endif
+  return wr[i];
+}
+
 fn sanitize(v: f32) -> f32 {
   // Bit test, not v != v: compilers may assume no NaNs.
   if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { return -3.0e38; }
   return clamp(v, -3.0e38, 3.0e38);
 }
 
+// Dot of row e (router row, or the shared gate at e == n_expert) with x, over this lane's columns; four
+// independent accumulators keep four loads in flight (one workgroup reads the whole router: latency-bound).
 fn row_dot(e: u32, lane: u32, xb: u32) -> f32 {
-  var acc = 0.0;
   let n = params.n_cols;
-  if (e < params.n_expert) {
-    let wb = e * n;
-    for (var c = lane; c < n; c += TPR) { acc += dotx(wr[wb + c], x[xb + c]); }
-  }
+  var wb = e * n;
+  var shared_row = false;
 #ifdef SHARED_GATE
-  else if (e == params.n_expert) {
-    for (var c = lane; c < n; c += TPR) { acc += dotx(wsh[c], x[xb + c]); }
-  }
+  shared_row = e == params.n_expert;
+  if (shared_row) { wb = 0u; }
 #endif
-  return acc;
+  if (e > params.n_expert || (e == params.n_expert && !shared_row)) { return 0.0; }
+  var a0 = 0.0;
+  var a1 = 0.0;
+  var a2 = 0.0;
+  var a3 = 0.0;
+  var c = lane;
+  for (; c + 3u * TPR < n; c += 4u * TPR) {
+    a0 += dotx(wrow(shared_row, wb + c), x[xb + c]);
+    a1 += dotx(wrow(shared_row, wb + c + TPR), x[xb + c + TPR]);
+    a2 += dotx(wrow(shared_row, wb + c + 2u * TPR), x[xb + c + 2u * TPR]);
+    a3 += dotx(wrow(shared_row, wb + c + 3u * TPR), x[xb + c + 3u * TPR]);
+  }
+  for (; c < n; c += TPR) { a0 += dotx(wrow(shared_row, wb + c), x[xb + c]); }
+  return (a0 + a1) + (a2 + a3);
 }
 
 @compute @workgroup_size(WG)
@@ -103,7 +122,7 @@ fn main(
 #ifdef SHARED_GATE
   n_rows = ne + 1u;
 #endif
-  let n_teams = WG / TPR;
+  let n_teams = WG / TPR; // TPR = params.tpr (define)
   let team = li / TPR;
   let lane = li % TPR;
   for (var r0 = 0u; r0 < n_rows; r0 += n_teams) {

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  MOE_ROUTER_WG_SIZES,
   MOE_WG_SIZES,
   moeDecode,
   moeDownCombine,
@@ -52,63 +53,74 @@ describe('moe router', () => {
     [4, [1, 2, 4]],
     [16, [1, 2, 4, 8]],
     [60, [1, 4, 8]],
-    [64, [2, 8]],
+    [64, [2, 8, 16]],
     [128, [1, 8]],
   ];
+  async function routerCase(ctx: KernelContext, nExpert: number, k: number, gating: MoeGating, nEmbd: number, wg?: number): Promise<void> {
+    const nTok = 3;
+    const seed = nExpert * 1000 + k * 10 + nEmbd;
+    // Narrow integer logits: many exact ties.
+    const x = exactF32(nTok * nEmbd, seed, 2);
+    const wr = exactF32(nExpert * nEmbd, seed + 1, 1);
+    // Token 2: all experts tie (zero input).
+    x.fill(0, 2 * nEmbd, 3 * nEmbd);
+    const router = uploadWeight(ctx, 'ffn_gate_inp', 'F32', [nEmbd, nExpert], f32Bytes(wr));
+    const xb = ctx.storage(x);
+    const ids = ctx.storage((2 + nTok * k) * 4);
+    const weights = ctx.storage((5 + nTok * k) * 4);
+    const counts = ctx.storage(nExpert * 3 * 4);
+    ctx.run([
+      moeRouter(ctx, {
+        x: xb,
+        nTokens: nTok,
+        router,
+        k,
+        gating,
+        scale: 1.5,
+        ids,
+        idsOffset: 2,
+        weights,
+        weightsOffset: 5,
+        counts: { buffer: counts, offset: nExpert },
+        workgroupSize: wg,
+      }),
+    ]);
+    const want = moeRouterRef(x, wr, { nEmbd, nExpert, k, gating, scale: 1.5 });
+    const got = await ctx.readU32(ids, nTok * k, 2);
+    const tag = `E=${nExpert} k=${k} ${gating} n_embd=${nEmbd} wg${wg ?? 'default'}`;
+    expect(Array.from(got), `${tag}: ids`).toEqual(Array.from(want.ids));
+    expectClose(`${tag}: weights`, await ctx.readF32(weights, nTok * k, 5), want.weights, { nmse: 1e-10, maxAbs: 1e-5 });
+    const cnt = await ctx.readU32(counts);
+    const wantCnt = new Uint32Array(nExpert * 3);
+    for (const e of want.ids) wantCnt[nExpert + e]++;
+    expect(Array.from(cnt), `${tag}: counts`).toEqual(Array.from(wantCnt));
+    for (const b of [xb, ids, weights, counts, router.chunks[0].buffer]) b.destroy();
+  }
+
+  // Pipelines depend on the gating, vec4 loads (n_embd % 4) and the workgroup size, not on n_expert or k
+  // (team width is a uniform): all shapes run at the default workgroup size, then each size once.
   for (const [label, get] of [
     ['subgroups', () => sub.ctx],
     ['no-subgroups', () => nosub.ctx],
-  ] as const)
-    it(`ids exactly as the CPU (ties -> lower index), weights, counters; ${label}`, async () => {
+  ] as const) {
+    it(`ids exactly as the CPU (ties -> lower index), weights, counters; n_expert x k x gating x odd n_embd; ${label}`, async () => {
       const ctx = get();
       let cases = 0;
       for (const [nExpert, ks] of SHAPES)
         for (const k of ks)
           for (const gating of GATINGS)
             for (const nEmbd of [37, 64]) {
-              const wg = MOE_WG_SIZES[cases % MOE_WG_SIZES.length];
-              const nTok = 3;
-              const seed = nExpert * 1000 + k * 10 + nEmbd;
-              // Narrow integer logits: many exact ties.
-              const x = exactF32(nTok * nEmbd, seed, 2);
-              const wr = exactF32(nExpert * nEmbd, seed + 1, 1);
-              // Token 2: all experts tie (zero input).
-              x.fill(0, 2 * nEmbd, 3 * nEmbd);
-              const router = uploadWeight(ctx, 'ffn_gate_inp', 'F32', [nEmbd, nExpert], f32Bytes(wr));
-              const xb = ctx.storage(x);
-              const ids = ctx.storage((2 + nTok * k) * 4);
-              const weights = ctx.storage((5 + nTok * k) * 4);
-              const counts = ctx.storage((nExpert * 3) * 4);
-              ctx.run([
-                moeRouter(ctx, {
-                  x: xb,
-                  nTokens: nTok,
-                  router,
-                  k,
-                  gating,
-                  scale: 1.5,
-                  ids,
-                  idsOffset: 2,
-                  weights,
-                  weightsOffset: 5,
-                  counts: { buffer: counts, offset: nExpert },
-                  workgroupSize: wg,
-                }),
-              ]);
-              const want = moeRouterRef(x, wr, { nEmbd, nExpert, k, gating, scale: 1.5 });
-              const got = await ctx.readU32(ids, nTok * k, 2);
-              const tag = `E=${nExpert} k=${k} ${gating} n_embd=${nEmbd} wg${wg}`;
-              expect(Array.from(got), `${tag}: ids`).toEqual(Array.from(want.ids));
-              expectClose(`${tag}: weights`, await ctx.readF32(weights, nTok * k, 5), want.weights, { nmse: 1e-10, maxAbs: 1e-5 });
-              const cnt = await ctx.readU32(counts);
-              const wantCnt = new Uint32Array(nExpert * 3);
-              for (const e of want.ids) wantCnt[nExpert + e]++;
-              expect(Array.from(cnt), `${tag}: counts`).toEqual(Array.from(wantCnt));
-              for (const b of [xb, ids, weights, counts, router.chunks[0].buffer]) b.destroy();
+              await routerCase(ctx, nExpert, k, gating, nEmbd);
               cases++;
             }
       expect(cases).toBeGreaterThan(40);
     });
+    it(`every router workgroup size; ${label}`, async () => {
+      const ctx = get();
+      const sizes = MOE_ROUTER_WG_SIZES.filter((w) => w <= ctx.info.limits.maxComputeInvocationsPerWorkgroup);
+      for (const wg of sizes) await routerCase(ctx, 60, 4, 'softmax_topk_renorm', 64, wg);
+    });
+  }
 
   it('random (non-exact) inputs, shared-expert gate, NaN logits', async () => {
     for (const [label, ctx] of fixtures()) {
@@ -161,6 +173,7 @@ interface ExpertCase {
   readonly wg: number;
   /** Threads per row (undefined: the wrapper's default). */
   readonly tpr?: number;
+  readonly rpt?: number;
   /** Activation offsets multiples of 4 (vec4 loads) or not (scalar loads). */
   readonly aligned: boolean;
   /** Also check down+combine without residual (accumulating into y). */
@@ -194,15 +207,16 @@ async function checkExperts(c: ExpertCase): Promise<void> {
   const resb = ctx.storage(residual);
   const hWant = moeGateUpRef(x.subarray(xOffset), gate.f32, up.f32, idsList, nEmbd, nFf);
   const yWant = moeDownRef(hWant, down.f32, idsList, wList, residual, nFf, nEmbd);
-  const tag = `${c.label} ${type} wg${wg} tpr${tpr ?? 'auto'}${c.aligned ? ' aligned' : ''}`;
+  const rpt = c.rpt;
+  const tag = `${c.label} ${type} wg${wg} tpr${tpr ?? 'auto'} rpt${rpt ?? 1}${c.aligned ? ' aligned' : ''}`;
   const h = ctx.storage((k * nFf + hOffset) * 4);
   const y = ctx.storage((nEmbd + 1) * 4);
-  ctx.run(moeGateUp(ctx, { x: xb, xOffset, gate: gate.gpu, up: up.gpu, ids, idsOffset: 1, k, h, hOffset, workgroupSize: wg, threadsPerRow: tpr }));
+  ctx.run(moeGateUp(ctx, { x: xb, xOffset, gate: gate.gpu, up: up.gpu, ids, idsOffset: 1, k, h, hOffset, workgroupSize: wg, threadsPerRow: tpr, rowsPerThread: rpt }));
   const hGot = await ctx.readF32(h, k * nFf, hOffset);
   expectClose(`${tag}: gate+up`, hGot, hWant, TOL);
   // Down reads the GPU's own h (the decode chain); reference from the same h.
   const yFromGpuH = moeDownRef(hGot, down.f32, idsList, wList, residual, nFf, nEmbd);
-  const downArgs = { h, hOffset, down: down.gpu, ids, idsOffset: 1, weights: rw, weightsOffset: 2, k, y, yOffset: 1, workgroupSize: wg, threadsPerRow: tpr };
+  const downArgs = { h, hOffset, down: down.gpu, ids, idsOffset: 1, weights: rw, weightsOffset: 2, k, y, yOffset: 1, workgroupSize: wg, threadsPerRow: tpr, rowsPerThread: rpt };
   ctx.run(moeDownCombine(ctx, { ...downArgs, residual: resb }));
   expectClose(`${tag}: down+combine`, await ctx.readF32(y, nEmbd, 1), yFromGpuH, TOL);
   expectClose(`${tag}: chain vs CPU`, yFromGpuH, yWant, { nmse: 1e-8, maxAbs: 1e-3 });
@@ -225,12 +239,13 @@ describe('moe gate+up and down+combine (decode)', () => {
       await checkExperts({ ctx, label, type, wg: MOE_WG_SIZES[i % MOE_WG_SIZES.length], aligned: false });
     }),
   );
-  it('F32: every workgroup size, threads per row 1..64, subgroups on/off, accumulate', async () => {
-    for (const [label, ctx] of fixtures())
-      for (const wg of MOE_WG_SIZES) {
-        await checkExperts({ ctx, label, type: 'F32', wg, aligned: true, accumulate: true });
-        if (wg === 64) for (const tpr of [1, 4, 32, 64]) await checkExperts({ ctx, label, type: 'F32', wg, tpr, aligned: true });
-      }
+  it('F32: every workgroup size, threads per row 1 and 64, rows per thread 2 and 4, subgroups on/off, accumulate', async () => {
+    for (const [label, ctx] of fixtures()) {
+      for (const wg of MOE_WG_SIZES) await checkExperts({ ctx, label, type: 'F32', wg, aligned: true, accumulate: wg === 128 });
+      for (const tpr of [1, 64]) await checkExperts({ ctx, label, type: 'F32', wg: 64, tpr, aligned: true });
+      await checkExperts({ ctx, label, type: 'F32', wg: 128, tpr: 8, rpt: 2, aligned: true });
+      await checkExperts({ ctx, label, type: 'F32', wg: 256, tpr: 4, rpt: 4, aligned: false });
+    }
   });
   it('Q4_K: every workgroup size, subgroups on/off', async () => {
     let i = 0;
@@ -239,6 +254,7 @@ describe('moe gate+up and down+combine (decode)', () => {
       await checkExperts({ ctx, label, type: 'Q4_K', wg, aligned: true, accumulate: wg === 64 });
     }
     await checkExperts({ ctx: nosub.ctx, label: 'no-subgroups', type: 'Q4_K', wg: 128, tpr: 32, aligned: true });
+    await checkExperts({ ctx: sub.ctx, label: 'subgroups', type: 'Q4_K', wg: 256, tpr: 16, rpt: 2, aligned: true });
   });
 });
 
