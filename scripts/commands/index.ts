@@ -1,5 +1,6 @@
 /** @file Every CLI command, in the order `--help` lists them. Add a command: one import, one entry. */
 import type { CliCommand } from '../cliTypes.ts';
+import { command as benchKernels } from './benchKernels.ts';
 import { command as gpuInfo } from './gpuInfo.ts';
 import { command as inspect } from './inspect.ts';
 import { command as makeModel } from './makeModel.ts';
@@ -10,5 +11,6 @@ import { command as detokenize } from './detokenize.ts';
 import { command as serve } from './serve.ts';
 import { command as logits } from './logits.ts';
 import { command as generate } from './generate.ts';
+import { command as bench } from './bench.ts';
 
-export const commands: readonly CliCommand[] = [gpuInfo, makeModel, inspect, split, packDemo, tokenize, detokenize, logits, generate, serve];
+export const commands: readonly CliCommand[] = [gpuInfo, benchKernels, makeModel, inspect, split, packDemo, tokenize, detokenize, logits, generate, serve, bench];

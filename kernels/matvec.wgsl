@@ -1,0 +1,126 @@
+// Decode matrix-vector product y[r] = Σ_i W[r, i] · x[i] over quantized weights, dequantizing inside the dot
+// product (kernels/lib/quant.wgsl). Variants (defines): the weight type (quantDefines), ROWS (rows per
+// workgroup: every thread works on all ROWS rows, so each activation part is loaded and summed once for ROWS
+// weight rows), X_VEC4 (x offset is a multiple of 4: vec4 activation loads), ACCUMULATE (y += W·x, a fused
+// residual add), USE_SUBGROUPS (subgroupAdd reduction; otherwise a workgroup-memory tree). Override WG: threads
+// per workgroup (a power of two).
+//
+// Work split: a row is n_in / BLOCK_ELEMS blocks of BLOCK_PARTS parts; unit u = (block u / BLOCK_PARTS, part
+// u % BLOCK_PARTS). Thread t takes units t, t + WG, ...: consecutive threads read consecutive words of a row
+// (coalesced), and the ROWS rows give ROWS independent loads in flight per unit. Grid: ceil(n_rows / ROWS)
+// workgroups folded into (x, y) by grid2d. One dispatch per weight chunk (the wrapper sets n_rows, y_off).
+#ifdef USE_SUBGROUPS
+enable subgroups;
+#endif
+
+override WG: u32 = 256u;
+
+PARAMS_STRUCT
+
+@group(0) @binding(0) var<uniform> params: Params;
+#ifdef W_VEC4
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;   // (n_rows, row_words / 4)
+fn qw_load(i: u32) -> u32 {
+  return w[i >> 2u][i & 3u];
+}
+fn qw_load4(i: u32) -> vec4<u32> {
+  return w[i >> 2u];
+}
+#else
+@group(0) @binding(1) var<storage, read> w: array<u32>;         // (n_rows, row_words)
+fn qw_load(i: u32) -> u32 {
+  return w[i];
+}
+#endif
+#ifdef X_VEC4
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;   // (x_off / 4 + n_in / 4)
+fn x_load4(e: u32) -> vec4<f32> {
+  return x[(params.x_off + e) >> 2u];
+}
+#else
+@group(0) @binding(2) var<storage, read> x: array<f32>;         // (x_off + n_in)
+fn x_load4(e: u32) -> vec4<f32> {
+  let i = params.x_off + e;
+  return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
+}
+#endif
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;  // (y_off + n_rows)
+
+#include "quant"
+
+var<workgroup> red: array<f32, WG * ROWS>;
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+#ifdef USE_SUBGROUPS
+  @builtin(subgroup_invocation_id) sg_lane: u32,
+  @builtin(subgroup_size) sg_size: u32,
+#endif
+) {
+  let row0 = (wid.x + wid.y * nwg.x) * ROWS;
+  // Rows past the end (last workgroup) read the last row again; their sums are dropped.
+  var base: array<u32, ROWS>;
+  var acc: array<f32, ROWS>;
+  for (var r = 0u; r < ROWS; r++) {
+    base[r] = min(row0 + r, params.n_rows - 1u) * params.row_words;
+    acc[r] = 0.0;
+  }
+  let units = (params.n_in / BLOCK_ELEMS) * BLOCK_PARTS;
+  for (var u = lid; u < units; u += WG) {
+    let b = u / BLOCK_PARTS;
+    let p = u % BLOCK_PARTS;
+    var xv: array<vec4<f32>, PART_VEC4>;
+    for (var v = 0u; v < PART_VEC4; v++) {
+      xv[v] = x_load4(b * BLOCK_ELEMS + q_part_elem(p, v));
+    }
+    let bw = b * BLOCK_WORDS;
+    let qx = q_x_prep(xv);
+    for (var r = 0u; r < ROWS; r++) {
+      acc[r] += q_part_dot(base[r] + bw, p, qx);
+    }
+  }
+
+#ifdef USE_SUBGROUPS
+  // One partial per subgroup and row, then ROWS threads add the subgroup partials.
+  let nsg = (WG + sg_size - 1u) / sg_size;
+  for (var r = 0u; r < ROWS; r++) {
+    let s = subgroupAdd(acc[r]);
+    if (sg_lane == 0u) {
+      red[r * WG + lid / sg_size] = s;
+    }
+  }
+  workgroupBarrier();
+  if (lid < ROWS) {
+    var t = 0.0;
+    for (var i = 0u; i < nsg; i++) {
+      t += red[lid * WG + i];
+    }
+#else
+  for (var r = 0u; r < ROWS; r++) {
+    red[r * WG + lid] = acc[r];
+  }
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      for (var r = 0u; r < ROWS; r++) {
+        red[r * WG + lid] += red[r * WG + lid + s];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (lid < ROWS) {
+    let t = red[lid * WG];
+#endif
+    let row = row0 + lid;
+    if (row < params.n_rows) {
+#ifdef ACCUMULATE
+      y[params.y_off + row] += t;
+#else
+      y[params.y_off + row] = t;
+#endif
+    }
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * @file Measuring kernel throughput for `bench-kernels`: GPU time of many back-to-back dispatches in one
+ * compute pass (timestamp queries when the adapter has them, else wall time around onSubmittedWorkDone),
+ * a streaming-read kernel that gives the device's read bandwidth in the same run, and the decode matvec
+ * cases and the fused MoE decode (kernels/moe.ts). Matvec weights are rotated over enough copies that each
+ * dispatch reads memory, not the L2 cache.
+ */
+import { encodeDispatch, type Dispatch, type KernelContext } from '../../kernels/lib/context.ts';
+import { QUANT_GEOMETRY, type QuantType } from '../../kernels/lib/quant.ts';
+import { createWeight, destroyWeight, writeWeightRows, BLOCK_LAYOUT, type GpuWeight } from '../../kernels/lib/weights.ts';
+import { matvec, type MatvecVariant } from '../../kernels/matvec.ts';
+import { moeDecode } from '../../kernels/moe.ts';
+import { dequantizeRows, matvecRef } from '../../kernels/matvec.ref.ts';
+import { quantize, QUANTIZABLE_TYPES } from '../../workers/quant/quant.ts';
+import { GgmlTypeId, uploadWeight } from '../../kernels/lib/weights.ts';
+
+/** A kernel that failed to compile or validate during a benchmark (the device's message). */
+export class BenchError extends Error {
+  override name = 'BenchError';
+}
+
+/** Runs `f` inside a validation error scope; a GPU validation error becomes a BenchError naming `what`. */
+async function validated<T>(ctx: KernelContext, what: string, f: () => Promise<T>): Promise<T> {
+  ctx.device.pushErrorScope('validation');
+  let out: T;
+  try {
+    out = await f();
+  } finally {
+    const err = await ctx.device.popErrorScope();
+    if (err) throw new BenchError(`${what}: ${err.message.split('\n')[0]}`);
+  }
+  return out;
+}
+
+export interface Timing {
+  /** Seconds per dispatch (best of the repetitions). */
+  readonly seconds: number;
+  readonly dispatches: number;
+  readonly method: 'timestamp' | 'wall';
+}
+
+/** Runs one pass of `ds` and returns its GPU seconds (timestamps) or wall seconds. */
+async function timePass(ctx: KernelContext, ds: readonly Dispatch[], query: GPUQuerySet | undefined): Promise<number> {
+  const enc = ctx.device.createCommandEncoder();
+  const pass = enc.beginComputePass(
+    query ? { timestampWrites: { querySet: query, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {},
+  );
+  for (const d of ds) encodeDispatch(pass, d);
+  pass.end();
+  let resolve: GPUBuffer | undefined;
+  let staging: GPUBuffer | undefined;
+  if (query) {
+    resolve = ctx.device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    staging = ctx.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    enc.resolveQuerySet(query, 0, 2, resolve, 0);
+    enc.copyBufferToBuffer(resolve, 0, staging, 0, 16);
+  }
+  const t0 = performance.now();
+  ctx.device.queue.submit([enc.finish()]);
+  await ctx.device.queue.onSubmittedWorkDone();
+  const wall = (performance.now() - t0) / 1000;
+  if (!staging || !resolve) return wall;
+  await staging.mapAsync(GPUMapMode.READ);
+  const ts = new BigUint64Array(staging.getMappedRange().slice(0));
+  staging.unmap();
+  staging.destroy();
+  resolve.destroy();
+  const ns = Number(ts[1] - ts[0]);
+  // Some drivers report 0 or garbage for passes they cannot time: fall back to wall time.
+  return ns > 0 && ns / 1e9 < wall * 2 ? ns / 1e9 : wall;
+}
+
+export interface TimeOptions {
+  /** Aim for passes of about this many seconds (more dispatches for short kernels). */
+  readonly passSeconds: number;
+  readonly maxDispatches: number;
+  readonly reps: number;
+}
+
+/**
+ * Times `make(i)` dispatches: a calibration pass of a few dispatches sizes the real passes to about
+ * `passSeconds`, then the best of `reps` passes gives the seconds per dispatch.
+ */
+export async function timeDispatches(ctx: KernelContext, make: (i: number) => Dispatch, opts: TimeOptions): Promise<Timing> {
+  const query = ctx.info.features.timestampQuery ? ctx.device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
+  const warm = Array.from({ length: 4 }, (_, i) => make(i));
+  await timePass(ctx, warm, undefined);
+  const per = (await timePass(ctx, warm, query)) / warm.length;
+  const n = Math.max(3, Math.min(opts.maxDispatches, Math.ceil(opts.passSeconds / Math.max(per, 1e-7))));
+  const ds = Array.from({ length: n }, (_, i) => make(i));
+  let best = Infinity;
+  for (let r = 0; r < opts.reps; r++) best = Math.min(best, (await timePass(ctx, ds, query)) / n);
+  query?.destroy();
+  return { seconds: best, dispatches: n, method: query ? 'timestamp' : 'wall' };
+}
+
+const STREAM_WG = 256;
+const STREAM_WGSL = /* wgsl */ `
+@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@compute @workgroup_size(${STREAM_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let n = arrayLength(&src);
+  let stride = nwg.x * ${STREAM_WG}u;
+  var acc = vec4<f32>(0.0);
+  for (var i = gid.x; i < n; i += stride) {
+    acc += src[i];
+  }
+  // Written only when impossible in practice, so the loads are not optimised away.
+  if (acc.x == 1.2345e-30) { dst[gid.x] = acc.y + acc.z + acc.w; }
+}`;
+
+export interface StreamResult {
+  readonly bytes: number;
+  readonly timing: Timing;
+  readonly gbps: number;
+}
+
+/** The device's read bandwidth: a grid-stride vec4 sum over one large buffer. */
+export async function streamRead(ctx: KernelContext, bytes: number, opts: TimeOptions): Promise<StreamResult> {
+  const size = Math.floor(Math.min(bytes, ctx.maxBinding, ctx.info.limits.maxBufferSize) / 16) * 16;
+  const src = ctx.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE, label: 'bench.stream' });
+  const workgroups = Math.min(ctx.info.limits.maxComputeWorkgroupsPerDimension, 132 * 16);
+  const dst = ctx.storage(workgroups * STREAM_WG * 4, 'bench.stream.dst');
+  const pipeline = ctx.pipeline({ family: 'bench-stream', source: STREAM_WGSL });
+  const d = ctx.dispatch(pipeline, [src, dst], [workgroups]);
+  const timing = await timeDispatches(ctx, () => d, opts);
+  src.destroy();
+  dst.destroy();
+  return { bytes: size, timing, gbps: size / timing.seconds / 1e9 };
+}
+
+export interface MatvecCase {
+  readonly type: QuantType;
+  readonly nIn: number;
+  readonly nOut: number;
+}
+
+export interface MatvecResult extends MatvecCase {
+  readonly variant: Required<MatvecVariant>;
+  /** Weight bytes (GPU layout) + activation bytes read per matvec. */
+  readonly bytes: number;
+  /** Seconds per matvec (all chunks). Consecutive dispatches write one y, as in a decode step; Dawn serialises
+   * the dispatches of a pass anyway, so this includes the gap between dispatches. */
+  readonly timing: Timing;
+  readonly gbps: number;
+  /** Weight copies rotated over (L2 defeat). */
+  readonly copies: number;
+}
+
+let noise: Uint8Array | undefined;
+
+/** 8 MiB of pseudo-random bytes, made once; f16/f32 fields stay finite (top exponent bit of each half cleared). */
+function randomBytes(): Uint8Array {
+  if (noise) return noise;
+  const u32 = new Uint32Array(2 << 20);
+  let s = 0x9e3779b9;
+  for (let i = 0; i < u32.length; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    u32[i] = (s >>> 0) & 0xbfffbfff;
+  }
+  noise = new Uint8Array(u32.buffer);
+  return noise;
+}
+
+/** Fills a weight with pseudo-random bytes (whether the blocks are meaningful is irrelevant to the timing). */
+function fillWeight(ctx: KernelContext, w: GpuWeight): void {
+  const lay = BLOCK_LAYOUT[w.type];
+  const rowBytes = (w.rowElems / lay.elems) * lay.bytes;
+  const src = randomBytes();
+  const rowsPer = Math.max(1, Math.floor(src.byteLength / rowBytes));
+  for (let r = 0; r < w.rows; r += rowsPer) {
+    const n = Math.min(rowsPer, w.rows - r);
+    writeWeightRows(ctx, w, r, src.subarray(0, n * rowBytes));
+  }
+}
+
+/**
+ * Times the decode matvec of one case and variant. `rotateBytes`: weights are copied until the copies
+ * together exceed this, and consecutive dispatches read different copies (defeats the L2 cache).
+ */
+export async function benchMatvec(
+  ctx: KernelContext,
+  c: MatvecCase,
+  variants: readonly Required<MatvecVariant>[],
+  rotateBytes: number,
+  opts: TimeOptions,
+): Promise<MatvecResult[]> {
+  const g = QUANT_GEOMETRY[c.type];
+  const nIn = Math.ceil(c.nIn / g.blockElems) * g.blockElems;
+  const first = createWeight(ctx, `bench.${c.type}`, c.type, [nIn, c.nOut]);
+  const copies = Math.max(1, Math.min(64, Math.ceil(rotateBytes / first.byteSize)));
+  const weights = [first];
+  for (let i = 1; i < copies; i++) weights.push(createWeight(ctx, `bench.${c.type}#${i}`, c.type, [nIn, c.nOut]));
+  for (const w of weights) fillWeight(ctx, w);
+  const x = ctx.storage(new Float32Array(nIn).fill(0.5), 'bench.x');
+  const y = ctx.storage(c.nOut * 4, 'bench.y');
+  const bytes = first.byteSize + nIn * 4;
+  const out: MatvecResult[] = [];
+  for (const variant of variants) {
+    // Dispatch i reads copy i % copies (a weight in several chunks gives several dispatches per matvec).
+    const lists = weights.map((w) => matvec(ctx, { weight: w, x, y, variant }));
+    const all = lists.flat();
+    const t = await validated(ctx, `matvec ${c.type}`, () => timeDispatches(ctx, (i) => all[i % all.length], opts));
+    const timing: Timing = { ...t, seconds: t.seconds * lists[0].length };
+    out.push({ ...c, nIn, variant, bytes, timing, gbps: bytes / timing.seconds / 1e9, copies });
+  }
+  for (const w of weights) destroyWeight(w);
+  y.destroy();
+  x.destroy();
+  return out;
+}
+
+export interface CheckResult {
+  readonly type: QuantType;
+  readonly variant: Required<MatvecVariant>;
+  readonly nmse: number;
+  readonly maxAbs: number;
+}
+
+/**
+ * Correctness on this adapter: a random weight quantized with workers/quant, matvec on the GPU against the
+ * dequantize + f64 reference, for each variant. Codebook types the CPU cannot quantize are skipped.
+ */
+export async function checkMatvec(
+  ctx: KernelContext,
+  type: QuantType,
+  variants: readonly Required<MatvecVariant>[],
+): Promise<CheckResult[]> {
+  const id = GgmlTypeId[type];
+  if (!QUANTIZABLE_TYPES.includes(id)) return [];
+  const g = QUANT_GEOMETRY[type];
+  const nIn = g.blockElems >= 256 ? 768 : 800;
+  const rows = 37;
+  let seed = 12345;
+  const rnd = (): number => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return seed / 2 ** 32 - 0.5;
+  };
+  const vals = Float32Array.from({ length: rows * nIn }, rnd);
+  const gguf = quantize(id, vals);
+  const deq = dequantizeRows(type, gguf, nIn, rows);
+  const xs = Float32Array.from({ length: nIn }, rnd);
+  const want = matvecRef(deq, nIn, xs);
+  const w = uploadWeight(ctx, `check.${type}`, type, [nIn, rows], gguf);
+  const x = ctx.storage(xs);
+  const y = ctx.storage(rows * 4);
+  const out: CheckResult[] = [];
+  for (const variant of variants) {
+    ctx.run(matvec(ctx, { weight: w, x, y, variant }));
+    const got = await ctx.readF32(y, rows);
+    let se = 0;
+    let sw = 0;
+    let maxAbs = 0;
+    for (let i = 0; i < rows; i++) {
+      const d = got[i] - want[i];
+      se += d * d;
+      sw += want[i] * want[i];
+      maxAbs = Math.max(maxAbs, Number.isNaN(d) ? Infinity : Math.abs(d));
+    }
+    out.push({ type, variant, nmse: se / sw, maxAbs });
+  }
+  destroyWeight(w);
+  x.destroy();
+  y.destroy();
+  return out;
+}
+
+export interface MoeCase {
+  readonly name: string;
+  readonly type: QuantType;
+  readonly nEmbd: number;
+  readonly nFf: number;
+  readonly nExpert: number;
+  readonly k: number;
+}
+
+export interface MoeResult extends MoeCase {
+  /** Router + the k selected experts' gate, up and down bytes + activations, per decode step. */
+  readonly bytes: number;
+  /** Seconds per MoE decode step (router, gate+up, down+combine dispatches). */
+  readonly timing: Timing;
+  readonly dispatchesPerStep: number;
+  readonly gbps: number;
+}
+
+/** Times the fused MoE decode of kernels/moe.ts (moeDecode) for one layer of the given shape. */
+export async function benchMoe(ctx: KernelContext, c: MoeCase, opts: TimeOptions): Promise<MoeResult> {
+  const router = createWeight(ctx, 'bench.router', 'F32', [c.nEmbd, c.nExpert]);
+  const gate = createWeight(ctx, 'bench.gate', c.type, [c.nEmbd, c.nFf, c.nExpert]);
+  const up = createWeight(ctx, 'bench.up', c.type, [c.nEmbd, c.nFf, c.nExpert]);
+  const down = createWeight(ctx, 'bench.down', c.type, [c.nFf, c.nEmbd, c.nExpert]);
+  for (const w of [router, gate, up, down]) fillWeight(ctx, w);
+  const x = ctx.storage(new Float32Array(c.nEmbd).fill(0.5), 'bench.moe.x');
+  const residual = ctx.storage(new Float32Array(c.nEmbd), 'bench.moe.res');
+  const y = ctx.storage(c.nEmbd * 4, 'bench.moe.y');
+  const ids = ctx.storage((c.k + 1) * 4, 'bench.moe.ids');
+  const weights = ctx.storage((c.k + 1) * 4, 'bench.moe.w');
+  const h = ctx.storage(c.k * c.nFf * 4, 'bench.moe.h');
+  const step = moeDecode(ctx, { x, router, gate, up, down, k: c.k, gating: 'softmax_topk_renorm', residual, y, ids, weights, h });
+  const t = await validated(ctx, `moe ${c.name}`, () => timeDispatches(ctx, (i) => step[i % step.length], opts));
+  const timing: Timing = { ...t, seconds: t.seconds * step.length };
+  const perExpert = (gate.byteSize + up.byteSize + down.byteSize) / c.nExpert;
+  const bytes = router.byteSize + c.k * perExpert + c.nEmbd * 4;
+  for (const w of [router, gate, up, down]) destroyWeight(w);
+  for (const b of [x, residual, y, ids, weights, h]) b.destroy();
+  return { ...c, bytes, timing, dispatchesPerStep: step.length, gbps: bytes / timing.seconds / 1e9 };
+}
