@@ -19,69 +19,11 @@ import { ReferenceModel, type LoadOptions } from '../../workers/model/reference/
 import { argmax, logSoftmax } from '../../workers/model/reference/ops.ts';
 import { disposeOracle, llamaLogProbs } from '../helpers/oracle.ts';
 import { mulberry32 } from '../helpers/rng.ts';
+import { countSame, demoModels, readReferenceCases } from '../helpers/golden.ts';
 import { tokenizerSpecFromMetadata } from '../../workers/tokenizer/fromGguf.ts';
 import { Tokenizer } from '../../workers/tokenizer/tokenizer.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const sharedModel = (file: string): string => path.resolve(repoRoot, '../shared/models', file);
-
-// ---------------------------------------------------------------------------------------------------------------
-// 1. Demo models against HF transformers
-// ---------------------------------------------------------------------------------------------------------------
-
-interface ReferenceCase {
-  prompt: string;
-  tokens: number[];
-  last_logits: number[];
-  argmax_per_position: number[];
-  greedy_tokens: number[];
-  greedy_text: string;
-}
-
-function isReferenceCase(x: unknown): x is ReferenceCase {
-  if (typeof x !== 'object' || x === null) return false;
-  const numArr = (v: unknown): boolean => Array.isArray(v) && v.every((n) => typeof n === 'number');
-  return (
-    'prompt' in x && typeof x.prompt === 'string' &&
-    'tokens' in x && numArr(x.tokens) &&
-    'last_logits' in x && numArr(x.last_logits) &&
-    'argmax_per_position' in x && numArr(x.argmax_per_position) &&
-    'greedy_tokens' in x && numArr(x.greedy_tokens)
-  );
-}
-
-function readCases(file: string): ReferenceCase[] {
-  const json: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const cases = typeof json === 'object' && json !== null && 'cases' in json ? json.cases : undefined;
-  if (!Array.isArray(cases) || cases.length === 0 || !cases.every(isReferenceCase)) {
-    throw new Error(`${file}: not a reference file ({ cases: [{ prompt, tokens, last_logits, argmax_per_position, greedy_tokens }] })`);
-  }
-  return cases;
-}
-
-/** The 30M demo model ships in public/models/brix-demo-30m/ (first .gguf, i.e. the first split part), else ../shared. */
-function demo30mPath(): string | undefined {
-  const dir = path.join(repoRoot, 'public/models/brix-demo-30m');
-  if (fs.existsSync(dir)) {
-    const ggufs = fs.readdirSync(dir).filter((f) => f.endsWith('.gguf')).sort();
-    if (ggufs.length > 0) return path.join(dir, ggufs[0]);
-  }
-  const p = sharedModel('brix-demo-30m-q8_0.gguf');
-  return fs.existsSync(p) ? p : undefined;
-}
-
-function existing(p: string): string | undefined {
-  return fs.existsSync(p) ? p : undefined;
-}
-
-const DEMOS = [
-  { name: 'brix-demo-30m', gguf: demo30mPath(), json: existing(path.join(repoRoot, 'tests/golden/brix-demo-30m-reference.json')) },
-  {
-    name: 'brix-cl100k-65m',
-    gguf: existing(sharedModel('brix-cl100k-65m-q8_0.gguf')),
-    json: existing(sharedModel('brix-cl100k-65m-reference.json')),
-  },
-];
+const DEMOS = demoModels();
 
 /** Minimum length of the greedy continuation that must match transformers token for token. */
 const GREEDY_MIN_MATCH = 24;
@@ -95,7 +37,7 @@ for (const demo of DEMOS) {
     let ref: ReferenceModel;
     let eog: number[];
     let close: (() => Promise<void>) | undefined;
-    const cases = json ? readCases(json) : [];
+    const cases = json ? readReferenceCases(json) : [];
 
     beforeAll(async () => {
       if (!gguf) return;
@@ -355,8 +297,3 @@ describe('reference forward pass vs llama.cpp on generated models', () => {
   });
 });
 
-function countSame(a: readonly number[], b: readonly number[]): number {
-  let n = 0;
-  while (n < a.length && n < b.length && a[n] === b[n]) n++;
-  return n;
-}

@@ -27,24 +27,8 @@ export function adapterLine(ctx: KernelContext): string {
   return `[kernels] adapter: ${describeGpu(ctx.info)} (VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? 'default'})`;
 }
 
-/** mulberry32: small, seeded, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function randomF32(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (r() * 2 - 1) * scale;
-  return out;
-}
+/** Seeded test data: the same generator as the other tests. */
+export { mulberry32 as rng, seededF32 as randomF32 } from '../helpers/rng.ts';
 
 export interface Tolerance {
   /** Normalised MSE: mse(got, want) / mse(want, 0). */
