@@ -2,7 +2,7 @@
 // Kernels (one define each):
 //   ARGMAX — one workgroup scans n logits; greedy pick, ties to the lowest id, NaN never wins.
 //            USE_SUBGROUPS: subgroupMax/Min then one partial per subgroup; otherwise a workgroup-memory tree.
-//   BLOCK  — workgroup b sorts block b (NB elements) of logits (LOGITS, with the repetition penalty: PENALTY) or
+//   BLOCK  — workgroup b sorts block b (NB elements) of logits (with the repetition penalty when PENALTY) or
 //            of candidate pairs (PAIRS) by (value desc, id asc) with a bitonic network in workgroup memory and
 //            writes its first k pairs: the per-block partial top-k. Chained until <= NB candidates remain.
 //   FINAL  — one workgroup sorts the last <= NB candidates (or all logits of a small vocabulary), keeps the top k,

