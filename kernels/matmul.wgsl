@@ -1,12 +1,12 @@
 // Prefill product Y[t, r] = Σ_i W[r, i] · X[t, i] for T tokens over quantized weights (kernels/lib/quant.wgsl).
 // A workgroup (256 threads, 16 × 16) computes a tile of TR = 64 rows × TT tokens. The reduction dimension is
-// walked SLOTS = 8 vec4 slots (32 elements, one part of a quantized block) at a time: the weight tile is dequantized into workgroup memory once
-// (q_part_dequant, one part per thread) and reused by every token of the tile; the activations of the same
-// slots are staged next to it, in the same part order. f32 accumulation. Thread (tr, tt) owns rows tr + 16i
-// (i < 4) and tokens tt + 16j (j < TT / 16): consecutive threads read consecutive vec4s (no bank conflicts).
-// Variants (defines): the weight type (quantDefines), TT (16, 32, 64), X_VEC4 (x offset and stride multiples
-// of 4), ACCUMULATE (Y += W·X). Rows and tokens need not be multiples of the tile; grid (ceil(rows / 64),
-// ceil(T / TT)); one dispatch per weight chunk.
+// walked SLOTS = 8 vec4 slots (32 elements: one part of a quantized block) at a time: the weight tile is
+// dequantized into workgroup memory once (q_part_dequant, one part per thread) and reused by every token of the
+// tile; the activations of the same slots are staged next to it, in the same part order. f32 accumulation.
+// Thread (tr, tt) owns rows tr + 16i (i < 4) and tokens tt + 16j (j < TT / 16): consecutive threads read
+// consecutive vec4s (no bank conflicts). Variants (defines): the weight type (quantDefines), TT (16, 32, 64),
+// X_VEC4 (x offset and stride multiples of 4), ACCUMULATE (Y += W·X). Rows and tokens need not be multiples of
+// the tile; grid (ceil(rows / 64), ceil(T / TT)); one dispatch per weight chunk.
 
 const TR: u32 = 64u;
 const SLOTS: u32 = 8u;

@@ -96,3 +96,4 @@ export function blocksPerRow(type: GpuWeightType, rowElems: number, where: strin
   );
   return rowElems / g.blockElems;
 }
+

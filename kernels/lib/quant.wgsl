@@ -364,14 +364,15 @@ fn q_x_scale(i: u32) -> vec4<f32> {
 
 // ======================================================== codebook types: IQ4_NL, MXFP4 (32), IQ4_XS (256)
 // A part is 32 elements: 4 qs words, low nibbles are elements 0..15 of the part, high nibbles 16..31, all with
-// one scale (q_scale) and a 16-entry codebook (q_kv).
+// one scale (q_scale) and a 16-entry codebook (Q_KV, read by q_kv4).
 
 #ifdef W_IQ4_NL
 const BLOCK_ELEMS: u32 = 32u;
 const BLOCK_WORDS: u32 = 5u;
 const BLOCK_PARTS: u32 = 1u;
 const PART_VEC4: u32 = 8u;
-const Q_KV = array<f32, 16>(-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0, 1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
+// kvalues_iq4nl + 128 as bytes, 4 per word.
+const Q_KV = vec4<u32>(0x3F2D1801u, 0x766A5D4Fu, 0xA6998D81u, 0xF1D9C5B5u);
 fn q_part_elem(part: u32, v: u32) -> u32 {
   return 4u * v;
 }
@@ -392,8 +393,8 @@ const BLOCK_ELEMS: u32 = 32u;
 const BLOCK_WORDS: u32 = 5u;
 const BLOCK_PARTS: u32 = 1u;
 const PART_VEC4: u32 = 8u;
-// E2M1 values doubled; the halving lives in q_scale.
-const Q_KV = array<f32, 16>(0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 0.0, -1.0, -2.0, -3.0, -4.0, -6.0, -8.0, -12.0);
+// E2M1 values doubled (the halving lives in q_scale), + 128, as bytes, 4 per word.
+const Q_KV = vec4<u32>(0x83828180u, 0x8C888684u, 0x7D7E7F80u, 0x74787A7Cu);
 fn q_part_elem(part: u32, v: u32) -> u32 {
   return 4u * v;
 }
@@ -417,7 +418,8 @@ const BLOCK_ELEMS: u32 = 256u;
 const BLOCK_WORDS: u32 = 34u;
 const BLOCK_PARTS: u32 = 8u;
 const PART_VEC4: u32 = 8u;
-const Q_KV = array<f32, 16>(-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0, 1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
+// kvalues_iq4nl + 128 as bytes, 4 per word.
+const Q_KV = vec4<u32>(0x3F2D1801u, 0x766A5D4Fu, 0xA6998D81u, 0xF1D9C5B5u);
 fn q_part_elem(part: u32, v: u32) -> u32 {
   return 32u * part + 4u * v;
 }
@@ -436,11 +438,19 @@ fn q_x_scale(i: u32) -> vec4<f32> {
 #endif
 
 #ifdef W_CODEBOOK
+// Codebook values of 4 nibbles. The 16 entries are bytes of the 4 words of Q_KV, picked with selects and a
+// shift: indexing a constant array with a runtime index compiles to local-memory loads on NVIDIA (~50× slower).
+fn q_kv4(n: vec4<u32>) -> vec4<f32> {
+  let hi = (n & vec4<u32>(4u)) != vec4<u32>(0u);
+  let w = select(select(vec4<u32>(Q_KV.x), vec4<u32>(Q_KV.y), hi), select(vec4<u32>(Q_KV.z), vec4<u32>(Q_KV.w), hi), n >= vec4<u32>(8u));
+  let b = (w >> ((n & vec4<u32>(3u)) * 8u)) & vec4<u32>(0xFFu);
+  return bitcast<vec4<f32>>(b | vec4<u32>(0x4B000000u)) - (8388608.0 + 128.0);
+}
 fn q_kv_lo(w: u32) -> vec4<f32> {
-  return vec4<f32>(Q_KV[w & 15u], Q_KV[(w >> 8u) & 15u], Q_KV[(w >> 16u) & 15u], Q_KV[(w >> 24u) & 15u]);
+  return q_kv4(vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) & vec4<u32>(15u));
 }
 fn q_kv_hi(w: u32) -> vec4<f32> {
-  return vec4<f32>(Q_KV[(w >> 4u) & 15u], Q_KV[(w >> 12u) & 15u], Q_KV[(w >> 20u) & 15u], Q_KV[w >> 28u]);
+  return q_kv4(vec4<u32>(w >> 4u, w >> 12u, w >> 20u, w >> 28u) & vec4<u32>(15u));
 }
 fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
   let dl = q_scale(bw, part);
@@ -665,3 +675,4 @@ fn q_x_prep(v: array<vec4<f32>, PART_VEC4>) -> QX {
   }
   return QX(xv, s);
 }
+

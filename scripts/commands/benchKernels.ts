@@ -12,12 +12,14 @@ import { QUANT_GEOMETRY, QUANT_TYPES, isQuantType, type QuantType } from '../../
 import { MATVEC_ROWS, MATVEC_WG_SIZES, matvecDefaultVariant, type MatvecVariant } from '../../kernels/matvec.ts';
 import {
   benchMatvec,
+  benchMatmul,
   benchMoe,
   BenchError,
-  checkMatvec,
+  checkKernels,
   streamRead,
   type CheckResult,
   type MatvecCase,
+  type MatmulResult,
   type MatvecResult,
   type MoeCase,
   type MoeResult,
@@ -77,7 +79,7 @@ export const command: CliCommand = {
     types: { kind: 'string', help: `comma-separated weight types (default all: ${QUANT_TYPES.join(',')})` },
     sweep: { kind: 'boolean', help: 'time every matvec variant (workgroup size × rows × subgroups), not only the default' },
     reps: { kind: 'number', help: 'timed passes per case, best kept (default 3)' },
-    check: { kind: 'boolean', help: 'first check every type and variant against the CPU reference on this adapter (NMSE)' },
+    check: { kind: 'boolean', help: 'first check matvec (every variant) and matmul of every type against the CPU reference on this adapter (NMSE)' },
     'no-moe': { kind: 'boolean', help: 'skip the fused MoE decode (OLMoE-1B-7B and DBRX layer shapes)' },
   },
   async run(flags, io) {
@@ -98,10 +100,10 @@ export const command: CliCommand = {
     const checks: CheckResult[] = [];
     if (flags.check) {
       for (const type of types) {
-        const rs = await checkMatvec(ctx, type, sweepVariants(ctx));
+        const rs = await checkKernels(ctx, type, sweepVariants(ctx));
         checks.push(...rs);
         const worst = rs.reduce((a, r) => Math.max(a, r.nmse), 0);
-        if (rs.length) log(`check ${type.padEnd(7)} ${rs.length} variants, worst NMSE ${worst.toExponential(2)}${worst <= 1e-10 ? '' : '  FAIL'}\n`);
+        log(`check ${type.padEnd(7)} matvec × ${rs.length - 3} variants, matmul × 3 tiles: worst NMSE ${worst.toExponential(2)}${worst <= 1e-10 ? '' : '  FAIL'}\n`);
       }
     }
 
@@ -135,6 +137,18 @@ export const command: CliCommand = {
         failures.push(e.message);
       }
     }
+    // Prefill: the Q4_K matmul at the DBRX QKV shape for a short and a long prompt chunk.
+    const mm: MatmulResult[] = [];
+    if (types.includes('Q4_K'))
+      for (const tokens of full ? [64, 512] : [16]) {
+        const [nIn, nOut] = full ? [6144, 8192] : [1024, 1024];
+        try {
+          mm.push(await benchMatmul(ctx, { type: 'Q4_K', nIn, nOut, tokens }, opts));
+        } catch (e) {
+          if (!(e instanceof BenchError)) throw e;
+          failures.push(e.message);
+        }
+      }
     streams.push(await streamRead(ctx, streamBytes, opts));
     const stream = streams.reduce((a, b) => (b.gbps > a.gbps ? b : a));
 
@@ -149,6 +163,9 @@ export const command: CliCommand = {
           `   ${fmt(r.timing.seconds * 1e6, 2).padStart(10)}\n`,
       );
     }
+    if (mm.length) log('matmul (prefill)  n_in x n_out      tokens    GFLOP/s    us/dispatch\n');
+    for (const r of mm)
+      log(`${r.type.padEnd(8)} ${`${r.nIn} x ${r.nOut}`.padStart(16)}   ${String(r.tokens).padStart(6)}  ${fmt(r.gflops).padStart(9)}   ${fmt(r.timing.seconds * 1e6, 2).padStart(12)}\n`);
     if (moe.length) log('moe decode        n_embd n_ff experts k    GB/s  %stream   us/layer (dispatches)\n');
     for (const r of moe) {
       log(
@@ -179,6 +196,7 @@ export const command: CliCommand = {
             weightCopies: r.copies,
             method: r.timing.method,
           })),
+          matmul: mm.map((r) => ({ type: r.type, nIn: r.nIn, nOut: r.nOut, tokens: r.tokens, usPerDispatch: r.timing.seconds * 1e6, gflops: r.gflops })),
           moe: moe.map((r) => ({
             name: r.name,
             type: r.type,

@@ -10,7 +10,8 @@ import { QUANT_GEOMETRY, type QuantType } from '../../kernels/lib/quant.ts';
 import { createWeight, destroyWeight, writeWeightRows, BLOCK_LAYOUT, type GpuWeight } from '../../kernels/lib/weights.ts';
 import { matvec, type MatvecVariant } from '../../kernels/matvec.ts';
 import { moeDecode } from '../../kernels/moe.ts';
-import { dequantizeRows, matvecRef } from '../../kernels/matvec.ref.ts';
+import { dequantizeRows, matmulRef, matvecRef } from '../../kernels/matvec.ref.ts';
+import { matmul, MATMUL_TOKEN_TILES } from '../../kernels/matmul.ts';
 import { quantize, QUANTIZABLE_TYPES } from '../../workers/quant/quant.ts';
 import { GgmlTypeId, uploadWeight } from '../../kernels/lib/weights.ts';
 
@@ -214,53 +215,80 @@ export async function benchMatvec(
 }
 
 export interface CheckResult {
+  readonly kernel: 'matvec' | 'matmul';
   readonly type: QuantType;
-  readonly variant: Required<MatvecVariant>;
+  /** The variant, as a short label (e.g. `wg64 r4 sg`, `T19 tile32`). */
+  readonly variant: string;
   readonly nmse: number;
   readonly maxAbs: number;
 }
 
+function compare(got: Float32Array, want: Float32Array): { nmse: number; maxAbs: number } {
+  let se = 0;
+  let sw = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = got[i] - want[i];
+    se += d * d;
+    sw += want[i] * want[i];
+    maxAbs = Math.max(maxAbs, Number.isNaN(d) ? Infinity : Math.abs(d));
+  }
+  return { nmse: se / sw, maxAbs };
+}
+
+/** GGUF bytes for `n` elements: quantized random floats, or random blocks with sane scales for the codebook types. */
+function checkBytes(type: QuantType, n: number, rnd: () => number): Uint8Array {
+  const id = GgmlTypeId[type];
+  if (QUANTIZABLE_TYPES.includes(id)) return quantize(id, Float32Array.from({ length: n }, rnd));
+  const lay = BLOCK_LAYOUT[type];
+  const out = Uint8Array.from({ length: (n / lay.elems) * lay.bytes }, () => Math.floor((rnd() + 0.5) * 256) & 0xff);
+  for (let at = 0; at < out.length; at += lay.bytes) {
+    if (type === 'MXFP4') out[at] = 122;
+    else {
+      // f16 scale 2^-8 (IQ4_NL) or 2^-12 (IQ4_XS, whose sub-scales reach ±32).
+      out[at] = 0;
+      out[at + 1] = type === 'IQ4_XS' ? 0x0c : 0x1c;
+    }
+  }
+  return out;
+}
+
 /**
- * Correctness on this adapter: a random weight quantized with workers/quant, matvec on the GPU against the
- * dequantize + f64 reference, for each variant. Codebook types the CPU cannot quantize are skipped.
+ * Correctness on this adapter: a random weight (quantized with workers/quant, or random codebook blocks),
+ * the matvec of every given variant and the matmul at every token tile against the dequantize + f64
+ * reference.
  */
-export async function checkMatvec(
+export async function checkKernels(
   ctx: KernelContext,
   type: QuantType,
   variants: readonly Required<MatvecVariant>[],
 ): Promise<CheckResult[]> {
-  const id = GgmlTypeId[type];
-  if (!QUANTIZABLE_TYPES.includes(id)) return [];
   const g = QUANT_GEOMETRY[type];
-  const nIn = g.blockElems >= 256 ? 768 : 800;
+  const nIn = g.blockElems >= 256 ? 768 : g.blockElems === 32 ? 800 : 24 * g.blockElems;
   const rows = 37;
+  const tokens = 19;
   let seed = 12345;
   const rnd = (): number => {
     seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
     return seed / 2 ** 32 - 0.5;
   };
-  const vals = Float32Array.from({ length: rows * nIn }, rnd);
-  const gguf = quantize(id, vals);
+  const gguf = checkBytes(type, rows * nIn, rnd);
   const deq = dequantizeRows(type, gguf, nIn, rows);
-  const xs = Float32Array.from({ length: nIn }, rnd);
-  const want = matvecRef(deq, nIn, xs);
+  const xs = Float32Array.from({ length: tokens * nIn }, rnd);
   const w = uploadWeight(ctx, `check.${type}`, type, [nIn, rows], gguf);
   const x = ctx.storage(xs);
-  const y = ctx.storage(rows * 4);
+  const y = ctx.storage(tokens * rows * 4);
   const out: CheckResult[] = [];
+  const want = matvecRef(deq, nIn, xs.subarray(0, nIn));
   for (const variant of variants) {
     ctx.run(matvec(ctx, { weight: w, x, y, variant }));
-    const got = await ctx.readF32(y, rows);
-    let se = 0;
-    let sw = 0;
-    let maxAbs = 0;
-    for (let i = 0; i < rows; i++) {
-      const d = got[i] - want[i];
-      se += d * d;
-      sw += want[i] * want[i];
-      maxAbs = Math.max(maxAbs, Number.isNaN(d) ? Infinity : Math.abs(d));
-    }
-    out.push({ type, variant, nmse: se / sw, maxAbs });
+    const c = compare(await ctx.readF32(y, rows), want);
+    out.push({ kernel: 'matvec', type, variant: `wg${variant.workgroupSize} r${variant.rows}${variant.subgroups ? ' sg' : ''}`, ...c });
+  }
+  const wantMm = matmulRef(deq, nIn, xs);
+  for (const tokenTile of MATMUL_TOKEN_TILES) {
+    ctx.run(matmul(ctx, { weight: w, tokens, x, y, tokenTile }));
+    out.push({ kernel: 'matmul', type, variant: `T${tokens} tile${tokenTile}`, ...compare(await ctx.readF32(y), wantMm) });
   }
   destroyWeight(w);
   x.destroy();
@@ -307,4 +335,32 @@ export async function benchMoe(ctx: KernelContext, c: MoeCase, opts: TimeOptions
   for (const w of [router, gate, up, down]) destroyWeight(w);
   for (const b of [x, residual, y, ids, weights, h]) b.destroy();
   return { ...c, bytes, timing, dispatchesPerStep: step.length, gbps: bytes / timing.seconds / 1e9 };
+}
+
+export interface MatmulCase {
+  readonly type: QuantType;
+  readonly nIn: number;
+  readonly nOut: number;
+  readonly tokens: number;
+}
+
+export interface MatmulResult extends MatmulCase {
+  readonly timing: Timing;
+  /** 2 · tokens · n_in · n_out / time. */
+  readonly gflops: number;
+}
+
+/** Times the prefill matmul (kernels/matmul.ts, default token tile) of one case. */
+export async function benchMatmul(ctx: KernelContext, c: MatmulCase, opts: TimeOptions): Promise<MatmulResult> {
+  const w = createWeight(ctx, `bench.mm.${c.type}`, c.type, [c.nIn, c.nOut]);
+  fillWeight(ctx, w);
+  const x = ctx.storage(new Float32Array(c.tokens * c.nIn).fill(0.25), 'bench.mm.x');
+  const y = ctx.storage(c.tokens * c.nOut * 4, 'bench.mm.y');
+  const ds = matmul(ctx, { weight: w, tokens: c.tokens, x, y });
+  const t = await validated(ctx, `matmul ${c.type}`, () => timeDispatches(ctx, (i) => ds[i % ds.length], opts));
+  const timing: Timing = { ...t, seconds: t.seconds * ds.length };
+  destroyWeight(w);
+  x.destroy();
+  y.destroy();
+  return { ...c, timing, gflops: (2 * c.tokens * c.nIn * c.nOut) / timing.seconds / 1e9 };
 }
