@@ -128,23 +128,35 @@ async function checkPrefill(ctx: KernelContext, l: Layer, ts: readonly number[],
       const got = await ctx.readF32(y);
       expectClose(`${tag}: prefill vs CPU`, got, refOf(l, x, residual), { nmse: 1e-8, maxAbs: 2e-3 });
 
-      // The decode kernels, token by token, on the same data.
-      const yd = ctx.storage(nEmbd * 4);
+      // The decode kernels, token by token (one pass: each token's chain reads x and writes y at its offset).
+      const yd = ctx.storage(T * nEmbd * 4);
       const ids = ctx.storage(ks * 4);
       const weights = ctx.storage(ks * 4);
       const h = ctx.storage((k * l.nFf + (l.shared?.nFf ?? 0)) * 4);
-      const dec = new Float32Array(T * nEmbd);
-      for (let t = 0; t < T; t++) {
-        const xt = ctx.storage(x.subarray(t * nEmbd, (t + 1) * nEmbd));
-        const rt = ctx.storage(residual.subarray(t * nEmbd, (t + 1) * nEmbd));
-        ctx.run(
-          moeDecode(ctx, { x: xt, router: l.routerGpu, gate: l.gate.gpu, up: l.up.gpu, down: l.down.gpu, k, gating: l.gating, residual: rt, y: yd, ids, weights, h, shared: sharedArgs(l) }),
-        );
-        dec.set(await ctx.readF32(yd), t * nEmbd);
-        xt.destroy();
-        rt.destroy();
-      }
+      const chains = Array.from({ length: T }, (_, t) =>
+        moeDecode(ctx, {
+          x: xb,
+          xOffset: t * nEmbd,
+          router: l.routerGpu,
+          gate: l.gate.gpu,
+          up: l.up.gpu,
+          down: l.down.gpu,
+          k,
+          gating: l.gating,
+          residual: resb,
+          residualOffset: t * nEmbd,
+          y: yd,
+          yOffset: t * nEmbd,
+          ids,
+          weights,
+          h,
+          shared: sharedArgs(l),
+        }),
+      );
+      ctx.run(chains.flat());
+      const dec = await ctx.readF32(yd);
       expectClose(`${tag}: prefill vs decode per token`, got, dec, { nmse: 1e-10, maxAbs: 1e-4 });
+      for (const d of chains.flat()) d.params?.destroy();
       for (const b of [xb, resb, y, yd, ids, weights, h]) b.destroy();
     }
   } finally {
@@ -165,6 +177,16 @@ describe('moe prefill', () => {
     await checkPrefill(ctx, makeLayer(ctx, { nEmbd: 256, nFf: 512, nExpert: 8, k: 2, type: 'Q4_K', gating: 'softmax_topk_renorm' }), [5, 33], 'Q4_K 8/2');
     await checkPrefill(ctx, makeLayer(ctx, { nEmbd: 256, nFf: 256, nExpert: 4, k: 4, type: 'Q6_K', gating: 'softmax_topk_renorm' }), [33], 'Q6_K 4/4');
     await checkPrefill(ctx, makeLayer(ctx, { nEmbd: 32, nFf: 28, nExpert: 1, k: 1, type: 'F32', gating: 'softmax_topk_renorm' }), [1, 33], 'F32 1/1');
+  });
+
+  it('router without subgroups (workgroup-memory reductions) in prefill mode', async () => {
+    const nosub = await gpuFixture({ noSubgroups: true });
+    try {
+      const ctx = nosub.ctx;
+      await checkPrefill(ctx, makeLayer(ctx, { nEmbd: 36, nFf: 20, nExpert: 16, k: 4, type: 'F32', gating: 'softmax_topk' }), [33], 'no-subgroups F32 16/4');
+    } finally {
+      nosub.release();
+    }
   });
 
   it('shared expert (Qwen2-MoE)', async () => {
