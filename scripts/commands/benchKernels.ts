@@ -72,7 +72,7 @@ const fmt = (n: number, d = 1): string => n.toFixed(d);
 
 export const command: CliCommand = {
   name: 'bench-kernels',
-  summary: 'GB/s of the decode matvec for each weight type at model shapes, against the streaming-read bandwidth',
+  summary: 'GB/s of the decode matvec per weight type at model shapes (plus Q4_K prefill matmul and MoE decode) against the read bandwidth',
   flags: {
     json: { kind: 'boolean', help: 'print one JSON object' },
     full: { kind: 'boolean', help: 'real model shapes also on fallback adapters (slow there)' },
