@@ -18,20 +18,7 @@ override WG: u32 = 256u;
 PARAMS_STRUCT
 
 @group(0) @binding(0) var<uniform> params: Params;
-#ifdef W_VEC4
-@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;   // (n_rows, row_words / 4)
-fn qw_load(i: u32) -> u32 {
-  return w[i >> 2u][i & 3u];
-}
-fn qw_load4(i: u32) -> vec4<u32> {
-  return w[i >> 2u];
-}
-#else
-@group(0) @binding(1) var<storage, read> w: array<u32>;         // (n_rows, row_words)
-fn qw_load(i: u32) -> u32 {
-  return w[i];
-}
-#endif
+#include "weight_binding"
 #ifdef X_VEC4
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;   // (x_off / 4 + n_in / 4)
 fn x_load4(e: u32) -> vec4<f32> {

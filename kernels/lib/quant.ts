@@ -5,12 +5,14 @@
  * embedding, MoE) includes quant.wgsl through `QUANT_INCLUDES` and these defines.
  */
 import quantWgsl from './quant.wgsl?raw';
+import weightBindingWgsl from './weight_binding.wgsl?raw';
 import { check } from './context.ts';
 import type { Defines } from './preprocess.ts';
 import type { GpuWeightType } from './weights.ts';
 
 /** Include map for `ctx.pipeline({ includes })`: `#include "quant"`. */
-export const QUANT_INCLUDES: Readonly<Record<string, string>> = { quant: quantWgsl };
+/** `quant`: block decoding; `weight_binding`: binding 1 + accessors for kernels reading one weight chunk. */
+export const QUANT_INCLUDES: Readonly<Record<string, string>> = { quant: quantWgsl, weight_binding: weightBindingWgsl };
 
 export interface QuantGeometry {
   /** Elements per block as quant.wgsl sees it (F32 blocks are 4 elements, F16/BF16 8). */
