@@ -32,4 +32,22 @@ describe('elementwise', () => {
           for (const buf of [ya, yb, y]) buf.destroy();
         }
       });
+
+  // A bias row broadcast over token rows (the engine's batched prefill): odd row widths, a partial last row.
+  for (const op of OPS)
+    it(`${op} with b broadcast (bPeriod) at odd widths`, async () => {
+      const { ctx } = gpu;
+      for (const [n, period] of [[7, 3], [1000, 37], [4099, 256], [12, 12], [5, 9]] as const) {
+        const a = randomF32(n + 2, n * 17 + 5, 4);
+        const b = randomF32(Math.min(n, period) + 1, n * 17 + 6, 4);
+        const ya = ctx.storage(a);
+        const yb = ctx.storage(b);
+        const y = ctx.storage(n * 4);
+        ctx.run([elementwise(ctx, { op, n, a: ya, b: yb, y, aOffset: 2, bOffset: 1, bPeriod: period, scale: -0.7 })]);
+        const got = await ctx.readF32(y, n);
+        const want = elementwiseRef(op, a.subarray(2), b.subarray(1), -0.7, period);
+        expectClose(`${op} n=${n} period=${period}`, got, want, { nmse: 1e-12, maxAbs: 1e-5 });
+        for (const buf of [ya, yb, y]) buf.destroy();
+      }
+    });
 });
