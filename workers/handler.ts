@@ -4,7 +4,7 @@
  * failure becomes an `error` event with the original error's name, so the worker never dies silently.
  */
 import { acquireGpu, browserGpu } from './gpu/device.ts';
-import { AbortError, ProtocolError, serializeError } from './errors.ts';
+import { AbortError, EngineStateError, ProtocolError, serializeError } from './errors.ts';
 import {
   PROTOCOL_VERSION,
   assertNever,
@@ -79,6 +79,15 @@ export function createWorkerHandler(deps: HandlerDeps, post: Post): (data: unkno
         const had = engine !== undefined;
         await engine?.unload();
         post({ type: 'result', id: req.id, method: 'unload', result: { unloaded: had } });
+        return;
+      }
+      case 'bench': {
+        const engine = getEngine();
+        if (!engine.bench) throw new EngineStateError('this engine has no benchmark');
+        const ac = new AbortController();
+        running.set(req.id, ac);
+        const result = await engine.bench(req.params, (run) => post({ type: 'benchRun', id: req.id, run }), ac.signal);
+        post({ type: 'result', id: req.id, method: 'bench', result });
         return;
       }
       default:

@@ -6,6 +6,9 @@
  */
 import type { GpuInfo } from './gpu/device.ts';
 import type { SerializedError } from './errors.ts';
+import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun } from './bench/bench.ts';
+
+export type { BenchMeasurement, BenchParams, BenchRun } from './bench/bench.ts';
 
 /** Bumped on any incompatible change; `load` carries it and the worker refuses a mismatch. */
 export const PROTOCOL_VERSION = 1;
@@ -130,6 +133,8 @@ export interface Methods {
   readonly generate: { readonly params: { readonly request: GenerateRequest }; readonly result: GenerationResult };
   readonly abort: { readonly params: { readonly target: number }; readonly result: { readonly aborted: boolean } };
   readonly unload: { readonly params: { readonly reason?: string }; readonly result: { readonly unloaded: boolean } };
+  /** The model benchmark on the loaded model; each finished run is also sent as a `benchRun` event. */
+  readonly bench: { readonly params: { readonly params: BenchParams }; readonly result: BenchMeasurement };
 }
 
 export type Method = keyof Methods;
@@ -146,6 +151,7 @@ export type WorkerEvent =
   | ResultEvent
   | { readonly type: 'progress'; readonly id: number; readonly progress: LoadProgress }
   | { readonly type: 'token'; readonly id: number; readonly delta: TokenDelta }
+  | { readonly type: 'benchRun'; readonly id: number; readonly run: BenchRun }
   | { readonly type: 'error'; readonly id: number; readonly error: SerializedError };
 
 export function isResultOf<M extends Method>(
@@ -155,7 +161,7 @@ export function isResultOf<M extends Method>(
   return ev.type === 'result' && ev.method === method;
 }
 
-const METHODS: readonly Method[] = ['ping', 'load', 'generate', 'abort', 'unload'];
+const METHODS: readonly Method[] = ['ping', 'load', 'generate', 'abort', 'unload', 'bench'];
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
 
@@ -184,6 +190,10 @@ export function requestProblem(x: unknown): string | undefined {
       return typeof x.target === 'number' ? undefined : "'abort' needs target: number";
     case 'unload':
       return x.reason === undefined || typeof x.reason === 'string' ? undefined : "'unload' reason must be a string";
+    case 'bench': {
+      const p = benchParamsProblem(x.params);
+      return p === undefined ? undefined : `'bench' needs params: { promptTokens, genTokens, runs }: ${p}`;
+    }
   }
   return undefined;
 }
@@ -197,7 +207,8 @@ export function isWorkerEvent(x: unknown): x is WorkerEvent {
   if (typeof x !== 'object' || x === null) return false;
   const r = x as { type?: unknown; id?: unknown };
   return (
-    typeof r.id === 'number' && (r.type === 'result' || r.type === 'progress' || r.type === 'token' || r.type === 'error')
+    typeof r.id === 'number' &&
+    (r.type === 'result' || r.type === 'progress' || r.type === 'token' || r.type === 'benchRun' || r.type === 'error')
   );
 }
 

@@ -5,6 +5,9 @@
 import { deserializeError, AbortError } from '../../workers/errors.ts';
 import {
   PROTOCOL_VERSION,
+  type BenchMeasurement,
+  type BenchParams,
+  type BenchRun,
   isResultOf,
   isWorkerEvent,
   type GenerateRequest,
@@ -59,7 +62,7 @@ export class EngineClient implements Engine {
     build: (id: number) => WorkerRequest,
     method: M,
     accept: (ev: Extract<WorkerEvent, { type: 'result'; method: M }>) => T,
-    on?: { progress?: (p: LoadProgress) => void; token?: (d: TokenDelta) => void },
+    on?: { progress?: (p: LoadProgress) => void; token?: (d: TokenDelta) => void; benchRun?: (r: BenchRun) => void },
     signal?: AbortSignal,
   ): Promise<T> {
     const id = this.nextId++;
@@ -77,6 +80,7 @@ export class EngineClient implements Engine {
         onEvent: (ev) => {
           if (ev.type === 'progress') on?.progress?.(ev.progress);
           else if (ev.type === 'token') on?.token?.(ev.delta);
+          else if (ev.type === 'benchRun') on?.benchRun?.(ev.run);
           else if (ev.type === 'error') {
             cleanup();
             reject(deserializeError(ev.error));
@@ -117,6 +121,11 @@ export class EngineClient implements Engine {
 
   generate(request: GenerateRequest, onToken?: (d: TokenDelta) => void, signal?: AbortSignal): Promise<GenerationResult> {
     return this.call((id) => ({ type: 'generate', id, request }), 'generate', (ev) => ev.result, { token: onToken }, signal);
+  }
+
+  /** The model benchmark in the worker (workers/bench/bench.ts); `onRun` gets each finished run. */
+  bench(params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal): Promise<BenchMeasurement> {
+    return this.call((id) => ({ type: 'bench', id, params }), 'bench', (ev) => ev.result, { benchRun: onRun }, signal);
   }
 
   async unload(): Promise<void> {

@@ -1,6 +1,7 @@
-/** @file `bench`: the model benchmark (see scripts/lib/bench.ts), human-readable or one JSON object. */
+/** @file `bench`: the model benchmark (scripts/lib/bench.ts over workers/bench/bench.ts), human-readable or one JSON object. */
 import { UsageError, flagNumber, flagString, requireString, type CliCommand } from '../cliTypes.ts';
 import { runBench } from '../lib/bench.ts';
+import { benchReportLines } from '../../workers/bench/bench.ts';
 
 export const command: CliCommand = {
   name: 'bench',
@@ -35,21 +36,14 @@ export const command: CliCommand = {
       return 0;
     }
     const f = (x: number, d = 1): string => x.toFixed(d);
-    io.out(
-      [
-        `adapter      ${r.adapter}`,
-        `model        ${r.model} (${r.architecture})`,
-        `load         ${f(r.loadSeconds, 2)} s, GPU memory ${f(r.gpuMemoryBytes / 2 ** 20, 0)} MiB, peak JS heap ${f(r.peakJsHeapBytes / 2 ** 20, 0)} MiB`,
-        `prefill      ${f(r.prefillTokensPerSecond.median)} tok/s (${f(r.prefillTokensPerSecond.min)}-${f(r.prefillTokensPerSecond.max)}) over ${r.promptTokens} tokens, TTFT ${f(r.timeToFirstTokenMs.median)} ms`,
-        `decode       ${f(r.decodeTokensPerSecond.median)} tok/s (${f(r.decodeTokensPerSecond.min)}-${f(r.decodeTokensPerSecond.max)}), ${f(r.decodeMsPerToken.median, 3)} ms/token`,
-        `roofline     ${f(r.roofline.bytesPerToken / 2 ** 20, 2)} MiB/token (weights ${f(r.roofline.activeWeightBytesPerToken / 2 ** 20, 2)} + KV ${f(r.roofline.kvBytesPerToken / 2 ** 20, 2)}) at ${f(r.roofline.measuredReadGBps)} GB/s → ${f(r.roofline.rooflineTokensPerSecond)} tok/s; decode at ${f(r.roofline.percentOfRoofline)}% of it`,
-        r.peer
-          ? 'error' in r.peer
-            ? `peer         ${r.peer.name}: ${r.peer.error}`
-            : `peer         ${r.peer.name} [${r.peer.backend}]: prefill ${f(r.peer.prefillTokensPerSecond)} tok/s, decode ${f(r.peer.decodeTokensPerSecond)} tok/s; Brix/llama.cpp prefill ×${f(r.peer.ratioPrefill, 2)}, decode ×${f(r.peer.ratioDecode, 2)}`
-          : '',
-      ].join('\n') + '\n',
-    );
+    const peerLine = !r.peer
+      ? []
+      : 'error' in r.peer
+        ? [`peer         ${r.peer.name}: ${r.peer.error}`]
+        : [
+            `peer         ${r.peer.name} [${r.peer.backend}]: prefill ${f(r.peer.prefillTokensPerSecond)} tok/s, decode ${f(r.peer.decodeTokensPerSecond)} tok/s; Brix/llama.cpp prefill ×${f(r.peer.ratioPrefill, 2)}, decode ×${f(r.peer.ratioDecode, 2)}`,
+          ];
+    io.out([...benchReportLines(r), ...peerLine].join('\n') + '\n');
     return 0;
   },
 };

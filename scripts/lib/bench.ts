@@ -1,19 +1,12 @@
 /**
- * @file The model benchmark behind `bench`: load time, prefill and decode tok/s over several runs, time to
- * first token, GPU memory, peak JS heap, and the bandwidth roofline — bytes read per decoded token (active
- * weights from the GGUF's tensor types and the architecture's k-of-E experts, plus the KV cache at the run's
- * context) against a read bandwidth measured in the same run by a streaming kernel.
+ * @file The CLI side of `bench`: loads the model in Node, times the load, samples the process heap, and runs the
+ * shared measurement (workers/bench/bench.ts, through `BrixEngine.bench`: the same code as the worker's `bench`
+ * method behind Settings → Benchmark and `npm run bench:browser`); optionally llama.cpp on the same file.
  */
 import { performance } from 'node:perf_hooks';
 import { loadNodeEngine } from './nodeEngine.ts';
-import { openModelFile } from './nodeSource.ts';
-import { acquireNodeGpu } from '../../workers/gpu/nodeGpu.ts';
-import { describeGpu, type GpuInfo } from '../../workers/gpu/device.ts';
-import { KernelContext } from '../../kernels/lib/context.ts';
-import { streamRead } from './benchKernels.ts';
-import type { GgufModel } from '../../workers/gguf/model.ts';
+import { benchPrompt, benchResult, spread, type BenchMeasurement, type BenchResult as SharedBenchResult } from '../../workers/bench/bench.ts';
 import type { Token } from 'node-llama-cpp';
-import { describeModel, type ModelHParams } from '../../workers/gguf/arch.ts';
 
 export interface BenchOptions {
   readonly model: string;
@@ -24,36 +17,7 @@ export interface BenchOptions {
   readonly log?: (line: string) => void;
 }
 
-export interface Spread {
-  readonly median: number;
-  readonly min: number;
-  readonly max: number;
-}
-
-export interface BenchResult {
-  readonly date: string;
-  readonly model: string;
-  readonly architecture: string;
-  readonly adapter: string;
-  readonly gpu: GpuInfo;
-  readonly promptTokens: number;
-  readonly genTokens: number;
-  readonly runs: number;
-  readonly loadSeconds: number;
-  readonly prefillTokensPerSecond: Spread;
-  readonly decodeTokensPerSecond: Spread;
-  readonly decodeMsPerToken: Spread;
-  readonly timeToFirstTokenMs: Spread;
-  readonly gpuMemoryBytes: number;
-  readonly peakJsHeapBytes: number;
-  readonly roofline: {
-    readonly activeWeightBytesPerToken: number;
-    readonly kvBytesPerToken: number;
-    readonly bytesPerToken: number;
-    readonly measuredReadGBps: number;
-    readonly rooflineTokensPerSecond: number;
-    readonly percentOfRoofline: number;
-  };
+export interface BenchResult extends SharedBenchResult {
   readonly peer?: {
     readonly name: string;
     readonly backend: string;
@@ -64,33 +28,6 @@ export interface BenchResult {
   } | { readonly name: string; readonly error: string };
 }
 
-function spread(xs: readonly number[]): Spread {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-  return { median, min: s[0], max: s[s.length - 1] };
-}
-
-/** Bytes of weights read to decode one token: every tensor once, expert tensors k/E of it, one embedding row. */
-export function activeWeightBytes(model: GgufModel, hp: ModelHParams): number {
-  let total = 0;
-  const tiedOutput = model.tensor('output.weight') === undefined;
-  for (const t of model.tensors) {
-    if (t.name === 'token_embd.weight') {
-      const rows = t.dims[1];
-      total += tiedOutput ? t.nbytes : t.nbytes / rows;
-    } else if (/_exps\.weight$/.test(t.name) && hp.n_expert > 0) {
-      total += (t.nbytes * hp.n_expert_used) / hp.n_expert;
-    } else total += t.nbytes;
-  }
-  return total;
-}
-
-/** f32 K and V of every layer for one cached position. */
-export function kvBytesPerPosition(hp: ModelHParams): number {
-  return 2 * hp.n_layer * hp.n_head_kv * hp.head_dim * 4;
-}
-
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const log = o.log ?? (() => undefined);
   let peakHeap = 0;
@@ -99,81 +36,25 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   };
   const heapTimer = setInterval(sampleHeap, 20);
   try {
-    const opened = await openModelFile(o.model);
-    const hp = describeModel(opened.model);
-    const active = activeWeightBytes(opened.model, hp);
-    await opened.close();
-
     const ctxLen = o.promptTokens + o.genTokens + 8;
     const t0 = performance.now();
     const { engine, info } = await loadNodeEngine(o.model, ctxLen);
     const loadSeconds = (performance.now() - t0) / 1000;
     sampleHeap();
     log(`loaded ${info.name} (${info.architecture}) in ${loadSeconds.toFixed(2)} s; ${(info.gpuBytes / 2 ** 20).toFixed(0)} MiB on the GPU`);
-    const { runner } = engine.internals;
-    // A deterministic prompt of ordinary token ids (no specials: the low ranks of any BPE vocabulary).
-    const prompt = Array.from({ length: o.promptTokens }, (_, i) => 100 + ((i * 7919) % Math.max(1, Math.min(hp.n_vocab - 200, 20000))));
-    const greedy = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 };
-    const prefill: number[] = [];
-    const decode: number[] = [];
-    const decodeMs: number[] = [];
-    const ttft: number[] = [];
-    // One warm-up run compiles and pages everything in, then the measured runs.
-    for (let run = -1; run < o.runs; run++) {
-      const tp = performance.now();
-      let tok = await runner.evalAndSample(prompt, 0, greedy, 0, []);
-      const tf = performance.now();
-      for (let i = 0; i < o.genTokens; i++) tok = await runner.evalAndSample([tok], o.promptTokens + i, greedy, i + 1, []);
-      const td = performance.now();
-      sampleHeap();
-      if (run < 0) continue;
-      prefill.push(o.promptTokens / ((tf - tp) / 1000));
-      ttft.push(tf - tp);
-      decode.push(o.genTokens / ((td - tf) / 1000));
-      decodeMs.push((td - tf) / o.genTokens);
-      log(`run ${run + 1}/${o.runs}: prefill ${prefill.at(-1)?.toFixed(1)} tok/s, decode ${decode.at(-1)?.toFixed(1)} tok/s`);
+    let measured: BenchMeasurement;
+    try {
+      measured = await engine.bench({ promptTokens: o.promptTokens, genTokens: o.genTokens, runs: o.runs }, (r) => {
+        sampleHeap();
+        const what = r.run === 0 ? 'warm-up' : `run ${r.run}/${r.runs}`;
+        log(`${what}: prefill ${r.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${r.decodeTokensPerSecond.toFixed(1)} tok/s`);
+      });
+    } finally {
+      await engine.unload();
     }
-    const gpuMemoryBytes = runner.gpuBytes;
-    await engine.unload();
-
-    // Bandwidth measured now, on its own device, with the same adapter.
-    const gpu = await acquireNodeGpu();
-    const kctx = new KernelContext(gpu.device, gpu.info);
-    const quick = gpu.info.isFallbackAdapter;
-    const stream = await streamRead(kctx, quick ? 64 * 2 ** 20 : 1024 * 2 ** 20, { passSeconds: quick ? 0.2 : 0.05, maxDispatches: 200, reps: 3 });
-    const info2 = gpu.info;
-    gpu.device.destroy();
-
-    const kvPerToken = kvBytesPerPosition(hp) * (o.promptTokens + o.genTokens / 2);
-    const bytesPerToken = active + kvPerToken;
-    const rooflineTps = (stream.gbps * 1e9) / bytesPerToken;
-    const dec = spread(decode);
-    const result: BenchResult = {
-      date: new Date().toISOString(),
-      model: o.model,
-      architecture: hp.arch,
-      adapter: describeGpu(info2),
-      gpu: info2,
-      promptTokens: o.promptTokens,
-      genTokens: o.genTokens,
-      runs: o.runs,
-      loadSeconds,
-      prefillTokensPerSecond: spread(prefill),
-      decodeTokensPerSecond: dec,
-      decodeMsPerToken: spread(decodeMs),
-      timeToFirstTokenMs: spread(ttft),
-      gpuMemoryBytes,
-      peakJsHeapBytes: peakHeap,
-      roofline: {
-        activeWeightBytesPerToken: active,
-        kvBytesPerToken: kvPerToken,
-        bytesPerToken,
-        measuredReadGBps: stream.gbps,
-        rooflineTokensPerSecond: rooflineTps,
-        percentOfRoofline: (100 * dec.median) / rooflineTps,
-      },
-    };
-    if (o.peer === 'llama.cpp') return { ...result, peer: await runLlamaCpp(o, prompt, result) };
+    sampleHeap();
+    const result: BenchResult = benchResult({ date: new Date().toISOString(), model: o.model, loadSeconds, peakJsHeapBytes: peakHeap }, measured);
+    if (o.peer === 'llama.cpp') return { ...result, peer: await runLlamaCpp(o, benchPrompt(o.promptTokens, info.vocabSize), result) };
     return result;
   } finally {
     clearInterval(heapTimer);

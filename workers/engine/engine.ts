@@ -32,6 +32,8 @@ import type {
 import type { Engine } from './types.ts';
 import type { Runner } from './runner.ts';
 import { StopStringFilter, commonPrefix } from './textStream.ts';
+import { activeWeightBytes, measureBench, type BenchMeasurement, type BenchParams, type BenchRun } from '../bench/bench.ts';
+import { measureReadBandwidth } from '../bench/timing.ts';
 
 export interface OpenedSource {
   readonly first: ByteSource;
@@ -61,6 +63,8 @@ interface Loaded {
   readonly tokenizer: Tokenizer;
   readonly template: string | undefined;
   readonly info: ModelInfo;
+  /** Weight bytes read per decoded token (the benchmark's roofline). */
+  readonly activeWeightBytes: number;
   /** Tokens whose K/V are in the cache, in order from position 0. */
   cached: number[];
   /** Set when the device is lost: every later call fails with it until a new load. */
@@ -136,7 +140,15 @@ export class BrixEngine implements Engine {
       fileBytes: model.tensorBytes,
       gpuBytes: runner.gpuBytes,
     };
-    return { gpu, runner, tokenizer, template: model.metadata.optString('tokenizer.chat_template'), info, cached: [] };
+    return {
+      gpu,
+      runner,
+      tokenizer,
+      template: model.metadata.optString('tokenizer.chat_template'),
+      info,
+      activeWeightBytes: activeWeightBytes(model, hp),
+      cached: [],
+    };
   }
 
   async generate(request: GenerateRequest, onToken?: (d: TokenDelta) => void, signal?: AbortSignal): Promise<GenerationResult> {
@@ -238,6 +250,30 @@ export class BrixEngine implements Engine {
       truncatedTokens: truncated,
     };
     return { text, tokenIds: generated, stats };
+  }
+
+  /**
+   * The model benchmark (workers/bench/bench.ts) on the loaded model: warm-up + `runs` runs straight on the
+   * runner, then the read bandwidth on the same device. Aborting throws (unlike generate).
+   */
+  async bench(params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal): Promise<BenchMeasurement> {
+    const l = this.require();
+    if (this.busy) throw new EngineStateError('the engine is busy with another request');
+    this.busy = true;
+    try {
+      if (l.lost) throw l.lost;
+      return await measureBench(
+        { runner: l.runner, gpu: l.gpu.info, activeWeightBytes: l.activeWeightBytes },
+        params,
+        { now: this.now, readGBps: () => measureReadBandwidth(l.gpu), onRun, signal },
+      );
+    } catch (e) {
+      throw l.lost ?? e;
+    } finally {
+      // The benchmark wrote its own tokens into the KV cache from position 0.
+      l.cached = [];
+      this.busy = false;
+    }
   }
 
   /** Prompt ids within `budget` tokens, dropping old turns first (see the file comment). */

@@ -11,6 +11,7 @@ import type {
   ModelSource,
   TokenDelta,
 } from '../protocol.ts';
+import type { BenchMeasurement, BenchParams, BenchRun } from '../bench/bench.ts';
 
 export interface Engine {
   load(
@@ -22,4 +23,9 @@ export interface Engine {
   /** Streams deltas through onToken; an aborted signal ends it with finishReason 'abort' (not an error). */
   generate(request: GenerateRequest, onToken?: (d: TokenDelta) => void, signal?: AbortSignal): Promise<GenerationResult>;
   unload(): Promise<void>;
+  /**
+   * The model benchmark on the loaded model (workers/bench/bench.ts): the engine itself and its worker client
+   * have it; engines that cannot measure it (fakes, other engines) leave it out. Aborting throws.
+   */
+  bench?(params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal): Promise<BenchMeasurement>;
 }
