@@ -8,6 +8,7 @@ import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
 import { QUANT_INCLUDES, blocksPerRow, quantDefines } from './lib/quant.ts';
 import type { GpuWeight, GpuWeightType } from './lib/weights.ts';
+import { Q8_WEIGHT_TYPES, isQ8WeightType, q8ActivationBytes, type Q8Activations } from './act_quant.ts';
 
 export const MATVEC_PARAMS = [
   ['n_in', 'u32'],
@@ -34,8 +35,9 @@ export interface MatvecVariant {
 export interface MatvecArgs {
   /** ggml dims [n_in, n_out] (or [n_in, a, b...]: every row). */
   readonly weight: GpuWeight;
-  /** f32 activations, n_in elements from xOffset. */
-  readonly x: GPUBuffer;
+  /** f32 activations, n_in elements from xOffset; or int8 activations from act_quant (Q4_K and Q8_0 weights,
+   * integer dot products as llama.cpp's; the rounding must be the weight type's, Q8_WEIGHT_TYPES). */
+  readonly x: GPUBuffer | Q8Activations;
   readonly xOffset?: number;
   /** f32 output, one element per weight row from yOffset. Must not be x. */
   readonly y: GPUBuffer;
@@ -57,9 +59,18 @@ export function matvecDefaultVariant(ctx: KernelContext, type: GpuWeightType): R
 }
 
 export function matvec(ctx: KernelContext, args: MatvecArgs): Dispatch[] {
-  const { weight: w, x, y, xOffset = 0, yOffset = 0 } = args;
+  const { weight: w, y, xOffset = 0, yOffset = 0 } = args;
   const nIn = w.rowElems;
   blocksPerRow(w.type, nIn, `matvec ${w.name}`);
+  const xq = 'kind' in args.x ? args.x : undefined;
+  const x: GPUBuffer = 'kind' in args.x ? args.x.buffer : args.x;
+  if (xq) {
+    const type = w.type;
+    check(isQ8WeightType(type), () => `matvec ${w.name}: int8 activations need a ${Object.keys(Q8_WEIGHT_TYPES).join('/')} weight, not ${type}`);
+    check(isQ8WeightType(type) && xq.scaleBlock === Q8_WEIGHT_TYPES[type], () => `matvec ${w.name}: ${type} pairs with ${isQ8WeightType(type) ? Q8_WEIGHT_TYPES[type] : '?'}-element activation scales, got ${xq.scaleBlock}`);
+    check(xq.n === nIn, () => `matvec ${w.name}: int8 activations hold ${xq.n} values, the rows ${nIn}`);
+    check(xOffset === 0, () => `matvec ${w.name}: int8 activations take no x offset`);
+  }
   const v = { ...matvecDefaultVariant(ctx, w.type), ...args.variant };
   check(MATVEC_WG_SIZES.includes(v.workgroupSize), () => `matvec: workgroup size ${v.workgroupSize} not in ${MATVEC_WG_SIZES.join(',')}`);
   check(MATVEC_ROWS.includes(v.rows), () => `matvec: rows per workgroup ${v.rows} not in ${MATVEC_ROWS.join(',')}`);
@@ -71,7 +82,8 @@ export function matvec(ctx: KernelContext, args: MatvecArgs): Dispatch[] {
   );
   check(Number.isInteger(xOffset) && xOffset >= 0, () => `matvec: bad x offset ${xOffset}`);
   check(Number.isInteger(yOffset) && yOffset >= 0, () => `matvec: bad y offset ${yOffset}`);
-  check((xOffset + nIn) * 4 <= x.size, () => `matvec ${w.name}: x holds ${x.size / 4} < ${xOffset + nIn} floats`);
+  if (!xq) check((xOffset + nIn) * 4 <= x.size, () => `matvec ${w.name}: x holds ${x.size / 4} < ${xOffset + nIn} floats`);
+  else check(q8ActivationBytes(nIn) <= x.size, () => `matvec ${w.name}: int8 activations hold ${x.size} < ${q8ActivationBytes(nIn)} bytes`);
   check((yOffset + w.rows) * 4 <= y.size, () => `matvec ${w.name}: y holds ${y.size / 4} < ${yOffset + w.rows} floats`);
   check(x !== y, () => `matvec ${w.name}: y must not alias x`);
 
@@ -83,6 +95,7 @@ export function matvec(ctx: KernelContext, args: MatvecArgs): Dispatch[] {
       ...quantDefines(w.type, 'matvec'),
       ROWS: v.rows,
       X_VEC4: xOffset % 4 === 0,
+      X_Q8: xq !== undefined,
       ACCUMULATE: args.accumulate === true,
       USE_SUBGROUPS: v.subgroups,
     },

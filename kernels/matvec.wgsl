@@ -2,8 +2,9 @@
 // product (kernels/lib/quant.wgsl). Variants (defines): the weight type (quantDefines), ROWS (rows per
 // workgroup: every thread works on all ROWS rows, so each activation part is loaded and summed once for ROWS
 // weight rows), X_VEC4 (x offset is a multiple of 4: vec4 activation loads), ACCUMULATE (y += W·x, a fused
-// residual add), USE_SUBGROUPS (subgroupAdd reduction; otherwise a workgroup-memory tree). Override WG: threads
-// per workgroup (a power of two).
+// residual add), USE_SUBGROUPS (subgroupAdd reduction; otherwise a workgroup-memory tree), X_Q8 (int8 activations
+// from act_quant.wgsl instead of f32 x: integer dot products, dot4I8Packed, for the types with q_part_dot_q8 in
+// quant.wgsl). Override WG: threads per workgroup (a power of two).
 //
 // Work split: a row is n_in / BLOCK_ELEMS blocks of BLOCK_PARTS parts; unit u = (block u / BLOCK_PARTS, part
 // u % BLOCK_PARTS). Thread t takes units t, t + WG, ...: consecutive threads read consecutive words of a row
@@ -19,6 +20,17 @@ PARAMS_STRUCT
 
 @group(0) @binding(0) var<uniform> params: Params;
 #include "weight_binding"
+#ifdef X_Q8
+@group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>;  // (n_in / 16) int8 q, then (n_in / 32) aux
+// int8 values of elements e..e+15 (e % 16 == 0).
+fn xq_word4(e: u32) -> vec4<u32> {
+  return xq[e >> 4u];
+}
+// (d, d·Σq of the first 16, d·Σq of the last 16, 0) of the 32-element block holding element e.
+fn xq_aux(e: u32) -> vec4<f32> {
+  return bitcast<vec4<f32>>(xq[params.n_in / 16u + (e >> 5u)]);
+}
+#else
 #ifdef X_VEC4
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;   // (x_off / 4 + n_in / 4)
 fn x_load4(e: u32) -> vec4<f32> {
@@ -30,6 +42,7 @@ fn x_load4(e: u32) -> vec4<f32> {
   let i = params.x_off + e;
   return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
 }
+#endif
 #endif
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;  // (y_off + n_rows)
 
@@ -59,15 +72,22 @@ fn main(
   for (var u = lid; u < units; u += WG) {
     let b = u / BLOCK_PARTS;
     let p = u % BLOCK_PARTS;
+    let bw = b * BLOCK_WORDS;
+#ifdef X_Q8
+    let xv = q_xq_load(b * BLOCK_ELEMS, p);
+    for (var r = 0u; r < ROWS; r++) {
+      acc[r] += q_part_dot_q8(base[r] + bw, p, xv);
+    }
+#else
     var xv: array<vec4<f32>, PART_VEC4>;
     for (var v = 0u; v < PART_VEC4; v++) {
       xv[v] = x_load4(b * BLOCK_ELEMS + q_part_elem(p, v));
     }
-    let bw = b * BLOCK_WORDS;
     let qx = q_x_prep(xv);
     for (var r = 0u; r < ROWS; r++) {
       acc[r] += q_part_dot(base[r] + bw, p, qx);
     }
+#endif
   }
 
 #ifdef USE_SUBGROUPS

@@ -360,6 +360,21 @@ fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
 fn q_x_scale(i: u32) -> vec4<f32> {
   return Q_XS_B8;
 }
+// Int8 activations (X_Q8, act_quant.wgsl's Q8_0 rounding): ggml's vec_dot_q8_0_q8_0, d_w · d_x · Σ q_w · q_x.
+#ifdef X_Q8
+struct XQ { a: vec4<u32>, b: vec4<u32>, d: f32 }
+fn q_xq_load(e0: u32, part: u32) -> XQ {
+  return XQ(xq_word4(e0), xq_word4(e0 + 16u), xq_aux(e0).x);
+}
+fn q_part_dot_q8(bw: u32, part: u32, x: XQ) -> f32 {
+  let d = unpack2x16float(qw_load(bw)).x;
+  let a = dot4I8Packed(qw_load(bw + 1u), x.a.x) + dot4I8Packed(qw_load(bw + 2u), x.a.y) +
+          dot4I8Packed(qw_load(bw + 3u), x.a.z) + dot4I8Packed(qw_load(bw + 4u), x.a.w) +
+          dot4I8Packed(qw_load(bw + 5u), x.b.x) + dot4I8Packed(qw_load(bw + 6u), x.b.y) +
+          dot4I8Packed(qw_load(bw + 7u), x.b.z) + dot4I8Packed(qw_load(bw + 8u), x.b.w);
+  return d * x.d * f32(a);
+}
+#endif
 #endif
 
 // ======================================================== codebook types: IQ4_NL, MXFP4 (32), IQ4_XS (256)
@@ -526,6 +541,32 @@ fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
 fn q_x_scale(i: u32) -> vec4<f32> {
   return select(Q_XS_HI4, Q_XS_LO4, i < 4u);
 }
+// Int8 activations (X_Q8, Q8_K rounding): the part's low nibbles meet elements 64j + 16h + 0..15 of x, the high
+// nibbles 64j + 32 + 16h + 0..15; nibbles are 0..15, so they are valid signed bytes for dot4I8Packed. The mins use
+// the activation sums from act_quant: d·sc·d_x·Σq·q_x − dmin·m·(d_x·Σq_x), as ggml's vec_dot_q4_K_q8_K.
+#ifdef X_Q8
+struct XQ { lo: vec4<u32>, hi: vec4<u32>, d: f32, s: vec2<f32> }
+fn q_xq_load(e0: u32, part: u32) -> XQ {
+  let el = e0 + q_part_elem(part, 0u);
+  let eh = e0 + q_part_elem(part, 4u);
+  let al = xq_aux(el);
+  let ah = xq_aux(eh);
+  let h = 1u + (part & 1u);
+  return XQ(xq_word4(el), xq_word4(eh), al.x, vec2<f32>(al[h], ah[h]));
+}
+fn q_part_dot_q8(bw: u32, part: u32, x: XQ) -> f32 {
+  let hdr = q_load4(bw);
+  let q = q_load4(bw + 4u + 4u * part);
+  let dm = unpack2x16float(hdr.x);
+  let sm = q_k4_scales(hdr, part >> 1u);
+  let m4 = vec4<u32>(0x0F0F0F0Fu);
+  let lo = q & m4;
+  let hi = (q >> vec4<u32>(4u)) & m4;
+  let a1 = dot4I8Packed(lo.x, x.lo.x) + dot4I8Packed(lo.y, x.lo.y) + dot4I8Packed(lo.z, x.lo.z) + dot4I8Packed(lo.w, x.lo.w);
+  let a2 = dot4I8Packed(hi.x, x.hi.x) + dot4I8Packed(hi.y, x.hi.y) + dot4I8Packed(hi.z, x.hi.z) + dot4I8Packed(hi.w, x.hi.w);
+  return x.d * dm.x * (sm.x * f32(a1) + sm.y * f32(a2)) - dm.y * (sm.z * x.s.x + sm.w * x.s.y);
+}
+#endif
 #endif
 
 #ifdef W_Q5_K

@@ -16,7 +16,7 @@ import { bf16BitsToF32, f32ToBf16Bits, roundF16 } from '../../quant/half.ts';
 const f = Math.fround;
 
 /** Round half to even (x86 _mm256_round_ps with _MM_ROUND_NEAREST; ggml's nearest_int magic-number trick). */
-function roundHalfEven(x: number): number {
+export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   // Math.round rounds .5 up; fix exact ties to the even neighbour.
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;

@@ -1,0 +1,69 @@
+/**
+ * @file Dispatch wrapper for kernels/act_quant.wgsl: rounds a decode step's f32 activations to int8 once, in
+ * the layout the int8 matvec (matvec with `Q8Activations`) reads, so every weight row that meets the same input
+ * (Q, K, V; gate and up) reuses one quantization. The rounding is ggml-cpu's (Q8_K for K-quant weights, Q8_0
+ * for Q4_0/Q8_0), so results match llama.cpp's integer dot products rather than an f32 product.
+ */
+import source from './act_quant.wgsl?raw';
+import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
+import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
+import type { GpuWeightType } from './lib/weights.ts';
+
+export const ACT_QUANT_PARAMS = [
+  ['n', 'u32'],
+  ['x_off', 'u32'],
+] as const;
+
+/** Elements per scale: 256 (ggml's Q8_K) or 32 (Q8_0). */
+export type Q8ScaleBlock = 32 | 256;
+
+/** Weight types the int8 matvec decodes, and the activation rounding each pairs with (ggml's vec_dot_type). */
+export const Q8_WEIGHT_TYPES = { Q4_K: 256, Q8_0: 32 } as const satisfies Partial<Record<GpuWeightType, Q8ScaleBlock>>;
+export type Q8WeightType = keyof typeof Q8_WEIGHT_TYPES;
+
+export function isQ8WeightType(type: GpuWeightType): type is Q8WeightType {
+  return type in Q8_WEIGHT_TYPES;
+}
+
+/** Int8 activations: `n` values in act_quant.wgsl's layout (q words, then one aux vec4 per 32 elements). */
+export interface Q8Activations {
+  readonly kind: 'q8';
+  readonly buffer: GPUBuffer;
+  readonly n: number;
+  readonly scaleBlock: Q8ScaleBlock;
+}
+
+/** Bytes of the layout: n int8 + 16 bytes per 32 elements. */
+export function q8ActivationBytes(n: number): number {
+  return n + (n / 32) * 16;
+}
+
+export function createQ8Activations(ctx: KernelContext, n: number, scaleBlock: Q8ScaleBlock, label = 'q8.x'): Q8Activations {
+  check(Number.isInteger(n) && n > 0 && n % scaleBlock === 0, () => `q8 activations: n = ${n} is not a positive multiple of ${scaleBlock}`);
+  return { kind: 'q8', buffer: ctx.storage(q8ActivationBytes(n), label), n, scaleBlock };
+}
+
+export interface ActQuantArgs {
+  /** f32 input, `out.n` elements from xOffset. */
+  readonly x: GPUBuffer;
+  readonly xOffset?: number;
+  readonly out: Q8Activations;
+}
+
+export function quantizeActivations(ctx: KernelContext, a: ActQuantArgs): Dispatch {
+  const { x, out, xOffset = 0 } = a;
+  check(Number.isInteger(xOffset) && xOffset >= 0, () => `act_quant: bad x offset ${xOffset}`);
+  check((xOffset + out.n) * 4 <= x.size, () => `act_quant: x holds ${x.size / 4} < ${xOffset + out.n} floats`);
+  check(out.n % out.scaleBlock === 0, () => `act_quant: n = ${out.n} is not a multiple of ${out.scaleBlock}`);
+  check(out.buffer.size >= q8ActivationBytes(out.n), () => `act_quant: output holds ${out.buffer.size} < ${q8ActivationBytes(out.n)} bytes`);
+  check(out.buffer !== x, () => 'act_quant: output must not alias x');
+  const values: ParamValues<typeof ACT_QUANT_PARAMS> = { n: out.n, x_off: xOffset };
+  const params = ctx.uniform(ACT_QUANT_PARAMS, values, 'act_quant.params');
+  const pipeline = ctx.pipeline({
+    family: 'act_quant',
+    source: source.replace('PARAMS_STRUCT', wgslParamsStruct(ACT_QUANT_PARAMS)),
+    defines: { SCALE_256: out.scaleBlock === 256 },
+  });
+  const [gx, gy] = grid2d(Math.ceil(out.n / 256), ctx.info.limits.maxComputeWorkgroupsPerDimension);
+  return ctx.dispatch(pipeline, [params, x, out.buffer], [gx, gy], params);
+}

@@ -1,0 +1,186 @@
+/**
+ * act_quant (int8 activations, ggml-cpu's Q8_K / Q8_0 rounding) against its CPU reference, and the int8
+ * decode matvec (matvec with Q8Activations) against a float64 product of the exactly dequantized weights and
+ * the activations the GPU quantized (read back), so each kernel is checked on its own.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Q8_WEIGHT_TYPES, createQ8Activations, quantizeActivations, type Q8ScaleBlock, type Q8WeightType } from '../../kernels/act_quant.ts';
+import { actQuantRef } from '../../kernels/act_quant.ref.ts';
+import { matvec, type MatvecVariant } from '../../kernels/matvec.ts';
+import { matvecRef } from '../../kernels/matvec.ref.ts';
+import { KernelShapeError, type KernelContext } from '../../kernels/lib/context.ts';
+import { destroyWeight, uploadWeight } from '../../kernels/lib/weights.ts';
+import { adapterLine, expectClose, gpuFixture, randomF32, type GpuFixture } from './harness.ts';
+import { testWeight } from './quantData.ts';
+
+let gpu: GpuFixture;
+let plain: GpuFixture;
+beforeAll(async () => {
+  gpu = await gpuFixture();
+  plain = await gpuFixture({ noSubgroups: true });
+  console.log(adapterLine(gpu.ctx));
+});
+afterAll(() => {
+  gpu?.release();
+  plain?.release();
+});
+
+async function readWords(ctx: KernelContext, buf: GPUBuffer): Promise<Uint32Array> {
+  const f = await ctx.readF32(buf);
+  return new Uint32Array(f.buffer, f.byteOffset, f.length);
+}
+
+/** The GPU's int8 activations decoded back to q·d floats. */
+function decodeQ8(words: Uint32Array, n: number): Float32Array {
+  const q = new Int8Array(words.buffer, words.byteOffset, n);
+  const aux = new Float32Array(words.buffer, words.byteOffset + n, n / 8);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = q[i] * aux[4 * (i >> 5)];
+  return out;
+}
+
+/** Inputs with the cases rounding must get right: an all-zero block, equal magnitudes of both signs. */
+function testInput(n: number, off: number, seed: number): Float32Array {
+  const x = randomF32(off + n, seed);
+  if (n >= 64) x.fill(0, off + 32, off + 64);
+  x[off + 3] = 2.5;
+  x[off + 5] = -2.5;
+  return x;
+}
+
+describe('act_quant', () => {
+  for (const block of [256, 32] as const satisfies readonly Q8ScaleBlock[]) {
+    it(`${block}-element scales: q, d and 16-element sums match ggml's rounding (odd sizes, offsets)`, async () => {
+      const { ctx } = gpu;
+      const sizes = block === 256 ? [256, 768, 2304] : [32, 96, 800];
+      let seed = 10;
+      for (const n of sizes)
+        for (const off of [0, 3]) {
+          const x = testInput(n, off, seed++);
+          const xb = ctx.storage(x);
+          const out = createQ8Activations(ctx, n, block);
+          ctx.run([quantizeActivations(ctx, { x: xb, xOffset: off, out })]);
+          const got = await readWords(ctx, out.buffer);
+          const want = actQuantRef(x.subarray(off), block);
+          const gq = new Int8Array(got.buffer, got.byteOffset, n);
+          const label = `act_quant ${block} n=${n} off=${off}`;
+          // GPU division is not correctly rounded (2.5 ulp in WGSL), so a value right at a rounding tie may
+          // land one step away: allow |Δq| ≤ 1 on at most 1 % of the values.
+          let off1 = 0;
+          for (let i = 0; i < n; i++) {
+            const dq = Math.abs(gq[i] - want.q[i]);
+            expect(dq, `${label}: q[${i}] computed ${gq[i]} expected ${want.q[i]}`).toBeLessThanOrEqual(1);
+            off1 += dq;
+          }
+          expect(off1, `${label}: values one step off`).toBeLessThanOrEqual(Math.ceil(n / 100));
+          const gAux = new Float32Array(got.buffer, got.byteOffset + n, n / 8);
+          const wAux = new Float32Array(want.words.buffer, n, n / 8);
+          for (let b = 0; b < n / 32; b++) {
+            expect(gAux[4 * b], `${label}: d of block ${b}`).toBeCloseTo(wAux[4 * b], 6);
+            for (const k of [1, 2]) {
+              const tol = Math.abs(wAux[4 * b]) * (off1 + 1e-3);
+              expect(Math.abs(gAux[4 * b + k] - wAux[4 * b + k]), `${label}: sum ${k} of block ${b}`).toBeLessThanOrEqual(tol);
+            }
+          }
+          // The zero block stays zero with d = 0.
+          if (n >= 64) expect(Array.from(gq.subarray(32, 64))).toEqual(new Array(32).fill(0));
+          xb.destroy();
+          out.buffer.destroy();
+        }
+    });
+  }
+
+  it('rejects bad sizes, offsets and buffers with KernelShapeError', () => {
+    const { ctx } = gpu;
+    expect(() => createQ8Activations(ctx, 100, 32)).toThrow(KernelShapeError);
+    expect(() => createQ8Activations(ctx, 288, 256)).toThrow(KernelShapeError);
+    const out = createQ8Activations(ctx, 64, 32);
+    const x = ctx.storage(64 * 4);
+    expect(() => quantizeActivations(ctx, { x, xOffset: 1, out })).toThrow(KernelShapeError);
+    expect(() => quantizeActivations(ctx, { x: out.buffer, out })).toThrow(KernelShapeError);
+  });
+});
+
+/** Variants that take every workgroup size, row count and reduction path at least once. */
+const COVER: readonly MatvecVariant[] = [
+  { workgroupSize: 64, rows: 4, subgroups: true },
+  { workgroupSize: 128, rows: 2, subgroups: false },
+  { workgroupSize: 256, rows: 1, subgroups: true },
+  { workgroupSize: 64, rows: 1, subgroups: false },
+];
+
+async function runInt8Case(
+  ctx: KernelContext,
+  type: Q8WeightType,
+  rows: number,
+  nIn: number,
+  seed: number,
+  opts: { variant?: MatvecVariant; accumulate?: boolean; yOff?: number; chunks?: number } = {},
+): Promise<void> {
+  const { yOff = 0 } = opts;
+  const t = testWeight(type, rows, nIn, seed);
+  const w = uploadWeight(ctx, `w.${type}`, type, [nIn, rows], t.gguf);
+  if (opts.chunks) expect(w.chunks.length, 'weight split into chunks').toBeGreaterThanOrEqual(opts.chunks);
+  const x = randomF32(nIn, seed + 1);
+  const y0 = randomF32(yOff + rows, seed + 2);
+  const xb = ctx.storage(x);
+  const yb = ctx.storage(y0);
+  const xq = createQ8Activations(ctx, nIn, Q8_WEIGHT_TYPES[type]);
+  ctx.run([quantizeActivations(ctx, { x: xb, out: xq }), ...matvec(ctx, { weight: w, x: xq, y: yb, yOffset: yOff, accumulate: opts.accumulate, variant: opts.variant })]);
+  const got = await ctx.readF32(yb);
+  const xr = decodeQ8(await readWords(ctx, xq.buffer), nIn);
+  const want = matvecRef(t.deq, nIn, xr, opts.accumulate ? y0.subarray(yOff) : undefined);
+  const label = `int8 matvec ${type} ${rows}x${nIn} ${JSON.stringify(opts.variant ?? 'default')}${opts.accumulate ? ' +=' : ''}`;
+  // Exact integer sums; only the f32 scaling and the order of the per-part sums round.
+  let scale = 0;
+  for (let r = 0; r < rows; r++) {
+    let a = 0;
+    for (let i = 0; i < nIn; i++) a += Math.abs(t.deq[r * nIn + i] * xr[i]);
+    scale = Math.max(scale, a);
+  }
+  expectClose(label, got.subarray(yOff, yOff + rows), want, { nmse: 1e-9, maxAbs: 1e-5 * Math.max(1, scale) });
+  expect(Array.from(got.subarray(0, yOff)), `${label}: prefix untouched`).toEqual(Array.from(y0.subarray(0, yOff)));
+  destroyWeight(w);
+  xb.destroy();
+  yb.destroy();
+  xq.buffer.destroy();
+}
+
+describe('int8 matvec (X_Q8)', () => {
+  for (const type of Object.keys(Q8_WEIGHT_TYPES) as Q8WeightType[]) {
+    const sizes = Q8_WEIGHT_TYPES[type] === 256 ? [256, 768, 2304] : [64, 96, 800];
+    it(`${type}: rows 1..257, odd row lengths, default variant`, async () => {
+      let seed = 500;
+      for (const rows of [1, 7, 33, 257]) for (const nIn of sizes) await runInt8Case(gpu.ctx, type, rows, nIn, seed++, { yOff: 5 });
+    });
+    it(`${type}: every workgroup size, row count and reduction; accumulate without subgroups`, async () => {
+      let seed = 600;
+      for (const variant of COVER) {
+        if (variant.subgroups && !gpu.ctx.subgroups) continue;
+        await runInt8Case(gpu.ctx, type, 37, sizes[1], seed++, { variant });
+      }
+      await runInt8Case(plain.ctx, type, 21, sizes[1], seed++, { accumulate: true, yOff: 2 });
+    });
+  }
+
+  it('weights split into several chunks (binding limit)', async () => {
+    const split = await gpuFixture({ maxBindingOverride: 4096 });
+    try {
+      await runInt8Case(split.ctx, 'Q4_K', 41, 768, 700, { chunks: 3, yOff: 3 });
+      await runInt8Case(split.ctx, 'Q8_0', 41, 768, 701, { chunks: 3, accumulate: true });
+    } finally {
+      split.release();
+    }
+  });
+
+  it('rejects a weight type or rounding that does not pair, and a length mismatch', () => {
+    const { ctx } = gpu;
+    const y = ctx.storage(4 * 4);
+    const q6 = uploadWeight(ctx, 'w.q6', 'Q6_K', [256, 4], testWeight('Q6_K', 4, 256, 1).gguf);
+    expect(() => matvec(ctx, { weight: q6, x: createQ8Activations(ctx, 256, 256), y })).toThrow(/int8 activations need/);
+    const q4 = uploadWeight(ctx, 'w.q4k', 'Q4_K', [256, 4], testWeight('Q4_K', 4, 256, 2).gguf);
+    expect(() => matvec(ctx, { weight: q4, x: createQ8Activations(ctx, 256, 32), y })).toThrow(KernelShapeError);
+    expect(() => matvec(ctx, { weight: q4, x: createQ8Activations(ctx, 512, 256), y })).toThrow(KernelShapeError);
+    expect(() => matvec(ctx, { weight: q4, x: createQ8Activations(ctx, 256, 256), y, xOffset: 4 })).toThrow(KernelShapeError);
+  });
+});
