@@ -10,7 +10,9 @@ import { acquireNodeGpu } from '../../workers/gpu/nodeGpu.ts';
 import { KernelContext } from '../../kernels/lib/context.ts';
 import { QUANT_GEOMETRY, QUANT_TYPES, isQuantType, type QuantType } from '../../kernels/lib/quant.ts';
 import { MATVEC_ROWS, MATVEC_WG_SIZES, matvecDefaultVariant, type MatvecVariant } from '../../kernels/matvec.ts';
+import { Q8_WEIGHT_TYPES, isQ8WeightType } from '../../kernels/act_quant.ts';
 import {
+  benchActQuant,
   benchMatvec,
   benchMatmul,
   benchMoe,
@@ -81,6 +83,7 @@ export const command: CliCommand = {
     reps: { kind: 'number', help: 'timed passes per case, best kept (default 3)' },
     check: { kind: 'boolean', help: 'first check matvec (every variant) and matmul of every type against the CPU reference on this adapter (NMSE)' },
     'no-moe': { kind: 'boolean', help: 'skip the fused MoE decode (OLMoE-1B-7B and DBRX layer shapes)' },
+    'no-int8': { kind: 'boolean', help: 'skip the int8-activation matvec (Q4_K, Q8_0) and act_quant' },
   },
   async run(flags, io) {
     const types = parseTypes(flagString(flags, 'types'));
@@ -132,11 +135,17 @@ export const command: CliCommand = {
       const variants = flags.sweep ? sweepVariants(ctx) : [matvecDefaultVariant(ctx, c.type)];
       try {
         results.push(...(await benchMatvec(ctx, c, variants, rotate, opts)));
+        // The int8-activation path (Q4_K, Q8_0): llama.cpp's integer dot products.
+        if (isQ8WeightType(c.type) && !flags['no-int8']) results.push(...(await benchMatvec(ctx, c, variants, rotate, opts, 'int8')));
       } catch (e) {
         if (!(e instanceof BenchError)) throw e;
         failures.push(e.message);
       }
     }
+    const actQuant: { n: number; scaleBlock: 32 | 256; us: number }[] = [];
+    if (!flags['no-int8'])
+      for (const scaleBlock of [...new Set(types.filter(isQ8WeightType).map((t) => Q8_WEIGHT_TYPES[t]))])
+        for (const n of full ? [2048, 6144] : [1024]) actQuant.push({ n, scaleBlock, us: (await benchActQuant(ctx, n, scaleBlock, opts)).seconds * 1e6 });
     // Prefill: the Q4_K matmul at the DBRX QKV shape for a short and a long prompt chunk.
     const mm: MatmulResult[] = [];
     if (types.includes('Q4_K'))
@@ -157,12 +166,13 @@ export const command: CliCommand = {
     const order = new Map(types.map((t, i) => [t, i]));
     results.sort((p, q) => (order.get(p.type) ?? 0) - (order.get(q.type) ?? 0) || p.nOut * p.nIn - q.nOut * q.nIn);
     for (const r of results) {
-      const v = `wg${r.variant.workgroupSize} r${r.variant.rows}${r.variant.subgroups ? ' sg' : ''}`;
+      const v = `wg${r.variant.workgroupSize} r${r.variant.rows}${r.variant.subgroups ? ' sg' : ''}${r.activations === 'int8' ? ' int8' : ''}`;
       log(
         `${r.type.padEnd(8)} ${`${r.nIn} x ${r.nOut}`.padStart(16)}   ${v.padEnd(19)} ${fmt(r.gbps).padStart(7)}  ${fmt((100 * r.gbps) / stream.gbps).padStart(6)}%` +
           `   ${fmt(r.timing.seconds * 1e6, 2).padStart(10)}\n`,
       );
     }
+    for (const a of actQuant) log(`act_quant n=${a.n} (${a.scaleBlock}-element scales): ${fmt(a.us, 2)} us/dispatch\n`);
     if (mm.length) log('matmul (prefill)  n_in x n_out      tokens    GFLOP/s    us/dispatch\n');
     for (const r of mm)
       log(`${r.type.padEnd(8)} ${`${r.nIn} x ${r.nOut}`.padStart(16)}   ${String(r.tokens).padStart(6)}  ${fmt(r.gflops).padStart(9)}   ${fmt(r.timing.seconds * 1e6, 2).padStart(12)}\n`);
@@ -188,6 +198,7 @@ export const command: CliCommand = {
             nIn: r.nIn,
             nOut: r.nOut,
             variant: r.variant,
+            activations: r.activations,
             bytes: r.bytes,
             usPerDispatch: r.timing.seconds * 1e6,
             dispatchesPerPass: r.timing.dispatches,
@@ -196,6 +207,7 @@ export const command: CliCommand = {
             weightCopies: r.copies,
             method: r.timing.method,
           })),
+          actQuant,
           matmul: mm.map((r) => ({ type: r.type, nIn: r.nIn, nOut: r.nOut, tokens: r.tokens, usPerDispatch: r.timing.seconds * 1e6, gflops: r.gflops })),
           moe: moe.map((r) => ({
             name: r.name,

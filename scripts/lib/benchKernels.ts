@@ -9,6 +9,7 @@ import { timeDispatches, type Timing, type TimeOptions } from '../../workers/ben
 import { QUANT_GEOMETRY, type QuantType } from '../../kernels/lib/quant.ts';
 import { createWeight, destroyWeight, writeWeightRows, BLOCK_LAYOUT, type GpuWeight } from '../../kernels/lib/weights.ts';
 import { matvec, type MatvecVariant } from '../../kernels/matvec.ts';
+import { Q8_WEIGHT_TYPES, createQ8Activations, isQ8WeightType, q8ActivationBytes, quantizeActivations } from '../../kernels/act_quant.ts';
 import { moeDecode } from '../../kernels/moe.ts';
 import { dequantizeRows, matmulRef, matvecRef } from '../../kernels/matvec.ref.ts';
 import { matmul, MATMUL_TOKEN_TILES } from '../../kernels/matmul.ts';
@@ -43,6 +44,8 @@ export interface MatvecCase {
 
 export interface MatvecResult extends MatvecCase {
   readonly variant: Required<MatvecVariant>;
+  /** f32 activations, or int8 ones from act_quant (integer dot products; the quantization is timed apart). */
+  readonly activations: 'f32' | 'int8';
   /** Weight bytes (GPU layout) + activation bytes read per matvec. */
   readonly bytes: number;
   /** Seconds per matvec (all chunks). Consecutive dispatches write one y, as in a decode step; Dawn serialises
@@ -92,7 +95,10 @@ export async function benchMatvec(
   variants: readonly Required<MatvecVariant>[],
   rotateBytes: number,
   opts: TimeOptions,
+  activations: 'f32' | 'int8' = 'f32',
 ): Promise<MatvecResult[]> {
+  const type = c.type;
+  if (activations === 'int8' && !isQ8WeightType(type)) throw new BenchError(`matvec ${type}: no int8-activation path`);
   const g = QUANT_GEOMETRY[c.type];
   const nIn = Math.ceil(c.nIn / g.blockElems) * g.blockElems;
   const first = createWeight(ctx, `bench.${c.type}`, c.type, [nIn, c.nOut]);
@@ -102,20 +108,34 @@ export async function benchMatvec(
   for (const w of weights) fillWeight(ctx, w);
   const x = ctx.storage(new Float32Array(nIn).fill(0.5), 'bench.x');
   const y = ctx.storage(c.nOut * 4, 'bench.y');
-  const bytes = first.byteSize + nIn * 4;
+  const xq = activations === 'int8' && isQ8WeightType(type) ? createQ8Activations(ctx, nIn, Q8_WEIGHT_TYPES[type], 'bench.xq') : undefined;
+  if (xq) ctx.run([quantizeActivations(ctx, { x, out: xq })]);
+  const bytes = first.byteSize + (xq ? q8ActivationBytes(nIn) : nIn * 4);
   const out: MatvecResult[] = [];
   for (const variant of variants) {
     // Dispatch i reads copy i % copies (a weight in several chunks gives several dispatches per matvec).
-    const lists = weights.map((w) => matvec(ctx, { weight: w, x, y, variant }));
+    const lists = weights.map((w) => matvec(ctx, { weight: w, x: xq ?? x, y, variant }));
     const all = lists.flat();
     const t = await validated(ctx, `matvec ${c.type}`, () => timeDispatches(ctx, (i) => all[i % all.length], opts));
     const timing: Timing = { ...t, seconds: t.seconds * lists[0].length };
-    out.push({ ...c, nIn, variant, bytes, timing, gbps: bytes / timing.seconds / 1e9, copies });
+    out.push({ ...c, nIn, variant, activations, bytes, timing, gbps: bytes / timing.seconds / 1e9, copies });
   }
   for (const w of weights) destroyWeight(w);
   y.destroy();
   x.destroy();
+  xq?.buffer.destroy();
   return out;
+}
+
+/** Times act_quant (f32 → int8 activations, once per decode input shared by the matvecs that read it). */
+export async function benchActQuant(ctx: KernelContext, n: number, scaleBlock: 32 | 256, opts: TimeOptions): Promise<Timing> {
+  const x = ctx.storage(new Float32Array(n).fill(0.5), 'bench.aq.x');
+  const xq = createQ8Activations(ctx, n, scaleBlock, 'bench.aq.out');
+  const d = quantizeActivations(ctx, { x, out: xq });
+  const t = await validated(ctx, `act_quant ${n}`, () => timeDispatches(ctx, () => d, opts));
+  x.destroy();
+  xq.buffer.destroy();
+  return t;
 }
 
 export interface CheckResult {
