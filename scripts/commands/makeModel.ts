@@ -40,7 +40,7 @@ function parseVocab(s: string): VocabChoice {
  * Presets, and any model over TILE_MIN_PARAMS parameters, tile tensors above this many values (writeModel's
  * tileAbove): benchmark-sized files in seconds, not hours of K-quant quantization.
  */
-const PRESET_TILE_ABOVE = 1 << 22;
+const PRESET_TILE_ABOVE = 1 << 16;
 const TILE_MIN_PARAMS = 256e6;
 
 /** Flags override the preset; absent flags leave preset (or default) values. */
