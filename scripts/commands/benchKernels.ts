@@ -132,11 +132,11 @@ export const command: CliCommand = {
     const results: MatvecResult[] = [];
     const byBytes = (c: MatvecCase): number => c.nIn * c.nOut * QUANT_GEOMETRY[c.type].blockWords / QUANT_GEOMETRY[c.type].blockElems;
     for (const c of [...cases(types, full)].sort((p, q) => byBytes(q) - byBytes(p))) {
-      const variants = flags.sweep ? sweepVariants(ctx) : [matvecDefaultVariant(ctx, c.type)];
+      const variants = (int8: boolean): Required<MatvecVariant>[] => (flags.sweep ? sweepVariants(ctx) : [matvecDefaultVariant(ctx, c.type, int8)]);
       try {
-        results.push(...(await benchMatvec(ctx, c, variants, rotate, opts)));
+        results.push(...(await benchMatvec(ctx, c, variants(false), rotate, opts)));
         // The int8-activation path (Q4_K, Q8_0): llama.cpp's integer dot products.
-        if (isQ8WeightType(c.type) && !flags['no-int8']) results.push(...(await benchMatvec(ctx, c, variants, rotate, opts, 'int8')));
+        if (isQ8WeightType(c.type) && !flags['no-int8']) results.push(...(await benchMatvec(ctx, c, variants(true), rotate, opts, 'int8')));
       } catch (e) {
         if (!(e instanceof BenchError)) throw e;
         failures.push(e.message);
