@@ -1,6 +1,6 @@
 /**
  * @file Bundles a Node entry (the CLI, a benchmark) into one ES module with esbuild: TypeScript, `?raw`
- * WGSL imports as text, and `webgpu`/`node-llama-cpp` left external. The same bundle runs here and on the
+ * WGSL imports as text, and `webgpu`/`node-llama-cpp` (and vite/Playwright) left external. The same bundle runs here and on the
  * GPU machine (DEVELOPERS.md: `.gpu/run.sh`).
  */
 import { build } from 'esbuild';
@@ -33,7 +33,8 @@ export async function bundle(entry, outfile, small = false) {
     sourcemap: small ? false : 'inline',
     minify: small,
     logLevel: 'error',
-    external: ['webgpu', 'node-llama-cpp', '@node-llama-cpp/*', 'koffi'],
+    // vite and Playwright: loaded by `bench-browser` only, from node_modules.
+    external: ['webgpu', 'node-llama-cpp', '@node-llama-cpp/*', 'koffi', 'vite', '@playwright/test', 'playwright', 'playwright-core'],
     plugins: [rawPlugin],
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });

@@ -12,5 +12,6 @@ import { command as serve } from './serve.ts';
 import { command as logits } from './logits.ts';
 import { command as generate } from './generate.ts';
 import { command as bench } from './bench.ts';
+import { command as benchBrowser } from './benchBrowser.ts';
 
-export const commands: readonly CliCommand[] = [gpuInfo, benchKernels, makeModel, inspect, split, packDemo, tokenize, detokenize, logits, generate, serve, bench];
+export const commands: readonly CliCommand[] = [gpuInfo, benchKernels, makeModel, inspect, split, packDemo, tokenize, detokenize, logits, generate, serve, bench, benchBrowser];
