@@ -7,7 +7,7 @@ import path from 'node:path';
 import { acquireNodeGpu } from '../../workers/gpu/nodeGpu.ts';
 import { openUrlSource } from '../../workers/gguf/byteSource.ts';
 import { BrixEngine, type EngineDeps } from '../../workers/engine/engine.ts';
-import { createGpuRunner } from '../../workers/engine/gpuRunner.ts';
+import { createGpuRunner, type GpuRunnerOptions } from '../../workers/engine/gpuRunner.ts';
 import { openFileSource } from './nodeSource.ts';
 import type { ModelInfo } from '../../workers/protocol.ts';
 
@@ -38,9 +38,19 @@ export const nodeEngineDeps: EngineDeps = {
   createRunner: createGpuRunner,
 };
 
-/** Loads a model file into a new engine. */
-export async function loadNodeEngine(modelPath: string, contextSize?: number): Promise<{ engine: BrixEngine; info: ModelInfo }> {
-  const engine = new BrixEngine(nodeEngineDeps);
+/**
+ * Loads a model file into a new engine. `runner`: GPU runner options beyond the protocol's (KV cache type,
+ * prefill chunk size), for tests and benchmarks.
+ */
+export async function loadNodeEngine(
+  modelPath: string,
+  contextSize?: number,
+  runner?: Omit<GpuRunnerOptions, 'contextSize'>,
+): Promise<{ engine: BrixEngine; info: ModelInfo }> {
+  const deps: EngineDeps = runner
+    ? { ...nodeEngineDeps, createRunner: (gpu, model, hp, opts, onProgress, signal) => createGpuRunner(gpu, model, hp, { ...runner, ...opts }, onProgress, signal) }
+    : nodeEngineDeps;
+  const engine = new BrixEngine(deps);
   const source = /^https?:\/\//.test(modelPath) ? { kind: 'url' as const, url: modelPath } : { kind: 'path' as const, path: modelPath };
   const info = await engine.load(source, { contextSize });
   return { engine, info };

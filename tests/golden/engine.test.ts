@@ -1,9 +1,14 @@
 /**
- * @file Golden tests of the WebGPU engine (Node WebGPU; lavapipe in `npm test`):
+ * @file Golden tests of the WebGPU engine (Node WebGPU; lavapipe in `npm test`), f32 KV cache unless noted:
  *  1. The trained demo models against Hugging Face transformers' outputs on the same weights: last-position
  *     logits within 1e-2, the same argmax at every position, the greedy continuation identical for ≥ 24 tokens.
  *  2. Generated models of every architecture, F32 and each quant type, against our own f32 CPU reference on
- *     the same dequantized weights: logits within 1e-3.
+ *     the same dequantized weights: logits within 1e-3 at every position, the first positions through the
+ *     batched prefill graph and the rest through the decode graph one token at a time.
+ *  3. Every architecture with a forced prefill chunk of 5 tokens: a 20-token prompt (4 chunks), then a second
+ *     prompt of 17 tokens at p0 = 20 over the cached prefix (KV reuse), logits within 1e-3; the sampled token
+ *     after a chunked prompt is the reference's argmax.
+ *  4. The f16 KV cache (where the device has shader-f16) against the same reference, with its own tolerance.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -43,7 +48,7 @@ for (const demo of demoModels()) {
     const cases = json ? readReferenceCases(json) : [];
     beforeAll(async () => {
       if (!gguf) return;
-      ({ engine } = await loadNodeEngine(gguf, 512));
+      ({ engine } = await loadNodeEngine(gguf, 512, { kvCache: 'f32' }));
       console.info(`[golden] engine loaded ${demo.name}`);
     });
     afterAll(async () => engine?.unload());
@@ -80,6 +85,33 @@ const TINY: Record<string, Partial<ModelConfig>> = {
 const QUANTS: readonly QuantRecipe[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'mixed-q4_k_m'];
 const TOKENS = [1, 17, 200, 3, 999, 42, 7, 300, 12, 5, 77];
 
+/** Writes the generated model and returns its path and the f32 CPU reference logits at every position. */
+async function tinyModel(dir: string, name: string, quant: QuantRecipe, tokens: readonly number[]): Promise<{ file: string; want: Float32Array[] }> {
+  const cfg = resolveConfig({ ...TINY[name], vocab: 1024 });
+  const file = path.join(dir, `${name}-${quant}.gguf`);
+  if (!fs.existsSync(file)) fs.writeFileSync(file, await makeModelBytes(cfg, quant, 7));
+  const opened = await openModelFile(file);
+  try {
+    return { file, want: await referenceLogits(opened.model, tokens, true) };
+  } finally {
+    await opened.close();
+  }
+}
+
+/** Asserts got[i] ≈ want[from + i] within tol; returns the worst difference. */
+function expectRowsClose(got: readonly Float32Array[], want: readonly Float32Array[], from: number, tol: number, what: string): number {
+  let worst = 0;
+  got.forEach((g, i) => {
+    const { max, at } = maxAbsDiff(g, want[from + i]);
+    worst = Math.max(worst, max);
+    expect(max, `${what} position ${from + i}: max |Δ| ${max} at ${at} (${g[at]} vs ${want[from + i][at]})`).toBeLessThan(tol);
+  });
+  return worst;
+}
+
+/** Prompt positions that go through the batched prefill graph in the quant matrix; the rest are decode steps. */
+const PREFILL_PART = 7;
+
 describe('engine vs the f32 CPU reference on generated models', () => {
   let dir: string;
   beforeAll(() => {
@@ -87,31 +119,97 @@ describe('engine vs the f32 CPU reference on generated models', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  for (const [name, partial] of Object.entries(TINY))
+  for (const name of Object.keys(TINY))
     for (const quant of QUANTS)
-      it(`${name} ${quant}: logits at every position within 1e-3`, async () => {
-        const cfg = resolveConfig({ ...partial, vocab: 1024 });
-        const file = path.join(dir, `${name}-${quant}.gguf`);
-        fs.writeFileSync(file, await makeModelBytes(cfg, quant, 7));
-        const opened = await openModelFile(file);
-        let want: Float32Array[];
+      it(`${name} ${quant}: logits at every position within 1e-3 (prefill graph, then decode graph)`, async () => {
+        const { file, want } = await tinyModel(dir, name, quant, TOKENS);
+        const { engine } = await loadNodeEngine(file, 64, { kvCache: 'f32' });
         try {
-          want = await referenceLogits(opened.model, TOKENS, true);
-        } finally {
-          await opened.close();
-        }
-        const { engine } = await loadNodeEngine(file, 64);
-        try {
-          const got = await engine.internals.runner.evalLogits(TOKENS, 0, true);
-          let worst = 0;
-          for (let i = 0; i < TOKENS.length; i++) {
-            const { max, at } = maxAbsDiff(got[i], want[i]);
-            worst = Math.max(worst, max);
-            expect(max, `position ${i}: max |Δ| ${max} at ${at} (${got[i][at]} vs ${want[i][at]})`).toBeLessThan(1e-3);
-          }
+          const runner = engine.internals.runner;
+          const got = await runner.evalLogits(TOKENS.slice(0, PREFILL_PART), 0, true);
+          for (let i = PREFILL_PART; i < TOKENS.length; i++) got.push(...(await runner.evalLogits([TOKENS[i]], i, false)));
+          const worst = expectRowsClose(got, want, 0, 1e-3, `${name} ${quant}`);
           console.info(`[golden] ${name} ${quant}: max |Δlogit| vs CPU reference ${worst.toExponential(2)} over ${TOKENS.length} positions`);
         } finally {
           await engine.unload();
         }
       });
+});
+
+// ---- batched prefill in chunks, KV prefix reuse, f16 KV cache ----
+
+/** 37 tokens: a first prompt of 20 (4 chunks of 5), then 17 more at p0 = 20 (chunks of 5, 5, 5, 2). */
+const LONG = Array.from({ length: 37 }, (_, i) => (i * 389 + 11) % 1000);
+const FIRST = 20;
+const CHUNK = 5;
+/**
+ * f16 KV tolerance. Each cached K and V value is rounded to f16 (relative error ≤ 2⁻¹¹ ≈ 4.9e-4), and the
+ * error goes through softmax(q·k) and the rest of the layer stack: measured on lavapipe 5e-5 (granitemoe, small
+ * scales) to 8.3e-3 (mixtral) max |Δlogit| over 37 positions. 2e-2 keeps a 2.4× margin while still failing on
+ * any real error in the f16 path (a wrong row or half-word or a stale position moves logits by O(0.1–1)).
+ */
+const F16_TOL = 2e-2;
+
+describe('engine prefill in chunks on generated models', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brix-golden-chunks-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  for (const name of Object.keys(TINY))
+    it(`${name} q8_0: chunks of ${CHUNK}, then a second prompt at p0 = ${FIRST} over the cached prefix, within 1e-3`, async () => {
+      const { file, want } = await tinyModel(dir, name, 'q8_0', LONG);
+      const { engine } = await loadNodeEngine(file, 64, { kvCache: 'f32', prefillChunk: CHUNK });
+      try {
+        const runner = engine.internals.runner;
+        expect(runner.prefillChunk).toBe(CHUNK);
+        const [first] = await runner.evalLogits(LONG.slice(0, FIRST), 0, false);
+        let worst = expectRowsClose([first], want, FIRST - 1, 1e-3, `${name} first prompt`);
+        const rest = await runner.evalLogits(LONG.slice(FIRST), FIRST, true);
+        expect(rest.length).toBe(LONG.length - FIRST);
+        worst = Math.max(worst, expectRowsClose(rest, want, FIRST, 1e-3, `${name} second prompt`));
+        // The sampling path (last row's norm → lm head → argmax in the last chunk's command buffer).
+        const next = await runner.evalAndSample(LONG, 0, GREEDY, 0, []);
+        expect(next).toBe(argmax(want[LONG.length - 1]));
+        console.info(`[golden] ${name} q8_0 chunks of ${CHUNK}: max |Δlogit| ${worst.toExponential(2)} over ${LONG.length} positions`);
+      } finally {
+        await engine.unload();
+      }
+    });
+
+  it('an aborted prompt stops between chunks with AbortError', async () => {
+    const { file } = await tinyModel(dir, 'dbrx', 'q8_0', LONG);
+    const { engine } = await loadNodeEngine(file, 64, { kvCache: 'f32', prefillChunk: CHUNK });
+    try {
+      const ac = new AbortController();
+      ac.abort();
+      await expect(engine.internals.runner.evalAndSample(LONG, 0, GREEDY, 0, [], ac.signal)).rejects.toMatchObject({ name: 'AbortError' });
+    } finally {
+      await engine.unload();
+    }
+  });
+
+  for (const name of Object.keys(TINY))
+    it(`${name} q8_0 with an f16 KV cache: logits within ${F16_TOL} (prefill in chunks, then decode)`, async () => {
+      const { file, want } = await tinyModel(dir, name, 'q8_0', LONG);
+      const { engine } = await loadNodeEngine(file, 64, { prefillChunk: CHUNK });
+      try {
+        const runner = engine.internals.runner;
+        expect(runner.prefillChunk).toBe(CHUNK);
+        if (runner.kvCache !== 'f16') {
+          // No shader-f16 here (SwiftShader, some GPUs): 'auto' chose f32, and asking for f16 must fail.
+          expect(runner.kvCache).toBe('f32');
+          await expect(loadNodeEngine(file, 64, { kvCache: 'f16' })).rejects.toThrow(/shader-f16/);
+          console.warn(`[golden] ${name}: no shader-f16 on this adapter; checked that the f16 KV cache is refused`);
+          return;
+        }
+        const got = await runner.evalLogits(LONG.slice(0, FIRST), 0, true);
+        for (let i = FIRST; i < LONG.length; i++) got.push(...(await runner.evalLogits([LONG[i]], i, false)));
+        const worst = expectRowsClose(got, want, 0, F16_TOL, `${name} f16 KV`);
+        console.info(`[golden] ${name} q8_0 f16 KV cache: max |Δlogit| vs f32 CPU reference ${worst.toExponential(2)} over ${LONG.length} positions`);
+      } finally {
+        await engine.unload();
+      }
+    });
 });

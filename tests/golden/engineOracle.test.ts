@@ -87,7 +87,7 @@ describe('engine vs llama.cpp on generated models', () => {
     it(`${name} F32: log-probabilities within ${F32_LOGP_TOL} at every position`, async () => {
       const file = await write(name, partial, 'f32');
       const tokens = tokensFor(24, 512, 3);
-      const { engine, info } = await loadNodeEngine(file, 64);
+      const { engine, info } = await loadNodeEngine(file, 64, { kvCache: 'f32' });
       try {
         const ours = await engine.internals.runner.evalLogits(tokens, 0, true);
         const llama = await llamaLogProbs(file, tokens, { allPositions: true, nVocab: info.vocabSize });
@@ -109,7 +109,7 @@ describe('engine vs llama.cpp on generated models', () => {
         const partial: Partial<ModelConfig> = { arch, ...Q_BASE, ...(arch === 'dbrx' ? {} : { kvHeads: 4 }), ...(arch === 'qwen2moe' ? { sharedFf: 256 } : {}) };
         const file = await write(name, partial, quant);
         const tokens = tokensFor(32, 512, 9);
-        const { engine, info } = await loadNodeEngine(file, 64);
+        const { engine, info } = await loadNodeEngine(file, 64, { kvCache: 'f32' });
         try {
           const ours = await engine.internals.runner.evalLogits(tokens, 0, true);
           const llama = await llamaLogProbs(file, tokens, { allPositions: true, nVocab: info.vocabSize });
@@ -124,8 +124,12 @@ describe('engine vs llama.cpp on generated models', () => {
   it('long context: a 4,096-token prompt gives llama.cpp’s last log-probabilities within 2e-3 (dbrx F32)', async () => {
     const file = await write('dbrx-long', { arch: 'dbrx', ...BASE, layers: 1, ctx: 8192, clampKqv: 2 }, 'f32');
     const tokens = tokensFor(4096, 512, 13);
-    const { engine, info } = await loadNodeEngine(file, 4096);
+    const { engine, info } = await loadNodeEngine(file, 4096, { kvCache: 'f32' });
     try {
+      // The batched prefill graph in several chunks, each attending over the chunks cached before it.
+      const chunk = engine.internals.runner.prefillChunk ?? 0;
+      expect(chunk).toBeGreaterThan(0);
+      expect(chunk).toBeLessThan(tokens.length);
       const [ours] = await engine.internals.runner.evalLogits(tokens, 0, false);
       const [llama] = await llamaLogProbs(file, tokens, { nVocab: info.vocabSize });
       const d = maxLogProbDiff(ours, llama);

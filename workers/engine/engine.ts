@@ -212,7 +212,17 @@ export class BrixEngine implements Engine {
         finish = 'context';
         break;
       }
-      const next = await l.runner.evalAndSample(pending, pos, sampling, generated.length, recent);
+      let next: number;
+      try {
+        next = await l.runner.evalAndSample(pending, pos, sampling, generated.length, recent, signal);
+      } catch (e) {
+        // Aborted between prompt chunks: the cache is good up to `pos` (l.cached), nothing was generated.
+        if (e instanceof AbortError && signal?.aborted) {
+          finish = 'abort';
+          break;
+        }
+        throw e;
+      }
       l.cached.push(...pending);
       pos += pending.length;
       if (generated.length === 0) {

@@ -4,6 +4,14 @@
  * `referenceConfig`). Each step writes the token id and position into tiny buffers, encodes the recorded
  * dispatches into one command buffer, and reads back only what it must (the sampled id, or logits).
  *
+ * Prompts (more than one token) run through the batched prefill graph (prefillGraph.ts) in chunks of up to
+ * `prefillChunk` tokens, one command buffer each; the last chunk ends with the final norm of its last row and the
+ * decode graph's lm head and sampler. Without a prefill graph (its kernels' limits not met, or `prefillChunk: 0`)
+ * prompts run through the decode graph, 64 tokens per command buffer.
+ *
+ * KV cache: f16 where the device has shader-f16 (half the memory and attention reads), f32 otherwise or when
+ * `kvCache: 'f32'` is asked (the golden tests compare both).
+ *
  * Buffers (f32 unless noted), per step of one token:
  *   xA, xB        (n_embd)            residual stream, ping-pong where a kernel cannot write in place
  *   xn            (n_embd)            normalised input of attention / FFN
@@ -19,9 +27,9 @@ import type { GpuContext } from '../gpu/device.ts';
 import type { GgufModel } from '../gguf/model.ts';
 import type { ModelHParams } from '../gguf/arch.ts';
 import type { LoadProgress } from '../protocol.ts';
-import { GpuOutOfMemoryError } from '../errors.ts';
+import { AbortError, GpuOutOfMemoryError } from '../errors.ts';
 import { referenceConfig, type ReferenceConfig } from '../model/reference/config.ts';
-import { KernelContext, encodeDispatch, type Dispatch } from '../../kernels/lib/context.ts';
+import { KernelContext, KernelShapeError, encodeDispatch, type Dispatch } from '../../kernels/lib/context.ts';
 import { destroyWeight, type GpuWeight } from '../../kernels/lib/weights.ts';
 import { matvec } from '../../kernels/matvec.ts';
 import { norm } from '../../kernels/norm.ts';
@@ -31,19 +39,28 @@ import { elementwise } from '../../kernels/elementwise.ts';
 import { embedding } from '../../kernels/embedding.ts';
 import { attentionDecode } from '../../kernels/attention.ts';
 import { planUpload, uploadTensors } from './loader.ts';
+import { PrefillGraph, biasWidth, choosePrefillChunk, type PrefillRecording } from './prefillGraph.ts';
 import type { Runner, RunnerSampling } from './runner.ts';
 import { argmax as argmaxKernel, sample as sampleKernel, updateSample, type SampleArgs } from '../../kernels/sample.ts';
 
 /** Recent ids the repetition penalty looks at (the engine passes at most this many). */
 const PENALTY_SLOTS = 64;
-/** Prompt tokens per command buffer when the prompt runs through the decode graph. */
+/** Prompt tokens per command buffer when the prompt runs through the decode graph (no prefill graph). */
 const PREFILL_BATCH = 64;
+/** Staging for all-position logits: rows read back per map. */
+const LOGITS_READ_BYTES = 16 * 2 ** 20;
 
 /** Upper bound of the default context (KV memory grows linearly with it). */
 const DEFAULT_MAX_CTX = 4096;
 
+export type KvCacheType = 'auto' | 'f16' | 'f32';
+
 export interface GpuRunnerOptions {
   readonly contextSize?: number;
+  /** KV cache element type; 'auto' (default): f16 where the device has shader-f16, else f32. */
+  readonly kvCache?: KvCacheType;
+  /** Prompt tokens per prefill chunk (capped by memory and binding limits); 0: prompts use the decode graph. */
+  readonly prefillChunk?: number;
 }
 
 export async function createGpuRunner(
@@ -64,7 +81,8 @@ export async function createGpuRunner(
   const weights = await uploadTensors(ctx, model, plan, (p) => onProgress({ phase: 'upload', loaded: p.loaded, total: p.total }), signal);
   try {
     onProgress({ phase: 'compile', loaded: 0, total: 1 });
-    const runner = new GpuRunner(ctx, hp, cfg, weights, chooseContext(ctx, hp, opts.contextSize), plan.gpuBytes);
+    const kvF16 = chooseKvF16(ctx, opts.kvCache ?? 'auto');
+    const runner = new GpuRunner(ctx, hp, cfg, weights, chooseContext(ctx, hp, opts.contextSize, kvF16), plan.gpuBytes, kvF16, opts.prefillChunk);
     await gpu.device.queue.onSubmittedWorkDone();
     onProgress({ phase: 'compile', loaded: 1, total: 1 });
     return runner;
@@ -74,9 +92,14 @@ export async function createGpuRunner(
   }
 }
 
+function chooseKvF16(ctx: KernelContext, kind: KvCacheType): boolean {
+  if (kind === 'f16' && !ctx.f16) throw new RangeError('an f16 KV cache needs shader-f16, which this GPU lacks');
+  return kind === 'f16' || (kind === 'auto' && ctx.f16);
+}
+
 /** The user's choice, else the model's training context capped at DEFAULT_MAX_CTX; never past one binding. */
-function chooseContext(ctx: KernelContext, hp: ModelHParams, asked: number | undefined): number {
-  const perToken = hp.n_head_kv * hp.head_dim * 4;
+function chooseContext(ctx: KernelContext, hp: ModelHParams, asked: number | undefined, kvF16: boolean): number {
+  const perToken = hp.n_head_kv * hp.head_dim * (kvF16 ? 2 : 4);
   const fit = Math.floor(ctx.maxBinding / perToken);
   const want = asked ?? Math.min(hp.ctx, DEFAULT_MAX_CTX);
   if (asked !== undefined && asked > fit) {
@@ -102,6 +125,15 @@ class GpuRunner implements Runner {
   private readonly argmaxStep: Dispatch;
   /** Sampling chains by top-k (the chain's shape depends on it). */
   private readonly chains = new Map<number, Dispatch[]>();
+  /** The decode graph's lm head (reads `headInput`, its `xn`, writes `logits`), reused after the prefill graph's final norm. */
+  private readonly head: Dispatch[];
+  private readonly headInput: GPUBuffer;
+  /** The batched prompt graph; undefined: prompts run through the decode graph. */
+  private readonly prefill: PrefillGraph | undefined;
+  /** Why there is no prefill graph (for the CLI and tests), or undefined. */
+  readonly prefillFallback: string | undefined;
+  /** Staging for all-position logits (allocated on first use). */
+  private rowsStaging: GPUBuffer | undefined;
 
   constructor(
     private readonly ctx: KernelContext,
@@ -110,6 +142,8 @@ class GpuRunner implements Runner {
     private readonly w: Map<string, GpuWeight>,
     readonly nCtx: number,
     weightBytes: number,
+    readonly kvF16: boolean,
+    prefillChunk: number | undefined,
   ) {
     const c = cfg;
     const E = c.nEmbd;
@@ -127,6 +161,7 @@ class GpuRunner implements Runner {
     const xA = buf(E, 'xA');
     const xB = buf(E, 'xB');
     const xn = buf(E, 'xn');
+    this.headInput = xn;
     const qkv = buf(nQ + 2 * nKv, 'qkv');
     const q = buf(nQ, 'q');
     const att = buf(nQ, 'att');
@@ -143,14 +178,14 @@ class GpuRunner implements Runner {
     this.penalty = buf(PENALTY_SLOTS, 'sample.penalty');
     this.sampleStaging = ctx.device.createBuffer({ label: 'sample.staging', size: 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.argmaxStep = argmaxKernel(ctx, { n: c.nVocab, logits: this.logits, out: this.sampleOut });
-    const kvElems = nKv * nCtx;
+    // (n_kv, n_ctx, hd) per layer; f16 packs two per u32 (hd is a multiple of 4, so the size stays whole words).
+    const kvWords = kvF16 ? (nKv * nCtx) / 2 : nKv * nCtx;
     const kCache: GPUBuffer[] = [];
     const vCache: GPUBuffer[] = [];
     for (let l = 0; l < c.nLayer; l++) {
-      kCache.push(buf(kvElems, `k${l}`));
-      vCache.push(buf(kvElems, `v${l}`));
+      kCache.push(buf(kvWords, `k${l}`));
+      vCache.push(buf(kvWords, `v${l}`));
     }
-    this.gpuBytes = weightBytes + this.owned.reduce((a, b) => a + b.size, 0);
 
     const W = (name: string): GpuWeight => {
       const t = this.w.get(name);
@@ -205,6 +240,7 @@ class GpuRunner implements Runner {
           kCache: kCache[l],
           vCache: vCache[l],
           nCtx,
+          kvF16,
           positions,
         }),
       );
@@ -218,6 +254,7 @@ class GpuRunner implements Runner {
           nKv: c.nHeadKv,
           headDim: hd,
           nCtx,
+          kvF16,
           positions,
           scale: c.attentionScale,
           out: att,
@@ -278,7 +315,41 @@ class GpuRunner implements Runner {
       }
     }
     s.push(norm(ctx, { kind: normKind, n: E, x, w: buffer1(W('output_norm.weight')), y: xn, eps: c.normEps }));
-    s.push(...matvec(ctx, { weight: opt('output.weight') ?? W('token_embd.weight'), x: xn, y: this.logits }));
+    this.head = matvec(ctx, { weight: opt('output.weight') ?? W('token_embd.weight'), x: xn, y: this.logits });
+    s.push(...this.head);
+
+    const bias = biasWidth(c, (n) => this.w.has(n));
+    const chunk = choosePrefillChunk(ctx, c, bias, prefillChunk);
+    let prefill: PrefillGraph | undefined;
+    let fallback: string | undefined = chunk === 0 ? (prefillChunk === 0 ? 'disabled (prefillChunk 0)' : 'no room for a chunk of 8 tokens') : undefined;
+    if (chunk > 0) {
+      try {
+        prefill = new PrefillGraph(
+          ctx,
+          c,
+          { weight: W, optWeight: opt, kCache, vCache, nCtx, kvF16, counts: this.counts, headInput: xn },
+          chunk,
+          bias,
+        );
+      } catch (e) {
+        // A prefill kernel's limit not met on this device: prompts take the decode graph instead.
+        if (!(e instanceof KernelShapeError)) throw e;
+        fallback = e.message;
+      }
+    }
+    if (fallback && prefillChunk !== 0) console.warn(`[brix] batched prefill unavailable (${fallback}); prompts run through the decode graph`);
+    this.prefill = prefill;
+    this.prefillFallback = fallback;
+    this.gpuBytes = weightBytes + this.owned.reduce((a, b) => a + b.size, 0) + (prefill?.bytes ?? 0);
+  }
+
+  /** Tokens per prefill chunk (0: prompts run through the decode graph). */
+  get prefillChunk(): number {
+    return this.prefill?.maxTokens ?? 0;
+  }
+
+  get kvCache(): 'f16' | 'f32' {
+    return this.kvF16 ? 'f16' : 'f32';
   }
 
   /** Runs one token through the recorded graph, then `extra` dispatches; optionally copies `copy` to staging. */
@@ -335,16 +406,81 @@ class GpuRunner implements Runner {
     return chain;
   }
 
-  async evalAndSample(tokens: readonly number[], pos: number, s: RunnerSampling, step: number, recent: readonly number[]): Promise<number> {
-    // All but the last token go through the graph in batches of one command buffer each (ids and positions
-    // copied into the step's input buffers between passes), so a prompt costs a few submits, not one per token.
+  async evalAndSample(
+    tokens: readonly number[],
+    pos: number,
+    s: RunnerSampling,
+    step: number,
+    recent: readonly number[],
+    signal?: AbortSignal,
+  ): Promise<number> {
+    const sample = this.sampler(s, step, recent);
+    const copy = { src: this.sampleOut, dst: this.sampleStaging, bytes: 8 };
     const last = tokens.length - 1;
-    for (let i = 0; i < last; i += PREFILL_BATCH) this.encodeBatch(tokens.slice(i, Math.min(last, i + PREFILL_BATCH)), pos + i);
-    this.encodeStep(tokens[last], pos + last, this.sampler(s, step, recent), { src: this.sampleOut, dst: this.sampleStaging, bytes: 8 });
+    if (this.prefill && tokens.length > 1) {
+      await this.runPrefill(this.prefill, tokens, pos, signal, (r) => [r.lastNorm, ...this.head, ...sample], copy);
+    } else {
+      // All but the last token go through the graph in batches of one command buffer each (ids and positions
+      // copied into the step's input buffers between passes), so a prompt costs a few submits, not one per token.
+      for (let i = 0; i < last; i += PREFILL_BATCH) this.encodeBatch(tokens.slice(i, Math.min(last, i + PREFILL_BATCH)), pos + i);
+      this.encodeStep(tokens[last], pos + last, sample, copy);
+    }
     await this.sampleStaging.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(this.sampleStaging.getMappedRange())[0];
     this.sampleStaging.unmap();
     return id;
+  }
+
+  /**
+   * Runs `tokens` (positions pos, pos+1, ...) through the prefill graph, one command buffer per chunk. The last
+   * chunk's pass ends with `tail(recording)` and then `copy`. One chunk stays queued ahead of the one the host
+   * waits for, so the GPU stays busy and an abort takes effect at the next chunk (AbortError).
+   */
+  private async runPrefill(
+    g: PrefillGraph,
+    tokens: readonly number[],
+    pos: number,
+    signal: AbortSignal | undefined,
+    tail: (r: PrefillRecording) => readonly Dispatch[],
+    copy?: { src: GPUBuffer; dst: GPUBuffer; bytes: number },
+  ): Promise<void> {
+    const q = this.ctx.device.queue;
+    let inFlight: Promise<undefined> | undefined;
+    for (let i = 0; i < tokens.length; i += g.maxTokens) {
+      if (signal?.aborted) throw new AbortError('prompt processing aborted');
+      const T = Math.min(g.maxTokens, tokens.length - i);
+      const lastChunk = i + T === tokens.length;
+      this.encodeChunk(g, tokens.slice(i, i + T), pos + i, lastChunk ? tail : undefined, lastChunk ? copy : undefined);
+      if (!lastChunk) {
+        const done = q.onSubmittedWorkDone();
+        if (inFlight) await inFlight;
+        inFlight = done;
+      }
+    }
+  }
+
+  /** Writes the chunk's ids and positions and submits its recorded graph (+ tail dispatches, + copy). */
+  private encodeChunk(
+    g: PrefillGraph,
+    chunk: readonly number[],
+    pos: number,
+    tail?: (r: PrefillRecording) => readonly Dispatch[],
+    copy?: { src: GPUBuffer; dst: GPUBuffer; bytes: number },
+  ): PrefillRecording {
+    const T = chunk.length;
+    const r = g.recording(T);
+    const q = this.ctx.device.queue;
+    // Queue writes are ordered with submits: the previous chunk has read ids/pos before these land.
+    q.writeBuffer(g.ids, 0, Uint32Array.from(chunk));
+    q.writeBuffer(g.pos, 0, Uint32Array.from({ length: T }, (_, j) => pos + j));
+    const enc = this.ctx.device.createCommandEncoder({ label: `prefill chunk of ${T}` });
+    const pass = enc.beginComputePass();
+    for (const d of r.body) encodeDispatch(pass, d);
+    if (tail) for (const d of tail(r)) encodeDispatch(pass, d);
+    pass.end();
+    if (copy) enc.copyBufferToBuffer(copy.src, 0, copy.dst, 0, copy.bytes);
+    q.submit([enc.finish()]);
+    return r;
   }
 
   /** Encodes the decode graph for each token of `tokens` (positions pos, pos+1, ...) into one submit. */
@@ -369,17 +505,66 @@ class GpuRunner implements Runner {
   }
 
   async evalLogits(tokens: readonly number[], pos: number, allPositions: boolean): Promise<Float32Array[]> {
-    const out: Float32Array[] = [];
     const copy = { src: this.logits, dst: this.staging, bytes: this.cfg.nVocab * 4 };
     const last = tokens.length - 1;
+    const g = this.prefill;
+    if (g && tokens.length > 1) {
+      if (!allPositions) {
+        await this.runPrefill(g, tokens, pos, undefined, (r) => [r.lastNorm, ...this.head], copy);
+        return [await this.readLogits()];
+      }
+      const out: Float32Array[] = [];
+      for (let i = 0; i < tokens.length; i += g.maxTokens) {
+        const T = Math.min(g.maxTokens, tokens.length - i);
+        this.encodeChunk(g, tokens.slice(i, i + T), pos + i, (r) => [r.allNorm]);
+        out.push(...(await this.readRowLogits(g, T)));
+      }
+      return out;
+    }
     if (!allPositions) {
       for (let i = 0; i < last; i += PREFILL_BATCH) this.encodeBatch(tokens.slice(i, Math.min(last, i + PREFILL_BATCH)), pos + i);
       this.encodeStep(tokens[last], pos + last, [], copy);
       return [await this.readLogits()];
     }
+    const out: Float32Array[] = [];
     for (let i = 0; i <= last; i++) {
       this.encodeStep(tokens[i], pos + i, [], copy);
       out.push(await this.readLogits());
+    }
+    return out;
+  }
+
+  /** Logits of rows 0..T-1 of the prefill graph's final norm: each row through the decode lm head, read in groups. */
+  private async readRowLogits(g: PrefillGraph, T: number): Promise<Float32Array[]> {
+    const V = this.cfg.nVocab;
+    const E = this.cfg.nEmbd;
+    const group = Math.max(1, Math.min(g.maxTokens, Math.floor(LOGITS_READ_BYTES / (V * 4))));
+    this.rowsStaging ??= this.ctx.device.createBuffer({
+      label: 'logits.rows.staging',
+      size: group * V * 4,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const staging = this.rowsStaging;
+    const out: Float32Array[] = [];
+    for (let r0 = 0; r0 < T; r0 += group) {
+      const n = Math.min(group, T - r0);
+      const enc = this.ctx.device.createCommandEncoder({ label: 'prefill row logits' });
+      for (let j = 0; j < n; j++) {
+        enc.copyBufferToBuffer(g.xn, (r0 + j) * E * 4, this.headInput, 0, E * 4);
+        const pass = enc.beginComputePass();
+        for (const d of this.head) encodeDispatch(pass, d);
+        pass.end();
+        enc.copyBufferToBuffer(this.logits, 0, staging, j * V * 4, V * 4);
+      }
+      this.ctx.device.queue.submit([enc.finish()]);
+      await staging.mapAsync(GPUMapMode.READ, 0, n * V * 4);
+      const all = new Float32Array(staging.getMappedRange(0, n * V * 4).slice(0));
+      staging.unmap();
+      for (let j = 0; j < n; j++) {
+        const row = all.slice(j * V, (j + 1) * V);
+        if (this.cfg.logitScale !== 1) for (let i = 0; i < V; i++) row[i] /= this.cfg.logitScale;
+        out.push(row);
+      }
     }
     return out;
   }
@@ -397,6 +582,8 @@ class GpuRunner implements Runner {
 
   destroy(): void {
     for (const b of this.owned) b.destroy();
+    this.prefill?.destroy();
+    this.rowsStaging?.destroy();
     this.staging.destroy();
     this.sampleStaging.destroy();
     for (const t of this.w.values()) destroyWeight(t);

@@ -19,12 +19,24 @@ export interface Runner {
   readonly nCtx: number;
   /** Bytes of weights and caches on the GPU. */
   readonly gpuBytes: number;
+  /** KV cache element type (informational: CLI, benchmarks, tests). */
+  readonly kvCache?: 'f16' | 'f32';
+  /** Prompt tokens per batched prefill chunk; 0 when prompts run through the decode graph. */
+  readonly prefillChunk?: number;
   /**
    * Evaluates `tokens` at positions [pos, pos + n) (writing their K/V), then samples the next token on the
    * GPU from the last position's logits. `recent`: recently seen token ids for the repetition penalty;
-   * `step`: the counter for the seeded RNG.
+   * `step`: the counter for the seeded RNG. `signal`: checked between prompt chunks; when it fires the call
+   * rejects with AbortError and the K/V from `pos` on are undefined.
    */
-  evalAndSample(tokens: readonly number[], pos: number, s: RunnerSampling, step: number, recent: readonly number[]): Promise<number>;
+  evalAndSample(
+    tokens: readonly number[],
+    pos: number,
+    s: RunnerSampling,
+    step: number,
+    recent: readonly number[],
+    signal?: AbortSignal,
+  ): Promise<number>;
   /** Evaluates tokens and returns raw logits (n_vocab each): of every position, or of the last. */
   evalLogits(tokens: readonly number[], pos: number, allPositions: boolean): Promise<Float32Array[]>;
   /** (n_layer, n_expert) routing counts since the last reset; empty for dense models. */
