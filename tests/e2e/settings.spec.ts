@@ -1,7 +1,7 @@
 /**
  * @file Settings: sampling defaults and context size are clamped and persist over a reload; the WebGPU
- * diagnostics stay; and with the engine, the one-click benchmark of the loaded demo model reports prefill and
- * decode tok/s and copies its result.
+ * diagnostics stay; and with the engine, the one-click benchmark of the loaded demo model (the worker's `bench`,
+ * the CLI's measurement) reports prefill and decode tok/s, their spread and the roofline, and copies its result.
  */
 import { expect, test } from '@playwright/test';
 
@@ -37,7 +37,7 @@ test('sampling settings are clamped, persist over a reload and reset to defaults
   await expect(page.getByRole('status', { name: 'Engine diagnostics' })).toBeVisible();
 });
 
-test('benchmark of the loaded demo model: prefill and decode tok/s, copyable', async ({ page, context }) => {
+test('benchmark of the loaded demo model: prefill and decode tok/s, spread, roofline, copyable', async ({ page, context }) => {
   test.setTimeout(900_000); // SwiftShader on a busy runner
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   await page.goto('/#/chat');
@@ -46,16 +46,23 @@ test('benchmark of the loaded demo model: prefill and decode tok/s, copyable', a
   expect(await status.getAttribute('data-state'), `the demo model did not load: ${await status.innerText()}`).toBe('ready');
 
   await page.getByRole('link', { name: 'Settings', exact: true }).click();
+  // Small: SwiftShader runs the demo model at about a token per second.
+  await page.getByRole('spinbutton', { name: 'Prompt tokens' }).fill('8');
   await page.getByRole('spinbutton', { name: 'Tokens to generate' }).fill('4');
+  await page.getByRole('spinbutton', { name: 'Runs' }).fill('2');
   await page.getByRole('button', { name: 'Run benchmark' }).click();
   const result = page.getByRole('status', { name: 'Benchmark result' });
   await expect(result).toHaveAttribute('data-state', /^(done|error)$/, { timeout: 500_000 });
   expect(await result.getAttribute('data-state'), await result.innerText()).toBe('done');
-  await expect(page.getByTestId('bench-prefill')).toHaveText(/^[\d.]+ tok\/s \(\d+ tokens\)$/);
-  await expect(page.getByTestId('bench-decode')).toHaveText(/^[\d.]+ tok\/s \([1-4] tokens\)$/);
+  await expect(page.getByTestId('bench-prefill')).toHaveText(/^[\d.]+ tok\/s \(8 tokens\)$/);
+  await expect(page.getByTestId('bench-decode')).toHaveText(/^[\d.]+ tok\/s \(4 tokens\)$/);
+  await expect(page.getByTestId('bench-spread')).toHaveText(/^prefill [\d.]+ \([\d.]+–[\d.]+\), decode [\d.]+ \([\d.]+–[\d.]+\) tok\/s$/);
+  await expect(page.getByTestId('bench-roofline')).toHaveText(/^[\d.]+ % of [\d.]+ tok\/s \([\d.]+ GB\/s read, [\d.]+ MiB per token\)$/);
   await result.getByRole('button', { name: 'Copy result' }).click();
   const copied = await page.evaluate(() => navigator.clipboard.readText());
   expect(copied).toMatch(/^Brix benchmark/);
   expect(copied).toContain('model: Brix Demo 30M (dbrx');
-  expect(copied).toMatch(/decode: \d+ tokens, [\d.]+ tok\/s/);
+  expect(copied).toMatch(/decode: 4 tokens, [\d.]+ tok\/s/);
+  expect(copied).toMatch(/runs: 2 after a warm-up/);
+  expect(copied).toMatch(/roofline: decode at [\d.]+ % of/);
 });

@@ -1,33 +1,29 @@
 /**
- * @file The one-click benchmark: a fixed prompt, greedy decoding, a fixed number of tokens, and the engine's own
- * statistics (prefill and decode tok/s), so runs compare across devices and versions.
+ * @file The one-click benchmark: the engine worker's `bench` method, i.e. the same measurement as the CLI
+ * `bench` and `npm run bench:browser` (workers/bench/bench.ts): a deterministic prompt, one warm-up run, then
+ * the median and spread of prefill and decode tok/s over the runs, and decode against the bandwidth roofline.
  */
 import type { Engine } from '../../../workers/engine/types.ts';
 import type { GpuInfo } from '../../../workers/gpu/device.ts';
-import { DEFAULT_SAMPLING, type GenerationStats, type ModelInfo } from '../../../workers/protocol.ts';
+import { EngineStateError } from '../../../workers/errors.ts';
+import type { BenchMeasurement, BenchParams, BenchRun, ModelInfo } from '../../../workers/protocol.ts';
 import { formatTokPerSec } from '../../lib/format.ts';
 
-export const BENCHMARK_PROMPT =
-  'Write a short story about a lighthouse keeper who finds a message in a bottle. Describe the sea, the weather and the keeper in detail.';
+/** Small enough for a phone or a software adapter; the CLI's defaults are 512/128/5. */
+export const BENCHMARK_DEFAULTS: BenchParams = { promptTokens: 64, genTokens: 32, runs: 3 };
+export const BENCHMARK_MAX_RUNS = 20;
 
 export interface BenchmarkResult {
   readonly model: string;
   readonly architecture: string;
   readonly adapter: string;
-  readonly stats: GenerationStats;
+  readonly measurement: BenchMeasurement;
   readonly at: string;
 }
 
-export async function runBenchmark(engine: Engine, maxTokens: number, signal?: AbortSignal): Promise<GenerationStats> {
-  const r = await engine.generate(
-    {
-      messages: [{ role: 'user', content: BENCHMARK_PROMPT }],
-      sampling: { ...DEFAULT_SAMPLING, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, maxTokens },
-    },
-    undefined,
-    signal,
-  );
-  return r.stats;
+export async function runBenchmark(engine: Engine, params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal): Promise<BenchMeasurement> {
+  if (!engine.bench) throw new EngineStateError('this engine cannot run the benchmark');
+  return engine.bench(params, onRun, signal);
 }
 
 export function describeAdapter(gpu: GpuInfo | null): string {
@@ -36,16 +32,30 @@ export function describeAdapter(gpu: GpuInfo | null): string {
   return `${name}${gpu.isFallbackAdapter ? ' (software)' : ''}${gpu.features.f16 ? ', f16' : ''}`;
 }
 
+/** "12.3 (11.0–13.1)": median and range over the runs. */
+export function formatSpread(s: { median: number; min: number; max: number }): string {
+  return `${formatTokPerSec(s.median)} (${formatTokPerSec(s.min)}–${formatTokPerSec(s.max)})`;
+}
+
+/** "decode at 4.9 % of 29.5 tok/s (0.38 GB/s read, 12.3 MiB per token)". */
+export function formatRoofline(m: BenchMeasurement): string {
+  const r = m.roofline;
+  return `${r.percentOfRoofline.toFixed(1)} % of ${formatTokPerSec(r.rooflineTokensPerSecond)} tok/s (${r.measuredReadGBps.toFixed(r.measuredReadGBps < 10 ? 2 : 0)} GB/s read, ${(r.bytesPerToken / 2 ** 20).toFixed(1)} MiB per token)`;
+}
+
 /** Plain text for the clipboard (and bug reports). */
 export function benchmarkText(r: BenchmarkResult, info?: ModelInfo): string {
-  const s = r.stats;
+  const m = r.measurement;
   return [
     `Brix benchmark, ${r.at}`,
     `model: ${r.model} (${r.architecture}${info ? `, ${info.nExpert > 0 ? `${info.nExpert} experts, top ${info.nExpertUsed}` : 'dense'}` : ''})`,
-    `adapter: ${r.adapter}`,
-    `prompt: ${s.promptTokens} tokens, prefill ${formatTokPerSec(s.prefillTokensPerSecond)} tok/s`,
-    `decode: ${s.generatedTokens} tokens, ${formatTokPerSec(s.decodeTokensPerSecond)} tok/s`,
-    `time to first token: ${Math.round(s.timeToFirstTokenMs)} ms; total ${Math.round(s.totalMs)} ms`,
+    `adapter: ${m.adapter}`,
+    `prompt: ${m.promptTokens} tokens, prefill ${formatTokPerSec(m.prefillTokensPerSecond.median)} tok/s`,
+    `decode: ${m.genTokens} tokens, ${formatTokPerSec(m.decodeTokensPerSecond.median)} tok/s, ${m.decodeMsPerToken.median.toFixed(2)} ms/token`,
+    `runs: ${m.runs} after a warm-up; prefill ${formatSpread(m.prefillTokensPerSecond)}, decode ${formatSpread(m.decodeTokensPerSecond)} tok/s (median, min–max)`,
+    `time to first token: ${Math.round(m.timeToFirstTokenMs.median)} ms`,
+    `roofline: decode at ${formatRoofline(m)}`,
+    `GPU memory: ${(m.gpuMemoryBytes / 2 ** 20).toFixed(0)} MiB`,
     `browser: ${typeof navigator !== 'undefined' ? navigator.userAgent : 'n/a'}`,
   ].join('\n');
 }
