@@ -12,6 +12,7 @@ import type { GpuWeightType } from './lib/weights.ts';
 export const ACT_QUANT_PARAMS = [
   ['n', 'u32'],
   ['x_off', 'u32'],
+  ['stride', 'u32'],
 ] as const;
 
 /** Elements per scale: 256 (ggml's Q8_K) or 32 (Q8_0). */
@@ -57,7 +58,7 @@ export function quantizeActivations(ctx: KernelContext, a: ActQuantArgs): Dispat
   check(out.n % out.scaleBlock === 0, () => `act_quant: n = ${out.n} is not a multiple of ${out.scaleBlock}`);
   check(out.buffer.size >= q8ActivationBytes(out.n), () => `act_quant: output holds ${out.buffer.size} < ${q8ActivationBytes(out.n)} bytes`);
   check(out.buffer !== x, () => 'act_quant: output must not alias x');
-  const values: ParamValues<typeof ACT_QUANT_PARAMS> = { n: out.n, x_off: xOffset };
+  const values: ParamValues<typeof ACT_QUANT_PARAMS> = { n: out.n, x_off: xOffset, stride: 0 };
   const params = ctx.uniform(ACT_QUANT_PARAMS, values, 'act_quant.params');
   const pipeline = ctx.pipeline({
     family: 'act_quant',
@@ -66,4 +67,69 @@ export function quantizeActivations(ctx: KernelContext, a: ActQuantArgs): Dispat
   });
   const [gx, gy] = grid2d(Math.ceil(out.n / 256), ctx.info.limits.maxComputeWorkgroupsPerDimension);
   return ctx.dispatch(pipeline, [params, x, out.buffer], [gx, gy], params);
+}
+
+/** How ggml-cpu rounds a matrix product's input for a weight type (its vec_dot_type); undefined: plain f32. */
+export type GgmlRounding = 'q8_K' | 'q8_0' | 'f16' | 'bf16';
+
+export function ggmlRoundingFor(type: GpuWeightType): GgmlRounding | undefined {
+  switch (type) {
+    case 'F32':
+      return undefined;
+    case 'F16':
+      return 'f16';
+    case 'BF16':
+      return 'bf16';
+    case 'Q4_K':
+    case 'Q5_K':
+    case 'Q6_K':
+    case 'Q2_K':
+    case 'Q3_K':
+    case 'IQ4_XS':
+      return 'q8_K';
+    default:
+      // Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4 (Q8_0) and Q4_1, Q5_1 (Q8_1: its values round like Q8_0's).
+      return 'q8_0';
+  }
+}
+
+export interface RoundActivationsArgs {
+  /** f32 rows, rounded in place. */
+  readonly x: GPUBuffer;
+  readonly xOffset?: number;
+  /** Elements per row: a multiple of the rounding's block (256 for q8_K, 32 for q8_0, 4 for f16/bf16). */
+  readonly n: number;
+  readonly rows?: number;
+  /** Elements from one row to the next (default n). */
+  readonly stride?: number;
+  readonly rounding: GgmlRounding;
+}
+
+const ROUNDING_BLOCK: Readonly<Record<GgmlRounding, number>> = { q8_K: 256, q8_0: 32, f16: 4, bf16: 4 };
+
+/**
+ * Replaces each row of x by the values ggml-cpu's rounding of it represents (q·d, or f16/bf16 values), so an
+ * f32 product computes what llama.cpp computes (the engine's llama.cpp-rounding mode). One dispatch.
+ */
+export function roundActivations(ctx: KernelContext, a: RoundActivationsArgs): Dispatch {
+  const { x, n, rounding, xOffset = 0, rows = 1, stride = n } = a;
+  const block = ROUNDING_BLOCK[rounding];
+  check(Number.isInteger(n) && n > 0 && n % block === 0, () => `act_quant round: n = ${n} is not a positive multiple of ${block} (${rounding})`);
+  check(Number.isInteger(rows) && rows >= 1 && rows <= ctx.info.limits.maxComputeWorkgroupsPerDimension, () => `act_quant round: bad row count ${rows}`);
+  check(Number.isInteger(stride) && stride >= n, () => `act_quant round: stride ${stride} < n ${n}`);
+  check(Number.isInteger(xOffset) && xOffset >= 0, () => `act_quant round: bad x offset ${xOffset}`);
+  check((xOffset + (rows - 1) * stride + n) * 4 <= x.size, () => `act_quant round: x holds ${x.size / 4} < ${xOffset + (rows - 1) * stride + n} floats`);
+  const values: ParamValues<typeof ACT_QUANT_PARAMS> = { n, x_off: xOffset, stride };
+  const params = ctx.uniform(ACT_QUANT_PARAMS, values, 'act_quant.round.params');
+  const pipeline = ctx.pipeline({
+    family: 'act_quant',
+    source: source.replace('PARAMS_STRUCT', wgslParamsStruct(ACT_QUANT_PARAMS)),
+    defines: {
+      ROUND_IN_PLACE: true,
+      SCALE_256: rounding === 'q8_K',
+      ROUND_HALF: rounding === 'f16' || rounding === 'bf16',
+      ROUND_BF16: rounding === 'bf16',
+    },
+  });
+  return ctx.dispatch(pipeline, [params, x], [Math.ceil(n / 256), rows], params);
 }

@@ -11,14 +11,23 @@
 //   vec4 n/16 + b (b = 32-block)      (d, d · Σq over elements 0..15 of the block, d · Σq over 16..31, 0) as f32
 // The sums serve the weights' offsets (Q4_K's −dmin·m·Σx).
 //
+// ROUND_IN_PLACE: instead, replace x by the values its int8 form represents (q·d, f32), in place, for `rows` rows
+// of n at x_off + row·stride (grid (n / 256, rows)): an f32 product then computes what llama.cpp's integer one
+// does, up to summation order (the engine's llama.cpp-rounding mode). ROUND_HALF rounds each value to f16
+// instead (ggml's F16 weights), with ROUND_BF16 to bf16.
+//
 // One workgroup of 64 threads per 256 elements; thread t holds elements 4t..4t+3. Grid: ceil(n / 256)
 // workgroups folded into (x, y) by grid2d. n is a multiple of 32 (256 with SCALE_256).
 
 PARAMS_STRUCT
 
 @group(0) @binding(0) var<uniform> params: Params;
+#ifdef ROUND_IN_PLACE
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;    // (x_off + rows·stride)
+#else
 @group(0) @binding(1) var<storage, read> x: array<f32>;          // (x_off + n)
 @group(0) @binding(2) var<storage, read_write> xq: array<u32>;  // (n/4 + n/8)
+#endif
 
 #ifdef SCALE_256
 const SPAN: u32 = 64u;  // threads per scale block
@@ -46,13 +55,34 @@ fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
+#ifdef ROUND_IN_PLACE
+  let e0 = wid.x * 256u + 4u * lid;
+  let base = params.x_off + wid.y * params.stride;
+#else
   let e0 = (wid.x + wid.y * nwg.x) * 256u + 4u * lid;
+  let base = params.x_off;
+#endif
   let valid = e0 < params.n;
   var v = vec4<f32>(0.0);
   if (valid) {
-    let i = params.x_off + e0;
+    let i = base + e0;
     v = vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
   }
+#ifdef ROUND_HALF
+  if (valid) {
+#ifdef ROUND_BF16
+    // ggml's fp32 → bf16: round to nearest even on the top 16 bits.
+    let b = bitcast<vec4<u32>>(v);
+    let r = bitcast<vec4<f32>>((b + vec4<u32>(0x7FFFu) + ((b >> vec4<u32>(16u)) & vec4<u32>(1u))) & vec4<u32>(0xFFFF0000u));
+#else
+    let r = sign(v) * vec4<f32>(round_f16(abs(v.x)), round_f16(abs(v.y)), round_f16(abs(v.z)), round_f16(abs(v.w)));
+#endif
+    x[base + e0] = r.x;
+    x[base + e0 + 1u] = r.y;
+    x[base + e0 + 2u] = r.z;
+    x[base + e0 + 3u] = r.w;
+  }
+#else
   // Largest magnitude, first in element order on ties (ggml scans with a strict >).
   var am = abs(v.x);
   var m = v.x;
@@ -88,6 +118,15 @@ fn main(
   let iscale = select(0.0, 127.0 / amax, amax > 0.0);
   let q = vec4<i32>(round(v * iscale));
 #endif
+#ifdef ROUND_IN_PLACE
+  if (valid) {
+    let r = vec4<f32>(q) * d;
+    x[base + e0] = r.x;
+    x[base + e0 + 1u] = r.y;
+    x[base + e0 + 2u] = r.z;
+    x[base + e0 + 3u] = r.w;
+  }
+#else
   red_s[lid] = q.x + q.y + q.z + q.w;
   workgroupBarrier();
   if (valid) {
@@ -104,4 +143,6 @@ fn main(
       xq[aux + 1u + (t8 >> 2u)] = bitcast<u32>(d * f32(s16));
     }
   }
+#endif
+#endif
 }

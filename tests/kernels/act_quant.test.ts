@@ -4,7 +4,18 @@
  * the activations the GPU quantized (read back), so each kernel is checked on its own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Q8_WEIGHT_TYPES, createQ8Activations, quantizeActivations, type Q8ScaleBlock, type Q8WeightType } from '../../kernels/act_quant.ts';
+import {
+  Q8_WEIGHT_TYPES,
+  createQ8Activations,
+  ggmlRoundingFor,
+  quantizeActivations,
+  roundActivations,
+  type GgmlRounding,
+  type Q8ScaleBlock,
+  type Q8WeightType,
+} from '../../kernels/act_quant.ts';
+import { ggmlActivationRounder } from '../../workers/model/reference/ggmlRounding.ts';
+import { GgmlTypeId } from '../../kernels/lib/weights.ts';
 import { actQuantRef } from '../../kernels/act_quant.ref.ts';
 import { matvec, type MatvecVariant } from '../../kernels/matvec.ts';
 import { matvecRef } from '../../kernels/matvec.ref.ts';
@@ -90,8 +101,53 @@ describe('act_quant', () => {
     });
   }
 
+  // In place, several rows at a stride: the f32 values ggml-cpu's rounding gives (workers/model/reference/ggmlRounding.ts).
+  const ROUNDINGS: readonly (readonly [GgmlRounding, 'Q4_K' | 'Q8_0' | 'F16' | 'BF16'])[] = [
+    ['q8_K', 'Q4_K'],
+    ['q8_0', 'Q8_0'],
+    ['f16', 'F16'],
+    ['bf16', 'BF16'],
+  ];
+  for (const [rounding, type] of ROUNDINGS) {
+    it(`round in place (${rounding}, as for ${type} weights): 3 rows at a stride, equal to the CPU emulation`, async () => {
+      const { ctx } = gpu;
+      expect(ggmlRoundingFor(type)).toBe(rounding);
+      const round = ggmlActivationRounder(GgmlTypeId[type]);
+      if (!round) throw new Error(`no CPU rounder for ${type}`);
+      for (const n of rounding === 'q8_K' ? [256, 768] : [32, 800]) {
+        const rows = 3;
+        const stride = n + 12;
+        const off = 5;
+        const x = testInput(off + rows * stride - off, off, 40 + n);
+        const xb = ctx.storage(x);
+        ctx.run([roundActivations(ctx, { x: xb, xOffset: off, n, rows, stride, rounding })]);
+        const got = await ctx.readF32(xb);
+        const want = Float32Array.from(x);
+        for (let r = 0; r < rows; r++) round(want.subarray(off + r * stride, off + r * stride + n), n);
+        let stepped = 0;
+        for (let i = 0; i < want.length; i++) {
+          if (got[i] === want[i]) continue;
+          // GPU division: a value at a rounding tie may land one step (d) away; nothing else may differ.
+          const inRow = i >= off && (i - off) % stride < n;
+          expect(inRow && rounding.startsWith('q8'), `${rounding} n=${n}: [${i}] computed ${got[i]} expected ${want[i]}`).toBe(true);
+          const blk = rounding === 'q8_K' ? 256 : 32;
+          const j = (i - off) % stride;
+          const start = i - (j % blk);
+          let amax = 0;
+          for (let k = start; k < start + blk; k++) amax = Math.max(amax, Math.abs(x[k]));
+          expect(Math.abs(got[i] - want[i]), `${rounding} n=${n}: [${i}] off by more than one step`).toBeLessThanOrEqual((amax / 127) * 1.01);
+          stepped++;
+        }
+        expect(stepped, `${rounding} n=${n}: values one step off`).toBeLessThanOrEqual(Math.ceil((rows * n) / 100));
+        xb.destroy();
+      }
+    });
+  }
+
   it('rejects bad sizes, offsets and buffers with KernelShapeError', () => {
     const { ctx } = gpu;
+    expect(() => roundActivations(ctx, { x: ctx.storage(1024), n: 100, rounding: 'q8_0' })).toThrow(KernelShapeError);
+    expect(() => roundActivations(ctx, { x: ctx.storage(1024), n: 256, rows: 2, rounding: 'q8_K' })).toThrow(KernelShapeError);
     expect(() => createQ8Activations(ctx, 100, 32)).toThrow(KernelShapeError);
     expect(() => createQ8Activations(ctx, 288, 256)).toThrow(KernelShapeError);
     const out = createQ8Activations(ctx, 64, 32);
