@@ -11,6 +11,7 @@ import { writeGgufToBytes, kv } from '../../workers/gguf/writer.ts';
 import type { ModelHParams } from '../../workers/gguf/arch.ts';
 import type { GpuContext } from '../../workers/gpu/device.ts';
 import type { GenerateRequest } from '../../workers/protocol.ts';
+import { AbortError } from '../../workers/errors.ts';
 
 /** A vocab of single characters a..z, space, and the ChatML/EOG specials; merges none. */
 const CHARS = 'abcdefghijklmnopqrstuvwxyz !\n'.split('').map((c) => (c === ' ' ? 'Ġ' : c === '\n' ? 'Ċ' : c));
@@ -62,10 +63,24 @@ class FakeRunner implements Runner {
   calls: { tokens: number[]; pos: number }[] = [];
   script: number[] = [];
   failAt = -1;
+  /** Aborts this controller inside the next call and rejects as the GPU runner does between prompt chunks. */
+  abortInNextCall: AbortController | undefined;
   constructor(readonly nCtx: number) {}
-  async evalAndSample(tokens: readonly number[], pos: number, _s: RunnerSampling, step: number): Promise<number> {
+  async evalAndSample(
+    tokens: readonly number[],
+    pos: number,
+    _s: RunnerSampling,
+    step: number,
+    _recent: readonly number[],
+    signal?: AbortSignal,
+  ): Promise<number> {
     if (step === this.failAt) throw new Error('boom');
     this.calls.push({ tokens: [...tokens], pos });
+    if (this.abortInNextCall) {
+      this.abortInNextCall.abort();
+      this.abortInNextCall = undefined;
+      if (signal?.aborted) throw new AbortError('prompt processing aborted');
+    }
     return this.script[step] ?? id('z');
   }
   async evalLogits(): Promise<Float32Array[]> {
@@ -150,6 +165,25 @@ describe('BrixEngine generation loop', () => {
     expect(r.text).toBe('ab');
     const again = await engine.generate(req('y', { maxTokens: 2 }));
     expect(again.text).toBe('ab');
+  });
+
+  it('an abort while the prompt is processed ends with abort and the next turn re-evaluates that prompt', async () => {
+    const { engine, runner } = await setup(128);
+    runner.script = [id('o'), CHARS.length + 2];
+    await engine.generate(req('ab'));
+    const next = { ...req('ab'), messages: [...req('ab').messages, { role: 'assistant' as const, content: 'o' }, { role: 'user' as const, content: 'cd' }] };
+    runner.calls = [];
+    const ac = new AbortController();
+    runner.abortInNextCall = ac;
+    const r = await engine.generate(next, undefined, ac.signal);
+    expect(r.stats.finishReason).toBe('abort');
+    expect(r.text).toBe('');
+    const aborted = runner.calls[0];
+    runner.calls = [];
+    runner.script = [id('k'), CHARS.length + 2];
+    expect((await engine.generate(next)).text).toBe('k');
+    // The aborted prompt's tokens were not taken as cached: the same suffix runs again from the same position.
+    expect(runner.calls[0]).toEqual(aborted);
   });
 
   it('an error mid-generation leaves the engine usable', async () => {
