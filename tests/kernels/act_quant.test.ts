@@ -126,8 +126,9 @@ describe('act_quant', () => {
         for (let r = 0; r < rows; r++) round(want.subarray(off + r * stride, off + r * stride + n), n);
         let stepped = 0;
         for (let i = 0; i < want.length; i++) {
-          if (got[i] === want[i]) continue;
-          // GPU division: a value at a rounding tie may land one step (d) away; nothing else may differ.
+          // GPU division is not correctly rounded: d may be an ulp off (SwiftShader), and a value at a rounding
+          // tie may land one step (d) away; nothing else may differ.
+          if (Math.abs(got[i] - want[i]) <= 1e-6 * Math.abs(want[i])) continue;
           const inRow = i >= off && (i - off) % stride < n;
           expect(inRow && rounding.startsWith('q8'), `${rounding} n=${n}: [${i}] computed ${got[i]} expected ${want[i]}`).toBe(true);
           const blk = rounding === 'q8_K' ? 256 : 32;
