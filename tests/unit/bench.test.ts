@@ -94,15 +94,17 @@ describe('spread', () => {
 
 describe('roofline', () => {
   it('bytes per token = active weights + KV at the mean position; roofline = bandwidth / bytes', () => {
-    // 3 layers × 2 KV heads × 16 dims × f32, K and V: 768 bytes per position.
-    expect(kvBytesPerPosition(HP)).toBe(768);
-    const r = roofline({ activeWeightBytes: 1e6, kvBytesPerPosition: 768, promptTokens: 100, genTokens: 50, readGBps: 2, decodeTokensPerSecond: 500 });
+    // 3 layers × 2 KV heads × 16 dims × f32, K and V: 768 bytes per position; half of it in f16.
+    expect(kvBytesPerPosition(HP, 'f32')).toBe(768);
+    expect(kvBytesPerPosition(HP, 'f16')).toBe(384);
+    const r = roofline({ kvCache: 'f32', activeWeightBytes: 1e6, kvBytesPerPosition: 768, promptTokens: 100, genTokens: 50, readGBps: 2, decodeTokensPerSecond: 500 });
     expect(r.kvBytesPerToken).toBe(768 * 125);
     expect(r.bytesPerToken).toBe(1e6 + 96_000);
     expect(r.rooflineTokensPerSecond).toBeCloseTo(2e9 / 1_096_000, 9);
     expect(r.percentOfRoofline).toBeCloseTo((100 * 500 * 1_096_000) / 2e9, 9);
     expect(r.measuredReadGBps).toBe(2);
     expect(r.activeWeightBytesPerToken).toBe(1e6);
+    expect(r.kvCache).toBe('f32');
   });
 
   it('active weights: dense tensors whole, experts k/E, one embedding row unless the output is tied', () => {
@@ -139,6 +141,7 @@ describe('parameters and prompt', () => {
 class ScriptedRunner implements Runner {
   readonly hp = HP;
   readonly gpuBytes = 12345;
+  kvCache: 'f16' | 'f32' | undefined = undefined;
   readonly calls: { n: number; pos: number; step: number; temperature: number }[] = [];
   constructor(
     readonly nCtx: number,
@@ -203,6 +206,16 @@ describe('measureBench', () => {
     expect(m.roofline.kvBytesPerToken).toBe(768 * 12);
     expect(m.roofline.percentOfRoofline).toBeCloseTo((100 * 100 * (1e6 + 768 * 12)) / 3e9, 9);
     expect([m.promptTokens, m.genTokens, m.runs]).toEqual([10, 4, 3]);
+    expect(m.roofline.kvCache).toBe('f32');
+  });
+
+  it("the KV bytes follow the runner's cache type", async () => {
+    const clock = { t: 0 };
+    const runner = new ScriptedRunner(64, clock, cost);
+    runner.kvCache = 'f16';
+    const m = await measureBench({ runner, gpu: GPU, activeWeightBytes: 1e6 }, { ...P, runs: 1 }, { now: () => clock.t, readGBps: async () => 3 });
+    expect(m.roofline.kvCache).toBe('f16');
+    expect(m.roofline.kvBytesPerToken).toBe(384 * 12);
   });
 
   it('refuses a run that does not fit the context, before touching the runner', async () => {
@@ -239,7 +252,7 @@ const MEASUREMENT: BenchMeasurement = {
   decodeMsPerToken: { median: 800, min: 800, max: 800 },
   timeToFirstTokenMs: { median: 25600, min: 25600, max: 25600 },
   gpuMemoryBytes: 36 * 2 ** 20,
-  roofline: { activeWeightBytesPerToken: 2 ** 20, kvBytesPerToken: 2 ** 19, bytesPerToken: 1.5 * 2 ** 20, measuredReadGBps: 0.8, rooflineTokensPerSecond: 500, percentOfRoofline: 0.25 },
+  roofline: { kvCache: 'f32', activeWeightBytesPerToken: 2 ** 20, kvBytesPerToken: 2 ** 19, bytesPerToken: 1.5 * 2 ** 20, measuredReadGBps: 0.8, rooflineTokensPerSecond: 500, percentOfRoofline: 0.25 },
 };
 
 describe('report', () => {
@@ -255,7 +268,7 @@ describe('report', () => {
       'load         1.50 s, GPU memory 36 MiB, peak JS heap n/a',
       'prefill      2.5 tok/s (2.5-2.5) over 64 tokens, TTFT 25600.0 ms',
       'decode       1.3 tok/s (1.3-1.3), 800.000 ms/token over 16 tokens, median of 1 run',
-      'roofline     1.50 MiB/token (weights 1.00 + KV 0.50) at 0.8 GB/s → 500.0 tok/s; decode at 0.3% of it',
+      'roofline     1.50 MiB/token (weights 1.00 + f32 KV 0.50) at 0.8 GB/s → 500.0 tok/s; decode at 0.3% of it',
     ]);
   });
 });

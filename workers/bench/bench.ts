@@ -28,6 +28,8 @@ export interface Spread {
 }
 
 export interface Roofline {
+  /** The KV cache's element type (f16 where the device has shader-f16). */
+  readonly kvCache: 'f16' | 'f32';
   readonly activeWeightBytesPerToken: number;
   readonly kvBytesPerToken: number;
   readonly bytesPerToken: number;
@@ -151,9 +153,9 @@ export function activeWeightBytes(model: WeightTable, hp: Pick<ModelHParams, 'n_
   return total;
 }
 
-/** f32 K and V of every layer for one cached position. */
-export function kvBytesPerPosition(hp: Pick<ModelHParams, 'n_layer' | 'n_head_kv' | 'head_dim'>): number {
-  return 2 * hp.n_layer * hp.n_head_kv * hp.head_dim * 4;
+/** K and V of every layer for one cached position. */
+export function kvBytesPerPosition(hp: Pick<ModelHParams, 'n_layer' | 'n_head_kv' | 'head_dim'>, kvCache: 'f16' | 'f32'): number {
+  return 2 * hp.n_layer * hp.n_head_kv * hp.head_dim * (kvCache === 'f16' ? 2 : 4);
 }
 
 /**
@@ -161,6 +163,7 @@ export function kvBytesPerPosition(hp: Pick<ModelHParams, 'n_layer' | 'n_head_kv
  * mean position over the run is promptTokens + genTokens/2.
  */
 export function roofline(o: {
+  readonly kvCache: 'f16' | 'f32';
   readonly activeWeightBytes: number;
   readonly kvBytesPerPosition: number;
   readonly promptTokens: number;
@@ -172,6 +175,7 @@ export function roofline(o: {
   const bytesPerToken = o.activeWeightBytes + kvBytesPerToken;
   const rooflineTokensPerSecond = (o.readGBps * 1e9) / bytesPerToken;
   return {
+    kvCache: o.kvCache,
     activeWeightBytesPerToken: o.activeWeightBytes,
     kvBytesPerToken,
     bytesPerToken,
@@ -245,6 +249,7 @@ export async function measureBench(t: BenchTarget, p: BenchParams, o: MeasureOpt
   o.signal?.throwIfAborted();
   const readGBps = await o.readGBps();
   const dec = spread(decode);
+  const kvCache = runner.kvCache ?? 'f32';
   return {
     architecture: hp.arch,
     adapter: describeGpu(t.gpu),
@@ -258,8 +263,9 @@ export async function measureBench(t: BenchTarget, p: BenchParams, o: MeasureOpt
     timeToFirstTokenMs: spread(ttft),
     gpuMemoryBytes: runner.gpuBytes,
     roofline: roofline({
+      kvCache,
       activeWeightBytes: t.activeWeightBytes,
-      kvBytesPerPosition: kvBytesPerPosition(hp),
+      kvBytesPerPosition: kvBytesPerPosition(hp, kvCache),
       promptTokens: p.promptTokens,
       genTokens: p.genTokens,
       readGBps,
@@ -279,7 +285,7 @@ export function measurementLines(r: BenchMeasurement): string[] {
   return [
     `prefill      ${f(pf.median)} tok/s (${f(pf.min)}-${f(pf.max)}) over ${r.promptTokens} tokens, TTFT ${f(r.timeToFirstTokenMs.median)} ms`,
     `decode       ${f(dc.median)} tok/s (${f(dc.min)}-${f(dc.max)}), ${f(r.decodeMsPerToken.median, 3)} ms/token over ${r.genTokens} tokens, median of ${r.runs} run${r.runs === 1 ? '' : 's'}`,
-    `roofline     ${mib(rf.bytesPerToken, 2)} MiB/token (weights ${mib(rf.activeWeightBytesPerToken, 2)} + KV ${mib(rf.kvBytesPerToken, 2)}) at ${f(rf.measuredReadGBps)} GB/s → ${f(rf.rooflineTokensPerSecond)} tok/s; decode at ${f(rf.percentOfRoofline)}% of it`,
+    `roofline     ${mib(rf.bytesPerToken, 2)} MiB/token (weights ${mib(rf.activeWeightBytesPerToken, 2)} + ${rf.kvCache} KV ${mib(rf.kvBytesPerToken, 2)}) at ${f(rf.measuredReadGBps)} GB/s → ${f(rf.rooflineTokensPerSecond)} tok/s; decode at ${f(rf.percentOfRoofline)}% of it`,
   ];
 }
 
