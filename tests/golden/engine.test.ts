@@ -68,6 +68,33 @@ for (const demo of demoModels()) {
           `greedy ${countSame(gen, c.greedy_tokens)}/${c.greedy_tokens.length} identical`,
       );
     });
+
+    it('steps submitted ahead (next = true) give the tokens of step-by-step evaluation, greedy and seeded sampling', async () => {
+      const { runner } = engine.internals;
+      const prompt = cases[0].tokens;
+      const n = 12;
+      const run = async (s: typeof GREEDY, ahead: boolean): Promise<number[]> => {
+        const out: number[] = [];
+        let pending: readonly number[] = prompt;
+        let pos = 0;
+        for (let i = 0; i < n; i++) {
+          const id = await runner.evalAndSample(pending, pos, s, i, [], undefined, ahead && i + 1 < n);
+          out.push(id);
+          pos += pending.length;
+          pending = [id];
+        }
+        return out;
+      };
+      for (const s of [GREEDY, { temperature: 0.9, topK: 40, topP: 0.95, repetitionPenalty: 1, seed: 7 }]) {
+        const stepwise = await run(s, false);
+        expect(await run(s, true), `temperature ${s.temperature}`).toEqual(stepwise);
+      }
+      // A stale step ahead (the caller evaluates something else) changes nothing.
+      await runner.evalAndSample(prompt, 0, GREEDY, 0, [], undefined, true);
+      const again = await runner.evalLogits(prompt, 0, false);
+      const fresh = await runner.evalLogits(prompt, 0, false);
+      expect(Array.from(again[0])).toEqual(Array.from(fresh[0]));
+    });
   });
 }
 

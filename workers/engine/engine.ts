@@ -214,7 +214,7 @@ export class BrixEngine implements Engine {
       }
       let next: number;
       try {
-        next = await l.runner.evalAndSample(pending, pos, sampling, generated.length, recent, signal);
+        next = await l.runner.evalAndSample(pending, pos, sampling, generated.length, recent, signal, generated.length + 1 < s.maxTokens);
       } catch (e) {
         // Aborted between prompt chunks: the cache is good up to `pos` (l.cached), nothing was generated.
         if (e instanceof AbortError && signal?.aborted) {

@@ -120,7 +120,14 @@ class GpuRunner implements Runner {
   private readonly sampleOut: GPUBuffer;
   /** (PREFILL_BATCH, 2) u32: token id and position per batched step. */
   private readonly batchIn: GPUBuffer;
-  private readonly sampleStaging: GPUBuffer;
+  /** Two 8-byte read-back buffers: the step being read and the step submitted ahead of it. */
+  private readonly sampleStaging: [GPUBuffer, GPUBuffer];
+  private stagingTurn = 0;
+  /**
+   * The decode step submitted ahead (see evalAndSample): it evaluates the token the GPU just sampled, at `pos`,
+   * before the CPU has read that token back, so the GPU never waits for the CPU between tokens.
+   */
+  private ahead: { pos: number; step: number; key: string; staging: GPUBuffer } | undefined;
   private readonly penalty: GPUBuffer;
   private readonly argmaxStep: Dispatch;
   /** Sampling chains by top-k (the chain's shape depends on it). */
@@ -176,7 +183,9 @@ class GpuRunner implements Runner {
     this.sampleOut = buf(2, 'sample.out');
     this.batchIn = buf(2 * PREFILL_BATCH, 'prefill.batch');
     this.penalty = buf(PENALTY_SLOTS, 'sample.penalty');
-    this.sampleStaging = ctx.device.createBuffer({ label: 'sample.staging', size: 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const stagingBuf = (i: number): GPUBuffer =>
+      ctx.device.createBuffer({ label: `sample.staging${i}`, size: 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.sampleStaging = [stagingBuf(0), stagingBuf(1)];
     this.argmaxStep = argmaxKernel(ctx, { n: c.nVocab, logits: this.logits, out: this.sampleOut });
     // (n_kv, n_ctx, hd) per layer; f16 packs two per u32 (hd is a multiple of 4, so the size stays whole words).
     const kvWords = kvF16 ? (nKv * nCtx) / 2 : nKv * nCtx;
@@ -413,23 +422,59 @@ class GpuRunner implements Runner {
     step: number,
     recent: readonly number[],
     signal?: AbortSignal,
+    next = false,
   ): Promise<number> {
-    const sample = this.sampler(s, step, recent);
-    const copy = { src: this.sampleOut, dst: this.sampleStaging, bytes: 8 };
-    const last = tokens.length - 1;
-    if (this.prefill && tokens.length > 1) {
-      await this.runPrefill(this.prefill, tokens, pos, signal, (r) => [r.lastNorm, ...this.head, ...sample], copy);
+    const key = `${s.temperature}|${s.topK}|${s.topP}|${s.repetitionPenalty}|${s.seed}`;
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    let staging: GPUBuffer;
+    if (ahead && tokens.length === 1 && ahead.pos === pos && ahead.step === step && ahead.key === key) {
+      // Already submitted with this very token (the GPU's own sample): only its result is left to read.
+      staging = ahead.staging;
     } else {
-      // All but the last token go through the graph in batches of one command buffer each (ids and positions
-      // copied into the step's input buffers between passes), so a prompt costs a few submits, not one per token.
-      for (let i = 0; i < last; i += PREFILL_BATCH) this.encodeBatch(tokens.slice(i, Math.min(last, i + PREFILL_BATCH)), pos + i);
-      this.encodeStep(tokens[last], pos + last, sample, copy);
+      // A stale step ahead (the caller went elsewhere) has run or runs first (queue order); what it wrote at
+      // its position is rewritten by whatever is evaluated there later.
+      staging = this.nextStaging();
+      const sample = this.sampler(s, step, recent);
+      const copy = { src: this.sampleOut, dst: staging, bytes: 8 };
+      const last = tokens.length - 1;
+      if (this.prefill && tokens.length > 1) {
+        await this.runPrefill(this.prefill, tokens, pos, signal, (r) => [r.lastNorm, ...this.head, ...sample], copy);
+      } else {
+        // All but the last token go through the graph in batches of one command buffer each (ids and positions
+        // copied into the step's input buffers between passes), so a prompt costs a few submits, not one per token.
+        for (let i = 0; i < last; i += PREFILL_BATCH) this.encodeBatch(tokens.slice(i, Math.min(last, i + PREFILL_BATCH)), pos + i);
+        this.encodeStep(tokens[last], pos + last, sample, copy);
+      }
     }
-    await this.sampleStaging.mapAsync(GPUMapMode.READ);
-    const id = new Uint32Array(this.sampleStaging.getMappedRange())[0];
-    this.sampleStaging.unmap();
+    // Submit the next step before reading this one back: its input token is copied on the GPU from this step's
+    // sample. Not with a repetition penalty (its recent-id list needs this token on the CPU first).
+    const nextPos = pos + tokens.length;
+    if (next && nextPos < this.nCtx && (s.repetitionPenalty === 1 || recent.length === 0)) {
+      const sp = this.nextStaging();
+      const sample = this.sampler(s, step + 1, recent);
+      this.ctx.device.queue.writeBuffer(this.posBuf, 0, new Uint32Array([nextPos]));
+      const enc = this.ctx.device.createCommandEncoder({ label: 'decode step ahead' });
+      enc.copyBufferToBuffer(this.sampleOut, 0, this.tokenBuf, 0, 4);
+      const pass = enc.beginComputePass();
+      for (const d of this.step) encodeDispatch(pass, d);
+      for (const d of sample) encodeDispatch(pass, d);
+      pass.end();
+      enc.copyBufferToBuffer(this.sampleOut, 0, sp, 0, 8);
+      this.ctx.device.queue.submit([enc.finish()]);
+      this.ahead = { pos: nextPos, step: step + 1, key, staging: sp };
+    }
+    await staging.mapAsync(GPUMapMode.READ);
+    const id = new Uint32Array(staging.getMappedRange())[0];
+    staging.unmap();
     return id;
   }
+
+  private nextStaging(): GPUBuffer {
+    this.stagingTurn ^= 1;
+    return this.sampleStaging[this.stagingTurn];
+  }
+
 
   /**
    * Runs `tokens` (positions pos, pos+1, ...) through the prefill graph, one command buffer per chunk. The last
@@ -505,6 +550,7 @@ class GpuRunner implements Runner {
   }
 
   async evalLogits(tokens: readonly number[], pos: number, allPositions: boolean): Promise<Float32Array[]> {
+    this.ahead = undefined;
     const copy = { src: this.logits, dst: this.staging, bytes: this.cfg.nVocab * 4 };
     const last = tokens.length - 1;
     const g = this.prefill;
@@ -585,7 +631,7 @@ class GpuRunner implements Runner {
     this.prefill?.destroy();
     this.rowsStaging?.destroy();
     this.staging.destroy();
-    this.sampleStaging.destroy();
+    for (const b of this.sampleStaging) b.destroy();
     for (const t of this.w.values()) destroyWeight(t);
   }
 }

@@ -27,7 +27,11 @@ export interface Runner {
    * Evaluates `tokens` at positions [pos, pos + n) (writing their K/V), then samples the next token on the
    * GPU from the last position's logits. `recent`: recently seen token ids for the repetition penalty;
    * `step`: the counter for the seeded RNG. `signal`: checked between prompt chunks; when it fires the call
-   * rejects with AbortError and the K/V from `pos` on are undefined.
+   * rejects with AbortError and the K/V from `pos` on are undefined. `next`: the caller will most likely ask
+   * for the following token next (evalAndSample([id], pos + n, s, step + 1, …)); a runner may then start that
+   * step before returning this one (the GPU runner submits it ahead). If the caller does something else instead,
+   * the step ahead has only written K/V at pos + n, which is not part of the cache the caller trusts, and counted
+   * its routes in expertUsage.
    */
   evalAndSample(
     tokens: readonly number[],
@@ -36,6 +40,7 @@ export interface Runner {
     step: number,
     recent: readonly number[],
     signal?: AbortSignal,
+    next?: boolean,
   ): Promise<number>;
   /** Evaluates tokens and returns raw logits (n_vocab each): of every position, or of the last. */
   evalLogits(tokens: readonly number[], pos: number, allPositions: boolean): Promise<Float32Array[]>;
