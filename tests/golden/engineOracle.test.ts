@@ -1,7 +1,8 @@
 /**
- * @file The WebGPU engine against llama.cpp (node-llama-cpp 3.21.1, CPU, F32 KV cache, no flash attention) on
- * generated models of every architecture: F32 weights within 2e-3 on log-probabilities at every position; a
- * 4,096-token prompt's last position within the same tolerance; quantized weights by argmax agreement.
+ * @file The WebGPU engine (f32 KV cache, batched prefill) against llama.cpp (node-llama-cpp 3.21.1, CPU, F32 KV
+ * cache, no flash attention) on generated models of every architecture: F32 weights within 2e-3 on
+ * log-probabilities at every position; a 4,096-token prompt's last position within the same tolerance (prefill in
+ * several chunks); quantized weights by argmax agreement.
  *
  * On quantized weights llama.cpp rounds activations to 8 bits before each matrix product and our engine does
  * not (f32 activations), so near-tied logits and routes flip: the CPU reference measured 44–48 of 48 positions
