@@ -6,8 +6,9 @@
  *
  * Prompts (more than one token) run through the batched prefill graph (prefillGraph.ts) in chunks of up to
  * `prefillChunk` tokens, one command buffer each; the last chunk ends with the final norm of its last row and the
- * decode graph's lm head and sampler. Without a prefill graph (its kernels' limits not met, or `prefillChunk: 0`)
- * prompts run through the decode graph, 64 tokens per command buffer.
+ * decode graph's lm head and sampler. Without a prefill graph (no chunk of PREFILL_MIN_CHUNK tokens fits, its
+ * kernels' limits not met, or `prefillChunk: 0`) prompts run through the decode graph, 64 tokens per command
+ * buffer (a console warning says why).
  *
  * KV cache: f16 where the device has shader-f16 (half the memory and attention reads), f32 otherwise or when
  * `kvCache: 'f32'` is asked (the golden tests compare both).
@@ -21,7 +22,7 @@
  *   tmp           (max(n_embd, n_ff)) Granite's scaled branches, dense FFN up
  *   ffg           (n_ff)              dense FFN gate, then silu(gate)·up
  *   ids, wts      (k+1) u32 / f32     router output; h (k·n_ff + n_ff_sh) expert activations
- *   kCache[l], vCache[l] (n_kv, n_ctx, hd)
+ *   kCache[l], vCache[l] (n_kv, n_ctx, hd) f16 or f32, shared with the prefill graph
  */
 import type { GpuContext } from '../gpu/device.ts';
 import type { GgufModel } from '../gguf/model.ts';
