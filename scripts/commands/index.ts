@@ -13,5 +13,6 @@ import { command as logits } from './logits.ts';
 import { command as generate } from './generate.ts';
 import { command as bench } from './bench.ts';
 import { command as benchBrowser } from './benchBrowser.ts';
+import { command as profile } from './profile.ts';
 
-export const commands: readonly CliCommand[] = [gpuInfo, benchKernels, makeModel, inspect, split, packDemo, tokenize, detokenize, logits, generate, serve, bench, benchBrowser];
+export const commands: readonly CliCommand[] = [gpuInfo, benchKernels, makeModel, inspect, split, packDemo, tokenize, detokenize, logits, generate, serve, bench, benchBrowser, profile];

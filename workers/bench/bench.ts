@@ -225,11 +225,12 @@ export async function measureBench(t: BenchTarget, p: BenchParams, o: MeasureOpt
   for (let run = 0; run <= p.runs; run++) {
     o.signal?.throwIfAborted();
     const tp = o.now();
-    let tok = await runner.evalAndSample(prompt, 0, greedy, 0, []);
+    // `next`: the following step may be submitted before this one is read back, as in a chat.
+    let tok = await runner.evalAndSample(prompt, 0, greedy, 0, [], undefined, p.genTokens > 0);
     const tf = o.now();
     for (let i = 0; i < p.genTokens; i++) {
       o.signal?.throwIfAborted();
-      tok = await runner.evalAndSample([tok], p.promptTokens + i, greedy, i + 1, []);
+      tok = await runner.evalAndSample([tok], p.promptTokens + i, greedy, i + 1, [], undefined, i + 1 < p.genTokens);
     }
     const td = o.now();
     const r: BenchRun = {

@@ -41,7 +41,7 @@ import { embedding } from '../../kernels/embedding.ts';
 import { attentionDecode } from '../../kernels/attention.ts';
 import { planUpload, uploadTensors } from './loader.ts';
 import { PrefillGraph, biasWidth, choosePrefillChunk, type PrefillRecording } from './prefillGraph.ts';
-import type { Runner, RunnerSampling } from './runner.ts';
+import type { DispatchTime, Runner, RunnerSampling } from './runner.ts';
 import { argmax as argmaxKernel, sample as sampleKernel, updateSample, type SampleArgs } from '../../kernels/sample.ts';
 
 /** Recent ids the repetition penalty looks at (the engine passes at most this many). */
@@ -469,6 +469,36 @@ class GpuRunner implements Runner {
     const id = new Uint32Array(staging.getMappedRange())[0];
     staging.unmap();
     return id;
+  }
+
+  async profileDecode(pos: number): Promise<readonly DispatchTime[] | undefined> {
+    if (!this.ctx.info.features.timestampQuery) return undefined;
+    this.ahead = undefined;
+    const dev = this.ctx.device;
+    const list = [...this.step, this.argmaxStep];
+    const query = dev.createQuerySet({ type: 'timestamp', count: 2 * list.length });
+    const resolve = dev.createBuffer({ size: 16 * list.length, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const read = dev.createBuffer({ size: 16 * list.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      dev.queue.writeBuffer(this.posBuf, 0, new Uint32Array([pos]));
+      const enc = dev.createCommandEncoder({ label: 'profile step' });
+      list.forEach((d, i) => {
+        const pass = enc.beginComputePass({ timestampWrites: { querySet: query, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+        encodeDispatch(pass, d);
+        pass.end();
+      });
+      enc.resolveQuerySet(query, 0, 2 * list.length, resolve, 0);
+      enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * list.length);
+      dev.queue.submit([enc.finish()]);
+      await read.mapAsync(GPUMapMode.READ);
+      const ts = new BigUint64Array(read.getMappedRange().slice(0));
+      read.unmap();
+      return list.map((d, i) => ({ label: d.label, us: Number(ts[2 * i + 1] - ts[2 * i]) / 1000 }));
+    } finally {
+      query.destroy();
+      resolve.destroy();
+      read.destroy();
+    }
   }
 
   private nextStaging(): GPUBuffer {

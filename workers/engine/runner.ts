@@ -13,6 +13,12 @@ export interface RunnerSampling {
   readonly seed: number;
 }
 
+export interface DispatchTime {
+  /** The pipeline's label: `family:defines:overrides`. */
+  readonly label: string;
+  readonly us: number;
+}
+
 export interface Runner {
   readonly hp: ModelHParams;
   /** KV cache length in tokens. */
@@ -44,6 +50,11 @@ export interface Runner {
   ): Promise<number>;
   /** Evaluates tokens and returns raw logits (n_vocab each): of every position, or of the last. */
   evalLogits(tokens: readonly number[], pos: number, allPositions: boolean): Promise<Float32Array[]>;
+  /**
+   * GPU time of each dispatch of one decode step at `pos` (each in its own timestamped pass), for profiling;
+   * undefined where the adapter has no timestamp queries. Writes K/V at pos.
+   */
+  profileDecode?(pos: number): Promise<readonly DispatchTime[] | undefined>;
   /** (n_layer, n_expert) routing counts since the last reset; empty for dense models. */
   expertUsage(): Promise<number[][]>;
   resetExpertUsage(): void;
