@@ -8,11 +8,14 @@ set -euo pipefail
 step=${1:?step}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 cli() { bash .gpu/run.sh .gpu/brix-cli.mjs "$@"; }
+# prefill/decode tok/s and % of roofline of a bench JSON (run.sh has unpacked node to /tmp/gpu-node)
+summary() { /tmp/gpu-node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(r.model,"prefill",r.prefillTokensPerSecond.median.toFixed(1),"decode",r.decodeTokensPerSecond.median.toFixed(1),"tok/s",r.decodeMsPerToken.median.toFixed(3),"ms/token, roofline",r.roofline.percentOfRoofline.toFixed(2)+"%")' "$1"; }
 bench() { # name, make-model args...
   local name=$1; shift
   [ -f "/tmp/$name.gguf" ] || cli make-model "$@" --out "/tmp/$name.gguf" | tail -3
   cli bench --model "/tmp/$name.gguf" --prompt-tokens 512 --gen-tokens 128 --runs 3 --json > "$OUT/$name.json"
-  tail -c 1200 "$OUT/$name.json"; echo
+  cli profile --model "/tmp/$name.gguf" --pos 576 --top 12 | tee "$OUT/$name-profile.txt"
+  summary "$OUT/$name.json"
 }
 case $step in
   kernels) cli gpu-info; cli bench-kernels --full --json > "$OUT/bench-kernels.json"; tail -c 3000 "$OUT/bench-kernels.json" ;;

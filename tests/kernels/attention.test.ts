@@ -114,8 +114,9 @@ describe('attention decode (split-K + reduce)', () => {
 
   it('splits into several chunks (and one: DIRECT) as planned', () => {
     const { ctx } = gpu;
-    expect(decodePlan(ctx, { nHead: 48, nKv: 8, headDim: 128, nCtx: 4096 }).chunk).toBe(256);
-    expect(decodePlan(ctx, { nHead: 48, nKv: 8, headDim: 128, nCtx: 4096 }).nChunks).toBe(16);
+    expect(decodePlan(ctx, { nHead: 48, nKv: 8, headDim: 128, nCtx: 4096 }).chunk).toBe(64);
+    expect(decodePlan(ctx, { nHead: 48, nKv: 8, headDim: 128, nCtx: 4096 }).nChunks).toBe(64);
+    expect(decodePlan(ctx, { nHead: 48, nKv: 8, headDim: 128, nCtx: 32768 }).chunk).toBe(256);
     expect(decodePlan(ctx, { nHead: 8, nKv: 2, headDim: 32, nCtx: 7 }).nChunks).toBe(1);
     expect(attentionDecode(ctx, { ...dummyArgs(ctx), nCtx: 7 }).length).toBe(1);
     expect(attentionDecode(ctx, { ...dummyArgs(ctx), nCtx: 300 }).length).toBe(2);
