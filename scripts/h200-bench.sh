@@ -14,7 +14,7 @@ bench() { # name, make-model args...
   local name=$1; shift
   [ -f "/tmp/$name.gguf" ] || cli make-model "$@" --out "/tmp/$name.gguf" | tail -3
   cli bench --model "/tmp/$name.gguf" --prompt-tokens 512 --gen-tokens 128 --runs 3 --json > "$OUT/$name.json"
-  cli profile --model "/tmp/$name.gguf" --pos 576 --top 12 | tee "$OUT/$name-profile.txt"
+  BRIX_DAWN_FLAGS=disable-dawn-features=timestamp_quantization cli profile --model "/tmp/$name.gguf" --pos 576 --top 12 | tee "$OUT/$name-profile.txt"
   summary "$OUT/$name.json"
 }
 case $step in

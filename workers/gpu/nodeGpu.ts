@@ -12,7 +12,9 @@ export async function nodeGpu(): Promise<GPU> {
   if (cached) return cached;
   const mod: { create: (opts: string[]) => GPU; globals: object } = await import('webgpu');
   Object.assign(globalThis, mod.globals);
-  cached = mod.create([]);
+  // BRIX_DAWN_FLAGS: Dawn options separated by spaces, e.g. `disable-dawn-features=timestamp_quantization` for
+  // the profile command (Dawn rounds timestamps to ~65 µs by default, too coarse for one dispatch).
+  cached = mod.create((process.env.BRIX_DAWN_FLAGS ?? '').split(/\s+/).filter((f) => f.length > 0));
   return cached;
 }
 
