@@ -25,6 +25,10 @@
  * rowsPerThread (MOE_ROWS_PER_THREAD, default 1); the router takes MOE_ROUTER_WG_SIZES (default the device's
  * maximum up to 1024: one workgroup per token reads the whole router, so it is latency-bound).
  *
+ * `rounding` (moeDecode, moePrefill): the engine's llama.cpp-CPU emulation. roundActivations dispatches replace
+ * the expert products' inputs by ggml-cpu's rounding of them, in place: x after the router has read it (the
+ * router and the shared-expert gate multiply in f32, as in llama.cpp), the GLU rows before down.
+ *
  * The Dispatch[] results are usually one dispatch. Expert tensors split into chunks of whole experts
  * (GpuWeight.chunks, binding limits) are bound together, up to 8 chunks per tensor, and picked by expert
  * index in the shader; when the chunks of all tensors do not fit the device's storage-buffer limit the
@@ -42,6 +46,7 @@ import { wgslParamsStruct, type ParamSchema, type ParamValues } from './lib/para
 import { QUANT_INCLUDES, QUANT_TYPES, blocksPerRow, quantDefines, quantGeometry } from './lib/quant.ts';
 import type { GpuWeight, GpuWeightType } from './lib/weights.ts';
 import type { MoeGating } from './moe.ref.ts';
+import { roundActivations, type GgmlRounding } from './act_quant.ts';
 
 export type { MoeGating } from './moe.ref.ts';
 
@@ -57,6 +62,20 @@ export const MOE_ROWS_PER_THREAD = [1, 2, 4] as const;
 export const MOE_MAX_CHUNK_BINDINGS = 8;
 /** Most experts per token (router workgroup array). */
 export const MOE_MAX_K = 16;
+
+/**
+ * ggml-cpu's rounding of each expert product's input (act_quant.ts ggmlRoundingFor of the weight type), applied
+ * in place; an absent entry stays f32. x is rounded after the router has read it; the shared expert reads x
+ * too, so the caller passes `sharedX` when the shared gate/up round differently.
+ */
+export interface MoeRounding {
+  /** x before the routed gate+up. */
+  readonly x?: GgmlRounding;
+  /** The GLU rows before the routed down. */
+  readonly h?: GgmlRounding;
+  /** The shared expert's GLU row before its down. */
+  readonly sharedH?: GgmlRounding;
+}
 
 const INCLUDES: Readonly<Record<string, string>> = { ...QUANT_INCLUDES, moe_common: commonSource };
 
@@ -584,6 +603,8 @@ export interface MoeSharedExpertArgs extends MoeDecodeTuning {
   /** Scratch (n_ff_sh) f32. */
   readonly h: GPUBuffer;
   readonly hOffset?: number;
+  /** Round h in place between gate+up and down (ggml-cpu emulation; see MoeRounding). */
+  readonly roundH?: GgmlRounding;
   /** y += gate · down_sh(silu(gate_sh·x) ⊙ up_sh·x). */
   readonly y: GPUBuffer;
   readonly yOffset?: number;
@@ -600,6 +621,7 @@ export function moeSharedExpert(ctx: KernelContext, a: MoeSharedExpertArgs): Dis
   const hOffset = a.hOffset ?? 0;
   return [
     ...gateUpDispatches(ctx, { ...a, xOffset: a.xOffset ?? 0, idsOffset: 0, hOffset, k: 1, nExpert: 1, nEmbd, nFf }, who),
+    ...(a.roundH ? [roundActivations(ctx, { x: a.h, xOffset: hOffset, n: nFf, rounding: a.roundH })] : []),
     ...downDispatches(
       ctx,
       {
@@ -645,13 +667,19 @@ export interface MoeDecodeArgs extends MoeDecodeTuning {
   readonly shared?: { readonly gateInp: GpuWeight; readonly gate: GpuWeight; readonly up: GpuWeight; readonly down: GpuWeight };
   /** The router's workgroup size (MOE_ROUTER_WG_SIZES; default moeRouterDefaultWorkgroup). */
   readonly routerWorkgroupSize?: number;
+  /** ggml-cpu emulation: inputs rounded in place (x and h are then overwritten). */
+  readonly rounding?: MoeRounding;
+  /** The shared expert's gate+up input (n_embd at xOffset); default x. */
+  readonly sharedX?: GPUBuffer;
 }
 
 /** Router, gate+up, down+combine (and the shared expert): y = residual + MoE(x) for one token. */
 export function moeDecode(ctx: KernelContext, a: MoeDecodeArgs): Dispatch[] {
   const { k } = a;
   const tuning: MoeDecodeTuning = { workgroupSize: a.workgroupSize, rowsPerThread: a.rowsPerThread, maxStorageBuffers: a.maxStorageBuffers };
-  const nFf = a.gate.dims[1];
+  const [nEmbd, nFf] = a.gate.dims;
+  const r = a.rounding ?? {};
+  check(a.sharedX === undefined || (a.shared !== undefined && a.sharedX !== a.x), () => 'moeDecode: sharedX needs a shared expert and a buffer other than x');
   const out: Dispatch[] = [
     moeRouter(ctx, {
       x: a.x,
@@ -666,7 +694,10 @@ export function moeDecode(ctx: KernelContext, a: MoeDecodeArgs): Dispatch[] {
       sharedGate: a.shared?.gateInp,
       workgroupSize: a.routerWorkgroupSize,
     }),
+    // After the router: it (and the shared gate) read x in f32.
+    ...(r.x ? [roundActivations(ctx, { x: a.x, xOffset: a.xOffset, n: nEmbd, rounding: r.x })] : []),
     ...moeGateUp(ctx, { ...tuning, x: a.x, xOffset: a.xOffset, gate: a.gate, up: a.up, ids: a.ids, k, h: a.h }),
+    ...(r.h ? [roundActivations(ctx, { x: a.h, n: nFf, rows: k, rounding: r.h })] : []),
     ...moeDownCombine(ctx, {
       ...tuning,
       h: a.h,
@@ -685,7 +716,7 @@ export function moeDecode(ctx: KernelContext, a: MoeDecodeArgs): Dispatch[] {
     out.push(
       ...moeSharedExpert(ctx, {
         ...tuning,
-        x: a.x,
+        x: a.sharedX ?? a.x,
         xOffset: a.xOffset,
         gate: s.gate,
         up: s.up,
@@ -694,6 +725,7 @@ export function moeDecode(ctx: KernelContext, a: MoeDecodeArgs): Dispatch[] {
         gateWeightOffset: k,
         h: a.h,
         hOffset: k * nFf,
+        roundH: r.sharedH,
         y: a.y,
         yOffset: a.yOffset,
       }),
@@ -920,6 +952,10 @@ export interface MoePrefillArgs {
   readonly workgroupSize?: number;
   /** Pretend the device allows this many storage buffers per stage (tests of the windowed path). */
   readonly maxStorageBuffers?: number;
+  /** ggml-cpu emulation: inputs rounded in place (x rows and the scratch's GLU rows are then overwritten). */
+  readonly rounding?: MoeRounding;
+  /** The shared expert's gate+up input, at x's offset and stride; default x. */
+  readonly sharedX?: GPUBuffer;
 }
 
 /**
@@ -964,6 +1000,7 @@ export function moePrefill(ctx: KernelContext, a: MoePrefillArgs): Dispatch[] {
   checkBuffer(a.y, yOffset, (nTokens - 1) * yStride + nEmbd, who, 'y');
   if (a.residual) checkBuffer(a.residual, resOffset, (nTokens - 1) * resStride + nEmbd, who, 'residual');
   check(a.y !== a.residual && a.y !== a.x, () => `${who}: y must not alias x or residual (omit residual to accumulate)`);
+  check(a.sharedX === undefined || (sh !== undefined && a.sharedX !== a.x && a.sharedX !== a.y), () => `${who}: sharedX needs a shared expert and a buffer other than x and y`);
   const maxTiles = moeMaxTiles(nTokens, k, nExpert);
 
   const out: Dispatch[] = [
@@ -1002,11 +1039,14 @@ export function moePrefill(ctx: KernelContext, a: MoePrefillArgs): Dispatch[] {
   });
   out.push(ctx.dispatch(scanPipeline, [scanParams, s.ids, s.slotPos, s.hist, s.sorted, s.inv, s.tiles], [1], scanParams));
 
+  const r = a.rounding ?? {};
+  // After the router: it (and the shared gate) read x in f32.
+  if (r.x) out.push(roundActivations(ctx, { x: a.x, xOffset, n: nEmbd, rows: nTokens, stride: xStride, rounding: r.x }));
   const tuning = { nTokens, k, nExpert, maxTiles, maxStorageBuffers: a.maxStorageBuffers };
-  out.push(
-    ...mmDispatches(ctx, { ...tuning, w: gate, up, x: a.x, xOffset, xStride, out: s.hs, outStride: nFf, tiles: s.tiles, sorted: s.sorted }, `${who} gate+up`),
-    ...mmDispatches(ctx, { ...tuning, w: down, x: s.hs, xOffset: 0, xStride: nFf, out: s.ys, outStride: nEmbd, tiles: s.tiles }, `${who} down`),
-  );
+  out.push(...mmDispatches(ctx, { ...tuning, w: gate, up, x: a.x, xOffset, xStride, out: s.hs, outStride: nFf, tiles: s.tiles, sorted: s.sorted }, `${who} gate+up`));
+  // hs holds one GLU row per route (T·k rows, sorted by expert).
+  if (r.h) out.push(roundActivations(ctx, { x: s.hs, n: nFf, rows: nTokens * k, rounding: r.h }));
+  out.push(...mmDispatches(ctx, { ...tuning, w: down, x: s.hs, xOffset: 0, xStride: nFf, out: s.ys, outStride: nEmbd, tiles: s.tiles }, `${who} down`));
   if (sh && s.hsh && s.ysh) {
     const nFfSh = sh.gate.dims[1];
     check(
@@ -1014,10 +1054,10 @@ export function moePrefill(ctx: KernelContext, a: MoePrefillArgs): Dispatch[] {
       () => `${who}: shared expert shapes do not agree with n_embd ${nEmbd}`,
     );
     const dense = { ...tuning, nExpert: 1 };
-    out.push(
-      ...mmDispatches(ctx, { ...dense, w: sh.gate, up: sh.up, x: a.x, xOffset, xStride, out: s.hsh, outStride: nFfSh }, `${who} shared gate+up`),
-      ...mmDispatches(ctx, { ...dense, w: sh.down, x: s.hsh, xOffset: 0, xStride: nFfSh, out: s.ysh, outStride: nEmbd }, `${who} shared down`),
-    );
+    if (a.sharedX) checkBuffer(a.sharedX, xOffset, (nTokens - 1) * xStride + nEmbd, who, 'sharedX');
+    out.push(...mmDispatches(ctx, { ...dense, w: sh.gate, up: sh.up, x: a.sharedX ?? a.x, xOffset, xStride, out: s.hsh, outStride: nFfSh }, `${who} shared gate+up`));
+    if (r.sharedH) out.push(roundActivations(ctx, { x: s.hsh, n: nFfSh, rows: nTokens, rounding: r.sharedH }));
+    out.push(...mmDispatches(ctx, { ...dense, w: sh.down, x: s.hsh, xOffset: 0, xStride: nFfSh, out: s.ysh, outStride: nEmbd }, `${who} shared down`));
   }
 
   const cValues: ParamValues<typeof MOE_COMBINE_PARAMS> = {

@@ -13,6 +13,9 @@
  * KV cache: f16 where the device has shader-f16 (half the memory and attention reads), f32 otherwise or when
  * `kvCache: 'f32'` is asked (the golden tests compare both).
  *
+ * `activations: 'ggml-cpu'` (golden tests against llama.cpp): every product with a non-F32 weight first rounds its
+ * input as llama.cpp's CPU backend does (activationRounding.ts), in both graphs; 'f32' (default) adds nothing.
+ *
  * Buffers (f32 unless noted), per step of one token:
  *   xA, xB        (n_embd)            residual stream, ping-pong where a kernel cannot write in place
  *   xn            (n_embd)            normalised input of attention / FFN
@@ -40,6 +43,7 @@ import { elementwise } from '../../kernels/elementwise.ts';
 import { embedding } from '../../kernels/embedding.ts';
 import { attentionDecode } from '../../kernels/attention.ts';
 import { planUpload, uploadTensors } from './loader.ts';
+import { ActivationRounding, type ActivationMode } from './activationRounding.ts';
 import { PrefillGraph, biasWidth, choosePrefillChunk, type PrefillRecording } from './prefillGraph.ts';
 import type { DispatchTime, Runner, RunnerSampling } from './runner.ts';
 import { argmax as argmaxKernel, sample as sampleKernel, updateSample, type SampleArgs } from '../../kernels/sample.ts';
@@ -62,6 +66,11 @@ export interface GpuRunnerOptions {
   readonly kvCache?: KvCacheType;
   /** Prompt tokens per prefill chunk (capped by memory and binding limits); 0: prompts use the decode graph. */
   readonly prefillChunk?: number;
+  /**
+   * 'f32' (default): f32 activations into every product. 'ggml-cpu': round each quantized/F16/BF16 product's
+   * input as llama.cpp's CPU backend does, to compare with it exactly (activationRounding.ts).
+   */
+  readonly activations?: ActivationMode;
 }
 
 export async function createGpuRunner(
@@ -83,7 +92,17 @@ export async function createGpuRunner(
   try {
     onProgress({ phase: 'compile', loaded: 0, total: 1 });
     const kvF16 = chooseKvF16(ctx, opts.kvCache ?? 'auto');
-    const runner = new GpuRunner(ctx, hp, cfg, weights, chooseContext(ctx, hp, opts.contextSize, kvF16), plan.gpuBytes, kvF16, opts.prefillChunk);
+    const runner = new GpuRunner(
+      ctx,
+      hp,
+      cfg,
+      weights,
+      chooseContext(ctx, hp, opts.contextSize, kvF16),
+      plan.gpuBytes,
+      kvF16,
+      opts.prefillChunk,
+      opts.activations ?? 'f32',
+    );
     await gpu.device.queue.onSubmittedWorkDone();
     onProgress({ phase: 'compile', loaded: 1, total: 1 });
     return runner;
@@ -152,6 +171,7 @@ class GpuRunner implements Runner {
     weightBytes: number,
     readonly kvF16: boolean,
     prefillChunk: number | undefined,
+    readonly activations: ActivationMode,
   ) {
     const c = cfg;
     const E = c.nEmbd;
@@ -178,6 +198,9 @@ class GpuRunner implements Runner {
     const ids = buf(k + 1, 'moe.ids');
     const wts = buf(k + 1, 'moe.wts');
     const h = buf(Math.max(k * c.nFf + c.nFfShexp, c.nFf), 'ffn.h');
+    // A rounded copy of xn for products that round it differently (ggml-cpu emulation only).
+    const R = new ActivationRounding(ctx, activations, activations === 'ggml-cpu' ? buf(E, 'xn.rounded') : undefined);
+    const rowsOf = (buffer: GPUBuffer, n: number, rows = 1) => ({ buffer, n, rows });
     this.logits = buf(c.nVocab, 'logits');
     this.counts = c.nExpert > 0 ? buf(c.nLayer * c.nExpert, 'moe.counts') : undefined;
     this.staging = ctx.device.createBuffer({ label: 'logits.staging', size: c.nVocab * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -218,13 +241,17 @@ class GpuRunner implements Runner {
       s.push(norm(ctx, { kind: normKind, n: E, x, w: buffer1(W(`${p}attn_norm.weight`)), y: xn, eps: c.normEps }));
       let layout: { qOffset: number; kOffset: number; vOffset: number };
       if (opt(`${p}attn_qkv.weight`)) {
-        s.push(...matvec(ctx, { weight: W(`${p}attn_qkv.weight`), x: xn, y: qkv }));
+        const wqkv = W(`${p}attn_qkv.weight`);
+        R.round(s, wqkv, rowsOf(xn, E));
+        s.push(...matvec(ctx, { weight: wqkv, x: xn, y: qkv }));
         addBias(ctx, s, qkv, 0, nQ + 2 * nKv, opt(`${p}attn_qkv.bias`), tmp);
         layout = fusedQkvLayout(c.nHead, c.nHeadKv, hd);
       } else {
-        s.push(...matvec(ctx, { weight: W(`${p}attn_q.weight`), x: xn, y: qkv, yOffset: 0 }));
-        s.push(...matvec(ctx, { weight: W(`${p}attn_k.weight`), x: xn, y: qkv, yOffset: nQ }));
-        s.push(...matvec(ctx, { weight: W(`${p}attn_v.weight`), x: xn, y: qkv, yOffset: nQ + nKv }));
+        const proj = (name: string, yOffset: number) => {
+          const weight = W(`${p}${name}.weight`);
+          return { weight, emit: (x: GPUBuffer) => void s.push(...matvec(ctx, { weight, x, y: qkv, yOffset })) };
+        };
+        R.readers(s, rowsOf(xn, E), [proj('attn_q', 0), proj('attn_k', nQ), proj('attn_v', nQ + nKv)]);
         addBias(ctx, s, qkv, 0, nQ, opt(`${p}attn_q.bias`), tmp);
         addBias(ctx, s, qkv, nQ, nKv, opt(`${p}attn_k.bias`), tmp);
         addBias(ctx, s, qkv, nQ + nKv, nKv, opt(`${p}attn_v.bias`), tmp);
@@ -273,6 +300,7 @@ class GpuRunner implements Runner {
       // x += residualScale · (W_o·att + b_o)
       const wo = W(`${p}attn_output.weight`);
       const woBias = opt(`${p}attn_output.bias`);
+      R.round(s, wo, rowsOf(att, nQ));
       if (c.residualScale === 1 && !woBias) {
         s.push(...matvec(ctx, { weight: wo, x: att, y: x, accumulate: true }));
       } else {
@@ -285,13 +313,14 @@ class GpuRunner implements Runner {
       s.push(norm(ctx, { kind: normKind, n: E, x, w: buffer1(W(`${p}${c.ffnNormName}.weight`)), y: xn, eps: c.normEps }));
       if (c.nExpert > 0) {
         const shared = opt(`${p}ffn_gate_shexp.weight`);
+        const experts = { gate: W(`${p}ffn_gate_exps.weight`), up: W(`${p}ffn_up_exps.weight`), down: W(`${p}ffn_down_exps.weight`) };
+        const shexp = shared ? { gate: shared, up: W(`${p}ffn_up_shexp.weight`), down: W(`${p}ffn_down_shexp.weight`) } : undefined;
+        const { rounding, sharedX } = R.moe(s, rowsOf(xn, E), { ...experts, shared: shexp });
         s.push(
           ...moeDecode(ctx, {
             x: xn,
             router: W(`${p}ffn_gate_inp.weight`),
-            gate: W(`${p}ffn_gate_exps.weight`),
-            up: W(`${p}ffn_up_exps.weight`),
-            down: W(`${p}ffn_down_exps.weight`),
+            ...experts,
             k,
             gating: c.normTopK ? 'softmax_topk_renorm' : 'softmax_topk',
             scale: c.residualScale,
@@ -301,35 +330,39 @@ class GpuRunner implements Runner {
             weights: wts,
             h,
             counts: this.counts ? { buffer: this.counts, offset: l * c.nExpert } : undefined,
-            shared: shared
-              ? {
-                  gateInp: W(`${p}ffn_gate_inp_shexp.weight`),
-                  gate: shared,
-                  up: W(`${p}ffn_up_shexp.weight`),
-                  down: W(`${p}ffn_down_shexp.weight`),
-                }
-              : undefined,
+            shared: shexp ? { gateInp: W(`${p}ffn_gate_inp_shexp.weight`), ...shexp } : undefined,
+            rounding,
+            sharedX,
           }),
         );
         [x, other] = [other, x];
       } else {
-        s.push(...matvec(ctx, { weight: W(`${p}ffn_gate.weight`), x: xn, y: ffg }));
-        addBias(ctx, s, ffg, 0, c.nFf, opt(`${p}ffn_gate.bias`), tmp);
-        s.push(...matvec(ctx, { weight: W(`${p}ffn_up.weight`), x: xn, y: tmp }));
+        const gate = W(`${p}ffn_gate.weight`);
+        const up = W(`${p}ffn_up.weight`);
+        R.readers(s, rowsOf(xn, E), [
+          { weight: gate, emit: (xi) => void s.push(...matvec(ctx, { weight: gate, x: xi, y: ffg })) },
+          { weight: up, emit: (xi) => void s.push(...matvec(ctx, { weight: up, x: xi, y: tmp })) },
+        ]);
+        addBias(ctx, s, ffg, 0, c.nFf, opt(`${p}ffn_gate.bias`), h);
         addBias(ctx, s, tmp, 0, c.nFf, opt(`${p}ffn_up.bias`), h);
         s.push(elementwise(ctx, { op: 'silu_mul', n: c.nFf, a: ffg, b: tmp, y: h }));
-        s.push(...matvec(ctx, { weight: W(`${p}ffn_down.weight`), x: h, y: tmp }));
+        const down = W(`${p}ffn_down.weight`);
+        R.round(s, down, rowsOf(h, c.nFf));
+        s.push(...matvec(ctx, { weight: down, x: h, y: tmp }));
         addBias(ctx, s, tmp, 0, E, opt(`${p}ffn_down.bias`), ffg);
         s.push(elementwise(ctx, { op: 'scale_add', n: E, a: x, b: tmp, y: other, scale: c.residualScale }));
         [x, other] = [other, x];
       }
     }
     s.push(norm(ctx, { kind: normKind, n: E, x, w: buffer1(W('output_norm.weight')), y: xn, eps: c.normEps }));
-    this.head = matvec(ctx, { weight: opt('output.weight') ?? W('token_embd.weight'), x: xn, y: this.logits });
+    const headW = opt('output.weight') ?? W('token_embd.weight');
+    this.head = [];
+    R.round(this.head, headW, rowsOf(xn, E));
+    this.head.push(...matvec(ctx, { weight: headW, x: xn, y: this.logits }));
     s.push(...this.head);
 
     const bias = biasWidth(c, (n) => this.w.has(n));
-    const chunk = choosePrefillChunk(ctx, c, bias, prefillChunk);
+    const chunk = choosePrefillChunk(ctx, c, bias, prefillChunk, activations);
     let prefill: PrefillGraph | undefined;
     let fallback: string | undefined = chunk === 0 ? (prefillChunk === 0 ? 'disabled (prefillChunk 0)' : 'no room for a chunk of 8 tokens') : undefined;
     if (chunk > 0) {
@@ -337,7 +370,7 @@ class GpuRunner implements Runner {
         prefill = new PrefillGraph(
           ctx,
           c,
-          { weight: W, optWeight: opt, kCache, vCache, nCtx, kvF16, counts: this.counts, headInput: xn },
+          { weight: W, optWeight: opt, kCache, vCache, nCtx, kvF16, counts: this.counts, headInput: xn, activations },
           chunk,
           bias,
         );

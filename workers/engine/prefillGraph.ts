@@ -18,6 +18,9 @@
  *   ffg, h          (C, n_ff)           dense FFN gate and silu(gate)·up (dense models only)
  *   bias            (C, widest biased projection)  projections before their bias (models with biases only)
  *   moe             createMoePrefillScratch(C): router ids/weights (C, k+1), grouping, hs (C·k, n_ff), ys (C·k, n_embd)
+ *   xr              (C, n_embd)         `activations: 'ggml-cpu'` only: xn rounded for a second rounding
+ * With `activations: 'ggml-cpu'` each product's input rows are rounded first as llama.cpp's CPU backend does
+ * (activationRounding.ts), as in the decode graph.
  * The last row's final norm goes to the decode graph's `xn`, so the decode graph's lm-head dispatches give the
  * logits of the prompt's last token: the lm head never runs for the other prompt tokens.
  */
@@ -31,6 +34,7 @@ import { attentionPrefill } from '../../kernels/attention.ts';
 import { createMoePrefillScratch, destroyMoePrefillScratch, moePrefill, type MoePrefillScratch } from '../../kernels/moe.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
 import { embedding } from '../../kernels/embedding.ts';
+import { ActivationRounding, type ActivationMode } from './activationRounding.ts';
 
 /** Largest chunk: beyond it the per-chunk cost is all arithmetic and the scratch only grows. */
 export const PREFILL_MAX_CHUNK = 512;
@@ -53,6 +57,8 @@ export interface PrefillShared {
   readonly counts: GPUBuffer | undefined;
   /** The decode graph's normalised-input buffer (n_embd): its lm-head dispatches read it. */
   readonly headInput: GPUBuffer;
+  /** Activation rounding before each product (GpuRunnerOptions.activations). */
+  readonly activations: ActivationMode;
 }
 
 export interface PrefillRecording {
@@ -73,7 +79,7 @@ interface Widths {
   readonly widest: number;
 }
 
-function widths(c: ReferenceConfig, biasWidth: number): Widths {
+function widths(c: ReferenceConfig, biasWidth: number, activations: ActivationMode): Widths {
   const E = c.nEmbd;
   const nQ = c.nHead * c.headDim;
   const nQkv = nQ + 2 * c.nHeadKv * c.headDim;
@@ -81,7 +87,7 @@ function widths(c: ReferenceConfig, biasWidth: number): Widths {
   const moe = c.nExpert > 0;
   const ks = k + (c.nFfShexp > 0 ? 1 : 0);
   const tmpW = Math.max(E, moe ? 0 : c.nFf);
-  let perToken = 3 * E + nQkv + 2 * nQ + tmpW + biasWidth + 2; // + ids, pos
+  let perToken = 3 * E + nQkv + 2 * nQ + tmpW + biasWidth + 2 + (activations === 'ggml-cpu' ? E : 0); // + ids, pos, xr
   let widest = Math.max(E, nQkv, tmpW, biasWidth);
   if (moe) {
     // ids, weights (ks); slotPos, sorted, inv (k); tiles (≤ 4 + 4·(k/32 + ...) per token, bounded by 4k + 4); hs; ys
@@ -124,8 +130,8 @@ export function biasWidth(c: ReferenceConfig, has: (name: string) => boolean): n
  * Tokens per chunk: the asked size, else the largest power of two ≤ PREFILL_MAX_CHUNK whose scratch fits
  * PREFILL_SCRATCH_BYTES and whose widest buffer fits one binding. 0 means no batched prefill (too small).
  */
-export function choosePrefillChunk(ctx: KernelContext, c: ReferenceConfig, bias: number, asked?: number): number {
-  const w = widths(c, bias);
+export function choosePrefillChunk(ctx: KernelContext, c: ReferenceConfig, bias: number, asked?: number, activations: ActivationMode = 'f32'): number {
+  const w = widths(c, bias, activations);
   const bound = Math.min(Math.floor(ctx.maxBinding / (4 * w.widest)), Math.floor(PREFILL_SCRATCH_BYTES / (4 * w.perToken)));
   if (asked !== undefined) {
     if (!Number.isInteger(asked) || asked < 0) throw new RangeError(`prefill chunk must be a non-negative integer, got ${asked}`);
@@ -152,6 +158,7 @@ export class PrefillGraph {
   private readonly h: GPUBuffer | undefined;
   private readonly biasBuf: GPUBuffer | undefined;
   private readonly moe: MoePrefillScratch | undefined;
+  private readonly rounding: ActivationRounding;
   private readonly full: PrefillRecording;
   /** Partial-chunk recordings, least recently used first. */
   private readonly partial = new Map<number, PrefillRecording>();
@@ -186,6 +193,7 @@ export class PrefillGraph {
       this.ffg = moe ? undefined : buf(C * c.nFf, 'ffg');
       this.h = moe ? undefined : buf(C * c.nFf, 'h');
       this.biasBuf = bias > 0 ? buf(C * bias, 'bias') : undefined;
+      this.rounding = new ActivationRounding(ctx, sh.activations, sh.activations === 'ggml-cpu' ? buf(C * E, 'xr') : undefined);
       this.moe = moe
         ? createMoePrefillScratch(ctx, {
             maxTokens: C,
@@ -246,6 +254,8 @@ export class PrefillGraph {
     const positions = { buffer: this.pos };
     const normKind = c.norm === 'layer' ? ('layer' as const) : ('rms' as const);
     const s: Dispatch[] = [];
+    const R = this.rounding;
+    const rowsOf = (buffer: GPUBuffer, n: number) => ({ buffer, n, rows: T });
     /** dst[dstOff ..+ T·n) = x·Wᵀ (+ bias per row), contiguous (T, n). */
     const project = (weight: GpuWeight, x: GPUBuffer, dst: GPUBuffer, dstOff: number, bias: GpuWeight | undefined): void => {
       const n = weight.rows;
@@ -266,13 +276,17 @@ export class PrefillGraph {
       s.push(norm(ctx, { kind: normKind, n: E, nTok: T, x, w: buffer1(W(`${p}attn_norm.weight`)), y: this.xn, eps: c.normEps }));
       let layout: { qOffset: number; kOffset: number; vOffset: number; qStride: number; kStride: number; vStride: number };
       if (opt(`${p}attn_qkv.weight`)) {
-        project(W(`${p}attn_qkv.weight`), this.xn, this.qkv, 0, opt(`${p}attn_qkv.bias`));
+        const wqkv = W(`${p}attn_qkv.weight`);
+        R.round(s, wqkv, rowsOf(this.xn, E));
+        project(wqkv, this.xn, this.qkv, 0, opt(`${p}attn_qkv.bias`));
         layout = fusedQkvLayout(c.nHead, c.nHeadKv, hd);
       } else {
         // Q, K and V as three contiguous blocks (T, n) so each bias is one broadcast row.
-        project(W(`${p}attn_q.weight`), this.xn, this.qkv, 0, opt(`${p}attn_q.bias`));
-        project(W(`${p}attn_k.weight`), this.xn, this.qkv, T * nQ, opt(`${p}attn_k.bias`));
-        project(W(`${p}attn_v.weight`), this.xn, this.qkv, T * (nQ + nKv), opt(`${p}attn_v.bias`));
+        const proj = (name: string, dstOff: number) => {
+          const weight = W(`${p}${name}.weight`);
+          return { weight, emit: (xi: GPUBuffer) => project(weight, xi, this.qkv, dstOff, opt(`${p}${name}.bias`)) };
+        };
+        R.readers(s, rowsOf(this.xn, E), [proj('attn_q', 0), proj('attn_k', T * nQ), proj('attn_v', T * (nQ + nKv))]);
         layout = { qOffset: 0, qStride: nQ, kOffset: T * nQ, kStride: nKv, vOffset: T * (nQ + nKv), vStride: nKv };
       }
       const qn = opt(`${p}attn_q_norm.weight`);
@@ -317,6 +331,7 @@ export class PrefillGraph {
       // x += residualScale · (att·W_oᵀ + b_o)
       const wo = W(`${p}attn_output.weight`);
       const woBias = opt(`${p}attn_output.bias`);
+      R.round(s, wo, rowsOf(this.att, nQ));
       if (c.residualScale === 1 && !woBias) {
         s.push(...matmul(ctx, { weight: wo, tokens: T, x: this.att, y: x, accumulate: true }));
       } else {
@@ -328,38 +343,40 @@ export class PrefillGraph {
       s.push(norm(ctx, { kind: normKind, n: E, nTok: T, x, w: buffer1(W(`${p}${c.ffnNormName}.weight`)), y: this.xn, eps: c.normEps }));
       if (this.moe) {
         const shared = opt(`${p}ffn_gate_shexp.weight`);
+        const experts = { gate: W(`${p}ffn_gate_exps.weight`), up: W(`${p}ffn_up_exps.weight`), down: W(`${p}ffn_down_exps.weight`) };
+        const shexp = shared ? { gate: shared, up: W(`${p}ffn_up_shexp.weight`), down: W(`${p}ffn_down_shexp.weight`) } : undefined;
+        const { rounding, sharedX } = R.moe(s, rowsOf(this.xn, E), { ...experts, shared: shexp });
         s.push(
           ...moePrefill(ctx, {
             x: this.xn,
             nTokens: T,
             router: W(`${p}ffn_gate_inp.weight`),
-            gate: W(`${p}ffn_gate_exps.weight`),
-            up: W(`${p}ffn_up_exps.weight`),
-            down: W(`${p}ffn_down_exps.weight`),
+            ...experts,
             k,
             gating: c.normTopK ? 'softmax_topk_renorm' : 'softmax_topk',
             scale: c.residualScale,
             residual: x,
             y: other,
             counts: sh.counts ? { buffer: sh.counts, offset: l * c.nExpert } : undefined,
-            shared: shared
-              ? {
-                  gateInp: W(`${p}ffn_gate_inp_shexp.weight`),
-                  gate: shared,
-                  up: W(`${p}ffn_up_shexp.weight`),
-                  down: W(`${p}ffn_down_shexp.weight`),
-                }
-              : undefined,
+            shared: shexp ? { gateInp: W(`${p}ffn_gate_inp_shexp.weight`), ...shexp } : undefined,
             scratch: this.moe,
+            rounding,
+            sharedX,
           }),
         );
         [x, other] = [other, x];
       } else if (this.ffg && this.h) {
-        project(W(`${p}ffn_gate.weight`), this.xn, this.ffg, 0, opt(`${p}ffn_gate.bias`));
-        project(W(`${p}ffn_up.weight`), this.xn, this.tmp, 0, opt(`${p}ffn_up.bias`));
-        s.push(elementwise(ctx, { op: 'silu_mul', n: T * c.nFf, a: this.ffg, b: this.tmp, y: this.h }));
+        const { ffg, h } = this;
+        const gate = W(`${p}ffn_gate.weight`);
+        const up = W(`${p}ffn_up.weight`);
+        R.readers(s, rowsOf(this.xn, E), [
+          { weight: gate, emit: (xi) => project(gate, xi, ffg, 0, opt(`${p}ffn_gate.bias`)) },
+          { weight: up, emit: (xi) => project(up, xi, this.tmp, 0, opt(`${p}ffn_up.bias`)) },
+        ]);
+        s.push(elementwise(ctx, { op: 'silu_mul', n: T * c.nFf, a: ffg, b: this.tmp, y: h }));
         const down = W(`${p}ffn_down.weight`);
         const downBias = opt(`${p}ffn_down.bias`);
+        R.round(s, down, rowsOf(h, c.nFf));
         if (c.residualScale === 1 && !downBias) {
           s.push(...matmul(ctx, { weight: down, tokens: T, x: this.h, y: x, accumulate: true }));
         } else {
