@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { loadNodeEngine } from './nodeEngine.ts';
 import { benchPrompt, benchResult, spread, type BenchMeasurement, type BenchResult as SharedBenchResult } from '../../workers/bench/bench.ts';
+import os from 'node:os';
 import type { Token } from 'node-llama-cpp';
 
 export interface BenchOptions {
@@ -71,7 +72,10 @@ async function runLlamaCpp(o: BenchOptions, prompt: number[], ours: BenchResult)
     const wantGpu = !ours.gpu.isFallbackAdapter;
     const llama = await getLlama({ gpu: wantGpu ? 'vulkan' : false, build: 'never' });
     const model = await llama.loadModel({ modelPath: o.model, gpuLayers: wantGpu ? 'max' : 0 });
-    const context = await model.createContext({ contextSize: o.promptTokens + o.genTokens + 16, batchSize: Math.min(512, o.promptTokens) });
+    // One thread per core: node-llama-cpp's default (4 here) oversubscribes a 2-core machine, and llama.cpp's
+    // spinning workers then measured 60x slower (decode 1.6 instead of ~100 tok/s on the 30M demo model).
+    const threads = Math.max(1, os.availableParallelism());
+    const context = await model.createContext({ contextSize: o.promptTokens + o.genTokens + 16, batchSize: Math.min(512, o.promptTokens), threads });
     const prefill: number[] = [];
     const decode: number[] = [];
     for (let run = -1; run < o.runs; run++) {
