@@ -22,14 +22,10 @@ PARAMS_STRUCT
 #include "weight_binding"
 #ifdef X_Q8
 @group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>;  // (n_in / 16) int8 q, then (n_in / 32) aux
-// int8 values of elements e..e+15 (e % 16 == 0).
-fn xq_word4(e: u32) -> vec4<u32> {
-  return xq[e >> 4u];
+fn xq_aux_base() -> u32 {
+  return params.n_in / 16u;
 }
-// (d, d·Σq of the first 16, d·Σq of the last 16, 0) of the 32-element block holding element e.
-fn xq_aux(e: u32) -> vec4<f32> {
-  return bitcast<vec4<f32>>(xq[params.n_in / 16u + (e >> 5u)]);
-}
+#include "xq8"
 #else
 #ifdef X_VEC4
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;   // (x_off / 4 + n_in / 4)

@@ -44,6 +44,7 @@ import combineSource from './moe_combine.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamSchema, type ParamValues } from './lib/params.ts';
 import { QUANT_INCLUDES, QUANT_TYPES, blocksPerRow, quantDefines, quantGeometry } from './lib/quant.ts';
+import { Q8_WEIGHT_TYPES, isQ8WeightType, quantizeActivations, type Q8Activations } from './act_quant.ts';
 import type { GpuWeight, GpuWeightType } from './lib/weights.ts';
 import type { MoeGating } from './moe.ref.ts';
 import { roundActivations, type GgmlRounding } from './act_quant.ts';
@@ -351,6 +352,8 @@ export interface MoeGateUpArgs extends MoeDecodeTuning {
   /** (n_embd) f32 at xOffset. */
   readonly x: GPUBuffer;
   readonly xOffset?: number;
+  /** act_quant's int8 form of x: read instead of x, integer dot products (Q4_K, Q8_0 experts). */
+  readonly xq?: Q8Activations;
   /** ffn_gate_exps / ffn_up_exps: ne [n_embd, n_ff, n_expert], same type. */
   readonly gate: GpuWeight;
   readonly up: GpuWeight;
@@ -366,6 +369,7 @@ export interface MoeGateUpArgs extends MoeDecodeTuning {
 interface GateUpCore extends MoeDecodeTuning {
   readonly x: GPUBuffer;
   readonly xOffset: number;
+  readonly xq?: Q8Activations;
   readonly gate: GpuWeight;
   readonly up: GpuWeight;
   readonly ids?: GPUBuffer;
@@ -376,6 +380,15 @@ interface GateUpCore extends MoeDecodeTuning {
   readonly nFf: number;
   readonly h: GPUBuffer;
   readonly hOffset: number;
+}
+
+/** int8 activations must pair with the weight type (its ggml rounding) and hold `n` values; rows of `row` values
+ * (down's k rows of n_ff) must be whole scale blocks so no block straddles two experts' inputs. */
+function checkQ8(q: Q8Activations, type: GpuWeight['type'], n: number, who: string, what: string, row = n): void {
+  check(isQ8WeightType(type), () => `${who}: int8 ${what} needs ${Object.keys(Q8_WEIGHT_TYPES).join('/')} experts, not ${type}`);
+  check(isQ8WeightType(type) && q.scaleBlock === Q8_WEIGHT_TYPES[type], () => `${who}: ${type} pairs with other activation scales than ${q.scaleBlock}-element ones`);
+  check(q.n === n, () => `${who}: int8 ${what} holds ${q.n} values, needs ${n}`);
+  check(row % q.scaleBlock === 0, () => `${who}: rows of ${row} are not whole ${q.scaleBlock}-element scale blocks`);
 }
 
 function gateUpDispatches(ctx: KernelContext, a: GateUpCore, who: string): Dispatch[] {
@@ -391,6 +404,7 @@ function gateUpDispatches(ctx: KernelContext, a: GateUpCore, who: string): Dispa
   checkBuffer(a.h, a.hOffset, k * nFf, who, 'h');
   if (a.ids) checkBuffer(a.ids, a.idsOffset, k, who, 'ids');
   check(a.h !== a.x && a.h !== a.ids, () => `${who}: h must not alias x or ids`);
+  if (a.xq) checkQ8(a.xq, gate.type, nEmbd, who, 'x');
   const dense = !a.ids;
   const epc = dense ? [1, 1] : [expertsPerChunk(gate, who), expertsPerChunk(up, who)];
   const fixed = dense ? 2 : 3;
@@ -400,7 +414,7 @@ function gateUpDispatches(ctx: KernelContext, a: GateUpCore, who: string): Dispa
   const rows = (workgroupSize / tpr) * rpt;
   return windows.map((win) => {
     const nBuf = win.n[0] + win.n[1];
-    const defines: Defines = { ...baseDefines(ctx), ...quantDefines(gate.type, who), N_WBUF: nBuf, RPT: rpt, X_VEC4: a.xOffset % 4 === 0 };
+    const defines: Defines = { ...baseDefines(ctx), ...quantDefines(gate.type, who), N_WBUF: nBuf, RPT: rpt, X_VEC4: a.xOffset % 4 === 0, X_Q8: a.xq !== undefined };
     if (dense) defines.DENSE = true;
     const values: ParamValues<typeof MOE_GATE_UP_PARAMS> = {
       n_ff: nFf,
@@ -425,7 +439,8 @@ function gateUpDispatches(ctx: KernelContext, a: GateUpCore, who: string): Dispa
       ...gate.chunks.slice(win.c0[0], win.c0[0] + win.n[0]).map((c) => c.buffer),
       ...up.chunks.slice(win.c0[1], win.c0[1] + win.n[1]).map((c) => c.buffer),
     ];
-    const fixedBufs = a.ids ? [a.x, a.h, a.ids] : [a.x, a.h];
+    const xb = a.xq?.buffer ?? a.x;
+    const fixedBufs = a.ids ? [xb, a.h, a.ids] : [xb, a.h];
     return ctx.dispatch(pipeline, [params, ...fixedBufs, ...wbufs], [Math.ceil(nFf / rows), dense ? 1 : k], params);
   });
 }
@@ -464,12 +479,15 @@ export const MOE_DOWN_PARAMS = [
   ['e_hi', 'u32'],
   ['epc', 'u32'],
   ['c0', 'u32'],
+  ['xq_n', 'u32'],
 ] as const;
 
 export interface MoeDownArgs extends MoeDecodeTuning {
   /** (k, n_ff) f32 from moeGateUp. */
   readonly h: GPUBuffer;
   readonly hOffset?: number;
+  /** act_quant's int8 form of h (k·n_ff values): read instead of h, integer dot products (Q4_K, Q8_0 experts). */
+  readonly hq?: Q8Activations;
   /** ffn_down_exps: ne [n_ff, n_embd, n_expert]. */
   readonly down: GpuWeight;
   readonly ids: GPUBuffer;
@@ -489,6 +507,7 @@ export interface MoeDownArgs extends MoeDecodeTuning {
 interface DownCore extends MoeDecodeTuning {
   readonly h: GPUBuffer;
   readonly hOffset: number;
+  readonly hq?: Q8Activations;
   readonly down: GpuWeight;
   readonly ids?: GPUBuffer;
   readonly idsOffset: number;
@@ -521,6 +540,7 @@ function downDispatches(ctx: KernelContext, a: DownCore, who: string): Dispatch[
     a.y !== a.h && a.y !== a.weights && a.y !== a.ids && a.y !== a.residual,
     () => `${who}: y must not alias h, ids, weights or residual (omit residual to accumulate into y)`,
   );
+  if (a.hq) checkQ8(a.hq, down.type, k * nFf, who, 'h', nFf);
   const dense = !a.ids;
   const epc = dense ? 1 : expertsPerChunk(down, who);
   const fixed = 3 + (dense ? 0 : 1) + 1; // act, rw, y, ids?, residual (first window)
@@ -531,8 +551,8 @@ function downDispatches(ctx: KernelContext, a: DownCore, who: string): Dispatch[
   const [gx, gy] = grid2d(Math.ceil(nEmbd / rows), ctx.info.limits.maxComputeWorkgroupsPerDimension);
   return windows.map((win, wi) => {
     const accum = wi > 0 || !a.residual;
-    const defines: Defines = { ...baseDefines(ctx), ...quantDefines(down.type, who), N_WBUF: win.n[0], RPT: rpt, X_VEC4: a.hOffset % 4 === 0 };
-    const buffers: GPUBuffer[] = [a.h, a.weights, a.y];
+    const defines: Defines = { ...baseDefines(ctx), ...quantDefines(down.type, who), N_WBUF: win.n[0], RPT: rpt, X_VEC4: a.hOffset % 4 === 0, X_Q8: a.hq !== undefined };
+    const buffers: GPUBuffer[] = [a.hq?.buffer ?? a.h, a.weights, a.y];
     if (a.residual && !accum) {
       defines.B_RES = buffers.length + 1;
       buffers.push(a.residual);
@@ -556,6 +576,7 @@ function downDispatches(ctx: KernelContext, a: DownCore, who: string): Dispatch[
       e_hi: win.hi,
       epc,
       c0: win.c0[0],
+      xq_n: a.hq?.n ?? 0,
     };
     const params = ctx.uniform(MOE_DOWN_PARAMS, values, 'moe_down.params');
     const source = withParams(downSource, MOE_DOWN_PARAMS).replace('WEIGHT_BINDINGS', weightBindingsWgsl(buffers.length + 1, win.n[0], geo.vec4));
@@ -669,6 +690,12 @@ export interface MoeDecodeArgs extends MoeDecodeTuning {
   readonly routerWorkgroupSize?: number;
   /** ggml-cpu emulation: inputs rounded in place (x and h are then overwritten). */
   readonly rounding?: MoeRounding;
+  /**
+   * Int8 activations for the routed experts (Q4_K/Q8_0): x and h are quantized once each (act_quant, 2 more
+   * dispatches) into these buffers (n_embd and k·n_ff values) and gate+up and down take integer dot products,
+   * llama.cpp's arithmetic. Not with `rounding` (the same values, computed in f32).
+   */
+  readonly int8?: { readonly x: Q8Activations; readonly h: Q8Activations };
   /** The shared expert's gate+up input (n_embd at xOffset); default x. */
   readonly sharedX?: GPUBuffer;
 }
@@ -679,6 +706,8 @@ export function moeDecode(ctx: KernelContext, a: MoeDecodeArgs): Dispatch[] {
   const tuning: MoeDecodeTuning = { workgroupSize: a.workgroupSize, rowsPerThread: a.rowsPerThread, maxStorageBuffers: a.maxStorageBuffers };
   const [nEmbd, nFf] = a.gate.dims;
   const r = a.rounding ?? {};
+  const q8 = a.int8;
+  check(!q8 || (!r.x && !r.h), () => 'moeDecode: int8 activations and rounding in place are exclusive');
   check(a.sharedX === undefined || (a.shared !== undefined && a.sharedX !== a.x), () => 'moeDecode: sharedX needs a shared expert and a buffer other than x');
   const out: Dispatch[] = [
     moeRouter(ctx, {
@@ -696,11 +725,14 @@ export function moeDecode(ctx: KernelContext, a: MoeDecodeArgs): Dispatch[] {
     }),
     // After the router: it (and the shared gate) read x in f32.
     ...(r.x ? [roundActivations(ctx, { x: a.x, xOffset: a.xOffset, n: nEmbd, rounding: r.x })] : []),
-    ...moeGateUp(ctx, { ...tuning, x: a.x, xOffset: a.xOffset, gate: a.gate, up: a.up, ids: a.ids, k, h: a.h }),
+    ...(q8 ? [quantizeActivations(ctx, { x: a.x, xOffset: a.xOffset, out: q8.x })] : []),
+    ...moeGateUp(ctx, { ...tuning, x: a.x, xOffset: a.xOffset, xq: q8?.x, gate: a.gate, up: a.up, ids: a.ids, k, h: a.h }),
     ...(r.h ? [roundActivations(ctx, { x: a.h, n: nFf, rows: k, rounding: r.h })] : []),
+    ...(q8 ? [quantizeActivations(ctx, { x: a.h, out: q8.h })] : []),
     ...moeDownCombine(ctx, {
       ...tuning,
       h: a.h,
+      hq: q8?.h,
       down: a.down,
       ids: a.ids,
       weights: a.weights,

@@ -5,7 +5,8 @@
 // units of those rows (each h part is loaded once for the RPT rows), so the k-sum happens in registers and one
 // team reduction per row. Chunked expert tensors as in moe_gate_up: experts outside this dispatch's window
 // [e_lo, e_hi) contribute nothing here.
-// Defines: the weight type (quantDefines), RPT, X_VEC4 (h_off and h_stride % 4 == 0), USE_SUBGROUPS,
+// Defines: the weight type (quantDefines), RPT, X_VEC4 (h_off and h_stride % 4 == 0), X_Q8 (h is act_quant's int8 form of
+// the (k, h_stride) rows as one vector of xq_n values: integer dot products for Q4_K/Q8_0), USE_SUBGROUPS,
 // ACCUM (no residual binding; y[d] += ...: later windows, and the shared expert after the routed ones),
 // DENSE (one 2-D weight, no ids: the shared expert, e = 0, k = 1, its gate weight at rw[w_off]).
 // B_* defines are binding indices.
@@ -20,6 +21,13 @@ override TPR: u32 = 32u;
 PARAMS_STRUCT
 
 @group(0) @binding(0) var<uniform> params: Params;
+#ifdef X_Q8
+@group(0) @binding(1) var<storage, read> xq: array<vec4<u32>>;  // act_quant layout of (k · h_stride)
+fn xq_aux_base() -> u32 {
+  return params.xq_n / 16u;
+}
+#include "xq8"
+#else
 #ifdef X_VEC4
 @group(0) @binding(1) var<storage, read> hin: array<vec4<f32>>; // (k, h_stride) from h_off
 fn x_load4(e: u32) -> vec4<f32> {
@@ -30,6 +38,7 @@ fn x_load4(e: u32) -> vec4<f32> {
 fn x_load4(e: u32) -> vec4<f32> {
   return vec4<f32>(hin[e], hin[e + 1u], hin[e + 2u], hin[e + 3u]);
 }
+#endif
 #endif
 @group(0) @binding(2) var<storage, read> rw: array<f32>;        // router weights (k) from w_off
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;   // (n_embd) from y_off
@@ -71,7 +80,11 @@ fn main(
 #endif
       if (e < params.e_lo || e >= params.e_hi) { continue; }
       q_sel = e / params.epc - params.c0;
+#ifdef X_Q8
+      let xo = j * params.h_stride;
+#else
       let xo = params.h_off + j * params.h_stride;
+#endif
       let row0 = (e % params.epc) * n_out;
       var base: array<u32, RPT>;
       var part: array<f32, RPT>;
@@ -83,6 +96,13 @@ fn main(
       for (var u = lane; u < units; u += TPR) {
         let b = u / BLOCK_PARTS;
         let p = u % BLOCK_PARTS;
+#ifdef X_Q8
+        let xq8v = q_xq_load(xo + b * BLOCK_ELEMS, p);
+        let bw8 = b * BLOCK_WORDS;
+        for (var r = 0u; r < RPT; r++) {
+          part[r] += q_part_dot_q8(base[r] + bw8, p, xq8v);
+        }
+#else
         var xv: array<vec4<f32>, PART_VEC4>;
         for (var v = 0u; v < PART_VEC4; v++) {
           xv[v] = x_load4(xo + b * BLOCK_ELEMS + q_part_elem(p, v));
@@ -92,6 +112,7 @@ fn main(
         for (var r = 0u; r < RPT; r++) {
           part[r] += q_part_dot(base[r] + bw, p, qx);
         }
+#endif
       }
       let wj = rw[params.w_off + j];
       for (var r = 0u; r < RPT; r++) { acc[r] += wj * part[r]; }

@@ -9,7 +9,8 @@
 // (binding limits): the generated qw_load() reads the chunk selected by the private `q_sel`; workgroups whose
 // expert lies outside this dispatch's window [e_lo, e_hi) exit (one dispatch per window when all chunks do not
 // fit the storage-binding limit).
-// Defines: the weight type (quantDefines), RPT (rows per team), X_VEC4 (x_off % 4 == 0), USE_SUBGROUPS (team reduction, see
+// Defines: the weight type (quantDefines), RPT (rows per team), X_VEC4 (x_off % 4 == 0), X_Q8 (x is act_quant's int8
+// form of the n_embd activations: integer dot products, q_part_dot_q8, for Q4_K/Q8_0), USE_SUBGROUPS (team reduction, see
 // moe_common), DENSE (one 2-D weight pair, no ids: the Qwen2-MoE shared expert, e = 0, grid (ceil(n_ff / R), 1)).
 // Overrides: WG, TPR (powers of two, TPR <= WG).
 
@@ -23,6 +24,13 @@ override TPR: u32 = 8u;
 PARAMS_STRUCT
 
 @group(0) @binding(0) var<uniform> params: Params;
+#ifdef X_Q8
+@group(0) @binding(1) var<storage, read> xq: array<vec4<u32>>;  // act_quant layout of (n_embd)
+fn xq_aux_base() -> u32 {
+  return params.n_blocks * BLOCK_ELEMS / 16u;
+}
+#include "xq8"
+#else
 #ifdef X_VEC4
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;  // (n_embd) from x_off
 fn x_load4(e: u32) -> vec4<f32> {
@@ -34,6 +42,7 @@ fn x_load4(e: u32) -> vec4<f32> {
   let i = params.x_off + e;
   return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
 }
+#endif
 #endif
 @group(0) @binding(2) var<storage, read_write> h: array<f32>;  // (k, h_stride) from h_off
 #ifndef DENSE
@@ -85,6 +94,16 @@ fn main(
     for (var u = lane; u < units; u += TPR) {
       let b = u / BLOCK_PARTS;
       let p = u % BLOCK_PARTS;
+#ifdef X_Q8
+      let xq8v = q_xq_load(b * BLOCK_ELEMS, p);
+      let bw8 = b * BLOCK_WORDS;
+      for (var r = 0u; r < RPT; r++) {
+        q_sel = gsel;
+        acc[r].x += q_part_dot_q8(gb[r] + bw8, p, xq8v);
+        q_sel = usel;
+        acc[r].y += q_part_dot_q8(ub[r] + bw8, p, xq8v);
+      }
+#else
       var xv: array<vec4<f32>, PART_VEC4>;
       for (var v = 0u; v < PART_VEC4; v++) {
         xv[v] = x_load4(b * BLOCK_ELEMS + q_part_elem(p, v));
@@ -97,6 +116,7 @@ fn main(
         q_sel = usel;
         acc[r].y += q_part_dot(ub[r] + bw, p, qx);
       }
+#endif
     }
   }
   for (var r = 0u; r < RPT; r++) {

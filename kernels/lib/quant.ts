@@ -6,13 +6,15 @@
  */
 import quantWgsl from './quant.wgsl?raw';
 import weightBindingWgsl from './weight_binding.wgsl?raw';
+import xq8Wgsl from './xq8.wgsl?raw';
 import { check } from './context.ts';
 import type { Defines } from './preprocess.ts';
 import type { GpuWeightType } from './weights.ts';
 
 /** Include map for `ctx.pipeline({ includes })`: `#include "quant"`. */
-/** `quant`: block decoding; `weight_binding`: binding 1 + accessors for kernels reading one weight chunk. */
-export const QUANT_INCLUDES: Readonly<Record<string, string>> = { quant: quantWgsl, weight_binding: weightBindingWgsl };
+/** `quant`: block decoding; `weight_binding`: binding 1 + accessors for kernels reading one weight chunk; `xq8`:
+ * accessors of act_quant's int8 activations. */
+export const QUANT_INCLUDES: Readonly<Record<string, string>> = { quant: quantWgsl, weight_binding: weightBindingWgsl, xq8: xq8Wgsl };
 
 export interface QuantGeometry {
   /** Elements per block as quant.wgsl sees it (F32 blocks are 4 elements, F16/BF16 8). */

@@ -123,6 +123,7 @@ export const command: CliCommand = {
       for (const c of full ? MOE_REAL : MOE_SMALL) {
         try {
           moe.push(await benchMoe(ctx, c, opts));
+          if (!flags['no-int8'] && isQ8WeightType(c.type)) moe.push(await benchMoe(ctx, c, opts, true));
         } catch (e) {
           if (!(e instanceof BenchError)) throw e;
           failures.push(e.message);
@@ -179,7 +180,7 @@ export const command: CliCommand = {
     if (moe.length) log('moe decode        n_embd n_ff experts k    GB/s  %stream   us/layer (dispatches)\n');
     for (const r of moe) {
       log(
-        `${r.name.padEnd(12)} ${`${r.nEmbd} ${r.nFf} ${r.nExpert} ${r.k}`.padStart(22)}  ${fmt(r.gbps).padStart(7)}  ${fmt((100 * r.gbps) / stream.gbps).padStart(6)}%` +
+        `${(r.name + (r.int8 ? ' int8' : '')).padEnd(12)} ${`${r.nEmbd} ${r.nFf} ${r.nExpert} ${r.k}`.padStart(22)}  ${fmt(r.gbps).padStart(7)}  ${fmt((100 * r.gbps) / stream.gbps).padStart(6)}%` +
           `   ${fmt(r.timing.seconds * 1e6, 2).padStart(8)} (${r.dispatchesPerStep})\n`,
       );
     }
@@ -211,6 +212,7 @@ export const command: CliCommand = {
           matmul: mm.map((r) => ({ type: r.type, nIn: r.nIn, nOut: r.nOut, tokens: r.tokens, usPerDispatch: r.timing.seconds * 1e6, gflops: r.gflops })),
           moe: moe.map((r) => ({
             name: r.name,
+            int8: r.int8,
             type: r.type,
             nEmbd: r.nEmbd,
             nFf: r.nFf,

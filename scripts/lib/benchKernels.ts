@@ -230,6 +230,8 @@ export interface MoeCase {
 }
 
 export interface MoeResult extends MoeCase {
+  /** Experts with int8 activations (act_quant of x and h: 2 more dispatches). */
+  readonly int8: boolean;
   /** Router + the k selected experts' gate, up and down bytes + activations, per decode step. */
   readonly bytes: number;
   /** Seconds per MoE decode step (router, gate+up, down+combine dispatches). */
@@ -239,7 +241,9 @@ export interface MoeResult extends MoeCase {
 }
 
 /** Times the fused MoE decode of kernels/moe.ts (moeDecode) for one layer of the given shape. */
-export async function benchMoe(ctx: KernelContext, c: MoeCase, opts: TimeOptions): Promise<MoeResult> {
+export async function benchMoe(ctx: KernelContext, c: MoeCase, opts: TimeOptions, int8 = false): Promise<MoeResult> {
+  const type = c.type;
+  if (int8 && !isQ8WeightType(type)) throw new BenchError(`moe ${type}: no int8-activation path`);
   const router = createWeight(ctx, 'bench.router', 'F32', [c.nEmbd, c.nExpert]);
   const gate = createWeight(ctx, 'bench.gate', c.type, [c.nEmbd, c.nFf, c.nExpert]);
   const up = createWeight(ctx, 'bench.up', c.type, [c.nEmbd, c.nFf, c.nExpert]);
@@ -251,14 +255,19 @@ export async function benchMoe(ctx: KernelContext, c: MoeCase, opts: TimeOptions
   const ids = ctx.storage((c.k + 1) * 4, 'bench.moe.ids');
   const weights = ctx.storage((c.k + 1) * 4, 'bench.moe.w');
   const h = ctx.storage(c.k * c.nFf * 4, 'bench.moe.h');
-  const step = moeDecode(ctx, { x, router, gate, up, down, k: c.k, gating: 'softmax_topk_renorm', residual, y, ids, weights, h });
+  const q8 = int8 && isQ8WeightType(type)
+    ? { x: createQ8Activations(ctx, c.nEmbd, Q8_WEIGHT_TYPES[type], 'bench.moe.xq'), h: createQ8Activations(ctx, c.k * c.nFf, Q8_WEIGHT_TYPES[type], 'bench.moe.hq') }
+    : undefined;
+  const step = moeDecode(ctx, { x, router, gate, up, down, k: c.k, gating: 'softmax_topk_renorm', residual, y, ids, weights, h, int8: q8 });
   const t = await validated(ctx, `moe ${c.name}`, () => timeDispatches(ctx, (i) => step[i % step.length], opts));
   const timing: Timing = { ...t, seconds: t.seconds * step.length };
   const perExpert = (gate.byteSize + up.byteSize + down.byteSize) / c.nExpert;
   const bytes = router.byteSize + c.k * perExpert + c.nEmbd * 4;
   for (const w of [router, gate, up, down]) destroyWeight(w);
   for (const b of [x, residual, y, ids, weights, h]) b.destroy();
-  return { ...c, bytes, timing, dispatchesPerStep: step.length, gbps: bytes / timing.seconds / 1e9 };
+  q8?.x.buffer.destroy();
+  q8?.h.buffer.destroy();
+  return { ...c, int8, bytes, timing, dispatchesPerStep: step.length, gbps: bytes / timing.seconds / 1e9 };
 }
 
 export interface MatmulCase {

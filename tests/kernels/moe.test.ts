@@ -20,6 +20,7 @@ import { uploadWeight, type GpuWeightType } from '../../kernels/lib/weights.ts';
 import { QUANT_TYPES, quantGeometry } from '../../kernels/lib/quant.ts';
 import { adapterLine, expectClose, gpuFixture, randomF32, type GpuFixture } from './harness.ts';
 import { exactF32, f32Bytes, randomWeight } from './moeFixtures.ts';
+import { Q8_WEIGHT_TYPES, createQ8Activations, quantizeActivations, type Q8WeightType } from '../../kernels/act_quant.ts';
 
 let sub: GpuFixture;
 let nosub: GpuFixture;
@@ -252,6 +253,72 @@ describe('moe gate+up and down+combine (decode)', () => {
     }
     await checkExperts({ ctx: nosub.ctx, label: 'no-subgroups', type: 'Q4_K', wg: 128, tpr: 32, aligned: true });
     await checkExperts({ ctx: sub.ctx, label: 'subgroups', type: 'Q4_K', wg: 256, tpr: 16, rpt: 2, aligned: true });
+  });
+});
+
+/** act_quant's int8 activations read back as the q·d floats the integer products use. */
+async function q8Values(ctx: KernelContext, buf: GPUBuffer, n: number): Promise<Float32Array> {
+  const f = await ctx.readF32(buf);
+  const q = new Int8Array(f.buffer, f.byteOffset, n);
+  const aux = new Float32Array(f.buffer, f.byteOffset + n, n / 8);
+  return Float32Array.from(q, (v, i) => v * aux[4 * (i >> 5)]);
+}
+
+// Int8 activations (X_Q8): gate+up and down against the CPU products of the exactly dequantized experts and the
+// activations the GPU quantized (read back), so only f32 scaling and summation order differ.
+describe('moe gate+up and down+combine with int8 activations (X_Q8)', () => {
+  (Object.keys(Q8_WEIGHT_TYPES) as Q8WeightType[]).forEach((type, i) =>
+    it(`${type}: gate+up and down+combine, subgroups on/off, two workgroup sizes`, async () => {
+      for (const [fi, [label, ctx]] of fixtures().entries()) {
+        const nExpert = 5;
+        const k = 2;
+        const nEmbd = 512;
+        const nFf = 768;
+        const seed = 900 + 10 * i + fi;
+        const gate = randomWeight(ctx, 'ffn_gate_exps', type, [nEmbd, nFf, nExpert], seed + 1);
+        const up = randomWeight(ctx, 'ffn_up_exps', type, [nEmbd, nFf, nExpert], seed + 2);
+        const down = randomWeight(ctx, 'ffn_down_exps', type, [nFf, nEmbd, nExpert], seed + 3);
+        const x = randomF32(nEmbd, seed + 4, 1);
+        const xb = ctx.storage(x);
+        const idsList = [3, 1];
+        const wList = [0.7, 0.3];
+        const ids = u32Buf(ctx, idsList);
+        const rw = ctx.storage(Float32Array.from(wList));
+        const residual = randomF32(nEmbd, seed + 5, 1);
+        const resb = ctx.storage(residual);
+        const h = ctx.storage(k * nFf * 4);
+        const y = ctx.storage(nEmbd * 4);
+        const xq = createQ8Activations(ctx, nEmbd, Q8_WEIGHT_TYPES[type]);
+        const hq = createQ8Activations(ctx, k * nFf, Q8_WEIGHT_TYPES[type]);
+        const wg = MOE_WG_SIZES[(i + fi) % MOE_WG_SIZES.length];
+        const tag = `${label} ${type} int8 wg${wg}`;
+        ctx.run([
+          quantizeActivations(ctx, { x: xb, out: xq }),
+          ...moeGateUp(ctx, { x: xb, xq, gate: gate.gpu, up: up.gpu, ids, k, h, workgroupSize: wg }),
+          quantizeActivations(ctx, { x: h, out: hq }),
+          ...moeDownCombine(ctx, { h, hq, down: down.gpu, ids, weights: rw, k, residual: resb, y, workgroupSize: wg }),
+        ]);
+        const xr = await q8Values(ctx, xq.buffer, nEmbd);
+        const hGot = await ctx.readF32(h, k * nFf);
+        expectClose(`${tag}: gate+up`, hGot, moeGateUpRef(xr, gate.f32, up.f32, idsList, nEmbd, nFf), { nmse: 1e-9, maxAbs: 1e-3 });
+        const hr = await q8Values(ctx, hq.buffer, k * nFf);
+        const yWant = moeDownRef(hr, down.f32, idsList, wList, residual, nFf, nEmbd);
+        expectClose(`${tag}: down+combine`, await ctx.readF32(y, nEmbd), yWant, { nmse: 1e-9, maxAbs: 1e-3 });
+        for (const b of [h, y, xb, ids, rw, resb, xq.buffer, hq.buffer, gate.gpu.chunks[0].buffer, up.gpu.chunks[0].buffer, down.gpu.chunks[0].buffer]) b.destroy();
+      }
+    }),
+  );
+
+  it('rejects int8 activations for another expert type, a wrong length or rounding', () => {
+    const ctx = sub.ctx;
+    const g = randomWeight(ctx, 'ffn_gate_exps', 'Q6_K', [256, 256, 2], 1);
+    const x = ctx.storage(256 * 4);
+    const h = ctx.storage(256 * 4);
+    const ids = u32Buf(ctx, [0]);
+    expect(() => moeGateUp(ctx, { x, xq: createQ8Activations(ctx, 256, 256), gate: g.gpu, up: g.gpu, ids, k: 1, h })).toThrow(/int8 x needs/);
+    const q = randomWeight(ctx, 'ffn_gate_exps', 'Q4_K', [256, 256, 2], 2);
+    expect(() => moeGateUp(ctx, { x, xq: createQ8Activations(ctx, 512, 256), gate: q.gpu, up: q.gpu, ids, k: 1, h })).toThrow(KernelShapeError);
+    expect(() => moeGateUp(ctx, { x, xq: createQ8Activations(ctx, 256, 32), gate: q.gpu, up: q.gpu, ids, k: 1, h })).toThrow(KernelShapeError);
   });
 });
 
