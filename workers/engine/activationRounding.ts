@@ -6,7 +6,7 @@
  * llama.cpp computes (up to summation order). Placement is the CPU reference's (referenceModel.ts `mul`): Q/K/V
  * (fused or separate), attn_output, FFN gate/up and down, expert gate/up and down, the shared expert, the lm
  * head; not the F32 routers and shared-expert gate, norms, attention or embeddings. Off ('f32', the default),
- * nothing is added. Only for comparing with llama.cpp (golden tests): it changes the numbers, not the speed.
+ * nothing is added. For comparing with llama.cpp (golden tests); it costs a small dispatch per product input.
  */
 import { roundActivations, ggmlRoundingFor, type GgmlRounding } from '../../kernels/act_quant.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
@@ -48,7 +48,8 @@ export class ActivationRounding {
     if (this.mode === 'f32') return undefined;
     const r = ggmlRoundingFor(w.type);
     if (r && n % BLOCK[r] !== 0) {
-      // Only F16/BF16 rows can be this short of a block; llama.cpp's row conversion needs whole blocks too.
+      // Q8_0/Q8_K: llama.cpp cannot quantize such a row either (a block-quantized weight's rows are whole blocks,
+      // so its inputs are too). f16/bf16: roundActivations takes 4 values per thread.
       throw new UnsupportedModelError(`${w.name}: ${n}-element inputs are not whole ${r} blocks of ${BLOCK[r]}; activations: 'ggml-cpu' cannot round them`);
     }
     return r;
