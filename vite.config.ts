@@ -41,8 +41,10 @@ export default defineConfig({
       },
       workbox: {
         globPatterns: ['**/*.{js,css,html,svg,png,ico,woff2}'],
-        // Weights live in the weight cache; a precached 30 MB model would also be downloaded twice.
-        globIgnores: ['models/**', '**/*.gguf'],
+        // Weights live in the weight cache; a precached 30 MB model would also be downloaded twice. WebLLM's
+        // library and worker (6 MB each) are cached on first use instead (runtimeCaching below): installing the
+        // app should not cost 12 MB for an optional comparison engine, and after one use it works offline too.
+        globIgnores: ['models/**', '**/*.gguf', '**/webllm*.js'],
         // The engine worker bundle is larger than workbox's 2 MiB default; anything bigger is not app shell.
         maximumFileSizeToCacheInBytes: 8 * 1024 * 1024,
         navigateFallback: 'index.html',
@@ -53,6 +55,11 @@ export default defineConfig({
         clientsClaim: true,
         runtimeCaching: [
           {
+            urlPattern: /\/assets\/webllm[^/]*\.js$/,
+            handler: 'CacheFirst',
+            options: { cacheName: 'brix-webllm', expiration: { maxEntries: 8 } },
+          },
+          {
             urlPattern: /\/models\/[^/]+\/manifest\.json$/,
             handler: 'NetworkFirst',
             options: { cacheName: 'brix-model-manifests', networkTimeoutSeconds: 3, expiration: { maxEntries: 32 } },
@@ -62,6 +69,12 @@ export default defineConfig({
     }),
   ],
   worker: { format: 'es' },
-  build: { target: 'es2022' },
+  build: {
+    target: 'es2022',
+    // WebLLM's library gets a recognisable name: it is left out of the precache (see workbox above).
+    rollupOptions: {
+      output: { manualChunks: (id: string) => (id.includes('/node_modules/@mlc-ai/web-llm/') ? 'webllm-lib' : undefined) },
+    },
+  },
   preview: { port: 4173, strictPort: true },
 });
