@@ -693,9 +693,10 @@ export interface MoeDecodeArgs extends MoeDecodeTuning {
   /**
    * Int8 activations for the routed experts (Q4_K/Q8_0): x and h are quantized once each (act_quant, 2 more
    * dispatches) into these buffers (n_embd and k·n_ff values) and gate+up and down take integer dot products,
-   * llama.cpp's arithmetic. Not with `rounding` (the same values, computed in f32).
+   * llama.cpp's arithmetic. Not with `rounding` of the same input (the same values, computed in f32); either
+   * may be absent (e.g. Q4_K gate/up beside Q6_K down: x int8, h rounded in place).
    */
-  readonly int8?: { readonly x: Q8Activations; readonly h: Q8Activations };
+  readonly int8?: { readonly x?: Q8Activations; readonly h?: Q8Activations };
   /** The shared expert's gate+up input (n_embd at xOffset); default x. */
   readonly sharedX?: GPUBuffer;
 }
@@ -707,7 +708,7 @@ export function moeDecode(ctx: KernelContext, a: MoeDecodeArgs): Dispatch[] {
   const [nEmbd, nFf] = a.gate.dims;
   const r = a.rounding ?? {};
   const q8 = a.int8;
-  check(!q8 || (!r.x && !r.h), () => 'moeDecode: int8 activations and rounding in place are exclusive');
+  check(!(q8?.x && r.x) && !(q8?.h && r.h), () => 'moeDecode: int8 activations and rounding in place of one input are exclusive');
   check(a.sharedX === undefined || (a.shared !== undefined && a.sharedX !== a.x), () => 'moeDecode: sharedX needs a shared expert and a buffer other than x');
   const out: Dispatch[] = [
     moeRouter(ctx, {
@@ -725,10 +726,10 @@ export function moeDecode(ctx: KernelContext, a: MoeDecodeArgs): Dispatch[] {
     }),
     // After the router: it (and the shared gate) read x in f32.
     ...(r.x ? [roundActivations(ctx, { x: a.x, xOffset: a.xOffset, n: nEmbd, rounding: r.x })] : []),
-    ...(q8 ? [quantizeActivations(ctx, { x: a.x, xOffset: a.xOffset, out: q8.x })] : []),
+    ...(q8?.x ? [quantizeActivations(ctx, { x: a.x, xOffset: a.xOffset, out: q8.x })] : []),
     ...moeGateUp(ctx, { ...tuning, x: a.x, xOffset: a.xOffset, xq: q8?.x, gate: a.gate, up: a.up, ids: a.ids, k, h: a.h }),
     ...(r.h ? [roundActivations(ctx, { x: a.h, n: nFf, rows: k, rounding: r.h })] : []),
-    ...(q8 ? [quantizeActivations(ctx, { x: a.h, out: q8.h })] : []),
+    ...(q8?.h ? [quantizeActivations(ctx, { x: a.h, out: q8.h })] : []),
     ...moeDownCombine(ctx, {
       ...tuning,
       h: a.h,

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNodeEngine } from '../../scripts/lib/nodeEngine.ts';
 import { openModelFile } from '../../scripts/lib/nodeSource.ts';
 import { resolveConfig, makeModelBytes, type ModelConfig, type QuantRecipe } from '../../scripts/lib/makeModel.ts';
-import { referenceLogits } from '../../workers/model/reference/referenceModel.ts';
+import { ReferenceModel, referenceLogits } from '../../workers/model/reference/referenceModel.ts';
 import { argmax } from '../../workers/model/reference/ops.ts';
 import type { BrixEngine } from '../../workers/engine/engine.ts';
 import type { Runner } from '../../workers/engine/runner.ts';
@@ -161,6 +161,77 @@ describe('engine vs the f32 CPU reference on generated models', () => {
           await engine.unload();
         }
       });
+});
+
+// ---- int8 activations vs ggml-cpu rounding ----
+
+/**
+ * `activations: 'int8'` vs 'ggml-cpu', every position through the decode graph. Both give each product the
+ * same q·d inputs; int8 sums them as integers, f32 in another order, so logits differ by float rounding only:
+ * measured ≤ 2.5e-6 max |Δlogit| (lavapipe), hence INT8_TOL = 1e-3 (the 1e-3 of the CPU-reference matrix).
+ * Except after a rounding tie: an activation within an ulp of a .5 boundary rounds to different q in two
+ * computations whose sums drifted apart by an ulp, and that position and (through its K/V) the later ones move
+ * by 3–10e-2. Measured: qwen2moe q4_k's 'ggml-cpu' engine flips at position 3 while int8 stays within 1e-6 of
+ * the CPU reference's ggml-cpu emulation at all 11 positions; llama q8_0's two engines agree at all 11 and both
+ * flip against the CPU emulation from position 2. So a position counts as close when int8 is within INT8_TOL of
+ * either exact computation (the 'ggml-cpu' engine or the CPU emulation), and INT8_CLOSE_MIN_SHARE of positions
+ * must be (measured 11/11 in each case); a wrong int8 product moves every position by O(0.1–1).
+ */
+const INT8_TOL = 1e-3;
+const INT8_CLOSE_MIN_SHARE = 3 / 4;
+/** Q4_K beside Q8_0/Q5_K/Q6_K (MoE int8 x with Q6_K down rounded in place in some layers); Q4_K with a shared expert; dense Q8_0. */
+const INT8_CASES: readonly { name: string; quant: QuantRecipe }[] = [
+  { name: 'dbrx', quant: 'mixed-q4_k_m' },
+  { name: 'qwen2moe', quant: 'q4_k' },
+  { name: 'llama', quant: 'q8_0' },
+];
+
+describe("engine activations: 'int8' vs 'ggml-cpu' on generated models", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brix-golden-int8-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  async function decodeLogits(file: string, activations: 'ggml-cpu' | 'int8'): Promise<Float32Array[]> {
+    const { engine } = await loadNodeEngine(file, 64, { kvCache: 'f32', prefillChunk: 0, activations });
+    try {
+      const runner = engine.internals.runner;
+      const out: Float32Array[] = [];
+      for (let i = 0; i < TOKENS.length; i++) out.push(...(await runner.evalLogits([TOKENS[i]], i, false)));
+      return out;
+    } finally {
+      await engine.unload();
+    }
+  }
+
+  for (const { name, quant } of INT8_CASES)
+    it(`${name} ${quant}: decode-graph logits within ${INT8_TOL} of an exact ggml-cpu rounding at ≥ ${INT8_CLOSE_MIN_SHARE * 100} % of positions`, async () => {
+      const cfg = resolveConfig({ ...TINY[name], vocab: 1024 });
+      const file = path.join(dir, `${name}-${quant}.gguf`);
+      fs.writeFileSync(file, await makeModelBytes(cfg, quant, 7));
+      const rounded = await decodeLogits(file, 'ggml-cpu');
+      const int8 = await decodeLogits(file, 'int8');
+      const opened = await openModelFile(file);
+      let emulated: Float32Array[];
+      try {
+        emulated = (await ReferenceModel.load(opened.model, { activations: 'ggml-cpu' })).forward(TOKENS, { allPositions: true });
+      } finally {
+        await opened.close();
+      }
+      const vsEngine = int8.map((l, i) => maxAbsDiff(l, rounded[i]).max);
+      const vsCpu = int8.map((l, i) => maxAbsDiff(l, emulated[i]).max);
+      const best = vsEngine.map((d, i) => Math.min(d, vsCpu[i]));
+      const close = best.filter((d) => d <= INT8_TOL).length;
+      const fmt = (d: number[]): string => d.map((x) => x.toExponential(1)).join(' ');
+      console.info(
+        `[golden] ${name} ${quant} int8: ${close}/${TOKENS.length} positions within ${INT8_TOL} of an exact rounding; ` +
+          `max |Δlogit| per position vs 'ggml-cpu' engine ${fmt(vsEngine)}; vs CPU emulation ${fmt(vsCpu)}`,
+      );
+      expect(close, `per position: ${fmt(best)}`).toBeGreaterThanOrEqual(Math.ceil(INT8_CLOSE_MIN_SHARE * TOKENS.length));
+      // Bit-identical logits would mean the int8 products never ran (integer sums always show somewhere).
+      expect(Math.max(...vsEngine)).toBeGreaterThan(0);
+    });
 });
 
 // ---- batched prefill in chunks, KV prefix reuse, f16 KV cache ----

@@ -15,6 +15,8 @@
  *
  * `activations: 'ggml-cpu'` (golden tests against llama.cpp): every product with a non-F32 weight first rounds its
  * input as llama.cpp's CPU backend does (activationRounding.ts), in both graphs; 'f32' (default) adds nothing.
+ * 'int8': the same values, but the decode graph's Q4_K/Q8_0 products (matvec, routed experts) read act_quant's
+ * int8 activations through integer dot products; the prefill graph rounds as 'ggml-cpu'.
  *
  * Buffers (f32 unless noted), per step of one token:
  *   xA, xB        (n_embd)            residual stream, ping-pong where a kernel cannot write in place
@@ -26,6 +28,7 @@
  *   ffg           (n_ff)              dense FFN gate, then silu(gate)·up
  *   ids, wts      (k+1) u32 / f32     router output; h (k·n_ff + n_ff_sh) expert activations
  *   kCache[l], vCache[l] (n_kv, n_ctx, hd) f16 or f32, shared with the prefill graph
+ *   q8.act        `activations: 'int8'` only: int8 inputs, one buffer per (values, scale block), reused in turn
  */
 import type { GpuContext } from '../gpu/device.ts';
 import type { GgufModel } from '../gguf/model.ts';
@@ -36,6 +39,7 @@ import { referenceConfig, type ReferenceConfig } from '../model/reference/config
 import { KernelContext, KernelShapeError, encodeDispatch, type Dispatch } from '../../kernels/lib/context.ts';
 import { destroyWeight, type GpuWeight } from '../../kernels/lib/weights.ts';
 import { matvec } from '../../kernels/matvec.ts';
+import type { Q8Activations } from '../../kernels/act_quant.ts';
 import { norm } from '../../kernels/norm.ts';
 import { qkvRope, fusedQkvLayout } from '../../kernels/rope.ts';
 import { moeDecode } from '../../kernels/moe.ts';
@@ -68,7 +72,8 @@ export interface GpuRunnerOptions {
   readonly prefillChunk?: number;
   /**
    * 'f32' (default): f32 activations into every product. 'ggml-cpu': round each quantized/F16/BF16 product's
-   * input as llama.cpp's CPU backend does, to compare with it exactly (activationRounding.ts).
+   * input as llama.cpp's CPU backend does, to compare with it exactly (activationRounding.ts). 'int8': the same
+   * values; the decode graph's Q4_K/Q8_0 products take int8 activations (integer dot products, faster).
    */
   readonly activations?: ActivationMode;
 }
@@ -199,7 +204,12 @@ class GpuRunner implements Runner {
     const wts = buf(k + 1, 'moe.wts');
     const h = buf(Math.max(k * c.nFf + c.nFfShexp, c.nFf), 'ffn.h');
     // A rounded copy of xn for products that round it differently (ggml-cpu emulation only).
-    const R = new ActivationRounding(ctx, activations, activations === 'ggml-cpu' ? buf(E, 'xn.rounded') : undefined);
+    const R = new ActivationRounding(
+      ctx,
+      activations,
+      activations === 'f32' ? undefined : buf(E, 'xn.rounded'),
+      (bytes, label) => buf(Math.ceil(bytes / 4), label),
+    );
     const rowsOf = (buffer: GPUBuffer, n: number, rows = 1) => ({ buffer, n, rows });
     this.logits = buf(c.nVocab, 'logits');
     this.counts = c.nExpert > 0 ? buf(c.nLayer * c.nExpert, 'moe.counts') : undefined;
@@ -242,14 +252,14 @@ class GpuRunner implements Runner {
       let layout: { qOffset: number; kOffset: number; vOffset: number };
       if (opt(`${p}attn_qkv.weight`)) {
         const wqkv = W(`${p}attn_qkv.weight`);
-        R.round(s, wqkv, rowsOf(xn, E));
-        s.push(...matvec(ctx, { weight: wqkv, x: xn, y: qkv }));
+        s.push(...matvec(ctx, { weight: wqkv, x: R.input(s, wqkv, rowsOf(xn, E)), y: qkv }));
         addBias(ctx, s, qkv, 0, nQ + 2 * nKv, opt(`${p}attn_qkv.bias`), tmp);
         layout = fusedQkvLayout(c.nHead, c.nHeadKv, hd);
       } else {
         const proj = (name: string, yOffset: number) => {
           const weight = W(`${p}${name}.weight`);
-          return { weight, emit: (x: GPUBuffer) => void s.push(...matvec(ctx, { weight, x, y: qkv, yOffset })) };
+          const emit = (x: GPUBuffer | Q8Activations) => void s.push(...matvec(ctx, { weight, x, y: qkv, yOffset }));
+          return { weight, emit, emitQ8: emit };
         };
         R.readers(s, rowsOf(xn, E), [proj('attn_q', 0), proj('attn_k', nQ), proj('attn_v', nQ + nKv)]);
         addBias(ctx, s, qkv, 0, nQ, opt(`${p}attn_q.bias`), tmp);
@@ -300,11 +310,11 @@ class GpuRunner implements Runner {
       // x += residualScale · (W_o·att + b_o)
       const wo = W(`${p}attn_output.weight`);
       const woBias = opt(`${p}attn_output.bias`);
-      R.round(s, wo, rowsOf(att, nQ));
+      const attIn = R.input(s, wo, rowsOf(att, nQ));
       if (c.residualScale === 1 && !woBias) {
-        s.push(...matvec(ctx, { weight: wo, x: att, y: x, accumulate: true }));
+        s.push(...matvec(ctx, { weight: wo, x: attIn, y: x, accumulate: true }));
       } else {
-        s.push(...matvec(ctx, { weight: wo, x: att, y: tmp }));
+        s.push(...matvec(ctx, { weight: wo, x: attIn, y: tmp }));
         addBias(ctx, s, tmp, 0, E, woBias, ffg);
         s.push(elementwise(ctx, { op: 'scale_add', n: E, a: x, b: tmp, y: other, scale: c.residualScale }));
         [x, other] = [other, x];
@@ -315,7 +325,7 @@ class GpuRunner implements Runner {
         const shared = opt(`${p}ffn_gate_shexp.weight`);
         const experts = { gate: W(`${p}ffn_gate_exps.weight`), up: W(`${p}ffn_up_exps.weight`), down: W(`${p}ffn_down_exps.weight`) };
         const shexp = shared ? { gate: shared, up: W(`${p}ffn_up_shexp.weight`), down: W(`${p}ffn_down_shexp.weight`) } : undefined;
-        const { rounding, sharedX } = R.moe(s, rowsOf(xn, E), { ...experts, shared: shexp });
+        const { rounding, sharedX, int8 } = R.moe(s, rowsOf(xn, E), { ...experts, shared: shexp }, { k });
         s.push(
           ...moeDecode(ctx, {
             x: xn,
@@ -333,22 +343,24 @@ class GpuRunner implements Runner {
             shared: shexp ? { gateInp: W(`${p}ffn_gate_inp_shexp.weight`), ...shexp } : undefined,
             rounding,
             sharedX,
+            int8,
           }),
         );
         [x, other] = [other, x];
       } else {
         const gate = W(`${p}ffn_gate.weight`);
         const up = W(`${p}ffn_up.weight`);
+        const emitGate = (xi: GPUBuffer | Q8Activations) => void s.push(...matvec(ctx, { weight: gate, x: xi, y: ffg }));
+        const emitUp = (xi: GPUBuffer | Q8Activations) => void s.push(...matvec(ctx, { weight: up, x: xi, y: tmp }));
         R.readers(s, rowsOf(xn, E), [
-          { weight: gate, emit: (xi) => void s.push(...matvec(ctx, { weight: gate, x: xi, y: ffg })) },
-          { weight: up, emit: (xi) => void s.push(...matvec(ctx, { weight: up, x: xi, y: tmp })) },
+          { weight: gate, emit: emitGate, emitQ8: emitGate },
+          { weight: up, emit: emitUp, emitQ8: emitUp },
         ]);
         addBias(ctx, s, ffg, 0, c.nFf, opt(`${p}ffn_gate.bias`), h);
         addBias(ctx, s, tmp, 0, c.nFf, opt(`${p}ffn_up.bias`), h);
         s.push(elementwise(ctx, { op: 'silu_mul', n: c.nFf, a: ffg, b: tmp, y: h }));
         const down = W(`${p}ffn_down.weight`);
-        R.round(s, down, rowsOf(h, c.nFf));
-        s.push(...matvec(ctx, { weight: down, x: h, y: tmp }));
+        s.push(...matvec(ctx, { weight: down, x: R.input(s, down, rowsOf(h, c.nFf)), y: tmp }));
         addBias(ctx, s, tmp, 0, E, opt(`${p}ffn_down.bias`), ffg);
         s.push(elementwise(ctx, { op: 'scale_add', n: E, a: x, b: tmp, y: other, scale: c.residualScale }));
         [x, other] = [other, x];
@@ -357,12 +369,13 @@ class GpuRunner implements Runner {
     s.push(norm(ctx, { kind: normKind, n: E, x, w: buffer1(W('output_norm.weight')), y: xn, eps: c.normEps }));
     const headW = opt('output.weight') ?? W('token_embd.weight');
     this.head = [];
-    R.round(this.head, headW, rowsOf(xn, E));
-    this.head.push(...matvec(ctx, { weight: headW, x: xn, y: this.logits }));
+    this.head.push(...matvec(ctx, { weight: headW, x: R.input(this.head, headW, rowsOf(xn, E)), y: this.logits }));
     s.push(...this.head);
 
     const bias = biasWidth(c, (n) => this.w.has(n));
-    const chunk = choosePrefillChunk(ctx, c, bias, prefillChunk, activations);
+    // The prefill graph rounds in place for 'int8' too (its tiled matmuls have no int8 path): the same values.
+    const prefillActivations = activations === 'int8' ? 'ggml-cpu' : activations;
+    const chunk = choosePrefillChunk(ctx, c, bias, prefillChunk, prefillActivations);
     let prefill: PrefillGraph | undefined;
     let fallback: string | undefined = chunk === 0 ? (prefillChunk === 0 ? 'disabled (prefillChunk 0)' : 'no room for a chunk of 8 tokens') : undefined;
     if (chunk > 0) {
@@ -370,7 +383,7 @@ class GpuRunner implements Runner {
         prefill = new PrefillGraph(
           ctx,
           c,
-          { weight: W, optWeight: opt, kCache, vCache, nCtx, kvF16, counts: this.counts, headInput: xn, activations },
+          { weight: W, optWeight: opt, kCache, vCache, nCtx, kvF16, counts: this.counts, headInput: xn, activations: prefillActivations },
           chunk,
           bias,
         );
