@@ -3,6 +3,7 @@
 # Prepare here:  bash ../shared/tools/gpu-prepare.sh && node scripts/bundle.mjs --small scripts/cli.ts .gpu/brix-cli.mjs
 # Then run there (carry .gpu), one step per call to stay within the per-command limit:
 #   bash scripts/h200-bench.sh kernels|olmoe|granite|dense|dbrx
+# ACT=ggml-cpu|int8 runs bench and profile with that `--activations` (default f32).
 # Each step writes JSON into $OUT (the device tool brings it back); commit it under tests/bench-results/.
 set -euo pipefail
 step=${1:?step}
@@ -13,8 +14,8 @@ summary() { /tmp/gpu-node -e 'const r=JSON.parse(require("fs").readFileSync(proc
 bench() { # name, make-model args...
   local name=$1; shift
   [ -f "/tmp/$name.gguf" ] || cli make-model "$@" --out "/tmp/$name.gguf" | tail -3
-  cli bench --model "/tmp/$name.gguf" --prompt-tokens 512 --gen-tokens 128 --runs 3 --json > "$OUT/$name.json"
-  BRIX_DAWN_FLAGS=disable-dawn-features=timestamp_quantization cli profile --model "/tmp/$name.gguf" --pos 576 --top 12 | tee "$OUT/$name-profile.txt"
+  cli bench --model "/tmp/$name.gguf" --prompt-tokens 512 --gen-tokens 128 --runs 3 --activations "${ACT:-f32}" --json > "$OUT/$name.json"
+  BRIX_DAWN_FLAGS=disable-dawn-features=timestamp_quantization cli profile --model "/tmp/$name.gguf" --pos 576 --top 12 --activations "${ACT:-f32}" | tee "$OUT/$name-profile.txt"
   summary "$OUT/$name.json"
 }
 case $step in

@@ -1,6 +1,7 @@
 /** @file `bench`: the model benchmark (scripts/lib/bench.ts over workers/bench/bench.ts), human-readable or one JSON object. */
 import { UsageError, flagNumber, flagString, requireString, type CliCommand } from '../cliTypes.ts';
 import { runBench } from '../lib/bench.ts';
+import { ACTIVATIONS_FLAG, activationsFlag } from '../lib/nodeEngine.ts';
 import { benchReportLines } from '../../workers/bench/bench.ts';
 
 export const command: CliCommand = {
@@ -12,6 +13,7 @@ export const command: CliCommand = {
     'gen-tokens': { kind: 'number', help: 'tokens decoded per run (default 128)' },
     runs: { kind: 'number', help: 'measured runs after one warm-up (default 5)' },
     peer: { kind: 'string', help: "also run 'llama.cpp' (node-llama-cpp 3.21.1) on the same file and print the ratios" },
+    activations: ACTIVATIONS_FLAG,
     json: { kind: 'boolean', help: 'print one JSON object' },
   },
   async run(flags, io) {
@@ -28,6 +30,7 @@ export const command: CliCommand = {
       promptTokens: pos('prompt-tokens', 512),
       genTokens: pos('gen-tokens', 128),
       runs: pos('runs', 5),
+      activations: activationsFlag(flags),
       peer,
       log: json ? undefined : (l) => io.err(l + '\n'),
     });
@@ -43,7 +46,7 @@ export const command: CliCommand = {
         : [
             `peer         ${r.peer.name} [${r.peer.backend}]: prefill ${f(r.peer.prefillTokensPerSecond)} tok/s, decode ${f(r.peer.decodeTokensPerSecond)} tok/s; Brix/llama.cpp prefill ×${f(r.peer.ratioPrefill, 2)}, decode ×${f(r.peer.ratioDecode, 2)}`,
           ];
-    io.out([...benchReportLines(r), ...peerLine].join('\n') + '\n');
+    io.out([...benchReportLines(r), `activations  ${r.activations}`, ...peerLine].join('\n') + '\n');
     return 0;
   },
 };

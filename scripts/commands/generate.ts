@@ -1,6 +1,6 @@
 /** @file `generate`: stream text from a model with the engine on Node WebGPU. */
 import { UsageError, flagNumber, flagString, requireString, type CliCommand } from '../cliTypes.ts';
-import { loadNodeEngine } from '../lib/nodeEngine.ts';
+import { ACTIVATIONS_FLAG, activationsFlag, loadNodeEngine } from '../lib/nodeEngine.ts';
 import { DEFAULT_SAMPLING, type ChatMessage } from '../../workers/protocol.ts';
 
 export const command: CliCommand = {
@@ -18,6 +18,7 @@ export const command: CliCommand = {
     'repeat-penalty': { kind: 'number', help: `repetition penalty, 1 = off (default ${DEFAULT_SAMPLING.repetitionPenalty})` },
     seed: { kind: 'number', help: 'random seed (default 0)' },
     'context-size': { kind: 'number', help: 'KV cache length in tokens' },
+    activations: ACTIVATIONS_FLAG,
     json: { kind: 'boolean', help: 'end with one JSON line {"text","tokens","stats"}' },
   },
   async run(flags, io) {
@@ -42,7 +43,7 @@ export const command: CliCommand = {
     const messages: ChatMessage[] = chat
       ? [...(system !== undefined ? [{ role: 'system' as const, content: system }] : []), { role: 'user', content: prompt }]
       : [{ role: 'user', content: prompt }];
-    const { engine } = await loadNodeEngine(requireString(flags, 'model'), flagNumber(flags, 'context-size'));
+    const { engine } = await loadNodeEngine(requireString(flags, 'model'), flagNumber(flags, 'context-size'), { activations: activationsFlag(flags) });
     const ac = new AbortController();
     const onSig = (): void => ac.abort();
     process.once('SIGINT', onSig);

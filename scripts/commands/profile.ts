@@ -4,7 +4,7 @@
  * decoding (steps submitted ahead), so per-dispatch overhead, kernel time and CPU/sync time can be told apart.
  */
 import { UsageError, flagNumber, requireString, type CliCommand } from '../cliTypes.ts';
-import { loadNodeEngine } from '../lib/nodeEngine.ts';
+import { ACTIVATIONS_FLAG, activationsFlag, loadNodeEngine } from '../lib/nodeEngine.ts';
 import type { DispatchTime } from '../../workers/engine/runner.ts';
 
 export const command: CliCommand = {
@@ -14,13 +14,15 @@ export const command: CliCommand = {
     model: { kind: 'string', help: 'GGUF file', required: true },
     pos: { kind: 'number', help: 'position (context length) of the profiled step (default 512)' },
     top: { kind: 'number', help: 'kernels listed (default 20)' },
+    activations: ACTIVATIONS_FLAG,
     json: { kind: 'boolean', help: 'print one JSON object' },
   },
   async run(flags, io) {
     const pos = flagNumber(flags, 'pos') ?? 512;
     const top = flagNumber(flags, 'top') ?? 20;
     if (!Number.isInteger(pos) || pos < 1) throw new UsageError('--pos must be a positive integer');
-    const { engine } = await loadNodeEngine(requireString(flags, 'model'), Math.max(pos + 64, 1024));
+    const activations = activationsFlag(flags);
+    const { engine } = await loadNodeEngine(requireString(flags, 'model'), Math.max(pos + 64, 1024), { activations });
     try {
       const { runner } = engine.internals;
       if (!runner.profileDecode) throw new UsageError('profile: this runner cannot profile');
@@ -50,10 +52,10 @@ export const command: CliCommand = {
       const rows = [...byKernel.entries()].sort((a, b) => b[1].us - a[1].us);
       const gpuMs = sum(best) / 1000;
       if (flags.json) {
-        io.out(JSON.stringify({ pos, dispatches: best.length, gpuMsPerStep: gpuMs, wallMsPerToken: wallMs, kernels: rows.map(([k, e]) => ({ kernel: k, dispatches: e.n, us: e.us })) }) + '\n');
+        io.out(JSON.stringify({ pos, activations, dispatches: best.length, gpuMsPerStep: gpuMs, wallMsPerToken: wallMs, kernels: rows.map(([k, e]) => ({ kernel: k, dispatches: e.n, us: e.us })) }) + '\n');
         return 0;
       }
-      io.out(`decode step at position ${pos}: ${best.length} dispatches, GPU ${gpuMs.toFixed(3)} ms (sum of per-dispatch pass times), wall ${wallMs.toFixed(3)} ms/token decoding\n`);
+      io.out(`decode step at position ${pos} (activations ${activations}): ${best.length} dispatches, GPU ${gpuMs.toFixed(3)} ms (sum of per-dispatch pass times), wall ${wallMs.toFixed(3)} ms/token decoding\n`);
       io.out('kernel                                              dispatches      us     us/disp   share\n');
       for (const [k, e] of rows.slice(0, top))
         io.out(`${k.slice(0, 50).padEnd(50)} ${String(e.n).padStart(10)} ${e.us.toFixed(1).padStart(9)} ${(e.us / e.n).toFixed(2).padStart(9)} ${((100 * e.us) / (gpuMs * 1000)).toFixed(1).padStart(6)}%\n`);

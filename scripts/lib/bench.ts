@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { loadNodeEngine } from './nodeEngine.ts';
+import type { ActivationMode } from '../../workers/engine/activationRounding.ts';
 import { benchPrompt, benchResult, spread, type BenchMeasurement, type BenchResult as SharedBenchResult } from '../../workers/bench/bench.ts';
 import os from 'node:os';
 import type { Token } from 'node-llama-cpp';
@@ -14,11 +15,15 @@ export interface BenchOptions {
   readonly promptTokens: number;
   readonly genTokens: number;
   readonly runs: number;
+  /** GpuRunnerOptions.activations (default 'f32'). */
+  readonly activations?: ActivationMode;
   readonly peer?: 'llama.cpp';
   readonly log?: (line: string) => void;
 }
 
 export interface BenchResult extends SharedBenchResult {
+  /** The engine's activations mode (GpuRunnerOptions.activations). */
+  readonly activations: ActivationMode;
   readonly peer?: {
     readonly name: string;
     readonly backend: string;
@@ -39,7 +44,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   try {
     const ctxLen = o.promptTokens + o.genTokens + 8;
     const t0 = performance.now();
-    const { engine, info } = await loadNodeEngine(o.model, ctxLen);
+    const activations = o.activations ?? 'f32';
+    const { engine, info } = await loadNodeEngine(o.model, ctxLen, { activations });
     const loadSeconds = (performance.now() - t0) / 1000;
     sampleHeap();
     log(`loaded ${info.name} (${info.architecture}) in ${loadSeconds.toFixed(2)} s; ${(info.gpuBytes / 2 ** 20).toFixed(0)} MiB on the GPU`);
@@ -54,7 +60,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       await engine.unload();
     }
     sampleHeap();
-    const result: BenchResult = benchResult({ date: new Date().toISOString(), model: o.model, loadSeconds, peakJsHeapBytes: peakHeap }, measured);
+    const result: BenchResult = { ...benchResult({ date: new Date().toISOString(), model: o.model, loadSeconds, peakJsHeapBytes: peakHeap }, measured), activations };
     if (o.peer === 'llama.cpp') return { ...result, peer: await runLlamaCpp(o, benchPrompt(o.promptTokens, info.vocabSize), result) };
     return result;
   } finally {

@@ -10,6 +10,23 @@ import { BrixEngine, type EngineDeps } from '../../workers/engine/engine.ts';
 import { createGpuRunner, type GpuRunnerOptions } from '../../workers/engine/gpuRunner.ts';
 import { openFileSource } from './nodeSource.ts';
 import type { ModelInfo } from '../../workers/protocol.ts';
+import type { ActivationMode } from '../../workers/engine/activationRounding.ts';
+import { UsageError, flagString, type FlagSpec, type FlagValues } from '../cliTypes.ts';
+
+const ACTIVATION_MODES: readonly ActivationMode[] = ['f32', 'ggml-cpu', 'int8'];
+
+/** The `--activations` flag of the commands that run the engine (GpuRunnerOptions.activations). */
+export const ACTIVATIONS_FLAG: FlagSpec = {
+  kind: 'string',
+  help: "activations into the products: f32 (default), ggml-cpu (rounded as llama.cpp's CPU backend), int8 (the same values; int8 Q4_K/Q8_0 decode products)",
+};
+
+export function activationsFlag(flags: FlagValues): ActivationMode {
+  const v = flagString(flags, 'activations') ?? 'f32';
+  const mode = ACTIVATION_MODES.find((m) => m === v);
+  if (!mode) throw new UsageError(`--activations must be one of ${ACTIVATION_MODES.join(', ')}, got '${v}'`);
+  return mode;
+}
 
 export const nodeEngineDeps: EngineDeps = {
   acquireGpu: () => acquireNodeGpu(),

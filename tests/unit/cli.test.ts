@@ -54,4 +54,12 @@ describe('cli', () => {
     expect(r.stdout).toMatch(/^usage: npm run -s cli -- gpu-info \[flags\]/);
     expect(r.stdout).toMatch(/--json +print one JSON object/);
   });
+
+  it('--activations takes f32, ggml-cpu or int8 (bench, generate, logits, profile); anything else exits 2 before loading', () => {
+    for (const [cmd, ...rest] of [['bench'], ['generate', '--prompt', 'hi'], ['logits', '--tokens', '1'], ['profile']]) {
+      const r = cli(cmd, '--model', 'no-such.gguf', ...rest, '--activations', 'int4');
+      expect(r.code, cmd).toBe(2);
+      expect(r.stderr, cmd).toContain("--activations must be one of f32, ggml-cpu, int8, got 'int4'");
+    }
+  });
 });
