@@ -79,8 +79,8 @@ export const appStore = createAppStore({
   resolveSource,
   sampling: () => samplingFor(useSettingsStore.getState().sampling),
   loadOptions: () => {
-    const n = useSettingsStore.getState().contextSize;
-    return n > 0 ? { contextSize: n } : {};
+    const { contextSize: n, activations } = useSettingsStore.getState();
+    return { ...(n > 0 ? { contextSize: n } : {}), ...(activations === 'int8' ? { activations } : {}) };
   },
   prefs: localPrefs,
   deviceMemoryGb,

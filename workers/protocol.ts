@@ -52,9 +52,14 @@ export type ModelSource =
   | { readonly kind: 'file'; readonly file: Blob; readonly name: string }
   | { readonly kind: 'path'; readonly path: string };
 
+/** How products meet quantized weights: 'f32' activations (default, exact), or 'int8' (activations rounded to
+ * 8 bits as llama.cpp does, integer dot products for Q4_K/Q8_0 weights: faster on large MoE models). */
+export type ActivationPrecision = 'f32' | 'int8';
+
 export interface LoadOptions {
   /** KV cache length in tokens; default: the smaller of the model's context and what fits. */
   readonly contextSize?: number;
+  readonly activations?: ActivationPrecision;
 }
 
 export type LoadPhase = 'download' | 'verify' | 'upload' | 'compile';
@@ -181,7 +186,11 @@ export function requestProblem(x: unknown): string | undefined {
     case 'load':
       if (typeof x.protocolVersion !== 'number') return "'load' needs protocolVersion: number";
       if (!isObject(x.source) || typeof x.source.kind !== 'string') return "'load' needs source: ModelSource";
-      return isObject(x.options) ? undefined : "'load' needs options: object";
+      if (!isObject(x.options)) return "'load' needs options: object";
+      if (x.options.activations !== undefined && x.options.activations !== 'f32' && x.options.activations !== 'int8') {
+        return "'load' options.activations must be 'f32' or 'int8'";
+      }
+      return undefined;
     case 'generate':
       return isObject(x.request) && Array.isArray(x.request.messages) && isObject(x.request.sampling)
         ? undefined

@@ -22,8 +22,12 @@ test('sampling settings are clamped, persist over a reload and reset to defaults
   await page.getByRole('spinbutton', { name: 'Seed' }).press('Tab');
   await page.getByRole('spinbutton', { name: 'Context size' }).fill('1000');
   await page.getByRole('spinbutton', { name: 'Context size' }).press('Tab');
+  const arithmetic = page.getByRole('combobox', { name: 'Arithmetic' });
+  await expect(arithmetic).toHaveValue('f32');
+  await arithmetic.selectOption('int8');
 
   await page.reload();
+  await expect(arithmetic).toHaveValue('int8');
   await expect(temp).toHaveValue('2');
   await expect(page.getByRole('spinbutton', { name: 'Top-k' })).toHaveValue('13');
   await expect(page.getByRole('spinbutton', { name: 'Max tokens' })).toHaveValue('64');

@@ -8,7 +8,7 @@ import { assessFit, type DeviceFacts } from '../../app/features/models/fit.ts';
 import { CATALOG, ENDPOINT_MODELS, ModelUrlError, checkModelUrl, nameFromUrl, uniqueName } from '../../app/features/models/catalog.ts';
 import { formatBytes, formatDuration, formatParams, formatStatsLine } from '../../app/lib/format.ts';
 import { explainError } from '../../app/lib/errorHelp.ts';
-import { DEFAULT_SAMPLING_SETTINGS, cleanContextSize, cleanSampling, samplingFor } from '../../app/features/settings/store.ts';
+import { DEFAULT_SAMPLING_SETTINGS, cleanContextSize, cleanSampling, samplingFor, mergeSettings, useSettingsStore } from '../../app/features/settings/store.ts';
 import { usageSummary } from '../../app/features/chat/ExpertHeatmap.tsx';
 import { progressText } from '../../app/components/LoadProgress.tsx';
 
@@ -151,6 +151,17 @@ describe('sampling settings', () => {
     expect(cleanContextSize(-5)).toBe(0);
     expect(cleanContextSize(50)).toBe(128);
     expect(cleanContextSize(1000.4)).toBe(1000);
+  });
+
+  it('activation precision: f32 by default, int8 when chosen, a bad stored value falls back to the default', async () => {
+    expect(useSettingsStore.getState().activations).toBe('f32');
+    useSettingsStore.getState().setActivations('int8');
+    expect(useSettingsStore.getState().activations).toBe('int8');
+    const current = useSettingsStore.getState();
+    expect(mergeSettings({ activations: 'fp8' }, { ...current, activations: 'f32' }).activations).toBe('f32');
+    expect(mergeSettings({ activations: 'int8' }, { ...current, activations: 'f32' }).activations).toBe('int8');
+    expect(mergeSettings({ contextSize: 50 }, { ...current, activations: 'int8' })).toMatchObject({ contextSize: 128, activations: 'int8' });
+    useSettingsStore.getState().setActivations('f32');
   });
 
   it('draws a fresh 32-bit seed per request when asked, else uses the fixed one', () => {

@@ -226,6 +226,25 @@ describe('BrixEngine generation loop', () => {
     await expect(engine.generate(req('x'))).rejects.toMatchObject({ name: 'GpuDeviceLostError' });
   });
 
+  it('passes the load options (context size, activation precision) to the runner, and no activations unless asked', async () => {
+    const bytes = await tinyGguf();
+    const seen: { contextSize?: number; activations?: string }[] = [];
+    const fakeGpu = { device: { destroy: () => undefined }, lost: new Promise(() => undefined) } as unknown as GpuContext;
+    const engine = new BrixEngine({
+      acquireGpu: async () => fakeGpu,
+      openSource: async () => ({ first: arrayBufferSource(bytes, 'tiny.gguf') }),
+      createRunner: async (_gpu, _model, _hp, opts) => {
+        seen.push(opts);
+        return new FakeRunner(48);
+      },
+    });
+    await engine.load({ kind: 'path', path: 'tiny.gguf' }, { contextSize: 40, activations: 'int8' });
+    await engine.unload();
+    await engine.load({ kind: 'path', path: 'tiny.gguf' }, {});
+    expect(seen).toEqual([{ contextSize: 40, activations: 'int8' }, { contextSize: undefined }]);
+    expect('activations' in seen[1]).toBe(false);
+  });
+
   it('refuses to generate without a model', async () => {
     const engine = new BrixEngine({
       acquireGpu: async () => {

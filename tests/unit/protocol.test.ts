@@ -241,6 +241,12 @@ describe('malformed requests', () => {
     ['ping without payload', { type: 'ping', id: 6 }, 6, /'ping' needs payload/],
     ['generate without request', { type: 'generate', id: 7 }, 7, /'generate' needs request/],
     ['abort without target', { type: 'abort', id: 8 }, 8, /'abort' needs target/],
+    [
+      'a load with unknown activations',
+      { type: 'load', id: 9, protocolVersion: PROTOCOL_VERSION, source: { kind: 'url', url: 'x' }, options: { activations: 'fp8' } },
+      9,
+      /activations must be 'f32' or 'int8'/,
+    ],
   ])('%s gets a ProtocolError', async (_label, data, wantId, message) => {
     const { id, err } = await send(data);
     expect(id).toBe(wantId);

@@ -18,6 +18,7 @@ import { tokenizerSpecFromMetadata } from '../tokenizer/fromGguf.ts';
 import { StreamingDecoder } from '../tokenizer/streaming.ts';
 import { renderChatPrompt } from '../tokenizer/chatTemplate.ts';
 import type {
+  ActivationPrecision,
   ChatMessage,
   GenerateRequest,
   GenerationResult,
@@ -50,7 +51,7 @@ export interface EngineDeps {
     gpu: GpuContext,
     model: GgufModel,
     hp: ModelHParams,
-    opts: { contextSize?: number },
+    opts: { contextSize?: number; activations?: ActivationPrecision },
     onProgress: (p: LoadProgress) => void,
     signal?: AbortSignal,
   ) => Promise<Runner>;
@@ -122,7 +123,9 @@ export class BrixEngine implements Engine {
     const gpu = await this.deps.acquireGpu();
     let runner: Runner;
     try {
-      runner = await this.deps.createRunner(gpu, model, hp, { contextSize: options.contextSize }, progress, signal);
+      // activations only when asked: a host's own runner options (Node's loadNodeEngine) must not be overridden.
+      const runnerOpts = options.activations ? { contextSize: options.contextSize, activations: options.activations } : { contextSize: options.contextSize };
+      runner = await this.deps.createRunner(gpu, model, hp, runnerOpts, progress, signal);
     } catch (e) {
       gpu.device.destroy();
       throw e;

@@ -64,6 +64,8 @@ export function SamplingSettings() {
   const setSampling = useSettingsStore((s) => s.setSampling);
   const contextSize = useSettingsStore((s) => s.contextSize);
   const setContextSize = useSettingsStore((s) => s.setContextSize);
+  const activations = useSettingsStore((s) => s.activations);
+  const setActivations = useSettingsStore((s) => s.setActivations);
   // Atomic selectors: a selector returning a fresh object would re-render forever.
   const loadedId = useApp((s) => (s.load.kind === 'ready' ? s.load.modelId : null));
   const loadedCtx = useApp((s) => (s.load.kind === 'ready' ? s.load.info.contextSize : 0));
@@ -123,6 +125,25 @@ export function SamplingSettings() {
             </>
           }
         />
+        <div className="space-y-1">
+          <label htmlFor="activations" className="block text-sm font-medium">
+            Arithmetic
+          </label>
+          <select
+            id="activations"
+            value={activations}
+            onChange={(e) => setActivations(e.target.value === 'int8' ? 'int8' : 'f32')}
+            aria-describedby="activations-hint"
+            className="rounded-md border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900"
+          >
+            <option value="f32">Exact (32-bit activations)</option>
+            <option value="int8">Faster (8-bit activations, as llama.cpp)</option>
+          </select>
+          <p id="activations-hint" className="text-xs text-slate-500 dark:text-slate-400">
+            8-bit activations let Q4_K and Q8_0 weights use integer dot products: faster on large MoE models, with
+            answers that can differ slightly from the exact ones. Applies to the next load.
+          </p>
+        </div>
       </div>
     </section>
   );

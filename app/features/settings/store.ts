@@ -1,11 +1,12 @@
 /**
  * @file User settings that outlive the tab, kept in localStorage through zustand's `persist` (read
- * synchronously, so the theme applies before the first paint): theme, sampling defaults and context size.
+ * synchronously, so the theme applies before the first paint): theme, sampling defaults, context size and
+ * activation precision.
  * Values are clamped on the way in, so the engine never sees a temperature of -3 from a stray keystroke.
  */
 import { create } from 'zustand';
 import { persist } from 'zustand/middleware';
-import { DEFAULT_SAMPLING, type SamplingParams } from '../../../workers/protocol.ts';
+import { DEFAULT_SAMPLING, type ActivationPrecision, type SamplingParams } from '../../../workers/protocol.ts';
 
 export type ThemeChoice = 'system' | 'light' | 'dark';
 
@@ -88,10 +89,31 @@ export interface SettingsState {
   readonly sampling: SamplingSettings;
   /** KV cache length for the next load; 0 = automatic. */
   readonly contextSize: number;
+  /** Activation precision for the next load ('int8': llama.cpp's 8-bit rounding, faster on large MoE models). */
+  readonly activations: ActivationPrecision;
   setTheme(theme: ThemeChoice): void;
   setSampling(patch: Partial<SamplingSettings>): void;
   resetSampling(): void;
   setContextSize(n: number): void;
+  setActivations(a: ActivationPrecision): void;
+}
+
+/**
+ * Stored settings from an older version lack fields: fill them from the defaults, and clamp what is there
+ * (zustand persist's `merge`).
+ */
+export function mergeSettings(persisted: unknown, current: SettingsState): SettingsState {
+  if (!isRecord(persisted)) return current;
+  const p = persisted;
+  const theme = p.theme === 'light' || p.theme === 'dark' || p.theme === 'system' ? p.theme : current.theme;
+  const sp = isRecord(p.sampling) ? p.sampling : {};
+  return {
+    ...current,
+    theme,
+    sampling: cleanSampling(DEFAULT_SAMPLING_SETTINGS, sp),
+    contextSize: typeof p.contextSize === 'number' ? cleanContextSize(p.contextSize) : current.contextSize,
+    activations: p.activations === 'int8' || p.activations === 'f32' ? p.activations : current.activations,
+  };
 }
 
 export const useSettingsStore = create<SettingsState>()(
@@ -100,27 +122,17 @@ export const useSettingsStore = create<SettingsState>()(
       theme: 'system',
       sampling: DEFAULT_SAMPLING_SETTINGS,
       contextSize: 0,
+      activations: 'f32',
       setTheme: (theme) => set({ theme }),
       setSampling: (patch) => set((s) => ({ sampling: cleanSampling(s.sampling, patch) })),
       resetSampling: () => set({ sampling: DEFAULT_SAMPLING_SETTINGS }),
       setContextSize: (n) => set({ contextSize: cleanContextSize(n) }),
+      setActivations: (activations) => set({ activations }),
     }),
     {
       name: 'brix.settings',
       version: 1,
-      // Stored settings from an older version lack fields: fill them from the defaults, and clamp what is there.
-      merge: (persisted, current) => {
-        if (!isRecord(persisted)) return current;
-        const p = persisted;
-        const theme = p.theme === 'light' || p.theme === 'dark' || p.theme === 'system' ? p.theme : current.theme;
-        const sp = isRecord(p.sampling) ? p.sampling : {};
-        return {
-          ...current,
-          theme,
-          sampling: cleanSampling(DEFAULT_SAMPLING_SETTINGS, sp),
-          contextSize: typeof p.contextSize === 'number' ? cleanContextSize(p.contextSize) : current.contextSize,
-        };
-      },
+      merge: mergeSettings,
     },
   ),
 );
