@@ -208,30 +208,7 @@ const SCRATCH = new Uint16Array(256);
 async function readScalar(c: Cursor, t: GgufScalarType, what: string): Promise<GgufValue> {
   if (t === 'string') return c.string(what);
   await c.need(SCALAR_SIZE[t], what);
-  switch (t) {
-    case 'u8':
-      return c.u8();
-    case 'i8':
-      return c.i8();
-    case 'u16':
-      return c.u16();
-    case 'i16':
-      return c.i16();
-    case 'u32':
-      return c.u32();
-    case 'i32':
-      return c.i32();
-    case 'f32':
-      return c.f32();
-    case 'bool':
-      return c.u8() !== 0;
-    case 'u64':
-      return c.u64();
-    case 'i64':
-      return c.i64();
-    case 'f64':
-      return c.f64();
-  }
+  return readScalarSync(c, t);
 }
 
 async function readTypeId(c: Cursor, what: string): Promise<GgufScalarType | 'array'> {
@@ -280,6 +257,7 @@ async function readValue(
   return { type: { arrayOf: et }, value: values };
 }
 
+/** A fixed-size scalar whose bytes are already buffered (`c.need` done). */
 function readScalarSync(c: Cursor, t: Exclude<GgufScalarType, 'string'>): GgufValue {
   switch (t) {
     case 'u8':
