@@ -4,6 +4,7 @@
  */
 import { roundHalfEven } from '../workers/model/reference/ggmlRounding.ts';
 import { roundF16 } from '../workers/quant/half.ts';
+import { signedMax } from '../workers/quant/signedMax.ts';
 import type { Q8ScaleBlock } from './act_quant.ts';
 
 const f = Math.fround;
@@ -22,14 +23,8 @@ export function actQuantRef(x: Float32Array, scaleBlock: Q8ScaleBlock): Q8Ref {
   const q = new Int8Array(n);
   const d = new Float32Array(n / 32);
   for (let b = 0; b < n; b += scaleBlock) {
-    let amax = 0;
-    let max = 0;
-    for (let i = b; i < b + scaleBlock; i++) {
-      if (Math.abs(x[i]) > amax) {
-        amax = Math.abs(x[i]);
-        max = x[i];
-      }
-    }
+    const max = signedMax(x, b, b + scaleBlock);
+    const amax = Math.abs(max);
     let ds = 0;
     if (scaleBlock === 256) {
       const iscale = amax > 0 ? f(-127 / max) : 0;

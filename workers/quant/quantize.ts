@@ -8,6 +8,7 @@ import { GgufError } from '../gguf/errors.ts';
 import { GgmlType, ggmlTypeInfo, ggmlTypeName } from '../gguf/ggmlTypes.ts';
 import { getScaleMinK4 } from './dequant.ts';
 import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from './half.ts';
+import { signedMax } from './signedMax.ts';
 
 const f = Math.fround;
 const GROUP_MAX_EPS = f(1e-15);
@@ -40,15 +41,7 @@ const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : x > 
 // ---------------------------------------------------------------- 32-element blocks
 
 function q4_0(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
-  let amax = 0;
-  let max = 0;
-  for (let j = 0; j < 32; j++) {
-    const v = x[xo + j];
-    if (amax < Math.abs(v)) {
-      amax = Math.abs(v);
-      max = v;
-    }
-  }
+  const max = signedMax(x, xo, xo + 32);
   const d = f(max / -8);
   const id = d ? f(1 / d) : 0;
   putF16(b, at, d);
@@ -83,15 +76,7 @@ function q4_1(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
 }
 
 function q5_0(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
-  let amax = 0;
-  let max = 0;
-  for (let j = 0; j < 32; j++) {
-    const v = x[xo + j];
-    if (amax < Math.abs(v)) {
-      amax = Math.abs(v);
-      max = v;
-    }
-  }
+  const max = signedMax(x, xo, xo + 32);
   const d = f(max / -16);
   const id = d ? f(1 / d) : 0;
   putF16(b, at, d);
@@ -243,16 +228,8 @@ let qkx2Min = 0;
 
 /** make_qx_quants with rmse_type 1 and no importance weights (the Q6_K reference path). L holds l + nmax. */
 function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i];
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedMax(x, xo, xo + n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[lo + i] = 0;
     return 0;
   }

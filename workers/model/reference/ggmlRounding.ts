@@ -12,6 +12,7 @@
  */
 import { GgmlType } from '../../gguf/ggmlTypes.ts';
 import { bf16BitsToF32, f32ToBf16Bits, roundF16 } from '../../quant/half.ts';
+import { signedMax } from '../../quant/signedMax.ts';
 
 const f = Math.fround;
 
@@ -36,16 +37,8 @@ function roundQ8_0(x: Float32Array, n: number): void {
 /** quantize_row_q8_K_ref: 256-blocks, iscale = −127/max (max = the value of largest magnitude), d = 1/iscale (f32). */
 function roundQ8_K(x: Float32Array, n: number): void {
   for (let b = 0; b < n; b += 256) {
-    let amax = 0;
-    let max = 0;
-    for (let i = b; i < b + 256; i++) {
-      const ax = Math.abs(x[i]);
-      if (ax > amax) {
-        amax = ax;
-        max = x[i];
-      }
-    }
-    if (amax === 0) {
+    const max = signedMax(x, b, b + 256);
+    if (max === 0) {
       x.fill(0, b, b + 256);
       continue;
     }
