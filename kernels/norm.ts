@@ -13,6 +13,7 @@
  *   NORM_WG_SIZES: the workgroup sizes offered (powers of two); normWorkgroupSize(ctx, n, rows): the default.
  */
 import source from './norm.wgsl?raw';
+import wgReduceSource from './lib/wg_reduce.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
 import { bindSpan } from './kv_cache.ts';
@@ -102,6 +103,7 @@ export function norm(ctx: KernelContext, args: NormArgs): Dispatch {
     family: 'norm',
     source: source.replace('PARAMS_STRUCT', wgslParamsStruct(NORM_PARAMS)),
     defines: { LAYER_NORM: args.kind === 'layer', RMS_NORM: args.kind === 'rms', INPLACE: inplace, USE_SUBGROUPS: sub },
+    includes: { wg_reduce: wgReduceSource },
     overrides: { WG: workgroupSize },
   });
   const buffers: (GPUBuffer | GPUBufferBinding)[] = [params, w.resource, x.resource];

@@ -25,35 +25,10 @@ PARAMS_STRUCT
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;   // (n_tok, heads, n) at y_off, rows y_stride apart
 #endif
 
-var<workgroup> red: array<f32, WG>;
+#include "wg_reduce"
 
 const PT: u32 = 8u;       // row values held per invocation on the register path (n <= PT * WG)
 const UNROLL: u32 = 4u;   // loads in flight per invocation on the streaming path
-
-// Sum of v over the workgroup; every invocation gets the total. Must be called in uniform control flow.
-#ifdef USE_SUBGROUPS
-fn wg_sum(v: f32, tid: u32, sg_id: u32, sg_lane: u32, n_sg: u32) -> f32 {
-  let s = subgroupAdd(v);
-  if (sg_lane == 0u) { red[sg_id] = s; }
-  workgroupBarrier();
-  var tot = 0.0;
-  for (var i = 0u; i < n_sg; i++) { tot += red[i]; }
-  workgroupBarrier();
-  return tot;
-}
-#else
-fn wg_sum(v: f32, tid: u32, sg_id: u32, sg_lane: u32, n_sg: u32) -> f32 {
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (tid < s) { red[tid] += red[tid + s]; }
-    workgroupBarrier();
-  }
-  let tot = red[0];
-  workgroupBarrier();
-  return tot;
-}
-#endif
 
 fn store(i: u32, v: f32) {
 #ifdef INPLACE

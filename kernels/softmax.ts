@@ -8,6 +8,7 @@
  *   SOFTMAX_WG_SIZES: offered workgroup sizes (powers of two).
  */
 import source from './softmax.wgsl?raw';
+import wgReduceSource from './lib/wg_reduce.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
 import { bindSpan } from './kv_cache.ts';
@@ -74,6 +75,7 @@ export function softmax(ctx: KernelContext, a: SoftmaxArgs): Dispatch {
     family: 'softmax',
     source: source.replace('PARAMS_STRUCT', wgslParamsStruct(SOFTMAX_PARAMS)),
     defines: { INPLACE: inplace, LOG_SOFTMAX: !!a.log, USE_SUBGROUPS: (a.subgroups ?? true) && ctx.subgroups },
+    includes: { wg_reduce: wgReduceSource },
     overrides: { WG: workgroupSize },
   });
   const buffers: (GPUBuffer | GPUBufferBinding)[] = [params, x.resource];

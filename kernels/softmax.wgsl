@@ -20,36 +20,7 @@ PARAMS_STRUCT
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;   // (T, n) rows y_stride apart
 #endif
 
-var<workgroup> red: array<f32, WG>;
-
-#ifdef USE_SUBGROUPS
-fn wg_reduce(v: f32, is_max: bool, tid: u32, sg_id: u32, sg_lane: u32, n_sg: u32) -> f32 {
-  var s: f32;
-  if (is_max) { s = subgroupMax(v); } else { s = subgroupAdd(v); }
-  if (sg_lane == 0u) { red[sg_id] = s; }
-  workgroupBarrier();
-  var tot = red[0];
-  for (var i = 1u; i < n_sg; i++) {
-    if (is_max) { tot = max(tot, red[i]); } else { tot += red[i]; }
-  }
-  workgroupBarrier();
-  return tot;
-}
-#else
-fn wg_reduce(v: f32, is_max: bool, tid: u32) -> f32 {
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (tid < s) {
-      if (is_max) { red[tid] = max(red[tid], red[tid + s]); } else { red[tid] += red[tid + s]; }
-    }
-    workgroupBarrier();
-  }
-  let tot = red[0];
-  workgroupBarrier();
-  return tot;
-}
-#endif
+#include "wg_reduce"
 
 @compute @workgroup_size(WG)
 fn main(
@@ -62,6 +33,11 @@ fn main(
   @builtin(num_subgroups) n_sg: u32,
 #endif
 ) {
+#ifndef USE_SUBGROUPS
+  let sg_id = 0u;
+  let sg_lane = 0u;
+  let n_sg = 0u;
+#endif
   let r = wid.x + wid.y * nwg.x;
   if (r >= params.n_rows) { return; }
   let n = params.n;
@@ -83,11 +59,7 @@ fn main(
     }
     for (var u = 0u; u < UNROLL; u++) { m = max(m, c[u]); }
   }
-#ifdef USE_SUBGROUPS
   let mx = wg_reduce(m, true, tid, sg_id, sg_lane, n_sg);
-#else
-  let mx = wg_reduce(m, true, tid);
-#endif
   var acc = 0.0;
   for (var i0 = tid; i0 < n; i0 += UNROLL * WG) {
     var c: array<f32, UNROLL>;
@@ -98,11 +70,7 @@ fn main(
     }
     for (var u = 0u; u < UNROLL; u++) { acc += exp(c[u] - mx); }
   }
-#ifdef USE_SUBGROUPS
   let sum = wg_reduce(acc, false, tid, sg_id, sg_lane, n_sg);
-#else
-  let sum = wg_reduce(acc, false, tid);
-#endif
 #ifdef LOG_SOFTMAX
   let lse = mx + log(sum);
 #else
