@@ -7,7 +7,8 @@
 import source from './act_quant.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
-import type { GpuWeightType } from './lib/weights.ts';
+import { GgmlTypeId, type GpuWeightType } from './lib/weights.ts';
+import { ggmlRoundingOf, type GgmlRounding } from '../workers/model/reference/ggmlRounding.ts';
 
 export const ACT_QUANT_PARAMS = [
   ['n', 'u32'],
@@ -32,6 +33,18 @@ export interface Q8Activations {
   readonly buffer: GPUBuffer;
   readonly n: number;
   readonly scaleBlock: Q8ScaleBlock;
+}
+
+/**
+ * Shape guard of the int8 kernels: `q` must pair with the weight type (its ggml rounding, Q8_WEIGHT_TYPES) and
+ * hold `n` values; rows of `row` values (MoE down's k rows of n_ff) must be whole scale blocks, so no block
+ * straddles two rows.
+ */
+export function checkQ8Activations(q: Q8Activations, type: GpuWeightType, n: number, who: string, what: string, row = n): void {
+  check(isQ8WeightType(type), () => `${who}: int8 ${what} needs ${Object.keys(Q8_WEIGHT_TYPES).join('/')} weights, not ${type}`);
+  check(isQ8WeightType(type) && q.scaleBlock === Q8_WEIGHT_TYPES[type], () => `${who}: ${type} pairs with other activation scales than ${q.scaleBlock}-element ones`);
+  check(q.n === n, () => `${who}: int8 ${what} holds ${q.n} values, needs ${n}`);
+  check(row % q.scaleBlock === 0, () => `${who}: rows of ${row} are not whole ${q.scaleBlock}-element scale blocks`);
 }
 
 /** Bytes of the layout: n int8 + 16 bytes per 32 elements. */
@@ -69,28 +82,11 @@ export function quantizeActivations(ctx: KernelContext, a: ActQuantArgs): Dispat
   return ctx.dispatch(pipeline, [params, x, out.buffer], [gx, gy], params);
 }
 
-/** How ggml-cpu rounds a matrix product's input for a weight type (its vec_dot_type); undefined: plain f32. */
-export type GgmlRounding = 'q8_K' | 'q8_0' | 'f16' | 'bf16';
+export type { GgmlRounding };
 
+/** ggml-cpu's rounding of a product's input for this weight type (ggmlRoundingOf); undefined: plain f32. */
 export function ggmlRoundingFor(type: GpuWeightType): GgmlRounding | undefined {
-  switch (type) {
-    case 'F32':
-      return undefined;
-    case 'F16':
-      return 'f16';
-    case 'BF16':
-      return 'bf16';
-    case 'Q4_K':
-    case 'Q5_K':
-    case 'Q6_K':
-    case 'Q2_K':
-    case 'Q3_K':
-    case 'IQ4_XS':
-      return 'q8_K';
-    default:
-      // Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4 (Q8_0) and Q4_1, Q5_1 (Q8_1: its values round like Q8_0's).
-      return 'q8_0';
-  }
+  return ggmlRoundingOf(GgmlTypeId[type]);
 }
 
 export interface RoundActivationsArgs {

@@ -8,7 +8,7 @@ import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
 import { QUANT_INCLUDES, blocksPerRow, quantDefines } from './lib/quant.ts';
 import type { GpuWeight, GpuWeightType } from './lib/weights.ts';
-import { Q8_WEIGHT_TYPES, isQ8WeightType, q8ActivationBytes, type Q8Activations } from './act_quant.ts';
+import { checkQ8Activations, q8ActivationBytes, type Q8Activations } from './act_quant.ts';
 
 export const MATVEC_PARAMS = [
   ['n_in', 'u32'],
@@ -67,10 +67,7 @@ export function matvec(ctx: KernelContext, args: MatvecArgs): Dispatch[] {
   const xq = 'kind' in args.x ? args.x : undefined;
   const x: GPUBuffer = 'kind' in args.x ? args.x.buffer : args.x;
   if (xq) {
-    const type = w.type;
-    check(isQ8WeightType(type), () => `matvec ${w.name}: int8 activations need a ${Object.keys(Q8_WEIGHT_TYPES).join('/')} weight, not ${type}`);
-    check(isQ8WeightType(type) && xq.scaleBlock === Q8_WEIGHT_TYPES[type], () => `matvec ${w.name}: ${type} pairs with ${isQ8WeightType(type) ? Q8_WEIGHT_TYPES[type] : '?'}-element activation scales, got ${xq.scaleBlock}`);
-    check(xq.n === nIn, () => `matvec ${w.name}: int8 activations hold ${xq.n} values, the rows ${nIn}`);
+    checkQ8Activations(xq, w.type, nIn, `matvec ${w.name}`, 'activations');
     check(xOffset === 0, () => `matvec ${w.name}: int8 activations take no x offset`);
   }
   const v = { ...matvecDefaultVariant(ctx, w.type, 'kind' in args.x), ...args.variant };

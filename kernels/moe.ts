@@ -44,7 +44,7 @@ import combineSource from './moe_combine.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamSchema, type ParamValues } from './lib/params.ts';
 import { QUANT_INCLUDES, QUANT_TYPES, blocksPerRow, quantDefines, quantGeometry } from './lib/quant.ts';
-import { Q8_WEIGHT_TYPES, isQ8WeightType, quantizeActivations, type Q8Activations } from './act_quant.ts';
+import { checkQ8Activations, quantizeActivations, type Q8Activations } from './act_quant.ts';
 import type { GpuWeight, GpuWeightType } from './lib/weights.ts';
 import type { MoeGating } from './moe.ref.ts';
 import { roundActivations, type GgmlRounding } from './act_quant.ts';
@@ -382,15 +382,6 @@ interface GateUpCore extends MoeDecodeTuning {
   readonly hOffset: number;
 }
 
-/** int8 activations must pair with the weight type (its ggml rounding) and hold `n` values; rows of `row` values
- * (down's k rows of n_ff) must be whole scale blocks so no block straddles two experts' inputs. */
-function checkQ8(q: Q8Activations, type: GpuWeight['type'], n: number, who: string, what: string, row = n): void {
-  check(isQ8WeightType(type), () => `${who}: int8 ${what} needs ${Object.keys(Q8_WEIGHT_TYPES).join('/')} experts, not ${type}`);
-  check(isQ8WeightType(type) && q.scaleBlock === Q8_WEIGHT_TYPES[type], () => `${who}: ${type} pairs with other activation scales than ${q.scaleBlock}-element ones`);
-  check(q.n === n, () => `${who}: int8 ${what} holds ${q.n} values, needs ${n}`);
-  check(row % q.scaleBlock === 0, () => `${who}: rows of ${row} are not whole ${q.scaleBlock}-element scale blocks`);
-}
-
 function gateUpDispatches(ctx: KernelContext, a: GateUpCore, who: string): Dispatch[] {
   const { gate, up, nEmbd, nFf, k, workgroupSize = 128, rowsPerThread: rpt = 1 } = a;
   check(gate.type === up.type, () => `${who}: gate (${gate.type}) and up (${up.type}) must have the same type`);
@@ -404,7 +395,7 @@ function gateUpDispatches(ctx: KernelContext, a: GateUpCore, who: string): Dispa
   checkBuffer(a.h, a.hOffset, k * nFf, who, 'h');
   if (a.ids) checkBuffer(a.ids, a.idsOffset, k, who, 'ids');
   check(a.h !== a.x && a.h !== a.ids, () => `${who}: h must not alias x or ids`);
-  if (a.xq) checkQ8(a.xq, gate.type, nEmbd, who, 'x');
+  if (a.xq) checkQ8Activations(a.xq, gate.type, nEmbd, who, 'x');
   const dense = !a.ids;
   const epc = dense ? [1, 1] : [expertsPerChunk(gate, who), expertsPerChunk(up, who)];
   const fixed = dense ? 2 : 3;
@@ -540,7 +531,7 @@ function downDispatches(ctx: KernelContext, a: DownCore, who: string): Dispatch[
     a.y !== a.h && a.y !== a.weights && a.y !== a.ids && a.y !== a.residual,
     () => `${who}: y must not alias h, ids, weights or residual (omit residual to accumulate into y)`,
   );
-  if (a.hq) checkQ8(a.hq, down.type, k * nFf, who, 'h', nFf);
+  if (a.hq) checkQ8Activations(a.hq, down.type, k * nFf, who, 'h', nFf);
   const dense = !a.ids;
   const epc = dense ? 1 : expertsPerChunk(down, who);
   const fixed = 3 + (dense ? 0 : 1) + 1; // act, rw, y, ids?, residual (first window)

@@ -58,19 +58,20 @@ function roundBf16InPlace(x: Float32Array, n: number): void {
 
 export type ActivationRounder = (x: Float32Array, n: number) => void;
 
+/** How ggml-cpu rounds a matrix product's input for a weight type (its vec_dot_type). */
+export type GgmlRounding = 'q8_K' | 'q8_0' | 'f16' | 'bf16';
+
 /**
- * The in-place activation rounding ggml-cpu applies before multiplying by a weight of `weightType`, or
- * undefined when it multiplies in f32 (F32 weights). n must be a whole number of blocks (it is: a weight row of
- * a block type is whole blocks, and its input has that row's length).
+ * The rounding ggml-cpu applies to a product's input before multiplying by a weight of `weightType`, or
+ * undefined when it multiplies in f32 (F32 weights, and types it has no vec_dot for here). One table for the
+ * CPU reference's emulation (ggmlActivationRounder) and the GPU engine's (kernels/act_quant.ts).
  */
-export function ggmlActivationRounder(weightType: GgmlType): ActivationRounder | undefined {
+export function ggmlRoundingOf(weightType: GgmlType): GgmlRounding | undefined {
   switch (weightType) {
-    case GgmlType.F32:
-      return undefined;
     case GgmlType.F16:
-      return roundF16InPlace;
+      return 'f16';
     case GgmlType.BF16:
-      return roundBf16InPlace;
+      return 'bf16';
     case GgmlType.Q4_0:
     case GgmlType.Q5_0:
     case GgmlType.Q8_0:
@@ -79,15 +80,32 @@ export function ggmlActivationRounder(weightType: GgmlType): ActivationRounder |
     // Q8_1 carries an extra f16 sum for the weight's min term; its q·d values round like Q8_0's.
     case GgmlType.Q4_1:
     case GgmlType.Q5_1:
-      return roundQ8_0;
+      return 'q8_0';
     case GgmlType.Q2_K:
     case GgmlType.Q3_K:
     case GgmlType.Q4_K:
     case GgmlType.Q5_K:
     case GgmlType.Q6_K:
     case GgmlType.IQ4_XS:
-      return roundQ8_K;
+      return 'q8_K';
     default:
       return undefined;
   }
+}
+
+const ROUNDERS: Readonly<Record<GgmlRounding, ActivationRounder>> = {
+  q8_K: roundQ8_K,
+  q8_0: roundQ8_0,
+  f16: roundF16InPlace,
+  bf16: roundBf16InPlace,
+};
+
+/**
+ * The in-place activation rounding ggml-cpu applies before multiplying by a weight of `weightType`, or
+ * undefined when it multiplies in f32. n must be a whole number of blocks (it is: a weight row of a block type
+ * is whole blocks, and its input has that row's length).
+ */
+export function ggmlActivationRounder(weightType: GgmlType): ActivationRounder | undefined {
+  const r = ggmlRoundingOf(weightType);
+  return r && ROUNDERS[r];
 }
