@@ -5,7 +5,7 @@
  */
 import { UsageError, flagNumber, requireString, type CliCommand } from '../cliTypes.ts';
 import { ACTIVATIONS_FLAG, activationsFlag, loadNodeEngine } from '../lib/nodeEngine.ts';
-import type { DispatchTime } from '../../workers/engine/runner.ts';
+import { GREEDY, type DispatchTime } from '../../workers/engine/runner.ts';
 
 export const command: CliCommand = {
   name: 'profile',
@@ -26,13 +26,12 @@ export const command: CliCommand = {
     try {
       const { runner } = engine.internals;
       if (!runner.profileDecode) throw new UsageError('profile: this runner cannot profile');
-      const greedy = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 };
       const prompt = Array.from({ length: pos }, (_, i) => (i * 7919 + 13) % runner.hp.n_vocab);
-      let tok = await runner.evalAndSample(prompt, 0, greedy, 0, [], undefined, true);
+      let tok = await runner.evalAndSample(prompt, 0, GREEDY, 0, [], undefined, true);
       // Wall time of ordinary decoding right after the prompt (steps submitted ahead).
       const n = 32;
       const t0 = performance.now();
-      for (let i = 0; i < n; i++) tok = await runner.evalAndSample([tok], pos + i, greedy, i + 1, [], undefined, i + 1 < n);
+      for (let i = 0; i < n; i++) tok = await runner.evalAndSample([tok], pos + i, GREEDY, i + 1, [], undefined, i + 1 < n);
       const wallMs = (performance.now() - t0) / n;
       let best: readonly DispatchTime[] | undefined;
       for (let r = 0; r < 3; r++) {

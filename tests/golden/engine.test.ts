@@ -20,11 +20,10 @@ import { resolveConfig, makeModelBytes, type ModelConfig, type QuantRecipe } fro
 import { ReferenceModel, referenceLogits } from '../../workers/model/reference/referenceModel.ts';
 import { argmax } from '../../workers/model/reference/ops.ts';
 import type { BrixEngine } from '../../workers/engine/engine.ts';
-import type { Runner } from '../../workers/engine/runner.ts';
+import { GREEDY, type Runner } from '../../workers/engine/runner.ts';
 import { demoModels, readReferenceCases, maxAbsDiff, countSame } from '../helpers/golden.ts';
 
 const GREEDY_MIN_MATCH = 24;
-const GREEDY = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 };
 
 async function greedy(runner: Runner, prompt: readonly number[], n: number, eog: ReadonlySet<number>): Promise<number[]> {
   const out: number[] = [];

@@ -12,7 +12,7 @@
 import type { GpuInfo } from '../gpu/device.ts';
 import { describeGpu } from '../gpu/device.ts';
 import type { ModelHParams } from '../gguf/arch.ts';
-import type { Runner } from '../engine/runner.ts';
+import { GREEDY, type Runner } from '../engine/runner.ts';
 
 export interface BenchParams {
   readonly promptTokens: number;
@@ -64,25 +64,13 @@ export interface BenchMeasurement {
   readonly roofline: Roofline;
 }
 
-/** The full report: the CLI's `--json` object (bench:browser adds `browser`). */
-export interface BenchResult {
+/** The full report: the CLI's `--json` object (bench:browser adds `browser`); field order in benchResult. */
+export interface BenchResult extends BenchMeasurement {
   readonly date: string;
   readonly model: string;
-  readonly architecture: string;
-  readonly adapter: string;
-  readonly gpu: GpuInfo;
-  readonly promptTokens: number;
-  readonly genTokens: number;
-  readonly runs: number;
   readonly loadSeconds: number;
-  readonly prefillTokensPerSecond: Spread;
-  readonly decodeTokensPerSecond: Spread;
-  readonly decodeMsPerToken: Spread;
-  readonly timeToFirstTokenMs: Spread;
-  readonly gpuMemoryBytes: number;
   /** Peak JS heap over load and runs; null where the host cannot read it. */
   readonly peakJsHeapBytes: number | null;
-  readonly roofline: Roofline;
 }
 
 /** Joins the host's figures with the engine's measurement, in the field order of the CLI's JSON. */
@@ -216,7 +204,6 @@ export async function measureBench(t: BenchTarget, p: BenchParams, o: MeasureOpt
     );
   }
   const prompt = benchPrompt(p.promptTokens, hp.n_vocab);
-  const greedy = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 };
   const prefill: number[] = [];
   const decode: number[] = [];
   const decodeMs: number[] = [];
@@ -226,11 +213,11 @@ export async function measureBench(t: BenchTarget, p: BenchParams, o: MeasureOpt
     o.signal?.throwIfAborted();
     const tp = o.now();
     // `next`: the following step may be submitted before this one is read back, as in a chat.
-    let tok = await runner.evalAndSample(prompt, 0, greedy, 0, [], undefined, p.genTokens > 0);
+    let tok = await runner.evalAndSample(prompt, 0, GREEDY, 0, [], undefined, p.genTokens > 0);
     const tf = o.now();
     for (let i = 0; i < p.genTokens; i++) {
       o.signal?.throwIfAborted();
-      tok = await runner.evalAndSample([tok], p.promptTokens + i, greedy, i + 1, [], undefined, i + 1 < p.genTokens);
+      tok = await runner.evalAndSample([tok], p.promptTokens + i, GREEDY, i + 1, [], undefined, i + 1 < p.genTokens);
     }
     const td = o.now();
     const r: BenchRun = {

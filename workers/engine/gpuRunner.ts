@@ -409,11 +409,13 @@ class GpuRunner implements Runner {
   }
 
   /** Runs one token through the recorded graph, then `extra` dispatches; optionally copies `copy` to staging. */
-  private encodeStep(token: number, pos: number, extra: readonly Dispatch[], copy?: { src: GPUBuffer; dst: GPUBuffer; bytes: number }): void {
+  private encodeStep(token: number | 'sampled', pos: number, extra: readonly Dispatch[], copy?: { src: GPUBuffer; dst: GPUBuffer; bytes: number }): void {
     const q = this.ctx.device.queue;
-    q.writeBuffer(this.tokenBuf, 0, new Uint32Array([token]));
+    // 'sampled': the token the previous step sampled, copied on the GPU (a step submitted ahead of its readback).
+    if (token !== 'sampled') q.writeBuffer(this.tokenBuf, 0, new Uint32Array([token]));
     q.writeBuffer(this.posBuf, 0, new Uint32Array([pos]));
     const enc = this.ctx.device.createCommandEncoder({ label: 'decode step' });
+    if (token === 'sampled') enc.copyBufferToBuffer(this.sampleOut, 0, this.tokenBuf, 0, 4);
     const pass = enc.beginComputePass();
     for (const d of this.step) encodeDispatch(pass, d);
     for (const d of extra) encodeDispatch(pass, d);
@@ -499,16 +501,7 @@ class GpuRunner implements Runner {
     const nextPos = pos + tokens.length;
     if (next && nextPos < this.nCtx && (s.repetitionPenalty === 1 || recent.length === 0)) {
       const sp = this.nextStaging();
-      const sample = this.sampler(s, step + 1, recent);
-      this.ctx.device.queue.writeBuffer(this.posBuf, 0, new Uint32Array([nextPos]));
-      const enc = this.ctx.device.createCommandEncoder({ label: 'decode step ahead' });
-      enc.copyBufferToBuffer(this.sampleOut, 0, this.tokenBuf, 0, 4);
-      const pass = enc.beginComputePass();
-      for (const d of this.step) encodeDispatch(pass, d);
-      for (const d of sample) encodeDispatch(pass, d);
-      pass.end();
-      enc.copyBufferToBuffer(this.sampleOut, 0, sp, 0, 8);
-      this.ctx.device.queue.submit([enc.finish()]);
+      this.encodeStep('sampled', nextPos, this.sampler(s, step + 1, recent), { src: this.sampleOut, dst: sp, bytes: 8 });
       this.ahead = { pos: nextPos, step: step + 1, key, staging: sp };
     }
     await staging.mapAsync(GPUMapMode.READ);

@@ -13,6 +13,9 @@ export interface RunnerSampling {
   readonly seed: number;
 }
 
+/** Greedy decoding (argmax), no penalty: what benchmarks and profiles run. */
+export const GREEDY: RunnerSampling = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 };
+
 export interface DispatchTime {
   /** The pipeline's label: `family:defines:overrides`. */
   readonly label: string;
