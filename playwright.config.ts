@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { defineConfig, devices } from '@playwright/test';
 
 const SYSTEM_CHROMIUM = '/usr/bin/chromium';
-const PORT = 4173;
+// BRIX_E2E_PORT lets two checkouts on one machine run e2e at once without reusing each other's server.
+const PORT = Number(process.env.BRIX_E2E_PORT ?? 4173);
 const CI = Boolean(process.env.CI);
 
 export default defineConfig({
