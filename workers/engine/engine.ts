@@ -5,7 +5,7 @@
  * Context policy: the KV cache holds `nCtx` tokens. A new prompt reuses the cached prefix it shares with the
  * previous one (chat turns re-send the whole conversation). When a conversation does not fit, the oldest
  * non-system messages are dropped (the system prompt is always kept) until the prompt plus room for the answer
- * fits; a single message that still does not fit is cut from its start. `stats.truncatedTokens` reports it.
+ * fits; a single message that still does not fit is cut from its start (prompt.ts). `stats.truncatedTokens` reports it.
  */
 import { AbortError, EngineStateError } from '../errors.ts';
 import { GpuDeviceLostError } from '../gpu/device.ts';
@@ -16,10 +16,10 @@ import { describeModel, type ModelHParams } from '../gguf/arch.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { tokenizerSpecFromMetadata } from '../tokenizer/fromGguf.ts';
 import { StreamingDecoder } from '../tokenizer/streaming.ts';
-import { renderChatPrompt } from '../tokenizer/chatTemplate.ts';
+import { checkChatTemplate } from '../tokenizer/chatTemplate.ts';
+import { buildPrompt } from './prompt.ts';
 import type {
   ActivationPrecision,
-  ChatMessage,
   GenerateRequest,
   GenerationResult,
   GenerationStats,
@@ -119,6 +119,12 @@ export class BrixEngine implements Engine {
     const model = await openGgufModel(opened.first, opened.openSibling);
     const hp = describeModel(model);
     const tokenizer = Tokenizer.fromSpec(tokenizerSpecFromMetadata(model.metadata));
+    const template = model.metadata.optString('tokenizer.chat_template');
+    // Untrusted code: a template that does not parse or runs past its limits fails the load, not a later turn.
+    checkChatTemplate(template, {
+      bosToken: tokenizer.bos !== undefined ? tokenizer.tokenText(tokenizer.bos) : '',
+      eosToken: tokenizer.eos !== undefined ? tokenizer.tokenText(tokenizer.eos) : '',
+    });
     if (signal?.aborted) throw new AbortError('model load aborted');
     const gpu = await this.deps.acquireGpu();
     let runner: Runner;
@@ -147,7 +153,7 @@ export class BrixEngine implements Engine {
       gpu,
       runner,
       tokenizer,
-      template: model.metadata.optString('tokenizer.chat_template'),
+      template,
       info,
       activeWeightBytes: activeWeightBytes(model, hp),
       cached: [],
@@ -180,8 +186,7 @@ export class BrixEngine implements Engine {
     const s = request.sampling;
     const t0 = this.now();
     const reserve = Math.max(1, Math.min(s.maxTokens, Math.floor(l.runner.nCtx / 2)));
-    const { ids, truncated } = this.buildPrompt(l, request, l.runner.nCtx - reserve);
-    if (ids.length === 0) throw new EngineStateError('the prompt is empty');
+    const { ids, truncated } = buildPrompt(l.tokenizer, l.template, request, l.runner.nCtx - reserve, l.runner.nCtx);
 
     let reuse = commonPrefix(l.cached, ids);
     if (reuse === ids.length) reuse--; // at least one token must run to produce logits
@@ -287,32 +292,6 @@ export class BrixEngine implements Engine {
       l.cached = [];
       this.busy = false;
     }
-  }
-
-  /** Prompt ids within `budget` tokens, dropping old turns first (see the file comment). */
-  private buildPrompt(l: Loaded, request: GenerateRequest, budget: number): { ids: number[]; truncated: number } {
-    const encode = (msgs: readonly ChatMessage[]): number[] => {
-      if (request.raw) return l.tokenizer.encode(msgs.map((m) => m.content).join(''), { addSpecial: true });
-      const prompt = renderChatPrompt(l.template, msgs, {
-        addGenerationPrompt: true,
-        bosToken: l.tokenizer.bos !== undefined ? l.tokenizer.tokenText(l.tokenizer.bos) : '',
-        eosToken: l.tokenizer.eos !== undefined ? l.tokenizer.tokenText(l.tokenizer.eos) : '',
-      });
-      return l.tokenizer.encode(prompt, { addSpecial: true, parseSpecial: true });
-    };
-    const full = encode(request.messages);
-    if (full.length <= budget) return { ids: full, truncated: 0 };
-    const msgs = [...request.messages];
-    while (msgs.length > 1) {
-      const i = msgs.findIndex((m) => m.role !== 'system');
-      if (i < 0 || i === msgs.length - 1) break;
-      msgs.splice(i, 1);
-      const ids = encode(msgs);
-      if (ids.length <= budget) return { ids, truncated: full.length - ids.length };
-    }
-    const ids = encode(msgs);
-    const cut = ids.slice(ids.length - budget);
-    return { ids: cut, truncated: full.length - cut.length };
   }
 
   async unload(): Promise<void> {

@@ -114,6 +114,7 @@ export class Tokenizer {
   private readonly bpe: BytePairEncoder | undefined;
   private readonly preTokenizer: PreTokenizer | undefined;
   private readonly spm: SentencePieceEncoder | undefined;
+  private controlTextList: readonly string[] | undefined;
   /** Decoded bytes per id (special tokens as their text), filled lazily. */
   private readonly pieces: (Uint8Array | undefined)[];
 
@@ -258,22 +259,54 @@ export class Tokenizer {
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
+    return this.encodeWith(text, opts.addSpecial === true, opts.parseSpecial === true, undefined, undefined);
+  }
+
+  /** Texts of the tokens that only `parseSpecial` turns into their ids (control and unknown), longest first. */
+  get controlTexts(): readonly string[] {
+    this.controlTextList ??= this.specials.filter((s) => (s.attr & ATTR_SPECIAL) !== 0).map((s) => s.text);
+    return this.controlTextList;
+  }
+
+  /**
+   * A rendered chat prompt: control-token texts become their ids, then every `sentinel` character is removed
+   * from the text between them before it is encoded (chatTemplate.ts puts one inside each control-token text
+   * of message content, so those stay text). `cache` keeps encoded pieces by text across calls.
+   */
+  encodeMarked(text: string, sentinel: string, opts: { addSpecial?: boolean; cache?: Map<string, number[]> } = {}): number[] {
+    return this.encodeWith(text, opts.addSpecial === true, true, sentinel, opts.cache);
+  }
+
+  private encodeWith(text: string, addSpecial: boolean, parseSpecial: boolean, sentinel: string | undefined, cache: Map<string, number[]> | undefined): number[] {
     const out: number[] = [];
-    const addSpecial = opts.addSpecial === true;
     if (addSpecial && this.addBos && this.bos !== undefined) out.push(this.bos);
     if (text.length > 0) {
       LONE_SURROGATE.lastIndex = 0;
       const clean = LONE_SURROGATE.test(text) ? text.replace(LONE_SURROGATE, '\uFFFD') : text;
-      const fragments = this.partition(clean, opts.parseSpecial === true);
+      let fragments = this.partition(clean, parseSpecial);
+      if (sentinel !== undefined) {
+        // Content's own control texts reappear here; user-defined tokens are still matched (as llama.cpp does).
+        fragments = fragments.flatMap((f) => (typeof f === 'number' || !f.includes(sentinel) ? [f] : this.partition(f.replaceAll(sentinel, ''), false)));
+      }
       let prevSpecial = true; // SentencePiece: a space goes before text that starts the input or follows a special
       for (const f of fragments) {
         if (typeof f === 'number') {
           out.push(f);
           prevSpecial = true;
-        } else if (this.spm !== undefined) {
-          this.spm.encode(this.addSpacePrefix && prevSpecial ? ' ' + f : f, out);
-          prevSpecial = false;
-        } else this.encodeBpe(f, out);
+          continue;
+        }
+        const key = cache === undefined ? undefined : (prevSpecial ? '1' : '0') + f;
+        const hit = key === undefined ? undefined : cache?.get(key);
+        if (hit !== undefined) {
+          for (const id of hit) out.push(id);
+        } else {
+          const ids: number[] = [];
+          if (this.spm !== undefined) this.spm.encode(this.addSpacePrefix && prevSpecial ? ' ' + f : f, ids);
+          else this.encodeBpe(f, ids);
+          if (key !== undefined) cache?.set(key, ids);
+          for (const id of ids) out.push(id);
+        }
+        prevSpecial = false;
       }
     }
     if (addSpecial && this.addEos && this.eos !== undefined) out.push(this.eos);
