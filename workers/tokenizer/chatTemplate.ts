@@ -51,12 +51,12 @@ export interface TemplateLimits {
 
 export const DEFAULT_TEMPLATE_LIMITS: TemplateLimits = {
   maxTemplateChars: 256 * 1024,
-  maxSteps: 1_000_000,
+  maxSteps: 300_000,
   maxStepsPerMessage: 2_000,
   maxOutputChars: 1 << 20,
   outputPerInputChar: 4,
   producedPerOutput: 16,
-  maxItems: 1_000_000,
+  maxItems: 100_000,
   maxMs: 1_000,
 };
 
@@ -162,16 +162,14 @@ class BoundedInterpreter extends Interpreter {
   override evaluate(statement: Statement, environment: Environment): RuntimeValue {
     const b = this.budget;
     if (++this.steps > b.steps) throw new LimitExceeded(`steps: it evaluated more than ${b.steps} expressions`);
-    if ((this.steps & 255) === 0 && performance.now() > b.deadline) throw new LimitExceeded(`time: it ran for more than ${b.ms} ms`);
+    if ((this.steps & 63) === 0 && performance.now() > b.deadline) throw new LimitExceeded(`time: it ran for more than ${b.ms} ms`);
     const v = super.evaluate(statement, environment);
-    const t = statement?.type;
     if (v.type === 'StringValue' && typeof v.value === 'string') {
       if (v.value.length > b.outputChars) throw new LimitExceeded(`output: it produced a text of more than ${b.outputChars} characters`);
-      // Identifiers, members and literals hand out existing strings; everything else made a new one.
-      if (t !== 'Identifier' && t !== 'MemberExpression' && t !== 'StringLiteral') {
-        this.produced += v.value.length;
-        if (this.produced > b.producedChars) throw new LimitExceeded(`output: it produced more than ${b.producedChars} characters in all`);
-      }
+      // Every string handed out counts, existing ones too: a loop body that only names a long string still
+      // grows the loop's result by it.
+      this.produced += v.value.length;
+      if (this.produced > b.producedChars) throw new LimitExceeded(`output: it produced more than ${b.producedChars} characters in all`);
     } else if (v.type === 'ArrayValue' || v.type === 'ObjectValue' || v.type === 'TupleValue') {
       if (this.sizeOf(v) > b.items) throw new LimitExceeded(`items: it built a list or mapping of more than ${b.items} items and characters`);
     }
@@ -185,6 +183,9 @@ class BoundedInterpreter extends Interpreter {
     const known = Array.isArray(raw) ? this.sizes.get(raw) : undefined;
     if (known !== undefined) return known;
     if (depth > 64) return this.budget.items + 1;
+    // Sizing a new list walks it once; that walk (and the loop set-up over it, which the interpreter does
+    // before evaluating any body) is charged as steps.
+    if (Array.isArray(raw)) this.steps += raw.length;
     let n = 1;
     const children: Iterable<unknown> = Array.isArray(raw) ? raw : raw instanceof Map ? raw.values() : [];
     for (const c of children) {
