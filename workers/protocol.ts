@@ -40,7 +40,8 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   temperature: 0.7,
   topK: 40,
   topP: 0.95,
-  repetitionPenalty: 1.1,
+  // Off, as llama.cpp's current default (repeat_penalty 1.0): with temperature 0, sampling is plain greedy.
+  repetitionPenalty: 1,
   seed: 0,
   maxTokens: 512,
   stop: [],

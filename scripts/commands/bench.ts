@@ -1,7 +1,7 @@
 /** @file `bench`: the model benchmark (scripts/lib/bench.ts over workers/bench/bench.ts), human-readable or one JSON object. */
 import { UsageError, flagNumber, flagString, requireString, type CliCommand } from '../cliTypes.ts';
 import { runBench } from '../lib/bench.ts';
-import { ACTIVATIONS_FLAG, activationsFlag } from '../lib/nodeEngine.ts';
+import { ACTIVATIONS_FLAG, KV_CACHE_FLAG, activationsFlag, kvCacheFlag } from '../lib/nodeEngine.ts';
 import { benchReportLines } from '../../workers/bench/bench.ts';
 
 export const command: CliCommand = {
@@ -14,6 +14,7 @@ export const command: CliCommand = {
     runs: { kind: 'number', help: 'measured runs after one warm-up (default 5)' },
     peer: { kind: 'string', help: "also run 'llama.cpp' (node-llama-cpp 3.21.1) on the same file and print the ratios" },
     activations: ACTIVATIONS_FLAG,
+    'kv-cache': KV_CACHE_FLAG,
     json: { kind: 'boolean', help: 'print one JSON object' },
   },
   async run(flags, io) {
@@ -31,6 +32,7 @@ export const command: CliCommand = {
       genTokens: pos('gen-tokens', 128),
       runs: pos('runs', 5),
       activations: activationsFlag(flags),
+      kvCache: kvCacheFlag(flags),
       peer,
       log: json ? undefined : (l) => io.err(l + '\n'),
     });

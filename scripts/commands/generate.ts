@@ -1,6 +1,6 @@
 /** @file `generate`: stream text from a model with the engine on Node WebGPU. */
 import { UsageError, flagNumber, flagString, requireString, type CliCommand } from '../cliTypes.ts';
-import { ACTIVATIONS_FLAG, activationsFlag, loadNodeEngine } from '../lib/nodeEngine.ts';
+import { ACTIVATIONS_FLAG, KV_CACHE_FLAG, activationsFlag, kvCacheFlag, loadNodeEngine } from '../lib/nodeEngine.ts';
 import { DEFAULT_SAMPLING, type ChatMessage } from '../../workers/protocol.ts';
 
 export const command: CliCommand = {
@@ -19,6 +19,7 @@ export const command: CliCommand = {
     seed: { kind: 'number', help: 'random seed (default 0)' },
     'context-size': { kind: 'number', help: 'KV cache length in tokens' },
     activations: ACTIVATIONS_FLAG,
+    'kv-cache': KV_CACHE_FLAG,
     json: { kind: 'boolean', help: 'end with one JSON line {"text","tokens","stats"}' },
   },
   async run(flags, io) {
@@ -36,6 +37,7 @@ export const command: CliCommand = {
       maxTokens: num('max-tokens', DEFAULT_SAMPLING.maxTokens, (v) => Number.isInteger(v) && v > 0),
       stop: [],
     };
+    const runnerOpts = { activations: activationsFlag(flags), kvCache: kvCacheFlag(flags) };
     const chat = flags.chat === true;
     const system = flagString(flags, 'system');
     if (system !== undefined && !chat) throw new UsageError('--system needs --chat');
@@ -43,7 +45,7 @@ export const command: CliCommand = {
     const messages: ChatMessage[] = chat
       ? [...(system !== undefined ? [{ role: 'system' as const, content: system }] : []), { role: 'user', content: prompt }]
       : [{ role: 'user', content: prompt }];
-    const { engine } = await loadNodeEngine(requireString(flags, 'model'), flagNumber(flags, 'context-size'), { activations: activationsFlag(flags) });
+    const { engine } = await loadNodeEngine(requireString(flags, 'model'), flagNumber(flags, 'context-size'), runnerOpts);
     const ac = new AbortController();
     const onSig = (): void => ac.abort();
     process.once('SIGINT', onSig);

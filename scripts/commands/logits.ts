@@ -1,6 +1,6 @@
 /** @file `logits`: raw logits of the engine for given token ids (the golden tests' and oracles' entry point). */
 import { UsageError, flagNumber, requireString, type CliCommand } from '../cliTypes.ts';
-import { ACTIVATIONS_FLAG, activationsFlag, loadNodeEngine } from '../lib/nodeEngine.ts';
+import { ACTIVATIONS_FLAG, KV_CACHE_FLAG, activationsFlag, kvCacheFlag, loadNodeEngine } from '../lib/nodeEngine.ts';
 
 export function parseTokenList(s: string): number[] {
   const ids = s.split(',').map((x) => x.trim());
@@ -17,11 +17,13 @@ export const command: CliCommand = {
     'all-positions': { kind: 'boolean', help: 'one row per position instead of the last only' },
     'context-size': { kind: 'number', help: 'KV cache length (default: enough for the tokens)' },
     activations: ACTIVATIONS_FLAG,
+    'kv-cache': KV_CACHE_FLAG,
   },
   async run(flags, io) {
+    const runnerOpts = { activations: activationsFlag(flags), kvCache: kvCacheFlag(flags) };
     const tokens = parseTokenList(requireString(flags, 'tokens'));
     const ctxSize = flagNumber(flags, 'context-size') ?? Math.max(tokens.length, 16);
-    const { engine, info } = await loadNodeEngine(requireString(flags, 'model'), ctxSize, { activations: activationsFlag(flags) });
+    const { engine, info } = await loadNodeEngine(requireString(flags, 'model'), ctxSize, runnerOpts);
     const bad = tokens.find((t) => t >= info.vocabSize);
     if (bad !== undefined) throw new UsageError(`token id ${bad} is outside the vocabulary (${info.vocabSize})`);
     const rows = await engine.internals.runner.evalLogits(tokens, 0, flags['all-positions'] === true);

@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { UsageError, flagNumber, flagString, requireString, type CliCommand } from '../cliTypes.ts';
-import { loadNodeEngine } from '../lib/nodeEngine.ts';
+import { KV_CACHE_FLAG, kvCacheFlag, loadNodeEngine } from '../lib/nodeEngine.ts';
 import { createOpenAIServer } from '../lib/openaiServer.ts';
 
 const DEFAULT_PORT = 8080;
@@ -24,6 +24,7 @@ export const command: CliCommand = {
     'max-tokens': { kind: 'number', help: 'max_tokens when a request gives none (default 512)' },
     queue: { kind: 'number', help: 'requests that may wait while one runs; more get 429 (default 8)' },
     quiet: { kind: 'boolean', help: 'no per-request log lines on stderr' },
+    'kv-cache': KV_CACHE_FLAG,
   },
   async run(flags, io) {
     const port = flagNumber(flags, 'port') ?? DEFAULT_PORT;
@@ -35,6 +36,7 @@ export const command: CliCommand = {
     if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || maxTokens < 1)) throw new UsageError(`--max-tokens ${maxTokens} must be a positive integer`);
     const ctx = flagNumber(flags, 'context-size');
     if (ctx !== undefined && (!Number.isInteger(ctx) || ctx < 1)) throw new UsageError(`--context-size ${ctx} must be a positive integer`);
+    const kvCache = kvCacheFlag(flags);
     const modelPath = requireString(flags, 'model');
     const modelId =
       flagString(flags, 'name') ??
@@ -43,7 +45,7 @@ export const command: CliCommand = {
         .replace(/-\d{5}-of-\d{5}(?=\.gguf$)/i, '')
         .replace(/\.gguf$/i, '');
 
-    const { engine, info } = await loadNodeEngine(modelPath, ctx);
+    const { engine, info } = await loadNodeEngine(modelPath, ctx, { kvCache });
     const server = createOpenAIServer({
       engine,
       modelId,

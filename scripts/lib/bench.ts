@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { loadNodeEngine } from './nodeEngine.ts';
 import type { ActivationMode } from '../../workers/engine/activationRounding.ts';
+import type { KvCacheType } from '../../workers/engine/gpuRunner.ts';
 import { benchPrompt, benchResult, spread, type BenchMeasurement, type BenchResult as SharedBenchResult } from '../../workers/bench/bench.ts';
 import os from 'node:os';
 import type { Token } from 'node-llama-cpp';
@@ -17,6 +18,8 @@ export interface BenchOptions {
   readonly runs: number;
   /** GpuRunnerOptions.activations (default 'f32'). */
   readonly activations?: ActivationMode;
+  /** GpuRunnerOptions.kvCache (default 'auto'). */
+  readonly kvCache?: KvCacheType;
   readonly peer?: 'llama.cpp';
   readonly log?: (line: string) => void;
 }
@@ -45,7 +48,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const ctxLen = o.promptTokens + o.genTokens + 8;
     const t0 = performance.now();
     const activations = o.activations ?? 'f32';
-    const { engine, info } = await loadNodeEngine(o.model, ctxLen, { activations });
+    const { engine, info } = await loadNodeEngine(o.model, ctxLen, { activations, kvCache: o.kvCache ?? 'auto' });
     const loadSeconds = (performance.now() - t0) / 1000;
     sampleHeap();
     log(`loaded ${info.name} (${info.architecture}) in ${loadSeconds.toFixed(2)} s; ${(info.gpuBytes / 2 ** 20).toFixed(0)} MiB on the GPU`);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { acquireNodeGpu } from '../../workers/gpu/nodeGpu.ts';
 import { openUrlSource } from '../../workers/gguf/byteSource.ts';
 import { BrixEngine, type EngineDeps } from '../../workers/engine/engine.ts';
-import { createGpuRunner, type GpuRunnerOptions } from '../../workers/engine/gpuRunner.ts';
+import { createGpuRunner, type GpuRunnerOptions, type KvCacheType } from '../../workers/engine/gpuRunner.ts';
 import { openFileSource } from './nodeSource.ts';
 import type { ModelInfo } from '../../workers/protocol.ts';
 import type { ActivationMode } from '../../workers/engine/activationRounding.ts';
@@ -26,6 +26,21 @@ export function activationsFlag(flags: FlagValues): ActivationMode {
   const mode = ACTIVATION_MODES.find((m) => m === v);
   if (!mode) throw new UsageError(`--activations must be one of ${ACTIVATION_MODES.join(', ')}, got '${v}'`);
   return mode;
+}
+
+const KV_CACHE_TYPES: readonly KvCacheType[] = ['f32', 'f16', 'auto'];
+
+/** The `--kv-cache` flag of the commands that run the engine (GpuRunnerOptions.kvCache). */
+export const KV_CACHE_FLAG: FlagSpec = {
+  kind: 'string',
+  help: 'K/V cache type: auto (default: f16 where the device has shader-f16, else f32), f16, f32',
+};
+
+export function kvCacheFlag(flags: FlagValues): KvCacheType {
+  const v = flagString(flags, 'kv-cache') ?? 'auto';
+  const t = KV_CACHE_TYPES.find((m) => m === v);
+  if (!t) throw new UsageError(`--kv-cache must be one of ${KV_CACHE_TYPES.join(', ')}, got '${v}'`);
+  return t;
 }
 
 export const nodeEngineDeps: EngineDeps = {

@@ -62,4 +62,20 @@ describe('cli', () => {
       expect(r.stderr, cmd).toContain("--activations must be one of f32, ggml-cpu, int8, got 'int4'");
     }
   });
+
+  it('--kv-cache takes f32, f16 or auto (generate, logits, bench, serve); anything else exits 2 before loading', () => {
+    for (const [cmd, ...rest] of [['generate', '--prompt', 'hi'], ['logits', '--tokens', '1'], ['bench'], ['serve']]) {
+      const r = cli(cmd, '--model', 'no-such.gguf', ...rest, '--kv-cache', 'q8');
+      expect(r.code, cmd).toBe(2);
+      expect(r.stderr, cmd).toContain("--kv-cache must be one of f32, f16, auto, got 'q8'");
+      const help = cli(cmd, '--help');
+      expect(help.stdout, cmd).toMatch(/--kv-cache <string> +K\/V cache type: auto/);
+    }
+  });
+
+  it('the sampling defaults are llama.cpp\'s: no repetition penalty, so --temperature 0 is plain greedy', () => {
+    const help = cli('generate', '--help');
+    expect(help.stdout).toMatch(/--repeat-penalty <number> +repetition penalty, 1 = off \(default 1\)/);
+    expect(help.stdout).toMatch(/--temperature <number> +sampling temperature, 0 = greedy/);
+  });
 });
