@@ -32,6 +32,8 @@ export interface LlamaLogProbsOptions {
   nVocab?: number;
   /** CPU threads for llama.cpp (default 2). */
   threads?: number;
+  /** llama.cpp's K/V cache type (default 'F32': the oracle setting; 'F16' is llama.cpp's own default). */
+  kvCache?: 'F32' | 'F16';
 }
 
 /**
@@ -51,8 +53,8 @@ export async function llamaLogProbs(modelPath: string, tokens: readonly number[]
       batchSize: Math.min(contextSize, 512),
       threads: opts.threads ?? 2,
       flashAttention: false,
-      experimentalKvCacheKeyType: 'F32',
-      experimentalKvCacheValueType: 'F32',
+      experimentalKvCacheKeyType: opts.kvCache ?? 'F32',
+      experimentalKvCacheValueType: opts.kvCache ?? 'F32',
     });
     try {
       const seq = context.getSequence();
