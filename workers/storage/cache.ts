@@ -375,6 +375,10 @@ export async function cachedModelSource(url: string, opts: CacheOptions = {}): P
       rec.name,
       cachedFileSource(store, rec, {
         repair: (index, signal) => repairShard(store, rec.url, index, { http: opts, now, signal: signal ?? opts.signal }),
+        // Stored bytes are checked against their recorded digest as the engine streams them (a corrupt shard of
+        // the right size would otherwise load).
+        verify: true,
+        now,
       }),
     );
   }
