@@ -175,6 +175,49 @@ describe('resume', () => {
   });
 });
 
+describe('pause keeps partly downloaded shards', () => {
+  it('pausing mid-shard keeps every byte received; resume asks only for the rest and the card size is true', async () => {
+    const c = setup();
+    const ctl = new AbortController();
+    const pauseAt = 2 * SHARD + SHARD / 2;
+    c.srv.onChunk = () => {
+      if (c.srv.bytesSent() >= pauseAt) ctl.abort(new DOMException('paused', 'AbortError'));
+    };
+    const err = await downloadModel(URL1, c.opts({ signal: ctl.signal })).catch((e: unknown) => e);
+    expect((err as DOMException).name).toBe('AbortError');
+    c.srv.onChunk = undefined;
+    const before = shardBytes(c.srv);
+    const [partial] = await listCachedModels({ store: c.store });
+    expect(partial.state).toBe('partial');
+    // Three shards were in flight at once: with whole shards only, next to nothing would be kept.
+    expect(partial.storedBytes).toBe(before);
+    expect(partial.storedBytes).toBeGreaterThanOrEqual(pauseAt);
+    c.srv.clearLog();
+    const info = await downloadModel(URL1, c.opts());
+    expect(info.state).toBe('complete');
+    expect(before + shardBytes(c.srv)).toBe(MODEL.length);
+    // The shards begun before the pause continue from their kept bytes, not from their first byte.
+    expect(c.srv.log.some((e) => e.start % SHARD !== 0 && e.range !== 'bytes=0-0')).toBe(true);
+    await loadAndCheck(c);
+  });
+
+  it('a kept beginning that then fails the shard digest is thrown away and the shard fetched whole', async () => {
+    const shards: string[] = [];
+    for (let o = 0; o < MODEL.length; o += SHARD) shards.push(sha(MODEL.subarray(o, o + SHARD)));
+    const m = { format: 'brix-model-manifest', version: 1, name: 'tiny-demo', files: [{ name: 'model.gguf', size: MODEL.length, sha256: sha(MODEL), shardSize: SHARD, shardSha256: shards }] };
+    const c = setup({ 'model.gguf': MODEL, 'manifest.json': new TextEncoder().encode(JSON.stringify(m)) });
+    const bad = 100;
+    c.srv.rules = [once((r) => r.start <= bad && bad <= r.end, { kind: 'corrupt', offsets: [bad] })];
+    const ctl = new AbortController();
+    c.srv.onChunk = () => {
+      if (c.srv.bytesSent() >= SHARD) ctl.abort(new DOMException('paused', 'AbortError'));
+    };
+    await downloadModel(`${BASE}manifest.json`, c.opts({ signal: ctl.signal })).catch(() => undefined);
+    c.srv.onChunk = undefined;
+    await loadAndCheck(c, `${BASE}manifest.json`);
+  });
+});
+
 /** A Brix model manifest for the given files (whole-file digests only). */
 function manifestOf(files: [string, Uint8Array][]): Uint8Array {
   const m = { format: 'brix-model-manifest', version: 1, name: 'm', files: files.map(([name, b]) => ({ name, size: b.length, sha256: sha(b) })) };
