@@ -135,8 +135,8 @@ test('a dropped connection resumes within the shard; a failed load resumes with 
   const [partial] = await page.evaluate(() => window.shardHarness.list());
   expect(partial.state).toBe('partial');
   expect(partial.storedBytes).toBeGreaterThan(0);
-  expect(partial.storedBytes % SHARD, 'only whole shards are stored').toBe(0);
-  expect(await page.evaluate(() => window.shardHarness.shardRecordCount())).toBe(partial.storedBytes / SHARD);
+  // Whole shards, plus the kept beginnings of shards in flight when the others stopped (one record each).
+  expect(await page.evaluate(() => window.shardHarness.shardRecordCount())).toBeGreaterThanOrEqual(Math.floor(partial.storedBytes / SHARD));
 
   // 3. Back online: exactly the missing bytes are fetched.
   srv.rules = [];

@@ -151,6 +151,30 @@ describe('describeModel errors', () => {
   });
 });
 
+describe('real-valued hyper-parameters are checked where they are read', () => {
+  const mdWith = (cfg: Partial<ModelConfig>, key: string, v: number): GgufMetadata => {
+    const plan = planModel(resolveConfig(cfg), 'f32', vocab);
+    const kvs = plan.metadata.filter((e) => e.key !== key);
+    return new GgufMetadata([...kvs, kv.f32(key, v)]);
+  };
+  const dbrx = { arch: 'dbrx', ...base, experts: 4, expertsUsed: 2 } as const;
+  const llama = { arch: 'llama', ...base, experts: 4, expertsUsed: 2 } as const;
+
+  it('NaN, infinite or negative epsilon / rope base / clamp is a bad-metadata GgufError naming the key', () => {
+    for (const v of [Number.NaN, -1e-5, Number.POSITIVE_INFINITY]) {
+      expectCode(() => readHParams(mdWith(dbrx, 'dbrx.attention.layer_norm_epsilon', v)), 'bad-metadata', /'dbrx\.attention\.layer_norm_epsilon' = .* must be a finite number ≥ 0/);
+      expectCode(() => readHParams(mdWith(llama, 'llama.attention.layer_norm_rms_epsilon', v)), 'bad-metadata', /'llama\.attention\.layer_norm_rms_epsilon'/);
+      expectCode(() => readHParams(mdWith(dbrx, 'dbrx.rope.freq_base', v)), 'bad-metadata', /'dbrx\.rope\.freq_base' = .* must be a finite number > 0/);
+      expectCode(() => readHParams(mdWith(dbrx, 'dbrx.attention.clamp_kqv', v)), 'bad-metadata', /'dbrx\.attention\.clamp_kqv'/);
+      expectCode(() => readHParams(mdWith(llama, 'llama.attention.clamp_kqv', v)), 'bad-metadata', /'llama\.attention\.clamp_kqv'/);
+    }
+    expectCode(() => readHParams(mdWith(dbrx, 'dbrx.rope.freq_base', 0)), 'bad-metadata', /freq_base' = 0/);
+    // In range: accepted (clamp 0 = off).
+    expect(readHParams(mdWith(dbrx, 'dbrx.attention.clamp_kqv', 0)).clamp_kqv).toBe(0);
+    expect(readHParams(mdWith(dbrx, 'dbrx.rope.freq_base', 500000)).rope_base).toBe(500000);
+  });
+});
+
 describe('real model', () => {
   const file = path.resolve(repoRoot, '../shared/models/brix-demo-30m-q8_0.gguf');
   it.runIf(existsSync(file))('brix-demo-30m is a dbrx with the documented hyper-parameters', async () => {
