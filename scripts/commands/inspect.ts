@@ -4,7 +4,8 @@
  * multi-GB files. `--json` prints the same as one object.
  */
 import { requireString, type CliCommand } from '../cliTypes.ts';
-import { describeModel, type ModelHParams } from '../../workers/gguf/arch.ts';
+import { describeModel, expectedTensors, type ModelHParams } from '../../workers/gguf/arch.ts';
+import { BLOCK_LAYOUT, typeName } from '../../kernels/lib/weights.ts';
 import { GgufError } from '../../workers/gguf/errors.ts';
 import { ggmlTypeName } from '../../workers/gguf/ggmlTypes.ts';
 import { typeLabel, type GgufValue } from '../../workers/gguf/metadata.ts';
@@ -34,11 +35,40 @@ export interface InspectReport {
   architecture: string | undefined;
   hparams: ModelHParams | undefined;
   problem: string | undefined;
+  /** Tensors the architecture does not have (a block past block_count, an unknown name) or of a type it cannot hold. */
+  warnings: string[];
   params: number;
   tensorBytes: number;
   types: Record<string, { tensors: number; bytes: number; params: number }>;
   metadata: { key: string; type: string; value: string }[];
   tensors: { name: string; type: string; dims: number[]; bytes: number; offset: number; part: number }[];
+}
+
+const VECTOR_TYPES = new Set(['F32', 'F16', 'BF16']);
+
+/**
+ * What the loader would not expect: tensors outside the architecture's list (a hostile or broken file can carry
+ * blocks past block_count, which nothing would read), vectors (norms, biases) not in a float type, and types
+ * Brix has no kernels for.
+ */
+function tensorWarnings(model: GgufModel, hp: ModelHParams | undefined): string[] {
+  const out: string[] = [];
+  const expected = hp ? new Map(expectedTensors(hp).map((e) => [e.name, e])) : undefined;
+  for (const t of model.tensors) {
+    const type = ggmlTypeName(t.type);
+    if (expected && !expected.has(t.name)) {
+      const blk = /^blk\.(\d+)\./.exec(t.name);
+      out.push(
+        blk && hp && Number(blk[1]) >= hp.n_layer
+          ? `tensor '${t.name}' is in block ${blk[1]}, beyond block_count ${hp.n_layer}`
+          : `tensor '${t.name}' is not one ${hp?.arch ?? 'this architecture'} has`,
+      );
+    }
+    const vector = t.dims.filter((d) => d > 1).length <= 1;
+    if (!typeName(t.type)) out.push(`tensor '${t.name}' has type ${type}, which Brix has no kernels for (supported: ${Object.keys(BLOCK_LAYOUT).join(', ')})`);
+    else if (vector && !VECTOR_TYPES.has(type)) out.push(`tensor '${t.name}' is a vector of type ${type}; norms and biases are F32 (or F16/BF16)`);
+  }
+  return out;
 }
 
 export function inspectModel(model: GgufModel): InspectReport {
@@ -66,6 +96,7 @@ export function inspectModel(model: GgufModel): InspectReport {
     architecture: model.metadata.optString('general.architecture'),
     hparams,
     problem,
+    warnings: tensorWarnings(model, hparams),
     params,
     tensorBytes: model.tensorBytes,
     types,
@@ -84,6 +115,7 @@ export function formatReport(r: InspectReport): string {
   if (r.files.length > 1) for (const [i, f] of r.files.entries()) lines.push(`  part ${i + 1}: ${f.name} ${fmtBytes(f.size)}, ${f.tensors} tensors`);
   lines.push('', `architecture: ${r.architecture ?? '(none)'}`);
   if (r.problem) lines.push(`  cannot run this model: ${r.problem}`);
+  for (const w of r.warnings) lines.push(`  warning: ${w}`);
   const h = r.hparams;
   if (h) {
     lines.push(

@@ -4,7 +4,10 @@
  * time; up to --queue requests wait, more get 429. Runs until SIGINT/SIGTERM. With --port 0 the system picks a
  * free port; the first stdout line says where it listens either way:
  *   brix serve: listening on http://127.0.0.1:8080/v1 (model brix-demo-30m)
+ * Only the loopback names (and the --host address) are answered; web pages of other origins only with --cors;
+ * --api-key (or BRIX_API_KEY) requires a bearer key.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { UsageError, flagNumber, flagString, requireString, type CliCommand } from '../cliTypes.ts';
 import { KV_CACHE_FLAG, kvCacheFlag, loadNodeEngine } from '../lib/nodeEngine.ts';
@@ -12,9 +15,38 @@ import { createOpenAIServer } from '../lib/openaiServer.ts';
 
 const DEFAULT_PORT = 8080;
 
+/** `--cors a,b`: each an origin (`scheme://host[:port]`, no path) or `*`. */
+export function parseCors(v: string | undefined): string[] {
+  if (v === undefined) return [];
+  const out: string[] = [];
+  for (const raw of v.split(',')) {
+    const o = raw.trim().replace(/\/+$/, '');
+    if (o === '') continue;
+    if (o !== '*') {
+      let u: URL;
+      try {
+        u = new URL(o);
+      } catch {
+        throw new UsageError(`--cors: '${o}' is not an origin (like http://localhost:4173)`);
+      }
+      if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.origin !== o.toLowerCase()) throw new UsageError(`--cors: '${o}' is not an origin (scheme://host[:port], no path)`);
+    }
+    out.push(o);
+  }
+  return out;
+}
+
+/** Host names answered besides loopback: the --host address, or every interface's address for a wildcard. */
+function hostNamesFor(host: string): string[] {
+  if (host !== '0.0.0.0' && host !== '::') return [host];
+  return Object.values(os.networkInterfaces())
+    .flatMap((a) => a ?? [])
+    .map((a) => a.address.replace(/%.*$/, ''));
+}
+
 export const command: CliCommand = {
   name: 'serve',
-  summary: 'serve a model over an OpenAI-compatible HTTP API (GET /v1/models, POST /v1/chat/completions, streaming, CORS)',
+  summary: 'serve a model over an OpenAI-compatible HTTP API (GET /v1/models, POST /v1/chat/completions, streaming; --cors, --api-key)',
   flags: {
     model: { kind: 'string', help: 'GGUF file (first file of a split set) or http(s) URL', required: true },
     port: { kind: 'number', help: `TCP port (default ${DEFAULT_PORT}; 0 picks a free one)` },
@@ -23,6 +55,8 @@ export const command: CliCommand = {
     'context-size': { kind: 'number', help: 'KV cache length in tokens' },
     'max-tokens': { kind: 'number', help: 'max_tokens when a request gives none (default 512)' },
     queue: { kind: 'number', help: 'requests that may wait while one runs; more get 429 (default 8)' },
+    cors: { kind: 'string', help: 'browser origins allowed to call it, comma-separated (e.g. http://localhost:4173; default none)' },
+    'api-key': { kind: 'string', help: "require 'Authorization: Bearer <key>' (default: env BRIX_API_KEY; none when unset)" },
     quiet: { kind: 'boolean', help: 'no per-request log lines on stderr' },
     'kv-cache': KV_CACHE_FLAG,
   },
@@ -37,6 +71,9 @@ export const command: CliCommand = {
     const ctx = flagNumber(flags, 'context-size');
     if (ctx !== undefined && (!Number.isInteger(ctx) || ctx < 1)) throw new UsageError(`--context-size ${ctx} must be a positive integer`);
     const kvCache = kvCacheFlag(flags);
+    const cors = parseCors(flagString(flags, 'cors'));
+    const apiKey = flagString(flags, 'api-key') ?? (process.env.BRIX_API_KEY || undefined);
+    if (apiKey !== undefined && apiKey.trim() === '') throw new UsageError('--api-key must not be empty');
     const modelPath = requireString(flags, 'model');
     const modelId =
       flagString(flags, 'name') ??
@@ -52,6 +89,9 @@ export const command: CliCommand = {
       maxQueue: queue,
       defaultMaxTokens: maxTokens ?? 512,
       maxTokensLimit: info.contextSize,
+      cors,
+      apiKey: apiKey?.trim(),
+      hosts: hostNamesFor(host),
       log: flags.quiet ? undefined : (line) => io.err(`${new Date().toISOString()} ${line}\n`),
     });
     try {

@@ -10,12 +10,15 @@
  *   GET  /health                    {"status":"ok"}
  * (also without the /v1 prefix). The engine runs one generation at a time: requests wait in a FIFO queue of
  * `maxQueue` places, and one more is refused with 429 and Retry-After. A client that disconnects aborts its
- * generation (or leaves the queue). Every answer carries permissive CORS headers and OPTIONS preflights are
- * answered, so the browser app on another origin can call it. Timings are also reported the way llama.cpp's
- * server does (`timings.prompt_per_second`, `predicted_per_second`).
+ * generation (or leaves the queue). Its doors: only a loopback Host (localhost, 127.0.0.1, [::1], plus the
+ * names in `hosts`) with the server's port is answered, against DNS rebinding; a browser request from a foreign
+ * Origin gets 403 unless that origin is in `cors` (then it gets CORS headers naming it, and its preflights are
+ * answered); the private-network preflight is never allowed; with `apiKey` every route but /health needs
+ * `Authorization: Bearer <key>` (401). Timings are also reported the way llama.cpp's server does
+ * (`timings.prompt_per_second`, `predicted_per_second`).
  */
 import http from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import type { Engine } from '../../workers/engine/types.ts';
 import type { ChatMessage, FinishReason, GenerationResult, GenerationStats, SamplingParams } from '../../workers/protocol.ts';
 
@@ -32,6 +35,12 @@ export interface OpenAIServerOptions {
   /** One line per request (method, path, status, tokens, time). */
   readonly log?: (line: string) => void;
   readonly now?: () => number;
+  /** Browser origins allowed to call (exact `scheme://host[:port]`; `*` = any). Default none: same origin only. */
+  readonly cors?: readonly string[];
+  /** When set, every route but /health needs `Authorization: Bearer <apiKey>`. */
+  readonly apiKey?: string;
+  /** Host names answered besides localhost, 127.0.0.1 and [::1] (e.g. the address given to --host). */
+  readonly hosts?: readonly string[];
 }
 
 /** A request the server refuses, with the status and OpenAI error type to answer with. */
@@ -53,8 +62,7 @@ const MAX_BODY = 8 * 1024 * 1024;
 const MAX_STOP = 16;
 
 const CORS: Readonly<Record<string, string>> = {
-  'access-control-allow-origin': '*',
-  'access-control-allow-methods': 'GET, POST, OPTIONS',
+  'access-control-allow-methods': 'GET, HEAD, POST, OPTIONS',
   'access-control-allow-headers': 'authorization, content-type, accept, x-requested-with',
   'access-control-expose-headers': 'retry-after',
   'access-control-max-age': '86400',
@@ -210,15 +218,40 @@ class Turnstile {
   }
 }
 
+const LOOPBACK = ['localhost', '127.0.0.1', '[::1]'];
+
+/** Lower-cased host name of a Host header, IPv6 in brackets, and its port (undefined when absent/bad). */
+export function parseHostHeader(h: string): { name: string; port: number | undefined } | undefined {
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/i.exec(h.trim());
+  if (!m) return undefined;
+  return { name: m[1].toLowerCase().replace(/\.$/, ''), port: m[2] === undefined ? undefined : Number(m[2]) };
+}
+
+const tooLarge = (): RequestError => new RequestError(413, `the request body is over ${MAX_BODY} bytes`);
+
+/**
+ * The body, up to MAX_BODY. Past that it stops keeping bytes and rejects with 413 but keeps draining the
+ * request, so the client (still sending) reads the 413 instead of a reset socket; the caller closes the
+ * connection once the answer is out.
+ */
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > MAX_BODY) {
+      req.resume();
+      reject(tooLarge());
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
+    let over = false;
     req.on('data', (c: Buffer) => {
       size += c.length;
+      if (over) return;
       if (size > MAX_BODY) {
-        reject(new RequestError(413, `the request body is over ${MAX_BODY} bytes`));
-        req.destroy();
+        over = true;
+        chunks.length = 0;
+        reject(tooLarge());
         return;
       }
       chunks.push(c);
@@ -228,14 +261,15 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+function sendJson(res: http.ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}, head = false): void {
   if (res.headersSent) return;
-  res.writeHead(status, { ...CORS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...extra });
-  res.end(JSON.stringify(body));
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': String(Buffer.byteLength(text)), ...extra });
+  res.end(head ? undefined : text);
 }
 
-function sendError(res: http.ServerResponse, e: RequestError, extra: Record<string, string> = {}): void {
-  sendJson(res, e.status, { error: { message: e.message, type: e.type, param: e.param, code: null } }, extra);
+function sendError(res: http.ServerResponse, e: RequestError, extra: Record<string, string> = {}, head = false): void {
+  sendJson(res, e.status, { error: { message: e.message, type: e.type, param: e.param, code: null } }, extra, head);
 }
 
 export function createOpenAIServer(opts: OpenAIServerOptions): http.Server {
@@ -286,7 +320,6 @@ export function createOpenAIServer(opts: OpenAIServerOptions): http.Server {
         });
       } else {
         res.writeHead(200, {
-          ...CORS,
           'content-type': 'text/event-stream; charset=utf-8',
           'cache-control': 'no-cache',
           connection: 'keep-alive',
@@ -329,22 +362,65 @@ export function createOpenAIServer(opts: OpenAIServerOptions): http.Server {
     }
   }
 
+  const corsAny = (opts.cors ?? []).includes('*');
+  const corsOrigins = new Set((opts.cors ?? []).filter((o) => o !== '*').map((o) => o.replace(/\/+$/, '').toLowerCase()));
+  const hostNames = new Set([...LOOPBACK, ...(opts.hosts ?? []).map((h) => (h.includes(':') && !h.startsWith('[') ? `[${h}]` : h).toLowerCase())]);
+  const keyDigest = opts.apiKey === undefined ? undefined : createHash('sha256').update(opts.apiKey).digest();
+
+  /** The doors, before any route: Host (403), Origin (403), then CORS headers for an allowed foreign origin. */
+  function admit(req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.setHeader('vary', 'Origin');
+    const port = req.socket.localPort;
+    const hostHeader = req.headers.host ?? '';
+    const host = parseHostHeader(hostHeader);
+    if (!host || !hostNames.has(host.name) || (host.port ?? 80) !== port) {
+      throw new RequestError(403, `Host '${hostHeader}' is not this server (DNS rebinding?): call it as http://127.0.0.1:${port ?? ''}`, 'permission_error');
+    }
+    const origin = req.headers.origin;
+    if (origin === undefined) return; // not a browser's cross-origin request (curl, SDKs, same-origin GET)
+    const own = origin.toLowerCase() === `http://${host.name}${host.port === undefined ? '' : `:${host.port}`}`;
+    if (own) return;
+    if (corsAny || corsOrigins.has(origin.toLowerCase())) {
+      res.setHeader('access-control-allow-origin', corsAny ? '*' : origin);
+      for (const [k, v] of Object.entries(CORS)) res.setHeader(k, v);
+      return;
+    }
+    throw new RequestError(403, `requests from origin ${origin} are not allowed: start serve with --cors ${origin} to allow it`, 'permission_error');
+  }
+
+  function authorize(req: http.IncomingMessage): void {
+    if (keyDigest === undefined) return;
+    const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+    const given = m ? createHash('sha256').update(m[1].trim()).digest() : undefined;
+    if (given === undefined || !timingSafeEqual(given, keyDigest)) {
+      throw new RequestError(401, "this server needs an API key: send 'Authorization: Bearer <key>' (the key given to serve --api-key or BRIX_API_KEY)", 'authentication_error', null);
+    }
+  }
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<string> {
     const t0 = now();
-    const path = new URL(req.url ?? '/', 'http://x').pathname.replace(/\/+$/, '') || '/';
+    admit(req, res);
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://x');
+    } catch {
+      throw new RequestError(400, 'bad request target');
+    }
+    const path = url.pathname.replace(/\/+$/, '') || '/';
     const route = path.replace(/^\/v1(?=\/)/, '');
     if (req.method === 'OPTIONS') {
-      const pna = req.headers['access-control-request-private-network'] === 'true' ? { 'access-control-allow-private-network': 'true' } : {};
-      res.writeHead(204, { ...CORS, ...pna });
+      res.writeHead(204);
       res.end();
       return '204 preflight';
     }
-    if (route === '/models' && req.method === 'GET') {
-      sendJson(res, 200, { object: 'list', data: [{ id: opts.modelId, object: 'model', created: 0, owned_by: 'brix' }] });
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    if (route === '/health' && read) {
+      sendJson(res, 200, { status: 'ok', busy: gate.busy, queued: gate.queued }, {}, req.method === 'HEAD');
       return '200';
     }
-    if (route === '/health' && req.method === 'GET') {
-      sendJson(res, 200, { status: 'ok', busy: gate.busy, queued: gate.queued });
+    authorize(req);
+    if (route === '/models' && read) {
+      sendJson(res, 200, { object: 'list', data: [{ id: opts.modelId, object: 'model', created: 0, owned_by: 'brix' }] }, {}, req.method === 'HEAD');
       return '200';
     }
     if (route === '/chat/completions') {
@@ -354,13 +430,20 @@ export function createOpenAIServer(opts: OpenAIServerOptions): http.Server {
     throw new RequestError(404, `no route ${req.method ?? ''} ${path} (try GET /v1/models or POST /v1/chat/completions)`, 'not_found_error');
   }
 
-  return http.createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     const t0 = now();
     handle(req, res).then(
       (what) => log(`${req.method ?? '?'} ${req.url ?? ''} ${what}`),
       (e: unknown) => {
         if (e instanceof RequestError) {
-          sendError(res, e, e.retryAfter !== undefined ? { 'retry-after': String(e.retryAfter) } : {});
+          const extra: Record<string, string> = e.retryAfter !== undefined ? { 'retry-after': String(e.retryAfter) } : {};
+          if (e.status === 401) extra['www-authenticate'] = 'Bearer';
+          if (e.status === 413) {
+            // The client may still be sending: answer, then close the connection (drained meanwhile, with a limit).
+            extra.connection = 'close';
+            res.once('finish', () => setTimeout(() => req.socket.destroy(), 2000).unref());
+          }
+          sendError(res, e, extra, req.method === 'HEAD');
           log(`${req.method ?? '?'} ${req.url ?? ''} ${e.status} ${e.message}`);
         } else {
           const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
@@ -370,4 +453,15 @@ export function createOpenAIServer(opts: OpenAIServerOptions): http.Server {
       },
     );
   });
+  // A request Node's parser refuses (bad request line, bad header) gets a 400 in our error shape, not a reset.
+  server.on('clientError', (err: Error & { code?: string }, socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({ error: { message: `bad request (${err.code ?? err.message})`, type: 'invalid_request_error', param: null, code: null } });
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+  return server;
 }

@@ -157,14 +157,17 @@ test('panes list the models of every engine; panes can be added and closed', asy
   await expect(pane(page, 2).getByTestId('pane-fit')).toHaveText('Memory: Runs on the server: takes no memory on this device.');
 });
 
-test('endpoints in the browser: a local OpenAI-compatible server streams with stats; an unreachable one says CORS/unreachable', async ({ page }) => {
-  const server = createOpenAIServer({ engine: scriptedEngine(['Once', ' upon', ' a', ' time', '.']), modelId: 'tiny' });
+test('endpoints in the browser: brix serve with --cors for the app streams with stats; one without --cors says CORS/unreachable', async ({ page, baseURL }) => {
+  // `brix serve --cors <the app's origin>`; the second server, without --cors, refuses the app's origin.
+  const server = createOpenAIServer({ engine: scriptedEngine(['Once', ' upon', ' a', ' time', '.']), modelId: 'tiny', cors: [new URL(baseURL ?? '').origin] });
+  const closed = createOpenAIServer({ engine: scriptedEngine(['never']), modelId: 'nothing-here' });
   const origin = await listen(server);
+  const closedOrigin = await listen(closed);
   try {
     await seedSettings(page);
     await openCompare(page);
     await addEndpoint(page, 0, origin, 'tiny');
-    await addEndpoint(page, 1, 'http://127.0.0.1:9/v1', 'nothing-here');
+    await addEndpoint(page, 1, `${closedOrigin}/v1`, 'nothing-here');
     await modelBox(page, 1).selectOption({ label: 'Endpoint 1 (tiny)' });
     await modelBox(page, 2).selectOption({ label: 'Endpoint 2 (nothing-here)' });
     await send(page, 'Tell me a story');
@@ -188,6 +191,7 @@ test('endpoints in the browser: a local OpenAI-compatible server streams with st
     expect(exported).not.toContain('sk-e2e-secret');
   } finally {
     await close(server);
+    await close(closed);
   }
 });
 

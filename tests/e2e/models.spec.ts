@@ -2,9 +2,12 @@
  * @file The Models page without the engine: the catalog (bundled demo, Granite-MoE, OLMoE, a dense Llama) with
  * sizes, what each needs and a fit verdict before any download; DBRX listed as needing an endpoint; adding a
  * model by URL (validated) and from a file, both showing up in the chat's model picker; the storage panel; and
- * the bundled demo model downloaded into the weight cache from this page, then deleted.
+ * the bundled demo model downloaded into the weight cache from this page, then deleted; and a URL model paused
+ * at about half and resumed, against a throttled local Range server that counts the bytes it sends.
  */
+import { randomBytes } from 'node:crypto';
 import { expect, test } from '@playwright/test';
+import { startShardServer } from './server/shardServer.ts';
 
 test('catalog: models, sizes, requirements and a verdict before downloading; DBRX needs an endpoint', async ({ page }) => {
   await page.goto('/#/models');
@@ -79,4 +82,44 @@ test('storage panel, and the demo model downloaded into the cache from this page
   await expect(page.getByTestId('storage-usage')).toContainText('1 downloaded model: 28.6 MB');
   await demo.getByRole('button', { name: 'Delete download' }).click();
   await expect(demo.getByTestId('cache-state')).toHaveText('Not downloaded.');
+});
+
+test('pause at about half keeps what was downloaded; resume fetches only the rest (at most 1.1x the file)', async ({ page }) => {
+  test.setTimeout(120_000);
+  const MiB = 1024 * 1024;
+  // 40 MiB: three 16 MiB shards, all in flight at once, so at half none is complete.
+  const size = 40 * MiB;
+  const srv = await startShardServer();
+  try {
+    srv.addFile('pause-test.gguf', new Uint8Array(randomBytes(size)));
+    srv.throttle = 3 * MiB; // per response: ~9 MiB/s with three at once
+    const sent = (): number => srv.bytesSent('pause-test.gguf');
+    await page.goto('/#/models');
+    await page.getByRole('textbox', { name: 'Model URL' }).fill(`${srv.origin}/files/pause-test.gguf`);
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    const card = page.getByTestId('model-card').filter({ has: page.getByRole('heading', { name: 'pause-test', exact: true }) });
+    await card.getByRole('button', { name: 'Download', exact: true }).click();
+    await expect.poll(sent, { timeout: 60_000, intervals: [50] }).toBeGreaterThanOrEqual(0.45 * size);
+    await card.getByRole('button', { name: 'Pause' }).click();
+    await expect(card.getByText('Paused: what was downloaded is kept.')).toBeVisible();
+    const state = card.getByTestId('cache-state');
+    await expect(state).toHaveText(/^Partly downloaded: [\d.]+ MB of 41\.9 MB\.$/);
+    const kept = Number(/Partly downloaded: ([\d.]+) MB/.exec((await state.textContent()) ?? '')?.[1]) * 1e6;
+    const atPause = sent();
+    console.log(`paused with ${atPause} bytes sent, ${kept} shown as kept, of ${size}`);
+    // The card tells the truth: what the server sent, less what was still in socket buffers at the pause.
+    expect(kept).toBeGreaterThanOrEqual(0.4 * size);
+    expect(kept).toBeLessThanOrEqual(atPause + 1e5);
+
+    srv.throttle = 0;
+    await card.getByRole('button', { name: 'Resume download' }).click();
+    await expect(state).toHaveText('Downloaded (41.9 MB).', { timeout: 60_000 });
+    const total = sent();
+    console.log(`pause/resume: ${total} bytes sent for a ${size}-byte file (${(total / size).toFixed(3)}x)`);
+    expect(total).toBeLessThanOrEqual(1.1 * size);
+    // Resumed shards continued from their kept bytes instead of their first byte.
+    expect(srv.log.some((e) => e.file === 'pause-test.gguf' && e.start % (16 * MiB) !== 0)).toBe(true);
+  } finally {
+    await srv.close();
+  }
 });

@@ -14,6 +14,7 @@ import { GgufMetadata, type GgufKv } from '../../workers/gguf/metadata.ts';
 import { openGgufModel } from '../../workers/gguf/model.ts';
 import { kv, writeGgufToBytes } from '../../workers/gguf/writer.ts';
 import { planModel, resolveConfig, makeVocab, type ModelConfig } from '../../scripts/lib/makeModel.ts';
+import { formatReport, inspectModel } from '../../scripts/commands/inspect.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const vocab = makeVocab(300);
@@ -148,6 +149,60 @@ describe('describeModel errors', () => {
       'bad-metadata',
       /expert_used_count 5/,
     );
+  });
+});
+
+describe('real-valued hyper-parameters are checked where they are read', () => {
+  const mdWith = (cfg: Partial<ModelConfig>, key: string, v: number): GgufMetadata => {
+    const plan = planModel(resolveConfig(cfg), 'f32', vocab);
+    const kvs = plan.metadata.filter((e) => e.key !== key);
+    return new GgufMetadata([...kvs, kv.f32(key, v)]);
+  };
+  const dbrx = { arch: 'dbrx', ...base, experts: 4, expertsUsed: 2 } as const;
+  const llama = { arch: 'llama', ...base, experts: 4, expertsUsed: 2 } as const;
+
+  it('NaN, infinite or negative epsilon / rope base / clamp is a bad-metadata GgufError naming the key', () => {
+    for (const v of [Number.NaN, -1e-5, Number.POSITIVE_INFINITY]) {
+      expectCode(() => readHParams(mdWith(dbrx, 'dbrx.attention.layer_norm_epsilon', v)), 'bad-metadata', /'dbrx\.attention\.layer_norm_epsilon' = .* must be a finite number ≥ 0/);
+      expectCode(() => readHParams(mdWith(llama, 'llama.attention.layer_norm_rms_epsilon', v)), 'bad-metadata', /'llama\.attention\.layer_norm_rms_epsilon'/);
+      expectCode(() => readHParams(mdWith(dbrx, 'dbrx.rope.freq_base', v)), 'bad-metadata', /'dbrx\.rope\.freq_base' = .* must be a finite number > 0/);
+      expectCode(() => readHParams(mdWith(dbrx, 'dbrx.attention.clamp_kqv', v)), 'bad-metadata', /'dbrx\.attention\.clamp_kqv'/);
+      expectCode(() => readHParams(mdWith(llama, 'llama.attention.clamp_kqv', v)), 'bad-metadata', /'llama\.attention\.clamp_kqv'/);
+    }
+    expectCode(() => readHParams(mdWith(dbrx, 'dbrx.rope.freq_base', 0)), 'bad-metadata', /freq_base' = 0/);
+    // In range: accepted (clamp 0 = off).
+    expect(readHParams(mdWith(dbrx, 'dbrx.attention.clamp_kqv', 0)).clamp_kqv).toBe(0);
+    expect(readHParams(mdWith(dbrx, 'dbrx.rope.freq_base', 500000)).rope_base).toBe(500000);
+  });
+});
+
+describe('inspect flags tensors the loader would not expect', () => {
+  type Spec = { name: string; dims: number[]; type: GgmlType };
+  async function inspectEdited(edit: (t: Spec[]) => Spec[]): Promise<ReturnType<typeof inspectModel>> {
+    const plan = planModel(resolveConfig({ arch: 'llama', ...base, experts: 4, expertsUsed: 2 }), 'f32', vocab);
+    const tensors = edit(plan.tensors.map((t) => ({ name: t.name, dims: [...t.dims], type: GgmlType.F32 })));
+    const bytes = await writeGgufToBytes(plan.metadata, tensors.map((t) => ({ ...t, data: new Uint8Array(tensorBytes(t.type, t.dims)) })));
+    return inspectModel(await openGgufModel(arrayBufferSource(bytes, 'edited.gguf')));
+  }
+
+  it('a clean file has no warnings', async () => {
+    expect((await inspectEdited((t) => t)).warnings).toEqual([]);
+  });
+
+  it('a block beyond block_count, an unknown tensor, a vector of a quantized type and a type without kernels', async () => {
+    const r = await inspectEdited((t) => [
+      ...t.map((x) => (x.name === 'blk.0.attn_norm.weight' ? { ...x, dims: [64], type: GgmlType.I32 } : x.name === 'blk.1.ffn_norm.weight' ? { ...x, dims: [64], type: GgmlType.Q8_0 } : x)),
+      { name: 'blk.7.attn_q.weight', dims: [64, 64], type: GgmlType.F32 },
+      { name: 'mystery.weight', dims: [64], type: GgmlType.F32 },
+    ]);
+    expect(r.problem).toBeUndefined();
+    expect(r.warnings).toEqual([
+      "tensor 'blk.0.attn_norm.weight' has type I32, which Brix has no kernels for (supported: " + r.warnings[0].split('(supported: ')[1],
+      "tensor 'blk.1.ffn_norm.weight' is a vector of type Q8_0; norms and biases are F32 (or F16/BF16)",
+      "tensor 'blk.7.attn_q.weight' is in block 7, beyond block_count 2",
+      "tensor 'mystery.weight' is not one llama has",
+    ]);
+    expect(formatReport(r)).toContain("  warning: tensor 'blk.7.attn_q.weight' is in block 7, beyond block_count 2");
   });
 });
 

@@ -2,8 +2,9 @@
  * @file `brix serve` for real: the CLI started from Node on a tiny generated model (our engine on Node WebGPU,
  * lavapipe unless VK_ICD_FILENAMES says otherwise), then the compare view's endpoint engine streams a chat
  * completion from it over HTTP. Checks the listening line, /v1/models, the streamed answer against the
- * non-streamed one for the same greedy request, server-side speeds and usage arriving in the stats, and a clean
- * exit on SIGTERM. Needs the engine and a Vulkan driver; it fails (never skips) without them.
+ * non-streamed one for the same greedy request, server-side speeds and usage arriving in the stats, the doors
+ * (--cors origin allowed, a foreign one and a foreign Host refused, the key from BRIX_API_KEY required), and a
+ * clean exit on SIGTERM. Needs the engine and a Vulkan driver; it fails (never skips) without them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,9 @@ import type { GenerateRequest } from '../../workers/protocol.ts';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const LAVAPIPE = '/usr/share/vulkan/icd.d/lvp_icd.json';
 const START_MS = 240_000;
+const KEY = 'sk-serve-test';
+const APP = 'http://localhost:4173';
+const auth = { authorization: `Bearer ${KEY}` };
 
 let dir: string;
 let child: ChildProcess | undefined;
@@ -49,9 +53,9 @@ beforeAll(async () => {
   const cfg = resolveConfig({ arch: 'dbrx', name: 'tiny-serve', layers: 1, embd: 128, heads: 4, kvHeads: 2, ff: 128, experts: 4, expertsUsed: 2, vocab: 1024, ctx: 256 });
   const file = path.join(dir, 'tiny-serve.gguf');
   writeFileSync(file, await makeModelBytes(cfg, 'q8_0', 11));
-  const env = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, BRIX_API_KEY: KEY };
   if (env.VK_ICD_FILENAMES === undefined && existsSync(LAVAPIPE)) env.VK_ICD_FILENAMES = LAVAPIPE;
-  child = spawn(process.execPath, [path.join(repoRoot, 'scripts/cli.mjs'), 'serve', '--model', file, '--port', '0', '--context-size', '128', '--max-tokens', '6', '--quiet'], {
+  child = spawn(process.execPath, [path.join(repoRoot, 'scripts/cli.mjs'), 'serve', '--model', file, '--port', '0', '--context-size', '128', '--max-tokens', '6', '--cors', APP, '--quiet'], {
     cwd: repoRoot,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -80,18 +84,22 @@ const REQUEST: GenerateRequest = {
 };
 
 describe('brix serve (real engine)', () => {
-  it('lists its model at /v1/models', async () => {
-    const res = await fetch(`${base}/models`);
+  it('lists its model at /v1/models, to the key and the --cors origin only', async () => {
+    const res = await fetch(`${base}/models`, { headers: { ...auth, origin: APP } });
     expect(res.status).toBe(200);
-    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-allow-origin')).toBe(APP);
     expect(await res.json()).toMatchObject({ object: 'list', data: [{ id: 'tiny-serve', object: 'model' }] });
+    expect((await fetch(`${base}/models`)).status).toBe(401);
+    const evil = await fetch(`${base}/models`, { headers: { ...auth, origin: 'https://evil.example' } });
+    expect(evil.status).toBe(403);
+    expect(evil.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('streams a completion into the endpoint engine, the same text as the non-streamed answer', async () => {
     const engine = new OpenAIChatEngine(
       { id: 'openai:serve', kind: 'openai', ref: 'serve', name: 'serve' },
       { id: 'serve', name: 'serve', baseUrl: base, model: 'tiny-serve', extendedSampling: true },
-      { fetch: (u, i) => fetch(u, i), now: () => performance.now(), apiKey: () => undefined },
+      { fetch: (u, i) => fetch(u, i), now: () => performance.now(), apiKey: () => KEY },
     );
     expect((await engine.load()).name).toBe('tiny-serve');
     const deltas: string[] = [];
@@ -106,6 +114,7 @@ describe('brix serve (real engine)', () => {
 
     const res = await fetch(`${base}/chat/completions`, {
       method: 'POST',
+      headers: auth,
       body: JSON.stringify({ model: 'tiny-serve', messages: REQUEST.messages, temperature: 0, max_tokens: 6, seed: 1 }),
     });
     expect(res.status).toBe(200);

@@ -5,7 +5,8 @@
  * generation at a time (queueing, 429 with Retry-After when the queue is full), and a disconnecting client
  * aborting its generation. Then the compare view's endpoint engine streams from it over real HTTP.
  */
-import type http from 'node:http';
+import http from 'node:http';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createOpenAIServer, parseChatRequest, RequestError } from '../../scripts/lib/openaiServer.ts';
 import { SseParser } from '../../app/engines/sse.ts';
@@ -75,15 +76,47 @@ afterEach(async () => {
   }
 });
 
-async function serve(engine: Pick<Engine, 'generate'>, maxQueue = 8): Promise<{ base: string; log: string[] }> {
+async function serve(
+  engine: Pick<Engine, 'generate'>,
+  maxQueue = 8,
+  doors: { cors?: string[]; apiKey?: string } = {},
+): Promise<{ base: string; log: string[]; port: number }> {
   const log: string[] = [];
-  const server = createOpenAIServer({ engine, modelId: 'tiny', maxQueue, defaultMaxTokens: 64, maxTokensLimit: 256, log: (l) => log.push(l) });
+  const server = createOpenAIServer({ engine, modelId: 'tiny', maxQueue, defaultMaxTokens: 64, maxTokensLimit: 256, log: (l) => log.push(l), ...doors });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const addr = server.address();
   if (addr === null || typeof addr === 'string') throw new Error('no TCP address');
   const { port } = addr;
-  return { base: `http://127.0.0.1:${port}`, log };
+  return { base: `http://127.0.0.1:${port}`, log, port };
+}
+
+/** A request with headers fetch would not let us set (Host), answered as status, headers and body. */
+function raw(
+  port: number,
+  opts: { method?: string; path?: string; headers?: Record<string, string>; body?: Buffer | string },
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path ?? '/v1/models', headers: opts.headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** Bytes straight onto a socket (a request line Node's client would refuse to send); the first line back. */
+function rawLine(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(port, '127.0.0.1', () => c.write(text));
+    let b = '';
+    c.on('data', (d: Buffer) => (b += d.toString('latin1')));
+    c.on('end', () => resolve(b));
+    c.on('error', reject);
+  });
 }
 
 const chatBody = (extra: Record<string, unknown> = {}): string => JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], ...extra });
@@ -158,18 +191,24 @@ describe('parseChatRequest', () => {
 });
 
 describe('createOpenAIServer', () => {
-  it('lists its model and answers CORS preflights; unknown routes are 404 JSON', async () => {
-    const { base } = await serve(new ScriptedEngine(['a']));
+  it('lists its model and answers CORS preflights of a --cors origin; unknown routes are 404 JSON', async () => {
+    const { base } = await serve(new ScriptedEngine(['a']), 8, { cors: ['http://localhost:4173'] });
     const models = await fetch(`${base}/v1/models`);
     expect(models.status).toBe(200);
-    expect(models.headers.get('access-control-allow-origin')).toBe('*');
+    expect(models.headers.get('access-control-allow-origin')).toBeNull();
     expect(await models.json()).toEqual({ object: 'list', data: [{ id: 'tiny', object: 'model', created: 0, owned_by: 'brix' }] });
     const pre = await fetch(`${base}/v1/chat/completions`, {
       method: 'OPTIONS',
-      headers: { origin: 'http://localhost:4173', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+      headers: {
+        origin: 'http://localhost:4173',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type',
+        'access-control-request-private-network': 'true',
+      },
     });
     expect(pre.status).toBe(204);
-    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-origin')).toBe('http://localhost:4173');
+    expect(pre.headers.get('access-control-allow-private-network')).toBeNull();
     expect(pre.headers.get('access-control-allow-headers')).toMatch(/authorization/);
     expect(pre.headers.get('access-control-allow-methods')).toMatch(/POST/);
     const nf = await fetch(`${base}/v1/embeddings`, { method: 'POST', body: '{}' });
@@ -187,7 +226,7 @@ describe('createOpenAIServer', () => {
     });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
     const events = await sseEvents(res);
     expect(events.at(-1)).toBe('[DONE]');
     type Ch = { object: string; model: string; choices: { delta: { role?: string; content?: string }; finish_reason: string | null }[]; usage?: Record<string, number> };
@@ -202,6 +241,100 @@ describe('createOpenAIServer', () => {
     expect(typed.at(-1)?.usage).toEqual({ prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 });
     expect(engine.requests[0].sampling).toEqual({ temperature: 0.3, topP: 0.8, topK: 4, repetitionPenalty: 1, maxTokens: 10, seed: 5, stop: ['\n'] });
     expect(engine.requests[0].messages).toEqual([{ role: 'user', content: 'Hi' }]);
+  });
+
+  it('refuses a foreign Origin with 403 and no CORS header, and answers its own origin and non-browser clients', async () => {
+    const { base, port } = await serve(new ScriptedEngine(['a']));
+    const evil = await fetch(`${base}/v1/models`, { headers: { origin: 'https://evil.example' } });
+    expect(evil.status).toBe(403);
+    expect(evil.headers.get('access-control-allow-origin')).toBeNull();
+    expect(((await evil.json()) as { error: { message: string } }).error.message).toMatch(/--cors https:\/\/evil\.example/);
+    const chat = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'text/plain' }, body: chatBody() });
+    expect(chat.status).toBe(403);
+    expect(chat.headers.get('access-control-allow-origin')).toBeNull();
+    const pre = await fetch(`${base}/v1/chat/completions`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-private-network': 'true' },
+    });
+    expect(pre.status).toBe(403);
+    expect(pre.headers.get('access-control-allow-origin')).toBeNull();
+    expect(pre.headers.get('access-control-allow-private-network')).toBeNull();
+    // Another port on localhost is another origin too.
+    expect((await fetch(`${base}/v1/models`, { headers: { origin: 'http://127.0.0.1:1' } })).status).toBe(403);
+    expect((await fetch(`${base}/v1/models`, { headers: { origin: `http://127.0.0.1:${port}` } })).status).toBe(200);
+    expect((await fetch(`${base}/v1/models`)).status).toBe(200);
+  });
+
+  it('answers only a loopback Host with its own port (DNS rebinding gets 403)', async () => {
+    const { port } = await serve(new ScriptedEngine(['a']));
+    for (const host of ['evil.example', `evil.example:${port}`, 'localhost:1', `127.0.0.1.evil.example:${port}`]) {
+      const r = await raw(port, { headers: { host } });
+      expect(r.status, host).toBe(403);
+      expect(r.headers['access-control-allow-origin']).toBeUndefined();
+      expect(r.body).toMatch(/not this server/);
+    }
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `LOCALHOST:${port}`]) {
+      expect((await raw(port, { headers: { host } })).status, host).toBe(200);
+    }
+  });
+
+  it('--cors lists the origins allowed, each answered with its own origin', async () => {
+    const { base } = await serve(new ScriptedEngine(['a']), 8, { cors: ['http://localhost:4173', 'https://app.example'] });
+    for (const origin of ['http://localhost:4173', 'https://app.example']) {
+      const r = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { origin }, body: chatBody() });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('access-control-allow-origin')).toBe(origin);
+      expect(r.headers.get('vary')).toMatch(/origin/i);
+    }
+    const other = await fetch(`${base}/v1/models`, { headers: { origin: 'https://evil.example' } });
+    expect(other.status).toBe(403);
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('--api-key requires Authorization: Bearer <key> (401 otherwise); /health and preflights stay open', async () => {
+    const engine = new ScriptedEngine(['a']);
+    const { base } = await serve(engine, 8, { apiKey: 'sk-local', cors: ['http://localhost:4173'] });
+    for (const auth of [undefined, 'Bearer wrong', 'sk-local', 'Basic c2stbG9jYWw=']) {
+      const headers: Record<string, string> = auth === undefined ? {} : { authorization: auth };
+      const m = await fetch(`${base}/v1/models`, { headers });
+      expect(m.status, String(auth)).toBe(401);
+      expect(m.headers.get('www-authenticate')).toBe('Bearer');
+      expect(((await m.json()) as { error: { type: string } }).error.type).toBe('authentication_error');
+      expect((await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers, body: chatBody() })).status).toBe(401);
+    }
+    expect(engine.requests).toHaveLength(0);
+    const ok = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-local' }, body: chatBody() });
+    expect(ok.status).toBe(200);
+    expect((await fetch(`${base}/v1/models`, { headers: { authorization: 'bearer sk-local' } })).status).toBe(200);
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    // A browser's 401 carries the CORS header, so the app can tell "wrong key" from "unreachable".
+    const cross = await fetch(`${base}/v1/models`, { headers: { origin: 'http://localhost:4173' } });
+    expect(cross.status).toBe(401);
+    expect(cross.headers.get('access-control-allow-origin')).toBe('http://localhost:4173');
+    const pre = await fetch(`${base}/v1/models`, { method: 'OPTIONS', headers: { origin: 'http://localhost:4173', 'access-control-request-method': 'GET' } });
+    expect(pre.status).toBe(204);
+  });
+
+  it('a too-large body gets its 413 answer; a bad request line 400; HEAD /v1/models 200 without a body', async () => {
+    const { base, port } = await serve(new ScriptedEngine(['a']));
+    const big = Buffer.alloc(9 * 1024 * 1024, 0x20);
+    // Declared up front, and streamed without a length (chunked): the client reads the 413 either way.
+    const declared = await raw(port, { method: 'POST', path: '/v1/chat/completions', headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/json' }, body: big });
+    expect(declared.status).toBe(413);
+    expect(declared.body).toMatch(/over 8388608 bytes/);
+    const chunked = await raw(port, { method: 'POST', path: '/v1/chat/completions', headers: { host: `127.0.0.1:${port}`, 'transfer-encoding': 'chunked' }, body: big });
+    expect(chunked.status).toBe(413);
+    for (const line of ['GET //[ HTTP/1.1', 'GET http://[::1 HTTP/1.1', 'NOT A REQUEST']) {
+      const answer = await rawLine(port, `${line}\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+      expect(answer.split('\r\n')[0], line).toBe('HTTP/1.1 400 Bad Request');
+    }
+    const head = await fetch(`${base}/v1/models`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toMatch(/json/);
+    expect(await head.text()).toBe('');
+    expect((await fetch(`${base}/health`, { method: 'HEAD' })).status).toBe(200);
+    // Still serving.
+    expect((await fetch(`${base}/v1/chat/completions`, { method: 'POST', body: chatBody() })).status).toBe(200);
   });
 
   it('answers one chat.completion without stream; length maps to finish_reason length', async () => {

@@ -175,6 +175,49 @@ describe('resume', () => {
   });
 });
 
+describe('pause keeps partly downloaded shards', () => {
+  it('pausing mid-shard keeps every byte received; resume asks only for the rest and the card size is true', async () => {
+    const c = setup();
+    const ctl = new AbortController();
+    const pauseAt = 2 * SHARD + SHARD / 2;
+    c.srv.onChunk = () => {
+      if (c.srv.bytesSent() >= pauseAt) ctl.abort(new DOMException('paused', 'AbortError'));
+    };
+    const err = await downloadModel(URL1, c.opts({ signal: ctl.signal })).catch((e: unknown) => e);
+    expect((err as DOMException).name).toBe('AbortError');
+    c.srv.onChunk = undefined;
+    const before = shardBytes(c.srv);
+    const [partial] = await listCachedModels({ store: c.store });
+    expect(partial.state).toBe('partial');
+    // Three shards were in flight at once: with whole shards only, next to nothing would be kept.
+    expect(partial.storedBytes).toBe(before);
+    expect(partial.storedBytes).toBeGreaterThanOrEqual(pauseAt);
+    c.srv.clearLog();
+    const info = await downloadModel(URL1, c.opts());
+    expect(info.state).toBe('complete');
+    expect(before + shardBytes(c.srv)).toBe(MODEL.length);
+    // The shards begun before the pause continue from their kept bytes, not from their first byte.
+    expect(c.srv.log.some((e) => e.start % SHARD !== 0 && e.range !== 'bytes=0-0')).toBe(true);
+    await loadAndCheck(c);
+  });
+
+  it('a kept beginning that then fails the shard digest is thrown away and the shard fetched whole', async () => {
+    const shards: string[] = [];
+    for (let o = 0; o < MODEL.length; o += SHARD) shards.push(sha(MODEL.subarray(o, o + SHARD)));
+    const m = { format: 'brix-model-manifest', version: 1, name: 'tiny-demo', files: [{ name: 'model.gguf', size: MODEL.length, sha256: sha(MODEL), shardSize: SHARD, shardSha256: shards }] };
+    const c = setup({ 'model.gguf': MODEL, 'manifest.json': new TextEncoder().encode(JSON.stringify(m)) });
+    const bad = 100;
+    c.srv.rules = [once((r) => r.start <= bad && bad <= r.end, { kind: 'corrupt', offsets: [bad] })];
+    const ctl = new AbortController();
+    c.srv.onChunk = () => {
+      if (c.srv.bytesSent() >= SHARD) ctl.abort(new DOMException('paused', 'AbortError'));
+    };
+    await downloadModel(`${BASE}manifest.json`, c.opts({ signal: ctl.signal })).catch(() => undefined);
+    c.srv.onChunk = undefined;
+    await loadAndCheck(c, `${BASE}manifest.json`);
+  });
+});
+
 /** A Brix model manifest for the given files (whole-file digests only). */
 function manifestOf(files: [string, Uint8Array][]): Uint8Array {
   const m = { format: 'brix-model-manifest', version: 1, name: 'm', files: files.map(([name, b]) => ({ name, size: b.length, sha256: sha(b) })) };
@@ -250,6 +293,67 @@ describe('integrity', () => {
     c.srv.clearLog();
     await loadAndCheck(c);
     expect(shardBytes(c.srv)).toBe(SHARD);
+  });
+});
+
+describe('integrity of stored shards at load', () => {
+  /** Reads every tensor as the loader does (in file order) and returns the first error, if any. */
+  async function loadTensors(c: Ctx, url = URL1): Promise<unknown> {
+    try {
+      const src = await cachedModelSource(url, c.opts());
+      const m = await openGgufModel(src.first, (n) => src.openSibling(n));
+      for (const t of m.tensors) await m.readTensor(t);
+      return undefined;
+    } catch (e) {
+      return e;
+    }
+  }
+
+  it('a stored shard corrupted in place (right size) fails the load, is dropped, and the next load fetches it again', async () => {
+    const c = setup();
+    await downloadModel(URL1, c.opts());
+    c.store.corruptShard(URL1, 2);
+    c.srv.clearLog();
+    const e = await loadTensors(c);
+    expect(e).toBeInstanceOf(IntegrityError);
+    expect(e instanceof Error && e.message).toMatch(/cached shard 2 \(bytes 32768-49151\) is corrupt.*dropped from the cache/);
+    // Hashing happened while reading (no download, and no re-read pass before the tensors were served).
+    expect(shardBytes(c.srv)).toBe(0);
+    expect(c.store.shardKeys().some((k) => k.endsWith('\n2'))).toBe(false);
+    const [info] = await listCachedModels({ store: c.store });
+    expect(info.state).toBe('partial');
+    await loadAndCheck(c);
+    expect(shardBytes(c.srv)).toBe(SHARD);
+    expect(await loadTensors(c)).toBeUndefined();
+  });
+
+  it('with a manifest digest too, and for the last (short) shard; out-of-order reads still get checked', async () => {
+    const manifest = new TextEncoder().encode(
+      JSON.stringify({ format: 'brix-model-manifest', version: 1, name: 'tiny-demo', files: [{ name: 'model.gguf', size: MODEL.length, sha256: sha(MODEL) }] }),
+    );
+    const c = setup({ 'model.gguf': MODEL, 'manifest.json': manifest });
+    await downloadModel(`${BASE}manifest.json`, c.opts());
+    const last = shardCount(MODEL.length, SHARD) - 1;
+    c.store.corruptShard(URL1, last);
+    const src = await cachedModelSource(`${BASE}manifest.json`, c.opts());
+    // Forward reads in small steps through shard 0 pass; then a read of the file's last 100 bytes alone: the
+    // skipped bytes before it are read for the hash, and the corrupt shard is refused by that read.
+    for (let o = 0; o < SHARD; o += 1000) await src.first.read(o, Math.min(1000, SHARD - o));
+    let err: unknown;
+    try {
+      await src.first.read(MODEL.length - 100, 100);
+    } catch (x) {
+      err = x;
+    }
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect(c.store.shardKeys().some((k) => k.endsWith(`\n${last}`))).toBe(false);
+  });
+
+  it('an intact cache loads with every shard checked and nothing dropped', async () => {
+    const c = setup();
+    await downloadModel(URL1, c.opts());
+    expect(await loadTensors(c)).toBeUndefined();
+    expect(c.store.shardKeys()).toHaveLength(shardCount(MODEL.length, SHARD));
   });
 });
 

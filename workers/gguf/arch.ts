@@ -111,6 +111,16 @@ function count(md: GgufMetadata, key: string, v: number | undefined, min = 1): n
   return v;
 }
 
+/**
+ * A real-valued hyper-parameter, checked where it is read: NaN, ±Infinity or out of range would otherwise only
+ * surface as NaNs out of the kernels. `min` is inclusive unless `above` (strictly greater).
+ */
+function real(key: string, v: number, bound: { min: number; above?: boolean }): number {
+  const ok = Number.isFinite(v) && (bound.above ? v > bound.min : v >= bound.min);
+  if (!ok) fail('bad-metadata', `metadata '${key}' = ${v} must be a finite number ${bound.above ? '>' : '≥'} ${bound.min}`);
+  return v;
+}
+
 const ARCH_INFO: Record<ModelArch, { rope: RopeType; norm: NormType; renorm: boolean; qk: QkNorm; outputOptional: boolean; moeRequired: boolean }> = {
   dbrx: { rope: 'neox', norm: 'layernorm', renorm: true, qk: 'none', outputOptional: false, moeRequired: true },
   llama: { rope: 'normal', norm: 'rmsnorm', renorm: true, qk: 'none', outputOptional: true, moeRequired: false },
@@ -168,12 +178,11 @@ export function readHParams(md: GgufMetadata, tensors?: readonly Pick<GgufTensor
     }
   }
 
-  const norm_eps =
-    info.norm === 'layernorm'
-      ? md.number(k('attention.layer_norm_epsilon'))
-      : md.number(k('attention.layer_norm_rms_epsilon'));
-  const clamp_kqv = arch === 'dbrx' ? md.number(k('attention.clamp_kqv')) : (md.optNumber(k('attention.clamp_kqv')) ?? 0);
-  const rope_base = md.optNumber(k('rope.freq_base')) ?? 10000;
+  const epsKey = k(info.norm === 'layernorm' ? 'attention.layer_norm_epsilon' : 'attention.layer_norm_rms_epsilon');
+  const norm_eps = real(epsKey, md.number(epsKey), { min: 0 });
+  const clampKey = k('attention.clamp_kqv');
+  const clamp_kqv = real(clampKey, arch === 'dbrx' ? md.number(clampKey) : (md.optNumber(clampKey) ?? 0), { min: 0 });
+  const rope_base = real(k('rope.freq_base'), md.optNumber(k('rope.freq_base')) ?? 10000, { min: 0, above: true });
   const granite =
     arch === 'granitemoe'
       ? {

@@ -15,6 +15,7 @@ import { CacheError, DownloadError, ModelChangedError, QuotaError } from './erro
 import { probeRemote, type HttpOptions } from './http.ts';
 import {
   DEFAULT_SHARD_SIZE,
+  keptBytes,
   modelFileUrls,
   newFileRecord,
   normalizeUrl,
@@ -141,7 +142,7 @@ export async function fetchModelManifest(url: string, opts: HttpOptions & { sign
 
 function fileInfo(url: string, rec: FileRecord | undefined): CachedFileInfo {
   return rec
-    ? { url, name: rec.name, size: rec.size, storedBytes: storedBytes(rec), state: rec.state, verified: rec.verified }
+    ? { url, name: rec.name, size: rec.size, storedBytes: keptBytes(rec), state: rec.state, verified: rec.verified }
     : { url, name: baseName(url), size: 0, storedBytes: 0, state: 'missing', verified: null };
 }
 
@@ -307,7 +308,7 @@ async function ensureModel(url: string, o: CacheOptions): Promise<Ensured> {
       replaced.push(rec);
     }
     recs[i] = rec;
-    if (rec.state !== 'complete') needed += rec.size - storedBytes(rec);
+    if (rec.state !== 'complete') needed += rec.size - keptBytes(rec);
   }
 
   await checkQuota(needed, o.estimate);
@@ -323,7 +324,7 @@ async function ensureModel(url: string, o: CacheOptions): Promise<Ensured> {
   await store.putModel(model, replaced);
 
   const total = recs.reduce((s, r) => s + (r?.size ?? 0), 0);
-  const initial = recs.reduce((s, r) => s + (r ? storedBytes(r) : 0), 0);
+  const initial = recs.reduce((s, r) => s + (r ? keptBytes(r) : 0), 0);
   const progress = new ProgressTracker(total, initial, o.onProgress, now);
   progress.emit('download', true);
   const done: FileRecord[] = [];
@@ -375,6 +376,10 @@ export async function cachedModelSource(url: string, opts: CacheOptions = {}): P
       rec.name,
       cachedFileSource(store, rec, {
         repair: (index, signal) => repairShard(store, rec.url, index, { http: opts, now, signal: signal ?? opts.signal }),
+        // Stored bytes are checked against their recorded digest as the engine streams them (a corrupt shard of
+        // the right size would otherwise load).
+        verify: true,
+        now,
       }),
     );
   }

@@ -13,12 +13,14 @@ import {
   markComplete,
   missingShards,
   needsWholeFileHash,
+  partialBytes,
   planShards,
   RateMeter,
   resetShards,
   shardsToDrop,
   storedBytes,
   withoutShards,
+  withPartialShard,
   withShard,
   type FileRecord,
   type ShardSpan,
@@ -125,6 +127,24 @@ export interface FileDownloadOptions {
   readonly corruptRetries?: number;
 }
 
+/** The kept beginning of a paused shard, or undefined (none, or its stored bytes are gone: forgotten then). */
+async function keptPrefix(store: ShardStore, rec: FileRecord, index: number): Promise<Uint8Array | undefined> {
+  const n = partialBytes(rec, index);
+  if (n === 0) return undefined;
+  const h = await store.readShard(rec.url, index);
+  if (h && h.size === n) {
+    const b = await h.read(0, n);
+    if (b.length === n) return b;
+  }
+  return undefined;
+}
+
+async function keepPartial(store: ShardStore, rec: FileRecord, index: number, bytes: Uint8Array, now: () => number): Promise<void> {
+  await store.commitShard(rec.url, index, bytes.slice(), (cur) =>
+    sameGeneration(cur, rec) && cur.shards[index] === null ? withPartialShard(cur, index, bytes.length, now()) : undefined,
+  );
+}
+
 /** Reads a whole stored shard (for hashing and verification); a missing record is a CacheError. */
 export async function readWholeShard(store: ShardStore, rec: FileRecord, index: number): Promise<Uint8Array> {
   const h = await store.readShard(rec.url, index);
@@ -151,13 +171,20 @@ const sameGeneration = (cur: FileRecord | undefined, rec: FileRecord): cur is Fi
 export async function fetchVerifiedShard(
   rec: FileRecord,
   span: ShardSpan,
-  o: Pick<FileDownloadOptions, 'http' | 'corruptRetries'> & { onBytes?: (n: number) => void; signal?: AbortSignal },
+  o: Pick<FileDownloadOptions, 'http' | 'corruptRetries'> & {
+    onBytes?: (n: number) => void;
+    signal?: AbortSignal;
+    /** Kept first bytes of the shard (a paused download); dropped if the shard then fails its digest. */
+    prefix?: Uint8Array;
+    keepOnAbort?: (received: Uint8Array) => void;
+  },
 ): Promise<{ bytes: Uint8Array<ArrayBuffer>; sha256: string }> {
   const want = rec.knownShards[span.index] ?? null;
   const tries = (o.corruptRetries ?? 2) + 1;
   let lastSha = '';
   for (let t = 0; t < tries; t++) {
-    const bytes = await fetchShard({ url: rec.url, span, expected: rec, onBytes: o.onBytes, signal: o.signal }, o.http);
+    const prefix = t === 0 ? o.prefix : undefined;
+    const bytes = await fetchShard({ url: rec.url, span, expected: rec, onBytes: o.onBytes, signal: o.signal, prefix, keepOnAbort: o.keepOnAbort }, o.http);
     const sha256 = await sha256Hex(bytes);
     if (want === null || sha256 === want) return { bytes, sha256 };
     lastSha = sha256;
@@ -199,12 +226,24 @@ export async function downloadFile(store: ShardStore, start: FileRecord, o: File
       // Backpressure: don't run ahead of the hasher by more than the window (bounds memory).
       while (hashing && i >= hashed + window) await changed.wait(signal);
       const span = spans[i];
-      const { bytes, sha256 } = await fetchVerifiedShard(rec, span, {
-        http: o.http,
-        corruptRetries: o.corruptRetries,
-        onBytes: (n) => o.progress.bytes(n),
-        signal,
-      });
+      const prefix = await keptPrefix(store, rec, i);
+      let received: Uint8Array | undefined;
+      let fetched: { bytes: Uint8Array<ArrayBuffer>; sha256: string };
+      try {
+        fetched = await fetchVerifiedShard(rec, span, {
+          http: o.http,
+          corruptRetries: o.corruptRetries,
+          onBytes: (n) => o.progress.bytes(n),
+          signal,
+          prefix,
+          keepOnAbort: (b) => (received = b),
+        });
+      } catch (e) {
+        // Paused mid-shard: keep what arrived (stored under the shard's key, not claimed), so Resume continues.
+        if (received && received.length > (prefix?.length ?? 0)) await keepPartial(store, rec, i, received, o.now).catch(() => undefined);
+        throw e;
+      }
+      const { bytes, sha256 } = fetched;
       const next = await store.commitShard(rec.url, i, bytes, (cur) => (sameGeneration(cur, rec) ? withShard(cur, i, sha256, o.now()) : undefined));
       if (!next) throw new CacheError(`${rec.url} was deleted from the cache or restarted while downloading`);
       rec = next;
@@ -237,9 +276,19 @@ export async function downloadFile(store: ShardStore, start: FileRecord, o: File
     return h.hex();
   }
 
-  const workers = Array.from({ length: Math.min(o.parallel, missing.length) }, () => worker());
-  const all = Promise.all(workers).then(() => {
+  let firstFailure: { error: unknown } | undefined;
+  const workers = Array.from({ length: Math.min(o.parallel, missing.length) }, () =>
+    worker().catch((e: unknown) => {
+      firstFailure ??= { error: e };
+      internal.abort(); // the first failure stops the other workers (they keep what they received)
+      throw e;
+    }),
+  );
+  // Settle every worker before reporting (a pause must not return while another worker is still storing what
+  // it received); then the first failure, if any.
+  const all = Promise.allSettled(workers).then(() => {
     downloading = false;
+    if (firstFailure) throw firstFailure.error;
   });
   const tasks: Promise<unknown>[] = [all];
   const digest = hashing ? hasher() : undefined;

@@ -182,21 +182,30 @@ export interface ShardFetch {
   /** Called with each chunk's byte count as it arrives, and with a negative count when bytes are thrown away. */
   readonly onBytes?: (n: number) => void;
   readonly signal?: AbortSignal;
+  /** The shard's first bytes, kept from a paused download: only the rest is requested. */
+  readonly prefix?: Uint8Array;
+  /** Called, when the caller's signal aborts mid-shard, with the bytes received so far (prefix included). */
+  readonly keepOnAbort?: (received: Uint8Array) => void;
 }
 
 /**
  * Exactly the bytes of one shard. On a dropped connection, a stalled body or a short body, the next attempt
- * asks only for the bytes not yet received. Nothing partial ever leaves this function.
+ * asks only for the bytes not yet received. Nothing partial is returned; on abort, what arrived goes to
+ * `keepOnAbort` (a paused download keeps it), and `prefix` continues from such bytes.
  */
 export async function fetchShard(f: ShardFetch, opts: HttpOptions): Promise<Uint8Array<ArrayBuffer>> {
   const http = resolveHttp(opts);
   const { url, span, expected, signal } = f;
   const buf = new Uint8Array(span.length);
   let got = 0;
-  let gotAtAttemptStart = 0;
+  if (f.prefix && f.prefix.length < span.length) {
+    buf.set(f.prefix);
+    got = f.prefix.length;
+  }
+  let gotAtAttemptStart = got;
   const last = span.offset + span.length - 1;
 
-  await withRetries(
+  const fetching = withRetries(
     http,
     `${url}: downloading bytes ${span.offset}-${last} (shard ${span.index})`,
     signal,
@@ -279,5 +288,12 @@ export async function fetchShard(f: ShardFetch, opts: HttpOptions): Promise<Uint
     },
     () => got > gotAtAttemptStart,
   );
+  try {
+    await fetching;
+  } catch (e) {
+    // Paused (or stopped with the others) mid-shard: what arrived is the caller's to keep for a resume.
+    if (signal?.aborted && got > 0 && got < buf.length) f.keepOnAbort?.(buf.subarray(0, got));
+    throw e;
+  }
   return buf;
 }

@@ -99,6 +99,11 @@ export interface FileRecord {
   /** Digests a shard must have when (re)fetched; kept when a stored shard is evicted. null = unknown. */
   readonly knownShards: readonly (string | null)[];
   readonly knownFrom: KnownShardsSource | null;
+  /**
+   * Shards begun but not finished when a download was paused: index → bytes kept (stored under the shard's key,
+   * not claimed in `shards`). A resume continues each from there. Absent in records of older versions.
+   */
+  readonly partial?: Readonly<Record<number, number>>;
   readonly state: 'partial' | 'complete';
   readonly verified: Verification | null;
   readonly createdAt: number;
@@ -175,7 +180,32 @@ export function withShard(rec: FileRecord, index: number, sha256: string, now: n
   if (known !== null && known !== sha256) throw new RangeError(`${rec.url}: shard ${index} has sha256 ${sha256}, expected ${known}`);
   const shards = rec.shards.slice();
   shards[index] = sha256;
-  return { ...rec, shards, updatedAt: now };
+  return { ...rec, shards, partial: withoutKey(rec.partial, index), updatedAt: now };
+}
+
+function withoutKey(partial: FileRecord['partial'], index: number): Record<number, number> {
+  const out: Record<number, number> = { ...partial };
+  delete out[index];
+  return out;
+}
+
+/** Records the first `bytes` of unclaimed shard `index` as kept (stored under its key) for a later resume. */
+export function withPartialShard(rec: FileRecord, index: number, bytes: number, now: number): FileRecord {
+  const len = shardLength(rec.size, rec.shardSize, index);
+  if (rec.shards[index] !== null || !Number.isInteger(bytes) || bytes <= 0 || bytes >= len) {
+    throw new RangeError(`${rec.url}: cannot keep ${bytes} bytes of shard ${index} as partial`);
+  }
+  return { ...rec, partial: { ...rec.partial, [index]: bytes }, updatedAt: now };
+}
+
+/** Forgets a partial shard (its stored bytes are gone or unusable); the shard is downloaded from its start. */
+export function withoutPartialShard(rec: FileRecord, index: number, now: number): FileRecord {
+  return { ...rec, partial: withoutKey(rec.partial, index), updatedAt: now };
+}
+
+/** Bytes kept of an unclaimed shard (0 = none). */
+export function partialBytes(rec: FileRecord, index: number): number {
+  return rec.shards[index] === null ? (rec.partial?.[index] ?? 0) : 0;
 }
 
 /** Unclaims shards (evicted, corrupt): the file is partial again. Known digests stay. */
@@ -195,6 +225,7 @@ export function resetShards(rec: FileRecord, now: number): FileRecord {
     shards: new Array<string | null>(n).fill(null),
     knownShards: keepKnown ? rec.knownShards : new Array<string | null>(n).fill(null),
     knownFrom: keepKnown ? 'manifest' : null,
+    partial: {},
     state: 'partial',
     verified: null,
     completedAt: null,
@@ -238,6 +269,13 @@ export function storedBytes(rec: FileRecord): number {
   rec.shards.forEach((s, i) => {
     if (s !== null) n += shardLength(rec.size, rec.shardSize, i);
   });
+  return n;
+}
+
+/** What the cache holds of the file: stored shards plus the kept beginnings of paused ones. */
+export function keptBytes(rec: FileRecord): number {
+  let n = storedBytes(rec);
+  for (let i = 0; i < rec.shards.length; i++) n += partialBytes(rec, i);
   return n;
 }
 

@@ -16,7 +16,7 @@ import { endpointProvider, listEndpointModels, type EndpointConfig, type FetchLi
 import type { ChatEngine, EngineKind, EngineProvider, ModelOption } from '../../engines/types.ts';
 import type { GpuProbe } from '../models/fit.ts';
 import { fitAlongside, type LoadedModel, type MemoryFit } from './memory.ts';
-import { forgetApiKey, getApiKey, loadEndpoints, saveEndpoints, setApiKey, type KeyValueStorage } from './endpointSettings.ts';
+import { apiKeyOrigin, bindApiKey, forgetApiKey, getApiKey, loadEndpoints, saveEndpoints, setApiKey, type KeyValueStorage } from './endpointSettings.ts';
 import { tallyOf, type TallyRepo, type TallyRow, type VoteRecord } from './tally.ts';
 
 export const MIN_PANES = 2;
@@ -138,7 +138,12 @@ export interface CompareState {
   removeEndpoint(id: string): void;
   setEndpointKey(id: string, key: string): void;
   hasEndpointKey(id: string): boolean;
-  /** `GET <baseUrl>/models` with the endpoint's saved key (baseUrl as typed, before it is committed). */
+  /** The origin the endpoint's saved key is sent to (null: none yet), undefined when no key is saved. */
+  endpointKeyOrigin(id: string): string | null | undefined;
+  /**
+   * `GET <baseUrl>/models` (baseUrl as typed, before it is committed), with the endpoint's saved key only when
+   * baseUrl has the origin the key was saved for.
+   */
   listEndpointModels(id: string, baseUrl: string): Promise<string[]>;
   /** The memory check for putting `modelId` in `paneId`, next to the other panes' models. */
   fitFor(paneId: string, modelId: string): MemoryFit | undefined;
@@ -189,7 +194,8 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
     const endpoints = endpointProvider(() => get().endpoints, {
       fetch: deps.fetch,
       now: deps.now,
-      apiKey: (id) => getApiKey(deps.storage, id),
+      // Only to the base URL the key was saved for.
+      apiKey: (id) => getApiKey(deps.storage, id, get().endpoints.find((e) => e.id === id)?.baseUrl ?? ''),
     });
     const providers = [...deps.providers, endpoints];
 
@@ -345,7 +351,10 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
       systemPrompt: '',
       votes: [],
       gpu: { kind: 'unknown' },
-      endpoints: loadEndpoints(deps.storage),
+      endpoints: loadEndpoints(deps.storage).map((e) => {
+        bindApiKey(deps.storage, e.id, e.baseUrl); // keys saved by an older version belong to the URL they were used with
+        return e;
+      }),
 
       async refreshOptions() {
         set({ optionsLoading: true });
@@ -521,6 +530,7 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
       },
 
       updateEndpoint(id, patch) {
+        if (patch.baseUrl !== undefined) bindApiKey(deps.storage, id, patch.baseUrl);
         persistEndpoints(get().endpoints.map((e) => (e.id === id ? { ...e, ...patch } : e)));
         // A pane on this endpoint must reconnect with the new settings.
         for (const p of get().panes) if (p.modelId === `openai:${id}` && !runs.has(p.id)) get().unloadPane(p.id);
@@ -536,7 +546,7 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
       },
 
       setEndpointKey(id, key) {
-        setApiKey(deps.storage, id, key);
+        setApiKey(deps.storage, id, key, get().endpoints.find((e) => e.id === id)?.baseUrl ?? '');
         for (const p of get().panes) if (p.modelId === `openai:${id}` && !runs.has(p.id)) get().unloadPane(p.id);
       },
 
@@ -544,8 +554,12 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
         return getApiKey(deps.storage, id) !== undefined;
       },
 
+      endpointKeyOrigin(id) {
+        return apiKeyOrigin(deps.storage, id);
+      },
+
       listEndpointModels(id, baseUrl) {
-        return listEndpointModels(baseUrl, getApiKey(deps.storage, id), deps.fetch);
+        return listEndpointModels(baseUrl, getApiKey(deps.storage, id, baseUrl), deps.fetch);
       },
 
       fitFor(paneId, modelId) {

@@ -49,6 +49,14 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>shard cach
 // Cross-origin isolation, so performance.measureUserAgentSpecificMemory is available to the page if wanted.
 const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, HEAD',
+  'access-control-allow-headers': 'range, if-range, if-match',
+  'access-control-expose-headers': 'content-range, content-length, accept-ranges, etag, last-modified, x-linked-etag',
+  'cross-origin-resource-policy': 'cross-origin',
+};
+
 export async function startShardServer(): Promise<ShardServer> {
   const js = await harnessBundle();
   const files = new RangeFiles();
@@ -73,6 +81,13 @@ export async function startShardServer(): Promise<ShardServer> {
     }
     if (!url.pathname.startsWith('/files/')) {
       res.writeHead(404);
+      res.end();
+      return;
+    }
+    // CORS, so the app (another origin) can download from it too.
+    for (const [k, v] of Object.entries(CORS)) res.setHeader(k, v);
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204);
       res.end();
       return;
     }
