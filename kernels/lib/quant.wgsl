@@ -2,7 +2,7 @@
 //
 // ---- API -------------------------------------------------------------------------------------------------
 // The including kernel defines exactly one weight type (TypeScript: quantDefines(type) in kernels/lib/quant.ts):
-//   W_F32 W_F16 W_BF16 W_Q4_0 W_Q4_1 W_Q5_0 W_Q5_1 W_Q8_0 W_Q4_K W_Q5_K W_Q6_K W_IQ4_NL W_IQ4_XS W_MXFP4
+//   W_F32 W_F16 W_BF16 W_Q4_0 W_Q4_1 W_Q5_0 W_Q5_1 W_Q8_0 W_Q2_K W_Q3_K W_Q4_K W_Q5_K W_Q6_K W_IQ4_NL W_IQ4_XS W_MXFP4
 // plus W_VEC4 for the types whose blocks are 16-byte aligned (F32, F16, BF16, Q4_K, Q5_K; quantDefines adds it),
 // plus W_CODEBOOK for the table-lookup types (IQ4_NL, IQ4_XS, MXFP4; quantDefines adds it too),
 // and the kernel provides the weight accessors (the binding and its chunking are the kernel's business):
@@ -499,6 +499,127 @@ fn q_k4_scales(hdr: vec4<u32>, j: u32) -> vec4<f32> {
   let sh = 16u * (j & 1u);
   return vec4<f32>(vec4<u32>(sc >> sh, sc >> (sh + 8u), mn >> sh, mn >> (sh + 8u)) & vec4<u32>(0xFFu));
 }
+
+// Q2_K and Q3_K: element 128n + 32k + 16h + l (l < 16) is bits 2k..2k+1 of qs byte 32n + 16h + l, with sub-block
+// scale 8n + 2k + h (ggml's dequantize_row_q2_K/q3_K loop order). Part p = 4n + 2h + c takes l = 8c .. 8c + 7:
+// qs words 2p and 2p + 1 of the qs array, and four runs of 8 elements (vec4s 2k, 2k + 1, shift 2k), one scale
+// each, so q_part_elem is Q6_K's. The 2- and 3-bit values are moved to the low bits of each byte and read with
+// q_n4lo (activations scaled by Q_XS_LO4).
+
+// Bits 2k..2k+1 of each byte of the part's two qs words, moved to bits 0..1.
+fn q2_run(a: vec2<u32>, k: u32) -> vec2<u32> {
+  return (a >> vec2<u32>(2u * k)) & vec2<u32>(0x03030303u);
+}
+
+#ifdef W_Q2_K
+// Words: scales[16] (0..3; per sub-block a 4-bit scale | a 4-bit min << 4) qs[64] (4..19) [d | dmin (f16)] (20).
+const BLOCK_ELEMS: u32 = 256u;
+const BLOCK_WORDS: u32 = 21u;
+const BLOCK_PARTS: u32 = 8u;
+const PART_VEC4: u32 = 8u;
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 128u * (part >> 2u) + 8u * (part & 3u) + 32u * (v >> 1u) + 4u * (v & 1u);
+}
+fn q2_qs(bw: u32, part: u32) -> vec2<u32> {
+  let a = bw + 4u + 2u * part;
+  return vec2<u32>(qw_load(a), qw_load(a + 1u));
+}
+// Scale bytes of the four runs: 8n + h + 2k, i.e. bytes h, h + 2 of words 2n and 2n + 1.
+fn q2_scale_bytes(bw: u32, part: u32) -> vec4<u32> {
+  let w0 = qw_load(bw + 2u * (part >> 2u));
+  let w1 = qw_load(bw + 2u * (part >> 2u) + 1u);
+  let sh = 8u * ((part >> 1u) & 1u);
+  return vec4<u32>(w0 >> sh, w0 >> (sh + 16u), w1 >> sh, w1 >> (sh + 16u));
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  let a = q2_qs(bw, part);
+  let sb = q2_scale_bytes(bw, part);
+  let dm = unpack2x16float(qw_load(bw + 20u));
+  // ggml rounds d · scale and dmin · min first (both exact), then d·q − m.
+  let dl = dm.x * vec4<f32>(sb & vec4<u32>(15u));
+  let ml = dm.y * vec4<f32>((sb >> vec4<u32>(4u)) & vec4<u32>(15u));
+  var o: array<vec4<f32>, PART_VEC4>;
+  for (var k = 0u; k < 4u; k++) {
+    let t = q2_run(a, k);
+    o[2u * k] = dl[k] * (q_n4lo(t.x) * Q_XS_LO4) - ml[k];
+    o[2u * k + 1u] = dl[k] * (q_n4lo(t.y) * Q_XS_LO4) - ml[k];
+  }
+  return o;
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  let a = q2_qs(bw, part);
+  let sb = q2_scale_bytes(bw, part);
+  let dm = unpack2x16float(qw_load(bw + 20u));
+  var s = vec4<f32>(0.0);
+  for (var k = 0u; k < 4u; k++) {
+    let t = q2_run(a, k);
+    s[k] = dot(q_n4lo(t.x), x.v[2u * k]) + dot(q_n4lo(t.y), x.v[2u * k + 1u]);
+  }
+  // d·sc·Σq·x − dmin·m·Σx per run
+  return dm.x * dot(vec4<f32>(sb & vec4<u32>(15u)), s) - dm.y * dot(vec4<f32>((sb >> vec4<u32>(4u)) & vec4<u32>(15u)), x.s);
+}
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return Q_XS_LO4;
+}
+#endif
+
+#ifdef W_Q3_K
+// Words: hmask[32] (0..7) qs[64] (8..23) scales[12] (24..26) [d (f16) | pad] (27). Bit 4n + k of hmask byte
+// 16h + l is the value's bit 2 (clear: subtract 4); the 16 6-bit scales (minus 32) are a low nibble (bytes 0..7;
+// scales 8..15 in the high nibbles) and 2 high bits (byte 8 + j % 4, bits 2 (j / 4)).
+const BLOCK_ELEMS: u32 = 256u;
+const BLOCK_WORDS: u32 = 28u;
+const BLOCK_PARTS: u32 = 8u;
+const PART_VEC4: u32 = 8u;
+fn q_part_elem(part: u32, v: u32) -> u32 {
+  return 128u * (part >> 2u) + 8u * (part & 3u) + 32u * (v >> 1u) + 4u * (v & 1u);
+}
+// The part's 3-bit values plus 4 (0..7), as bytes, of run k.
+fn q3_run(bw: u32, part: u32, k: u32) -> vec2<u32> {
+  let a = bw + 8u + 2u * part;
+  let h = bw + 2u * (part & 3u);
+  let A = vec2<u32>(qw_load(a), qw_load(a + 1u));
+  let H = vec2<u32>(qw_load(h), qw_load(h + 1u));
+  return q2_run(A, k) | (((H >> vec2<u32>(4u * (part >> 2u) + k)) & vec2<u32>(0x01010101u)) << vec2<u32>(2u));
+}
+// d · (scale − 32) of the four runs (scales j = 8n + h + 2k).
+fn q3_scales(bw: u32, part: u32) -> vec4<f32> {
+  let lo0 = qw_load(bw + 24u);
+  let lo1 = qw_load(bw + 25u);
+  let hi = qw_load(bw + 26u);
+  let sh = 8u * ((part >> 1u) & 1u) + 4u * (part >> 2u);
+  let l = vec4<u32>(lo0 >> sh, lo0 >> (sh + 16u), lo1 >> sh, lo1 >> (sh + 16u)) & vec4<u32>(15u);
+  // High bits of scale j: bits 8 (j % 4) + 2 (j / 4) of word 26, i.e. sh, sh + 16, sh + 2, sh + 18.
+  let u = vec4<u32>(hi >> sh, hi >> (sh + 16u), hi >> (sh + 2u), hi >> (sh + 18u)) & vec4<u32>(3u);
+  let d = unpack2x16float(qw_load(bw + 27u)).x;
+  return d * (vec4<f32>(l | (u << vec4<u32>(4u))) - 32.0);
+}
+fn q_part_dequant(bw: u32, part: u32) -> array<vec4<f32>, PART_VEC4> {
+  let ds = q3_scales(bw, part);
+  var o: array<vec4<f32>, PART_VEC4>;
+  for (var k = 0u; k < 4u; k++) {
+    let t = q3_run(bw, part, k);
+    o[2u * k] = ds[k] * (q_n4lo(t.x) * Q_XS_LO4 - 4.0);
+    o[2u * k + 1u] = ds[k] * (q_n4lo(t.y) * Q_XS_LO4 - 4.0);
+  }
+  return o;
+}
+fn q_part_dot(bw: u32, part: u32, x: QX) -> f32 {
+  let ds = q3_scales(bw, part);
+  var a = vec4<f32>(0.0);
+  for (var k = 0u; k < 4u; k++) {
+    let t = q3_run(bw, part, k);
+    a[k] = dot(q_n4lo(t.x), x.v[2u * k]) + dot(q_n4lo(t.y), x.v[2u * k + 1u]);
+  }
+  // Σ (q − 4) x per run
+  return dot(ds, a - 4.0 * x.s);
+}
+// Scale of activation vec4 i of a part (see the top of the file).
+fn q_x_scale(i: u32) -> vec4<f32> {
+  return Q_XS_LO4;
+}
+#endif
 
 #ifdef W_Q4_K
 // Words: [d | dmin (f16)] [scales 0..3] [4..7] [8..11] qs[128] (words 4..35). Part p = 2j + h reads qs bytes

@@ -3,7 +3,8 @@
  * timestamped pass (GpuRunner.profileDecode) and sums by kernel, next to the wall time per token of ordinary
  * decoding (steps submitted ahead), so per-dispatch overhead, kernel time and CPU/sync time can be told apart.
  */
-import { UsageError, flagNumber, requireString, type CliCommand } from '../cliTypes.ts';
+import { UsageError, flagNumber, type CliCommand } from '../cliTypes.ts';
+import { modelFromFlags, SYNTHETIC_FLAGS } from '../lib/syntheticModel.ts';
 import { ACTIVATIONS_FLAG, activationsFlag, loadNodeEngine } from '../lib/nodeEngine.ts';
 import { GREEDY, type DispatchTime } from '../../workers/engine/runner.ts';
 
@@ -11,7 +12,8 @@ export const command: CliCommand = {
   name: 'profile',
   summary: 'GPU time of each kernel in one decode step (timestamp queries) against the wall time per token',
   flags: {
-    model: { kind: 'string', help: 'GGUF file', required: true },
+    model: { kind: 'string', help: 'GGUF file (or --synthetic)' },
+    ...SYNTHETIC_FLAGS,
     pos: { kind: 'number', help: 'position (context length) of the profiled step (default 512)' },
     top: { kind: 'number', help: 'kernels listed (default 20)' },
     activations: ACTIVATIONS_FLAG,
@@ -22,7 +24,7 @@ export const command: CliCommand = {
     const top = flagNumber(flags, 'top') ?? 20;
     if (!Number.isInteger(pos) || pos < 1) throw new UsageError('--pos must be a positive integer');
     const activations = activationsFlag(flags);
-    const { engine } = await loadNodeEngine(requireString(flags, 'model'), Math.max(pos + 64, 1024), { activations });
+    const { engine } = await loadNodeEngine(modelFromFlags(flags, 'profile').model, Math.max(pos + 64, 1024), { activations });
     try {
       const { runner } = engine.internals;
       if (!runner.profileDecode) throw new UsageError('profile: this runner cannot profile');

@@ -10,9 +10,11 @@ import type { KvCacheType } from '../../workers/engine/gpuRunner.ts';
 import { benchPrompt, benchResult, spread, type BenchMeasurement, type BenchResult as SharedBenchResult } from '../../workers/bench/bench.ts';
 import os from 'node:os';
 import type { Token } from 'node-llama-cpp';
+import type { ByteSource } from '../../workers/gguf/byteSource.ts';
 
 export interface BenchOptions {
-  readonly model: string;
+  /** A GGUF path or URL, or a ByteSource (`--synthetic`: a model made on the fly; no llama.cpp peer then). */
+  readonly model: string | ByteSource;
   readonly promptTokens: number;
   readonly genTokens: number;
   readonly runs: number;
@@ -25,6 +27,10 @@ export interface BenchOptions {
 }
 
 export interface BenchResult extends SharedBenchResult {
+  /** The model's size: blocks, weights (elements of every tensor) and GGUF tensor bytes. */
+  readonly layers: number;
+  readonly parameters: number;
+  readonly fileBytes: number;
   /** The engine's activations mode (GpuRunnerOptions.activations). */
   readonly activations: ActivationMode;
   readonly peer?: {
@@ -63,15 +69,25 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       await engine.unload();
     }
     sampleHeap();
-    const result: BenchResult = { ...benchResult({ date: new Date().toISOString(), model: o.model, loadSeconds, peakJsHeapBytes: peakHeap }, measured), activations };
-    if (o.peer === 'llama.cpp') return { ...result, peer: await runLlamaCpp(o, benchPrompt(o.promptTokens, info.vocabSize), result) };
+    const model = typeof o.model === 'string' ? o.model : o.model.name;
+    const result: BenchResult = {
+      ...benchResult({ date: new Date().toISOString(), model, loadSeconds, peakJsHeapBytes: peakHeap }, measured),
+      layers: info.nLayer,
+      parameters: info.nParams,
+      fileBytes: info.fileBytes,
+      activations,
+    };
+    if (o.peer === 'llama.cpp') {
+      const peer = typeof o.model === 'string' ? await runLlamaCpp(o.model, o, benchPrompt(o.promptTokens, info.vocabSize), result) : { name: 'llama.cpp', error: 'a synthetic model has no file for llama.cpp to open' };
+      return { ...result, peer };
+    }
     return result;
   } finally {
     clearInterval(heapTimer);
   }
 }
 
-async function runLlamaCpp(o: BenchOptions, prompt: number[], ours: BenchResult): Promise<NonNullable<BenchResult['peer']>> {
+async function runLlamaCpp(modelPath: string, o: BenchOptions, prompt: number[], ours: BenchResult): Promise<NonNullable<BenchResult['peer']>> {
   try {
     const { getLlama } = await import('node-llama-cpp');
     // node-llama-cpp brands token ids; ours are plain integers already checked against the vocabulary.
@@ -80,7 +96,7 @@ async function runLlamaCpp(o: BenchOptions, prompt: number[], ours: BenchResult)
     // Its Vulkan build where a real GPU is present, else its CPU build.
     const wantGpu = !ours.gpu.isFallbackAdapter;
     const llama = await getLlama({ gpu: wantGpu ? 'vulkan' : false, build: 'never' });
-    const model = await llama.loadModel({ modelPath: o.model, gpuLayers: wantGpu ? 'max' : 0 });
+    const model = await llama.loadModel({ modelPath, gpuLayers: wantGpu ? 'max' : 0 });
     // One thread per core: node-llama-cpp's default (4 here) oversubscribes a 2-core machine, and llama.cpp's
     // spinning workers then measured 60x slower (decode 1.6 instead of ~100 tok/s on the 30M demo model).
     const threads = Math.max(1, os.availableParallelism());

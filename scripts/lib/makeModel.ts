@@ -23,7 +23,7 @@ import { GgufStreamWriter, kv, type ByteSink, type GgufTensorSpec } from '../../
 import { quantize } from '../../workers/quant/quantize.ts';
 import { buildVocab, type VocabSpec } from './vocab.ts';
 
-export const QUANT_RECIPES = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'mixed-q4_k_m'] as const;
+export const QUANT_RECIPES = ['f32', 'f16', 'q8_0', 'q4_0', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k', 'mixed-q2_k', 'mixed-q3_k_m', 'mixed-q4_k_m'] as const;
 export type QuantRecipe = (typeof QUANT_RECIPES)[number];
 export const PRESET_NAMES = ['olmoe-1b-7b', 'granite-3b-a800m', 'granite-1b-a400m', 'dbrx'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
@@ -202,7 +202,7 @@ export function makeVocab(v: VocabChoice): VocabSpec {
 // ---------------------------------------------------------------- metadata
 
 const FILE_TYPE: Record<QuantRecipe, number> = {
-  f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q5_k: 16, q6_k: 18, 'mixed-q4_k_m': 15,
+  f32: 0, f16: 1, q4_0: 2, q8_0: 7, q2_k: 10, q3_k: 11, q4_k: 14, q5_k: 16, q6_k: 18, 'mixed-q2_k': 10, 'mixed-q3_k_m': 12, 'mixed-q4_k_m': 15,
 };
 
 export function modelMetadata(c: ModelConfig, quant: QuantRecipe, vocab: VocabSpec): GgufKv[] {
@@ -281,9 +281,13 @@ const BASE_TYPE: Record<QuantRecipe, GgmlTypeId> = {
   f16: GgmlType.F16,
   q8_0: GgmlType.Q8_0,
   q4_0: GgmlType.Q4_0,
+  q2_k: GgmlType.Q2_K,
+  q3_k: GgmlType.Q3_K,
   q4_k: GgmlType.Q4_K,
   q5_k: GgmlType.Q5_K,
   q6_k: GgmlType.Q6_K,
+  'mixed-q2_k': GgmlType.Q2_K,
+  'mixed-q3_k_m': GgmlType.Q3_K,
   'mixed-q4_k_m': GgmlType.Q4_K,
 };
 
@@ -291,6 +295,8 @@ const BASE_TYPE: Record<QuantRecipe, GgmlTypeId> = {
 function fallback(type: GgmlTypeId, ne0: number): GgmlTypeId {
   if (ne0 % ggmlTypeInfo(type).blockSize === 0) return type;
   const next: Partial<Record<GgmlTypeId, GgmlTypeId>> = {
+    [GgmlType.Q2_K]: GgmlType.Q4_0,
+    [GgmlType.Q3_K]: GgmlType.Q4_0,
     [GgmlType.Q4_K]: GgmlType.Q5_0,
     [GgmlType.Q5_K]: GgmlType.Q5_1,
     [GgmlType.Q6_K]: GgmlType.Q8_0,
@@ -303,17 +309,27 @@ function fallback(type: GgmlTypeId, ne0: number): GgmlTypeId {
  * The storage type of a tensor under a recipe. Norms, 1-D tensors and routers stay F32 (llama.cpp never
  * quantizes them). `mixed-q4_k_m` follows llama.cpp's Q4_K_M: output (or tied token_embd) Q6_K, attn_v and
  * ffn_down* Q6_K in use_more_bits layers, fused attn_qkv Q5_K, 8-expert models attn_v/attn_k Q8_0 and
- * attn_output Q5_K, everything else Q4_K, with the 32-block fallbacks.
+ * attn_output Q5_K, everything else Q4_K, with the 32-block fallbacks. `mixed-q2_k` and `mixed-q3_k_m` follow
+ * llama.cpp's Q2_K and Q3_K_M (llama_tensor_get_type_impl; attn_qkv counts as attn_v there): see mixedLowBit.
  */
-export function tensorTypeFor(name: string, dims: readonly number[], c: Pick<ModelConfig, 'layers' | 'experts' | 'tied'>, quant: QuantRecipe): GgmlTypeId {
+export function tensorTypeFor(
+  name: string,
+  dims: readonly number[],
+  c: Pick<ModelConfig, 'layers' | 'experts' | 'tied'> & Partial<Pick<ModelConfig, 'heads' | 'kvHeads'>>,
+  quant: QuantRecipe,
+): GgmlTypeId {
   if (dims.length < 2 || name.endsWith('_norm.weight') || name.includes('ffn_gate_inp')) return GgmlType.F32;
   const base = BASE_TYPE[quant];
   if (quant === 'f32' || quant === 'f16') return base;
   const ne0 = dims[0];
-  if (quant !== 'mixed-q4_k_m') return fallback(base, ne0);
   const layer = /^blk\.(\d+)\./.exec(name);
   const i = layer ? Number(layer[1]) : -1;
   const isOutput = name === 'output.weight' || (c.tied && name === 'token_embd.weight');
+  if (quant === 'mixed-q2_k' || quant === 'mixed-q3_k_m') {
+    if (isOutput) return ne0 % 256 === 0 ? GgmlType.Q6_K : GgmlType.Q8_0;
+    return fallback(mixedLowBit(name, i, c, quant), ne0);
+  }
+  if (quant !== 'mixed-q4_k_m') return fallback(base, ne0);
   let t: GgmlTypeId = GgmlType.Q4_K;
   if (isOutput) t = ne0 % 256 === 0 ? GgmlType.Q6_K : GgmlType.Q8_0;
   else if (name.includes('attn_v.weight')) t = c.experts === 8 ? GgmlType.Q8_0 : useMoreBits(i, c.layers) ? GgmlType.Q6_K : GgmlType.Q4_K;
@@ -322,6 +338,31 @@ export function tensorTypeFor(name: string, dims: readonly number[], c: Pick<Mod
   else if (name.includes('attn_qkv.weight')) t = GgmlType.Q5_K;
   else if (name.includes('ffn_down')) t = useMoreBits(i, c.layers) ? GgmlType.Q6_K : GgmlType.Q4_K;
   return fallback(t, ne0);
+}
+
+/**
+ * llama.cpp's Q2_K and Q3_K_M mixes for a non-output tensor of layer i (-1: token_embd). Q2_K: attn_v/attn_qkv
+ * Q4_K where n_head / n_head_kv ≥ 4 else Q3_K, attn_output and ffn_down Q3_K, the rest Q2_K. Q3_K_M: attn_v/qkv
+ * Q5_K in the first two layers then Q4_K, attn_output Q4_K, ffn_down Q5_K in the first sixteenth of the
+ * layers then Q4_K, the rest Q3_K. 8-expert models (Mixtral): attn_v and attn_k Q8_0, attn_output Q5_K.
+ */
+function mixedLowBit(
+  name: string,
+  i: number,
+  c: Pick<ModelConfig, 'layers' | 'experts'> & Partial<Pick<ModelConfig, 'heads' | 'kvHeads'>>,
+  quant: 'mixed-q2_k' | 'mixed-q3_k_m',
+): GgmlTypeId {
+  const q2 = quant === 'mixed-q2_k';
+  const gqa = (c.heads ?? 1) / (c.kvHeads ?? c.heads ?? 1);
+  if (name.includes('attn_v.weight') || name.includes('attn_qkv.weight')) {
+    if (c.experts === 8) return GgmlType.Q8_0;
+    if (q2) return gqa >= 4 ? GgmlType.Q4_K : GgmlType.Q3_K;
+    return i < 2 ? GgmlType.Q5_K : GgmlType.Q4_K;
+  }
+  if (name.includes('attn_k.weight') && c.experts === 8) return GgmlType.Q8_0;
+  if (name.includes('attn_output.weight')) return c.experts === 8 ? GgmlType.Q5_K : q2 ? GgmlType.Q3_K : GgmlType.Q4_K;
+  if (name.includes('ffn_down')) return q2 ? GgmlType.Q3_K : i < Math.floor(c.layers / 16) ? GgmlType.Q5_K : GgmlType.Q4_K;
+  return q2 ? GgmlType.Q2_K : GgmlType.Q3_K;
 }
 
 // ---------------------------------------------------------------- plan

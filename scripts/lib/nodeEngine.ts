@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { acquireNodeGpu } from '../../workers/gpu/nodeGpu.ts';
-import { openUrlSource } from '../../workers/gguf/byteSource.ts';
+import { openUrlSource, type ByteSource } from '../../workers/gguf/byteSource.ts';
 import { BrixEngine, type EngineDeps } from '../../workers/engine/engine.ts';
 import { createGpuRunner, type GpuRunnerOptions, type KvCacheType } from '../../workers/engine/gpuRunner.ts';
 import { openFileSource } from './nodeSource.ts';
@@ -71,18 +71,21 @@ export const nodeEngineDeps: EngineDeps = {
 };
 
 /**
- * Loads a model file into a new engine. `runner`: GPU runner options beyond the protocol's (KV cache type,
- * prefill chunk size), for tests and benchmarks.
+ * Loads a model file (a path or URL) or any ByteSource (a synthetic model) into a new engine. `runner`: GPU
+ * runner options beyond the protocol's (KV cache type, prefill chunk size), for tests and benchmarks.
  */
 export async function loadNodeEngine(
-  modelPath: string,
+  model: string | ByteSource,
   contextSize?: number,
   runner?: Omit<GpuRunnerOptions, 'contextSize'>,
 ): Promise<{ engine: BrixEngine; info: ModelInfo }> {
-  const deps: EngineDeps = runner
-    ? { ...nodeEngineDeps, createRunner: (gpu, model, hp, opts, onProgress, signal) => createGpuRunner(gpu, model, hp, { ...runner, ...opts }, onProgress, signal) }
+  let deps: EngineDeps = runner
+    ? { ...nodeEngineDeps, createRunner: (gpu, m, hp, opts, onProgress, signal) => createGpuRunner(gpu, m, hp, { ...runner, ...opts }, onProgress, signal) }
     : nodeEngineDeps;
+  // A ByteSource goes through the same open path as a file: the engine only ever sees `first`.
+  if (typeof model !== 'string') deps = { ...deps, openSource: () => Promise.resolve({ first: model }) };
   const engine = new BrixEngine(deps);
+  const modelPath = typeof model === 'string' ? model : model.name;
   const source = /^https?:\/\//.test(modelPath) ? { kind: 'url' as const, url: modelPath } : { kind: 'path' as const, path: modelPath };
   const info = await engine.load(source, { contextSize });
   return { engine, info };

@@ -36,6 +36,10 @@ test('catalog: models, sizes, requirements and a verdict before downloading; DBR
   await expect(dbrx).toContainText('needs an endpoint');
   await expect(dbrx).toContainText('132B total, 36B active per token');
   await expect(dbrx).toContainText('OpenAI-compatible endpoint');
+  const inTab = dbrx.getByRole('list', { name: 'DBRX Instruct in a tab' });
+  await expect(inTab.getByRole('listitem').first()).toContainText('Q2_K');
+  await expect(inTab.getByRole('listitem').first()).toContainText('fits a 64 GB unified-memory machine');
+  await expect(inTab.getByRole('listitem').nth(1)).toContainText('fits a 96 GB unified-memory machine');
 });
 
 test('add a model by URL (validated) and from a file; both appear in the model picker', async ({ page }) => {

@@ -12,7 +12,8 @@
  * .5 boundary, where the engine's f32 sums and llama.cpp's CPU arithmetic (integer dot products, norms summed
  * in double) land on different sides. The flipped position is then 2–6e-2 nats off, and through its K/V so are many after
  * it (the CPU reference's emulation shows the same, at other positions). Closeness within 2e-3 is asserted on a
- * floor of positions (measured 7–32 of 32 per case; the plain engine: none). The q8_0, q4_k and mixed-q4_k_m
+ * floor of positions (measured 7–32 of 32 per case; the plain engine: none). Q2_K and Q3_K (alone and in llama.cpp's
+ * Q2_K and Q3_K_M mixes) are held to the same floors. The q8_0, q4_k and mixed-q4_k_m
  * cases also run with `activations: 'int8'` (int8 activations into Q4_K/Q8_0 products, every position through the
  * decode graph), held to the same floors: measured argmax 32/32 and 8–32 of 32 positions within 2e-3 (lavapipe).
  */
@@ -71,6 +72,9 @@ const Q_CASES: readonly QuantCase[] = [
   // The dense FFN's rounding, and products of one input rounded two ways (Q/K/V; shared vs routed experts).
   { name: 'llama-dense', partial: { arch: 'llama', ...Q_BASE, experts: 0, expertsUsed: 0, kvHeads: 4 }, quant: 'q4_k' },
   { name: 'qwen2moe', partial: qPartial('qwen2moe'), quant: 'q4_k', mixedRoundings: 'q4_k+q8_0' },
+  // The low-bit types that make DBRX fit 64 / 96 GB: each alone, and llama.cpp's Q2_K mix (Q2_K, Q3_K, Q6_K).
+  ...(['q2_k', 'q3_k', 'mixed-q2_k'] as const).map((quant) => ({ name: 'dbrx', partial: qPartial('dbrx'), quant })),
+  { name: 'olmoe', partial: qPartial('olmoe'), quant: 'mixed-q3_k_m' },
 ];
 
 function logSoftmax(l: Float32Array): Float64Array {

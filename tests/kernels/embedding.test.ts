@@ -14,7 +14,7 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.release());
 
-const TYPES: readonly QuantType[] = ['Q4_0', 'Q8_0', 'Q4_K', 'Q6_K', 'F16', 'F32', 'Q5_K', 'BF16', 'IQ4_XS'];
+const TYPES: readonly QuantType[] = ['Q4_0', 'Q8_0', 'Q4_K', 'Q6_K', 'F16', 'F32', 'Q5_K', 'BF16', 'IQ4_XS', 'Q2_K', 'Q3_K'];
 
 async function runCase(ctx: KernelContext, type: QuantType, vocab: number, nEmbd: number, ids: number[], opts: { scale?: number; outOffset?: number; idsOffset?: number; wg?: 64 | 256; chunks?: number }, seed: number): Promise<void> {
   const { scale = 1, outOffset = 0, idsOffset = 0 } = opts;

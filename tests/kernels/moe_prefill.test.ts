@@ -179,6 +179,12 @@ describe('moe prefill', () => {
     await checkPrefill(ctx, makeLayer(ctx, { nEmbd: 32, nFf: 28, nExpert: 1, k: 1, type: 'F32', gating: 'softmax_topk_renorm' }), [1, 33], 'F32 1/1');
   });
 
+  it('Q2_K and Q3_K experts (the low-bit DBRX mixes: Q2_K gate/up, Q3_K down), T in {5, 33}', async () => {
+    const ctx = gpu.ctx;
+    await checkPrefill(ctx, makeLayer(ctx, { nEmbd: 256, nFf: 512, nExpert: 8, k: 4, type: 'Q2_K', gating: 'softmax_topk_renorm' }), [5, 33], 'Q2_K 8/4');
+    await checkPrefill(ctx, makeLayer(ctx, { nEmbd: 512, nFf: 256, nExpert: 4, k: 2, type: 'Q3_K', gating: 'softmax_topk' }), [5, 33], 'Q3_K 4/2');
+  });
+
   it('router without subgroups (workgroup-memory reductions) in prefill mode', async () => {
     const nosub = await gpuFixture({ noSubgroups: true });
     try {

@@ -109,6 +109,13 @@ function patternBlock(type: QuantType): Uint8Array {
     case 'Q6_K':
       setF16(b, 208, 0.015625);
       break;
+    case 'Q2_K':
+      setF16(b, 80, 0.0625);
+      setF16(b, 82, 0.03125);
+      break;
+    case 'Q3_K':
+      setF16(b, 108, 0.015625);
+      break;
     case 'IQ4_XS':
       setF16(b, 0, 0.0078125);
       break;
@@ -188,6 +195,51 @@ describe('quant.wgsl single blocks', () => {
     const [deq, dots] = await probe('Q4_K', b);
     expectSame('Q4_K hand dequant', deq, want);
     expectSame('Q4_K hand dot', dots, want);
+  });
+
+  it('Q2_K: d = 1, dmin = 0.25, scale byte i = i | (15 - i) << 4, qs = 0xE4 (q = k at shift 2k)', async () => {
+    const b = new Uint8Array(84);
+    for (let i = 0; i < 16; i++) b[i] = i | ((15 - i) << 4);
+    b.fill(0xe4, 16, 80);
+    setF16(b, 80, 1);
+    setF16(b, 82, 0.25);
+    const want = new Float32Array(256);
+    for (let n = 0; n < 2; n++)
+      for (let k = 0; k < 4; k++)
+        for (let h = 0; h < 2; h++) {
+          const is = 8 * n + 2 * k + h;
+          for (let l = 0; l < 16; l++) want[128 * n + 32 * k + 16 * h + l] = is * k - 0.25 * (15 - is);
+        }
+    const [deq, dots] = await probe('Q2_K', b);
+    expectSame('Q2_K hand dequant', deq, want);
+    expectSame('Q2_K hand dot', dots, want);
+  });
+
+  it('Q3_K: d = 0.5, scale j = j + 16 (−32 applied), hmask byte m = 1 << (m % 8), qs = 0x1B (q = 3 - k at shift 2k)', async () => {
+    const b = new Uint8Array(110);
+    for (let m = 0; m < 32; m++) b[m] = 1 << (m % 8);
+    b.fill(0x1b, 32, 96);
+    // 6-bit scale s_j = j + 16: low nibble j (bytes 0..7 for j < 8, high nibbles for j >= 8), high 2 bits
+    // (j + 16) >> 4 = 1 at bits 2 (j / 4) of byte 8 + j % 4.
+    for (let j = 0; j < 16; j++) {
+      const v = j + 16;
+      if (j < 8) b[96 + j] |= v & 15;
+      else b[96 + j - 8] |= (v & 15) << 4;
+      b[96 + 8 + (j % 4)] |= (v >> 4) << (2 * Math.floor(j / 4));
+    }
+    setF16(b, 108, 0.5);
+    const want = new Float32Array(256);
+    for (let n = 0; n < 2; n++)
+      for (let k = 0; k < 4; k++)
+        for (let h = 0; h < 2; h++)
+          for (let l = 0; l < 16; l++) {
+            const m = 16 * h + l;
+            const high = m % 8 === 4 * n + k;
+            want[128 * n + 32 * k + 16 * h + l] = 0.5 * (8 * n + 2 * k + h - 16) * (3 - k - (high ? 0 : 4));
+          }
+    const [deq, dots] = await probe('Q3_K', b);
+    expectSame('Q3_K hand dequant', deq, want);
+    expectSame('Q3_K hand dot', dots, want);
   });
 
   it('Q6_K: d = 1, scales[i] = i - 8, ql = 0x21, qh = 0xE4 (q = -31, -15, 2, 18 by quarter)', async () => {

@@ -140,6 +140,27 @@ describe('quant recipes', () => {
     expect(ggmlTypeName(tensorTypeFor('blk.0.attn_q.weight', [48, 64], c, 'q8_0'))).toBe('F16');
     expect(ggmlTypeName(tensorTypeFor('blk.0.attn_q.weight', [48, 64], c, 'f16'))).toBe('F16');
   });
+
+  it('mixed-q2_k and mixed-q3_k_m follow llama.cpp Q2_K / Q3_K_M (DBRX: 40 layers, 16 experts, GQA 6)', () => {
+    const dbrx = { layers: 40, experts: 16, tied: false, heads: 48, kvHeads: 8 };
+    const t = (q: 'mixed-q2_k' | 'mixed-q3_k_m', name: string, dims: number[], cc: Parameters<typeof tensorTypeFor>[2] = dbrx): string =>
+      ggmlTypeName(tensorTypeFor(name, dims, cc, q));
+    const q2 = (n: string, d: number[], cc?: Parameters<typeof tensorTypeFor>[2]): string => t('mixed-q2_k', n, d, cc);
+    const q3 = (n: string, d: number[], cc?: Parameters<typeof tensorTypeFor>[2]): string => t('mixed-q3_k_m', n, d, cc);
+    expect([q2('output.weight', [6144, 100352]), q3('output.weight', [6144, 100352])]).toEqual(['Q6_K', 'Q6_K']);
+    expect([q2('token_embd.weight', [6144, 100352]), q3('token_embd.weight', [6144, 100352])]).toEqual(['Q2_K', 'Q3_K']);
+    // attn_qkv counts as attn_v in llama.cpp: Q2_K → Q4_K at GQA ≥ 4 (Q3_K below); Q3_K_M → Q5_K in layers 0, 1.
+    expect([q2('blk.9.attn_qkv.weight', [6144, 8192]), q2('blk.9.attn_qkv.weight', [6144, 8192], { ...dbrx, kvHeads: 48 })]).toEqual(['Q4_K', 'Q3_K']);
+    expect([q3('blk.1.attn_qkv.weight', [6144, 8192]), q3('blk.2.attn_qkv.weight', [6144, 8192])]).toEqual(['Q5_K', 'Q4_K']);
+    expect([q2('blk.9.attn_output.weight', [6144, 6144]), q3('blk.9.attn_output.weight', [6144, 6144])]).toEqual(['Q3_K', 'Q4_K']);
+    expect([q2('blk.0.ffn_down_exps.weight', [10752, 6144, 16]), q3('blk.1.ffn_down_exps.weight', [10752, 6144, 16]), q3('blk.2.ffn_down_exps.weight', [10752, 6144, 16])]).toEqual(['Q3_K', 'Q5_K', 'Q4_K']);
+    expect([q2('blk.9.ffn_up_exps.weight', [6144, 10752, 16]), q3('blk.9.ffn_gate_exps.weight', [6144, 10752, 16])]).toEqual(['Q2_K', 'Q3_K']);
+    expect([q2('blk.9.ffn_gate_inp.weight', [6144, 16]), q3('blk.9.attn_norm.weight', [6144])]).toEqual(['F32', 'F32']);
+    const mixtral = { layers: 32, experts: 8, tied: false, heads: 32, kvHeads: 8 };
+    expect([q2('blk.5.attn_v.weight', [4096, 1024], mixtral), q3('blk.5.attn_k.weight', [4096, 1024], mixtral), q2('blk.5.attn_output.weight', [4096, 4096], mixtral)]).toEqual(['Q8_0', 'Q8_0', 'Q5_K']);
+    // 32-block fallback of Q2_K/Q3_K is Q4_0 (tensor_type_fallback).
+    expect([q2('blk.5.ffn_up_exps.weight', [1408, 2048, 60]), ggmlTypeName(tensorTypeFor('blk.0.attn_q.weight', [64, 64], dbrx, 'q3_k'))]).toEqual(['Q4_0', 'Q4_0']);
+  });
 });
 
 describe('configuration', () => {
@@ -238,7 +259,7 @@ describe('CLI commands (make-model → inspect → split)', () => {
       expect(await inspect.run({ model: path.join(dir, 'parts', parts[0]) }, io)).toBe(0);
       expect(out).toMatch(new RegExp(`${parts.length} parts, first`));
       expect(out).toMatch(/31 tensors/);
-      await expect(makeModel.run({ ...flags, quant: 'q3_k' }, io)).rejects.toThrow(UsageError);
+      await expect(makeModel.run({ ...flags, quant: 'iq2_xxs' }, io)).rejects.toThrow(UsageError);
       await expect(split.run({ model: file, 'max-size': 0, 'out-dir': dir }, io)).rejects.toThrow(UsageError);
     } finally {
       await rm(dir, { recursive: true, force: true });

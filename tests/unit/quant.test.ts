@@ -187,7 +187,7 @@ describe('dequantize: hand-written blocks', () => {
     expect(DEQUANTIZABLE_TYPES.map(ggmlTypeName)).toEqual(
       ['F32', 'F16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS', 'BF16', 'MXFP4'],
     );
-    expect(QUANTIZABLE_TYPES.map(ggmlTypeName)).toEqual(['F32', 'F16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K', 'BF16']);
+    expect(QUANTIZABLE_TYPES.map(ggmlTypeName)).toEqual(['F32', 'F16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'BF16']);
   });
 });
 
@@ -203,8 +203,8 @@ describe('bit-exact against ggml (fixtures/gguf/quant-ref.bin)', () => {
     ['q4_k', GgmlType.Q4_K, true],
     ['q5_k', GgmlType.Q5_K, true],
     ['q6_k', GgmlType.Q6_K, true],
-    ['q2_k', GgmlType.Q2_K, false],
-    ['q3_k', GgmlType.Q3_K, false],
+    ['q2_k', GgmlType.Q2_K, true],
+    ['q3_k', GgmlType.Q3_K, true],
     ['iq4_nl', GgmlType.IQ4_NL, false],
     ['iq4_xs', GgmlType.IQ4_XS, false],
     ['mxfp4', GgmlType.MXFP4, false],
@@ -227,6 +227,21 @@ describe('bit-exact against ggml (fixtures/gguf/quant-ref.bin)', () => {
       expect(bad, bad >= 0 ? `element ${bad}: got ${got[bad]}, ggml ${want[bad]}` : '').toBe(-1);
     });
   }
+  it('Q2_K and Q3_K quantize 32 more super-blocks of varied shapes (k.input) exactly as ggml', () => {
+    const xk = asF32(rec.get('k.input') ?? new Uint8Array());
+    expect(xk.length).toBe(32 * 256);
+    for (const [name, type] of [
+      ['k.q2_k', GgmlType.Q2_K],
+      ['k.q3_k', GgmlType.Q3_K],
+    ] as const) {
+      const want = rec.get(name);
+      if (!want) throw new Error(`fixture lacks ${name}`);
+      const mine = quantize(type, xk);
+      const firstDiff = mine.findIndex((v, i) => v !== want[i]);
+      expect(firstDiff, `${name}: first differing byte ${firstDiff} (block ${Math.floor(firstDiff / ggmlTypeInfo(type).typeSize)})`).toBe(-1);
+      expect(mine.length).toBe(want.length);
+    }
+  });
   it('f16 and bf16 conversions match ggml (incl. overflow, subnormals, NaN, ties)', () => {
     const vals = asF32(rec.get('f16.in') ?? new Uint8Array());
     const f16 = asU16(rec.get('f16.q') ?? new Uint8Array());
@@ -262,6 +277,8 @@ describe('round trips', () => {
     [GgmlType.Q4_K, 0.07],
     [GgmlType.Q4_0, 0.1],
     [GgmlType.Q4_1, 0.08],
+    [GgmlType.Q3_K, 0.16],
+    [GgmlType.Q2_K, 0.28],
   ];
   for (const [type, bound] of bounds) {
     it(`${ggmlTypeName(type)}: relative RMS error ≤ ${bound}`, () => {

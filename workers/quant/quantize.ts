@@ -1,13 +1,13 @@
 /**
  * @file Quantizers following ggml's reference algorithms (`quantize_row_*_ref` in ggml/src/ggml-quants.c,
- * including `make_qkx2_quants` for Q4_K/Q5_K and `make_qx_quants` for Q6_K), emulating C float32 arithmetic
+ * including `make_qkx2_quants` for Q2_K/Q4_K/Q5_K, `make_q3_quants` for Q3_K and `make_qx_quants` for Q6_K), emulating C float32 arithmetic
  * op by op so the bytes match what llama.cpp's quantizer writes without an importance matrix. The model
  * generator writes GGUFs with them, and kernel tests quantize random data with them.
  */
 import { GgufError } from '../gguf/errors.ts';
 import { GgmlType, ggmlTypeInfo, ggmlTypeName } from '../gguf/ggmlTypes.ts';
 import { getScaleMinK4 } from './dequant.ts';
-import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from './half.ts';
+import { f16BitsToF32, f32Bits, f32ToBf16Bits, f32ToF16Bits } from './half.ts';
 import { signedMax } from './signedMax.ts';
 
 const f = Math.fround;
@@ -17,8 +17,13 @@ const F01 = f(0.1);
 
 /** ggml's nearest_int: round half to even (the 1.5·2^23 trick), for |x| < 2^22. */
 export function nearestInt(x: number): number {
+  if (!(Math.abs(x) <= 4194303)) return nearestIntBits(x);
   const r = Math.round(x);
   return r - x === 0.5 && (r & 1) !== 0 ? r - 1 : r;
+}
+/** The same trick bit for bit outside its range (ggml asserts there; release builds take these bits). */
+function nearestIntBits(x: number): number {
+  return ((f32Bits(f(x + 12582912)) & 0x007fffff) - 0x00400000) | 0;
 }
 
 /** C roundf: half away from zero. */
@@ -334,7 +339,158 @@ function kScalesMins(
   }
 }
 
+/**
+ * make_q3_quants with do_rmse (the Q3_K reference path): symmetric levels −nmax..nmax−1 weighted by x², then up
+ * to 5 passes that move single levels while the weighted fit improves. L holds l + nmax.
+ */
+function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
+  const max = signedMax(x, xo, xo + n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
+    for (let i = 0; i < n; i++) L[lo + i] = 0;
+    return 0;
+  }
+  const iscale = f(-nmax / max);
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[xo + i];
+    const l = clamp(nearestInt(f(iscale * xi)), -nmax, nmax - 1);
+    L[lo + i] = l;
+    const w = f(xi * xi);
+    sumlx = f(sumlx + f(f(w * xi) * l));
+    suml2 = f(suml2 + f(f(w * l) * l));
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[xo + i];
+      const w = f(xi * xi);
+      const li = L[lo + i];
+      let slx = f(sumlx - f(f(w * xi) * li));
+      if (slx > 0) {
+        let sl2 = f(suml2 - f(f(w * li) * li));
+        const nl = clamp(nearestInt(f(f(xi * sl2) / slx)), -nmax, nmax - 1);
+        if (nl !== li) {
+          slx = f(slx + f(f(w * xi) * nl));
+          sl2 = f(sl2 + f(f(w * nl) * nl));
+          if (sl2 > 0 && f(f(slx * slx) * suml2) > f(f(sumlx * sumlx) * sl2)) {
+            L[lo + i] = nl;
+            sumlx = slx;
+            suml2 = sl2;
+            changed++;
+          }
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  for (let i = 0; i < n; i++) L[lo + i] += nmax;
+  return suml2 > 0 ? f(sumlx / suml2) : 0;
+}
+
 // ---------------------------------------------------------------- 256-element super-blocks
+
+const Q2_WEIGHTS = new Float32Array(16);
+const Q2_SCALES = new Float32Array(16);
+const Q2_MINS = new Float32Array(16);
+const Q3_L = new Int8Array(256);
+const Q3_SCALES = new Float32Array(16);
+
+/** Packs 2-bit levels: byte l of each 32-byte group holds elements l, l + 32, l + 64, l + 96 of its 128. */
+function pack2(L: ArrayLike<number>, b: Uint8Array, qs: number): void {
+  for (let j = 0; j < 256; j += 128) {
+    for (let l = 0; l < 32; l++) b[qs + j / 4 + l] = L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6);
+  }
+}
+
+// block_q2_K: scales[16] (4-bit scale | 4-bit min << 4), qs[64], d, dmin.
+function q2_K(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
+  const L = K_L;
+  const weights = Q2_WEIGHTS;
+  const scales = Q2_SCALES;
+  const mins = Q2_MINS;
+  let maxScale = 0;
+  let maxMin = 0;
+  for (let j = 0; j < 16; j++) {
+    for (let l = 0; l < 16; l++) weights[l] = Math.abs(x[xo + 16 * j + l]);
+    scales[j] = makeQkx2Quants(16, 3, x, xo + 16 * j, weights, L, 16 * j, K_LAUX, -0.5, F01, 15, true);
+    mins[j] = qkx2Min;
+    if (scales[j] > maxScale) maxScale = scales[j];
+    if (mins[j] > maxMin) maxMin = mins[j];
+  }
+  if (maxScale > 0) {
+    const iscale = f(15 / maxScale);
+    for (let j = 0; j < 16; j++) b[at + j] = nearestInt(f(iscale * scales[j])) & 0xff;
+    putF16(b, at + 80, f(maxScale / 15));
+  } else {
+    b.fill(0, at, at + 16);
+    putF16(b, at + 80, 0);
+  }
+  if (maxMin > 0) {
+    const iscale = f(15 / maxMin);
+    for (let j = 0; j < 16; j++) b[at + j] |= nearestInt(f(iscale * mins[j])) << 4;
+    putF16(b, at + 82, f(maxMin / 15));
+  } else {
+    putF16(b, at + 82, 0);
+  }
+  const d = f16BitsToF32(b[at + 80] | (b[at + 81] << 8));
+  const dmin = f16BitsToF32(b[at + 82] | (b[at + 83] << 8));
+  for (let j = 0; j < 16; j++) {
+    const dd = f(d * (b[at + j] & 0xf));
+    if (!dd) continue;
+    const dm = f(dmin * (b[at + j] >> 4));
+    for (let ii = 0; ii < 16; ii++) L[16 * j + ii] = clamp(nearestInt(f(f(x[xo + 16 * j + ii] + dm) / dd)), 0, 3);
+  }
+  pack2(L, b, at + 16);
+}
+
+// block_q3_K: hmask[32] (bit 2 of each level), qs[64] (bits 0..1), scales[12] (16 6-bit signed), d.
+function q3_K(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
+  const L = Q3_L;
+  const scales = Q3_SCALES;
+  let maxScale = 0;
+  let amax = 0;
+  for (let j = 0; j < 16; j++) {
+    scales[j] = makeQ3Quants(16, 4, x, xo + 16 * j, L, 16 * j);
+    const a = Math.abs(scales[j]);
+    if (a > amax) {
+      amax = a;
+      maxScale = scales[j];
+    }
+  }
+  const s = at + 96;
+  b.fill(0, s, s + 12);
+  if (maxScale) {
+    const iscale = f(-32 / maxScale);
+    for (let j = 0; j < 16; j++) {
+      // (int8_t) of nearest_int, clamped to −32..31, stored + 32: low nibble in bytes 0..7, 2 high bits in 8..11.
+      const l = clamp((nearestInt(f(iscale * scales[j])) << 24) >> 24, -32, 31) + 32;
+      if (j < 8) b[s + j] = l & 0xf;
+      else b[s + j - 8] |= (l & 0xf) << 4;
+      b[s + 8 + (j % 4)] |= (l >> 4) << (2 * Math.floor(j / 4));
+    }
+    putF16(b, at + 108, f(1 / iscale));
+  } else {
+    putF16(b, at + 108, 0);
+  }
+  const d = f16BitsToF32(b[at + 108] | (b[at + 109] << 8));
+  for (let j = 0; j < 16; j++) {
+    const low = j < 8 ? b[s + j] & 0xf : b[s + j - 8] >> 4;
+    const sc = (low | (((b[s + 8 + (j % 4)] >> (2 * Math.floor(j / 4))) & 3) << 4)) - 32;
+    const dd = f(d * sc);
+    if (!dd) continue;
+    for (let ii = 0; ii < 16; ii++) L[16 * j + ii] = clamp(nearestInt(f(x[xo + 16 * j + ii] / dd)), -4, 3) + 4;
+  }
+  // The high bit of element j goes to bit j / 32 of hmask[j % 32].
+  b.fill(0, at, at + 32);
+  for (let j = 0; j < 256; j++) {
+    if (L[j] > 3) {
+      b[at + (j % 32)] |= 1 << (j >> 5);
+      L[j] -= 4;
+    }
+  }
+  pack2(L, b, at + 32);
+}
 
 function q4_K(x: Float32Array, xo: number, b: Uint8Array, at: number): void {
   const L = K_L;
@@ -427,6 +583,8 @@ const QUANT: Partial<Record<GgmlType, QuantFn>> = {
   [GgmlType.Q5_0]: q5_0,
   [GgmlType.Q5_1]: q5_1,
   [GgmlType.Q8_0]: q8_0,
+  [GgmlType.Q2_K]: q2_K,
+  [GgmlType.Q3_K]: q3_K,
   [GgmlType.Q4_K]: q4_K,
   [GgmlType.Q5_K]: q5_K,
   [GgmlType.Q6_K]: q6_K,

@@ -23,6 +23,16 @@ function EndpointCard({ m }: { m: EndpointModel }) {
       </div>
       <p className="text-sm text-slate-600 dark:text-slate-400">{m.details.note}</p>
       <DetailsList d={m.details} size={m.sizeBytes} approx />
+      {m.tabQuants && (
+        <ul aria-label={`${m.name} in a tab`} className="text-sm text-slate-600 dark:text-slate-400">
+          {m.tabQuants.map((q) => (
+            <li key={q.quant}>
+              {q.quant}: {formatBytes(q.bytes)} of storage and GPU memory (largest tensor {formatBytes(q.largestTensorBytes)}); fits a{' '}
+              {q.fitsMemoryGb} GB unified-memory machine
+            </li>
+          ))}
+        </ul>
+      )}
       <a href={hrefOf('compare')} className="inline-block text-sm text-teal-700 underline dark:text-teal-400">
         Compare a Brix model with it through an endpoint
       </a>

@@ -46,12 +46,25 @@ export interface ModelEntry {
   readonly details?: ModelDetails;
 }
 
+/** One quantization of a big model: what a tab needs to hold it. */
+export interface TabQuant {
+  readonly quant: string;
+  /** GGUF tensor bytes: the download, the storage, and (plus ~1 % padding and the KV cache) the GPU memory. */
+  readonly bytes: number;
+  /** Largest single tensor (one GPU buffer binding). */
+  readonly largestTensorBytes: number;
+  /** Smallest unified-memory machine (GB) it fits next to the OS and browser. */
+  readonly fitsMemoryGb: number;
+}
+
 /** A model that cannot run in a tab; compare against it through an OpenAI-compatible endpoint. */
 export interface EndpointModel {
   readonly id: string;
   readonly name: string;
   readonly sizeBytes: number;
   readonly details: ModelDetails;
+  /** Quantizations small enough for a tab on a big unified-memory machine, smallest first. */
+  readonly tabQuants?: readonly TabQuant[];
 }
 
 export const DEMO_MODEL_ID = 'brix-demo-30m';
@@ -201,8 +214,17 @@ export const ENDPOINT_MODELS: readonly EndpointModel[] = [
       largestTensorBytes: 870 * MB,
       note:
         '132B parameters (36B active) are about 80 GB at Q4_K_M: far beyond what a browser tab can hold. ' +
-        'Run it on a server (llama.cpp, vLLM) and compare against it through an OpenAI-compatible endpoint.',
+        'Run it on a server (llama.cpp, vLLM) and compare against it through an OpenAI-compatible endpoint. ' +
+        'At Q2_K (48 GB) it fits a 64 GB unified-memory laptop, at Q3_K_M (63 GB) a 96 GB one.',
     },
+    // Computed, not guessed: the sum of tensorBytes over the real DBRX tensor shapes (40 layers, d 6144, 16
+    // experts of ff 10752, vocab 100352; 131,596,523,520 parameters) under llama.cpp's mixes, as make-model plans
+    // them (scripts/lib/makeModel.ts tensorTypeFor; asserted in tests/unit/syntheticSource.test.ts).
+    tabQuants: [
+      { quant: 'Q2_K', bytes: 48_418_971_648, largestTensorBytes: 506 * MB, fitsMemoryGb: 64 },
+      { quant: 'Q3_K_M', bytes: 63_161_917_440, largestTensorBytes: 727 * MB, fitsMemoryGb: 96 },
+      { quant: 'Q4_K_M', bytes: 79_898_861_568, largestTensorBytes: 867 * MB, fitsMemoryGb: 128 },
+    ],
   },
 ];
 
