@@ -17,6 +17,7 @@ import { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { tokenizerSpecFromMetadata } from '../tokenizer/fromGguf.ts';
 import { StreamingDecoder } from '../tokenizer/streaming.ts';
 import { renderChatPrompt } from '../tokenizer/chatTemplate.ts';
+import { promptBudget } from './contextPolicy.ts';
 import type {
   ActivationPrecision,
   ChatMessage,
@@ -179,8 +180,7 @@ export class BrixEngine implements Engine {
   ): Promise<GenerationResult> {
     const s = request.sampling;
     const t0 = this.now();
-    const reserve = Math.max(1, Math.min(s.maxTokens, Math.floor(l.runner.nCtx / 2)));
-    const { ids, truncated } = this.buildPrompt(l, request, l.runner.nCtx - reserve);
+    const { ids, truncated } = this.buildPrompt(l, request, promptBudget(l.runner.nCtx, s.maxTokens));
     if (ids.length === 0) throw new EngineStateError('the prompt is empty');
 
     let reuse = commonPrefix(l.cached, ids);
@@ -289,17 +289,28 @@ export class BrixEngine implements Engine {
     }
   }
 
+  /**
+   * Prompt tokens of each message list, encoded exactly as `generate` would (chat template, generation prompt,
+   * no truncation): retrieval measures its sources with it against `promptBudget`.
+   */
+  async countPromptTokens(prompts: readonly (readonly ChatMessage[])[]): Promise<number[]> {
+    const l = this.require();
+    return prompts.map((msgs) => this.encodePrompt(l, msgs, false).length);
+  }
+
+  private encodePrompt(l: Loaded, msgs: readonly ChatMessage[], raw: boolean): number[] {
+    if (raw) return l.tokenizer.encode(msgs.map((m) => m.content).join(''), { addSpecial: true });
+    const prompt = renderChatPrompt(l.template, msgs, {
+      addGenerationPrompt: true,
+      bosToken: l.tokenizer.bos !== undefined ? l.tokenizer.tokenText(l.tokenizer.bos) : '',
+      eosToken: l.tokenizer.eos !== undefined ? l.tokenizer.tokenText(l.tokenizer.eos) : '',
+    });
+    return l.tokenizer.encode(prompt, { addSpecial: true, parseSpecial: true });
+  }
+
   /** Prompt ids within `budget` tokens, dropping old turns first (see the file comment). */
   private buildPrompt(l: Loaded, request: GenerateRequest, budget: number): { ids: number[]; truncated: number } {
-    const encode = (msgs: readonly ChatMessage[]): number[] => {
-      if (request.raw) return l.tokenizer.encode(msgs.map((m) => m.content).join(''), { addSpecial: true });
-      const prompt = renderChatPrompt(l.template, msgs, {
-        addGenerationPrompt: true,
-        bosToken: l.tokenizer.bos !== undefined ? l.tokenizer.tokenText(l.tokenizer.bos) : '',
-        eosToken: l.tokenizer.eos !== undefined ? l.tokenizer.tokenText(l.tokenizer.eos) : '',
-      });
-      return l.tokenizer.encode(prompt, { addSpecial: true, parseSpecial: true });
-    };
+    const encode = (msgs: readonly ChatMessage[]): number[] => this.encodePrompt(l, msgs, request.raw === true);
     const full = encode(request.messages);
     if (full.length <= budget) return { ids: full, truncated: 0 };
     const msgs = [...request.messages];
