@@ -31,7 +31,7 @@ export function normalizeText(text: string): string {
     // eslint-disable-next-line no-control-regex
     .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, ' ')
     .replace(/[ \t\u00a0]+/g, ' ')
-    .replace(/ *\n */g, '\n')
+    .replace(/ *\n/g, '\n')
     .replace(/\n{3,}/g, '\n\n')
     .trim();
 }
