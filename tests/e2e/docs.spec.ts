@@ -81,3 +81,20 @@ test('offline: attach a text file and a PDF, the answer cites the PDF passage th
     await context.setOffline(false);
   }
 });
+
+test('files dropped on the message box are attached to the chat, and can be removed', async ({ page }) => {
+  await page.goto('/#/chat');
+  const zone = page.getByTestId('docs-drop-zone');
+  const drop = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['The tide table says high water at 06:12.'], 'tides.md', { type: 'text/markdown' }));
+    return dt;
+  });
+  await zone.dispatchEvent('dragover', { dataTransfer: drop });
+  await expect(zone).toHaveAttribute('data-drag-over', 'true');
+  await zone.dispatchEvent('drop', { dataTransfer: drop });
+  const attached = page.getByRole('list', { name: 'Attached files' });
+  await expect(attached.getByRole('listitem')).toHaveText(['tides.md×'], { timeout: 30_000 });
+  await page.getByRole('button', { name: 'Remove tides.md' }).click();
+  await expect(attached).toHaveCount(0);
+});
