@@ -6,7 +6,10 @@
 import { useStore } from 'zustand';
 import { fetchModelManifest } from '../workers/storage/index.ts';
 import { startEngineWorker } from './lib/engineClient.ts';
-import { idbConversationRepo } from './features/chat/repo.ts';
+import { idbConversationRepo, type ConversationRepo } from './features/chat/repo.ts';
+import { docsStore } from './features/docs/docs.ts';
+import { docsClient } from './features/docs/docsClient.ts';
+import { retrieveForAnswer } from './features/docs/docsStore.ts';
 import type { ModelEntry } from './features/models/catalog.ts';
 import { deviceMemoryGb } from './features/models/fit.ts';
 import { browserModelCache } from './features/models/modelCache.ts';
@@ -72,8 +75,19 @@ export function resolveSource(entry: ModelEntry): Promise<ResolvedSource> {
   return Promise.resolve({ source: { kind: 'url', url: abs }, cacheUrl: abs });
 }
 
+/** Deleting a conversation deletes its document index too. */
+function withDocs(repo: ConversationRepo): ConversationRepo {
+  return {
+    ...repo,
+    async delete(id) {
+      await repo.delete(id);
+      await docsStore.getState().forget(id);
+    },
+  };
+}
+
 export const appStore = createAppStore({
-  repo: idbConversationRepo(),
+  repo: withDocs(idbConversationRepo()),
   cache: browserModelCache(),
   startEngine: startEngineWorker,
   resolveSource,
@@ -86,6 +100,8 @@ export const appStore = createAppStore({
   deviceMemoryGb,
   now: () => Date.now(),
   newId: () => crypto.randomUUID(),
+  retrieve: (conversationId, messages, engine, contextSize, maxTokens) =>
+    retrieveForAnswer(docsClient(), conversationId, messages, engine, contextSize, maxTokens),
 });
 
 /** One value from the app store; re-renders only when that value changes. */

@@ -7,7 +7,8 @@
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { Engine } from '../workers/engine/types.ts';
-import type { LoadOptions, ModelSource, PingResult, SamplingParams } from '../workers/protocol.ts';
+import type { ChatMessage, LoadOptions, ModelSource, PingResult, SamplingParams } from '../workers/protocol.ts';
+import type { SourceRef } from '../workers/retrieval/context.ts';
 import { createConversationsSlice, type ConversationsSlice } from './features/chat/conversationsSlice.ts';
 import { createGenerationSlice, type GenerationSlice } from './features/chat/generationSlice.ts';
 import type { ConversationRepo } from './features/chat/repo.ts';
@@ -50,6 +51,17 @@ export interface AppDeps {
   readonly deviceMemoryGb?: () => number | undefined;
   readonly now: () => number;
   readonly newId: () => string;
+  /**
+   * Attached files (app/features/docs): the messages for this answer with the best passages that fit put into
+   * the last user message, and those passages for the answer's "Sources". Absent: no retrieval.
+   */
+  readonly retrieve?: (
+    conversationId: string,
+    messages: readonly ChatMessage[],
+    engine: Engine,
+    contextSize: number,
+    maxTokens: number,
+  ) => Promise<{ readonly messages: readonly ChatMessage[]; readonly sources: readonly SourceRef[] }>;
 }
 
 export type AppState = ConversationsSlice & GenerationSlice & EngineSlice & ModelsSlice;

@@ -33,8 +33,9 @@ export async function bundle(entry, outfile, small = false) {
     sourcemap: small ? false : 'inline',
     minify: small,
     logLevel: 'error',
-    // vite and Playwright: loaded by `bench-browser` only, from node_modules.
-    external: ['webgpu', 'node-llama-cpp', '@node-llama-cpp/*', 'koffi', 'vite', '@playwright/test', 'playwright', 'playwright-core'],
+    // vite and Playwright: loaded by `bench-browser` only, from node_modules. pdfjs-dist (`retrieve`,
+    // `generate --docs`): its Node build loads optional native pieces itself, so it runs as published.
+    external: ['webgpu', 'pdfjs-dist', 'node-llama-cpp', '@node-llama-cpp/*', 'koffi', 'vite', '@playwright/test', 'playwright', 'playwright-core'],
     plugins: [rawPlugin],
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });

@@ -34,7 +34,7 @@ function commandHelp(c: CliCommand): string {
     'flags:',
     ...names.map((n) => {
       const f = c.flags[n];
-      const arg = f.kind === 'boolean' ? '' : ` <${f.kind}>`;
+      const arg = f.kind === 'boolean' ? '' : f.kind === 'strings' ? ' <string>…' : ` <${f.kind}>`;
       return `  --${n}${arg}`.padEnd(w + 12) + `  ${f.help}${f.required ? ' (required)' : ''}`;
     }),
     '',
@@ -54,6 +54,15 @@ export function parseFlags(c: CliCommand, argv: readonly string[]): FlagValues {
     if (spec.kind === 'boolean') {
       if (eq >= 0) throw new UsageError(`${c.name}: --${name} takes no value`);
       out[name] = true;
+      continue;
+    }
+    if (spec.kind === 'strings') {
+      const prev = out[name];
+      const values: string[] = Array.isArray(prev) ? [...prev] : [];
+      if (eq >= 0) values.push(a.slice(eq + 1));
+      else while (i + 1 < argv.length && !argv[i + 1].startsWith('--')) values.push(argv[++i]);
+      if (values.length === (Array.isArray(prev) ? prev.length : 0)) throw new UsageError(`${c.name}: --${name} needs at least one value`);
+      out[name] = values;
       continue;
     }
     let raw: string | undefined;

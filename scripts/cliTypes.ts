@@ -3,7 +3,8 @@
  * Each command declares its flags so the entry can reject unknown ones with exit code 2 and print --help.
  */
 
-export type FlagKind = 'string' | 'number' | 'boolean';
+/** 'strings': one or more values (`--docs a.txt b/`, until the next flag; repeating the flag adds more). */
+export type FlagKind = 'string' | 'number' | 'boolean' | 'strings';
 
 export interface FlagSpec {
   readonly kind: FlagKind;
@@ -12,7 +13,7 @@ export interface FlagSpec {
 }
 
 /** Parsed flag values: strings stay strings, numbers are checked finite, booleans are present/absent. */
-export type FlagValues = Record<string, string | number | boolean | undefined>;
+export type FlagValues = Record<string, string | number | boolean | readonly string[] | undefined>;
 
 export interface CliIO {
   /** Write to stdout without a newline added. */
@@ -42,6 +43,11 @@ export function flagString(flags: FlagValues, name: string): string | undefined 
 export function flagNumber(flags: FlagValues, name: string): number | undefined {
   const v = flags[name];
   return typeof v === 'number' ? v : undefined;
+}
+
+export function flagStrings(flags: FlagValues, name: string): readonly string[] | undefined {
+  const v = flags[name];
+  return Array.isArray(v) ? v : undefined;
 }
 
 export function requireString(flags: FlagValues, name: string): string {

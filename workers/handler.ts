@@ -90,6 +90,13 @@ export function createWorkerHandler(deps: HandlerDeps, post: Post): (data: unkno
         post({ type: 'result', id: req.id, method: 'bench', result });
         return;
       }
+      case 'countPromptTokens': {
+        const engine = getEngine();
+        if (!engine.countPromptTokens) throw new EngineStateError('this engine cannot count prompt tokens');
+        const counts = await engine.countPromptTokens(req.prompts);
+        post({ type: 'result', id: req.id, method: 'countPromptTokens', result: { counts } });
+        return;
+      }
       default:
         assertNever(req);
     }

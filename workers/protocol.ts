@@ -141,6 +141,11 @@ export interface Methods {
   readonly unload: { readonly params: { readonly reason?: string }; readonly result: { readonly unloaded: boolean } };
   /** The model benchmark on the loaded model; each finished run is also sent as a `benchRun` event. */
   readonly bench: { readonly params: { readonly params: BenchParams }; readonly result: BenchMeasurement };
+  /** Prompt tokens of each message list as `generate` would encode it (retrieval sizes its sources by it). */
+  readonly countPromptTokens: {
+    readonly params: { readonly prompts: readonly (readonly ChatMessage[])[] };
+    readonly result: { readonly counts: readonly number[] };
+  };
 }
 
 export type Method = keyof Methods;
@@ -167,7 +172,7 @@ export function isResultOf<M extends Method>(
   return ev.type === 'result' && ev.method === method;
 }
 
-const METHODS: readonly Method[] = ['ping', 'load', 'generate', 'abort', 'unload', 'bench'];
+const METHODS: readonly Method[] = ['ping', 'load', 'generate', 'abort', 'unload', 'bench', 'countPromptTokens'];
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
 
@@ -200,6 +205,10 @@ export function requestProblem(x: unknown): string | undefined {
       return typeof x.target === 'number' ? undefined : "'abort' needs target: number";
     case 'unload':
       return x.reason === undefined || typeof x.reason === 'string' ? undefined : "'unload' reason must be a string";
+    case 'countPromptTokens':
+      return Array.isArray(x.prompts) && x.prompts.every((p) => Array.isArray(p) && p.every((m) => isObject(m) && typeof m.content === 'string' && typeof m.role === 'string'))
+        ? undefined
+        : "'countPromptTokens' needs prompts: ChatMessage[][]";
     case 'bench': {
       const p = benchParamsProblem(x.params);
       return p === undefined ? undefined : `'bench' needs params: { promptTokens, genTokens, runs }: ${p}`;

@@ -8,6 +8,7 @@ import {
   type BenchMeasurement,
   type BenchParams,
   type BenchRun,
+  type ChatMessage,
   isResultOf,
   isWorkerEvent,
   type GenerateRequest,
@@ -126,6 +127,10 @@ export class EngineClient implements Engine {
   /** The model benchmark in the worker (workers/bench/bench.ts); `onRun` gets each finished run. */
   bench(params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal): Promise<BenchMeasurement> {
     return this.call((id) => ({ type: 'bench', id, params }), 'bench', (ev) => ev.result, { benchRun: onRun }, signal);
+  }
+
+  async countPromptTokens(prompts: readonly (readonly ChatMessage[])[]): Promise<readonly number[]> {
+    return this.call((id) => ({ type: 'countPromptTokens', id, prompts }), 'countPromptTokens', (ev) => ev.result.counts);
   }
 
   async unload(): Promise<void> {

@@ -1,11 +1,16 @@
 /** @file `generate`: stream text from a model with the engine on Node WebGPU. */
-import { UsageError, flagNumber, flagString, requireString, type CliCommand } from '../cliTypes.ts';
+import { UsageError, flagNumber, flagString, flagStrings, requireString, type CliCommand } from '../cliTypes.ts';
+import { indexFiles } from '../lib/docs.ts';
+import { fitSources, type SourceRef } from '../../workers/retrieval/context.ts';
+import { promptBudget } from '../../workers/engine/contextPolicy.ts';
 import { ACTIVATIONS_FLAG, KV_CACHE_FLAG, activationsFlag, kvCacheFlag, loadNodeEngine } from '../lib/nodeEngine.ts';
 import { DEFAULT_SAMPLING, type ChatMessage } from '../../workers/protocol.ts';
 
+const DOCS_TOP = 8;
+
 export const command: CliCommand = {
   name: 'generate',
-  summary: 'generate text (--chat applies the chat template; --temperature 0 is greedy; --json ends with {"text","tokens","stats"})',
+  summary: 'generate text (--chat applies the chat template; --docs answers from files; --temperature 0 is greedy; --json ends with {"text","tokens","stats"})',
   flags: {
     model: { kind: 'string', help: 'GGUF file (first file of a split set)', required: true },
     prompt: { kind: 'string', help: 'the prompt (or the user message with --chat)', required: true },
@@ -20,7 +25,9 @@ export const command: CliCommand = {
     'context-size': { kind: 'number', help: 'KV cache length in tokens' },
     activations: ACTIVATIONS_FLAG,
     'kv-cache': KV_CACHE_FLAG,
-    json: { kind: 'boolean', help: 'end with one JSON line {"text","tokens","stats"}' },
+    docs: { kind: 'strings', help: 'answer from these files or folders: the best passages that fit the context go into the prompt (implies --chat)' },
+    top: { kind: 'number', help: `with --docs: passages to consider, best first (default ${DOCS_TOP})` },
+    json: { kind: 'boolean', help: 'end with one JSON line {"text","tokens","stats"} (with --docs also "sources")' },
   },
   async run(flags, io) {
     const num = (n: string, d: number, ok: (v: number) => boolean): number => {
@@ -38,21 +45,38 @@ export const command: CliCommand = {
       stop: [],
     };
     const runnerOpts = { activations: activationsFlag(flags), kvCache: kvCacheFlag(flags) };
-    const chat = flags.chat === true;
+    const docs = flagStrings(flags, 'docs');
+    const top = flagNumber(flags, 'top') ?? DOCS_TOP;
+    if (docs === undefined && flags.top !== undefined) throw new UsageError('--top needs --docs');
+    if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${top} must be a whole number of at least 1`);
+    const chat = flags.chat === true || docs !== undefined;
     const system = flagString(flags, 'system');
     if (system !== undefined && !chat) throw new UsageError('--system needs --chat');
     const prompt = requireString(flags, 'prompt');
     const messages: ChatMessage[] = chat
       ? [...(system !== undefined ? [{ role: 'system' as const, content: system }] : []), { role: 'user', content: prompt }]
       : [{ role: 'user', content: prompt }];
-    const { engine } = await loadNodeEngine(requireString(flags, 'model'), flagNumber(flags, 'context-size'), runnerOpts);
+    const index = docs ? await indexFiles(docs) : undefined;
+    const { engine, info } = await loadNodeEngine(requireString(flags, 'model'), flagNumber(flags, 'context-size'), runnerOpts);
+    let request = messages;
+    let sources: SourceRef[] = [];
+    if (index) {
+      const fit = await fitSources(messages, index.search(prompt, top), promptBudget(info.contextSize, sampling.maxTokens), (p) => engine.countPromptTokens(p));
+      request = fit.messages;
+      sources = fit.sources;
+      for (const s of sources) io.err(`[${s.n}] ${s.file} · chunk ${s.chunk}\n`);
+      if (fit.dropped > 0) io.err(`(${fit.dropped} more passages did not fit the context)\n`);
+    }
     const ac = new AbortController();
     const onSig = (): void => ac.abort();
     process.once('SIGINT', onSig);
     try {
-      const result = await engine.generate({ messages, sampling, raw: !chat }, (d) => io.out(d.text), ac.signal);
+      const result = await engine.generate({ messages: request, sampling, raw: !chat }, (d) => io.out(d.text), ac.signal);
       io.out('\n');
-      if (flags.json) io.out(JSON.stringify({ text: result.text, tokens: result.tokenIds, stats: result.stats }) + '\n');
+      if (flags.json) {
+        const extra = index ? { sources: sources.map(({ n, file, chunk, text }) => ({ n, file, chunk, text })) } : {};
+        io.out(JSON.stringify({ text: result.text, tokens: result.tokenIds, stats: result.stats, ...extra }) + '\n');
+      }
     } finally {
       process.off('SIGINT', onSig);
       await engine.unload();

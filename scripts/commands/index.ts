@@ -11,8 +11,9 @@ import { command as detokenize } from './detokenize.ts';
 import { command as serve } from './serve.ts';
 import { command as logits } from './logits.ts';
 import { command as generate } from './generate.ts';
+import { command as retrieve } from './retrieve.ts';
 import { command as bench } from './bench.ts';
 import { command as benchBrowser } from './benchBrowser.ts';
 import { command as profile } from './profile.ts';
 
-export const commands: readonly CliCommand[] = [gpuInfo, benchKernels, makeModel, inspect, split, packDemo, tokenize, detokenize, logits, generate, serve, bench, benchBrowser, profile];
+export const commands: readonly CliCommand[] = [gpuInfo, benchKernels, makeModel, inspect, split, packDemo, tokenize, detokenize, logits, generate, retrieve, serve, bench, benchBrowser, profile];

@@ -158,7 +158,7 @@ interface Harness {
   next: (configure: (e: FakeEngine) => void) => void;
 }
 
-function harness(opts: { repo?: ReturnType<typeof memoryConversationRepo>; prefs?: Map<string, unknown> } = {}): Harness {
+function harness(opts: { repo?: ReturnType<typeof memoryConversationRepo>; prefs?: Map<string, unknown>; retrieve?: AppDeps['retrieve'] } = {}): Harness {
   const engines: FakeEngine[] = [];
   let configureNext: ((e: FakeEngine) => void) | undefined;
   let id = 0;
@@ -186,6 +186,7 @@ function harness(opts: { repo?: ReturnType<typeof memoryConversationRepo>; prefs
     prefs: { get: (k) => prefs.get(k), set: (k, v) => void prefs.set(k, v) },
     now: () => (clock += 10),
     newId: () => `id${++id}`,
+    ...(opts.retrieve ? { retrieve: opts.retrieve } : {}),
   };
   return { store: createAppStore(deps), engines, repo, prefs, cache, next: (f) => (configureNext = f) };
 }
@@ -216,6 +217,28 @@ describe('chat turns', () => {
     expect(c.messages[1].model).toBe('Brix Demo 30M');
     expect(c.messages[1].seed).toBe(42);
     expect(h.engines[0].requests[0].messages).toEqual([{ role: 'user', content: 'Hello!' }]);
+  });
+
+  it('attached files: the engine gets the retrieved messages, the answer keeps the sources, the stored question stays plain', async () => {
+    const calls: { id: string; messages: readonly { role: string; content: string }[]; ctx: number; max: number }[] = [];
+    const source = { n: 1, file: 'manual.pdf', chunk: 2, text: 'The code is 42.', score: 3.5 };
+    const h = harness({
+      retrieve: async (id, messages, _engine, ctx, max) => {
+        calls.push({ id, messages, ctx, max });
+        return { messages: [...messages.slice(0, -1), { role: 'user', content: `<sources>…</sources> ${messages.at(-1)?.content}` }], sources: [source] };
+      },
+    });
+    await h.store.getState().send('What is the code?');
+    const s = h.store.getState();
+    const c = s.conversations[s.activeId ?? ''];
+    expect(calls).toEqual([{ id: c.id, messages: [{ role: 'user', content: 'What is the code?' }], ctx: INFO.contextSize, max: 8 }]);
+    expect(h.engines[0].requests[0].messages).toEqual([{ role: 'user', content: '<sources>…</sources> What is the code?' }]);
+    expect(c.messages[0].content).toBe('What is the code?');
+    expect(c.messages[1].sources).toEqual([source]);
+    // Stored and read back through the parser (what IndexedDB and imports go through).
+    await s.flushWrites();
+    const stored = (await h.repo.loadAll()).conversations.find((x) => x.id === c.id);
+    expect(stored?.messages[1].sources).toEqual([source]);
   });
 
   it('sends the system prompt first and leaves failed empty answers out', () => {

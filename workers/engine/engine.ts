@@ -18,8 +18,10 @@ import { tokenizerSpecFromMetadata } from '../tokenizer/fromGguf.ts';
 import { StreamingDecoder } from '../tokenizer/streaming.ts';
 import { checkChatTemplate } from '../tokenizer/chatTemplate.ts';
 import { buildPrompt } from './prompt.ts';
+import { promptBudget } from './contextPolicy.ts';
 import type {
   ActivationPrecision,
+  ChatMessage,
   GenerateRequest,
   GenerationResult,
   GenerationStats,
@@ -185,8 +187,7 @@ export class BrixEngine implements Engine {
   ): Promise<GenerationResult> {
     const s = request.sampling;
     const t0 = this.now();
-    const reserve = Math.max(1, Math.min(s.maxTokens, Math.floor(l.runner.nCtx / 2)));
-    const { ids, truncated } = buildPrompt(l.tokenizer, l.template, request, l.runner.nCtx - reserve, l.runner.nCtx);
+    const { ids, truncated } = buildPrompt(l.tokenizer, l.template, request, promptBudget(l.runner.nCtx, s.maxTokens), l.runner.nCtx);
 
     let reuse = commonPrefix(l.cached, ids);
     if (reuse === ids.length) reuse--; // at least one token must run to produce logits
@@ -292,6 +293,15 @@ export class BrixEngine implements Engine {
       l.cached = [];
       this.busy = false;
     }
+  }
+
+  /**
+   * Prompt tokens of each message list, encoded exactly as `generate` would (chat template, generation prompt,
+   * control tokens only from the template's markup, no truncation): retrieval measures its sources with it.
+   */
+  async countPromptTokens(prompts: readonly (readonly ChatMessage[])[]): Promise<number[]> {
+    const l = this.require();
+    return prompts.map((messages) => buildPrompt(l.tokenizer, l.template, { messages }, Number.MAX_SAFE_INTEGER, l.runner.nCtx).ids.length);
   }
 
   async unload(): Promise<void> {

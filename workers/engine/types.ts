@@ -3,6 +3,7 @@
  * app-side worker client, so UI code does not care which side of the worker it talks to.
  */
 import type {
+  ChatMessage,
   GenerateRequest,
   GenerationResult,
   LoadOptions,
@@ -28,4 +29,9 @@ export interface Engine {
    * have it; engines that cannot measure it (fakes, other engines) leave it out. Aborting throws.
    */
   bench?(params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal): Promise<BenchMeasurement>;
+  /**
+   * Prompt tokens of each message list, encoded as `generate` would encode it (template included, nothing cut).
+   * Retrieval fits its sources to the engine's budget with it; engines without a tokenizer leave it out.
+   */
+  countPromptTokens?(prompts: readonly (readonly ChatMessage[])[]): Promise<readonly number[]>;
 }

@@ -4,6 +4,7 @@
  */
 import { useRef, useState } from 'react';
 import { appStore, useApp } from '../../appStore.ts';
+import { AttachButton, AttachedFiles, DocsDropZone } from '../docs/AttachFiles.tsx';
 
 export function Composer({ disabled, draft }: { disabled: boolean; draft?: { text: string; n: number } }) {
   const [text, setText] = useState('');
@@ -24,6 +25,7 @@ export function Composer({ disabled, draft }: { disabled: boolean; draft?: { tex
 
   const rows = Math.min(8, Math.max(1, text.split('\n').length));
   return (
+    <DocsDropZone disabled={disabled}>
     <form
       className="border-t border-slate-200 px-3 py-3 dark:border-slate-800 md:px-6"
       onSubmit={(e) => {
@@ -31,7 +33,9 @@ export function Composer({ disabled, draft }: { disabled: boolean; draft?: { tex
         send();
       }}
     >
+      <AttachedFiles />
       <div className="mx-auto flex max-w-3xl items-end gap-2">
+        <AttachButton disabled={disabled} />
         <textarea
           ref={area}
           aria-label="Message"
@@ -69,5 +73,6 @@ export function Composer({ disabled, draft }: { disabled: boolean; draft?: { tex
         )}
       </div>
     </form>
+    </DocsDropZone>
   );
 }

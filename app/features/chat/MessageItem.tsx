@@ -10,6 +10,7 @@ import { Markdown } from '../../components/Markdown.tsx';
 import { appStore } from '../../appStore.ts';
 import { finishText } from '../../lib/format.ts';
 import { MessageStats } from './MessageStats.tsx';
+import { Sources } from '../docs/Sources.tsx';
 import type { ChatMessageRecord } from './types.ts';
 
 const action =
@@ -88,6 +89,7 @@ export const MessageItem = memo(function MessageItem({
             {message.content !== '' ? <Markdown text={message.content} /> : !message.error && <p className="italic text-slate-500">(no text)</p>}
             {message.finishReason === 'abort' && <p className="mt-1 text-xs italic text-slate-500">Stopped.</p>}
             {message.error && <ErrorNotice error={message.error} className="mt-2" />}
+            {message.sources && message.sources.length > 0 && <Sources sources={message.sources} messageId={message.id} />}
             {message.stats && <MessageStats stats={message.stats} />}
             {message.finishReason && message.finishReason !== 'abort' && message.finishReason !== 'eog' && !message.stats && (
               <p className="text-xs text-slate-500">{finishText(message.finishReason)}</p>

@@ -6,6 +6,7 @@
 import type { FinishReason, GenerationStats } from '../../../workers/protocol.ts';
 import type { SerializedError } from '../../../workers/errors.ts';
 import { formatStatsLine } from '../../lib/format.ts';
+import type { SourceRef } from '../../../workers/retrieval/context.ts';
 import type { ChatMessageRecord, Conversation, MessageRole } from './types.ts';
 
 export const EXPORT_FORMAT = 'brix-conversations';
@@ -19,6 +20,7 @@ export const IMPORT_LIMITS = {
   titleChars: 500,
   idChars: 200,
   expertDim: 4096,
+  sources: 256,
 } as const;
 
 export class ImportError extends Error {
@@ -162,7 +164,17 @@ function message(v: unknown, path: string): ChatMessageRecord {
     ...(v.finishReason !== undefined ? { finishReason: finishReason(v.finishReason, `${path}.finishReason`) } : {}),
     ...(seed !== undefined ? { seed } : {}),
     ...(v.error !== undefined ? { error: serializedError(v.error, `${path}.error`) } : {}),
+    ...(v.sources !== undefined ? { sources: sources(v.sources, `${path}.sources`) } : {}),
   };
+}
+
+function sources(v: unknown, path: string): SourceRef[] {
+  if (!Array.isArray(v) || v.length > IMPORT_LIMITS.sources) fail(path, `must be an array of at most ${IMPORT_LIMITS.sources} sources`);
+  return v.map((s: unknown, i: number) => {
+    const p = `${path}[${i}]`;
+    if (!isObj(s)) fail(p, `must be an object, found ${describe(s)}`);
+    return { n: num(s, 'n', p), file: str(s, 'file', p, 1000), chunk: num(s, 'chunk', p), text: str(s, 'text', p, IMPORT_LIMITS.contentChars), score: num(s, 'score', p) };
+  });
 }
 
 function id(o: Obj, path: string): string {

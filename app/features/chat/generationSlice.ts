@@ -84,9 +84,16 @@ export const createGenerationSlice: SliceCreator<GenerationSlice> = (set, get, d
     set({ streaming: { conversationId, messageId, text: '', phase: 'generating', model, startedAt } });
     const sampling = deps.sampling();
     let text = '';
+    let sources: ChatMessageRecord['sources'];
     try {
+      let messages: readonly ChatMessage[] = engineMessages(conv);
+      if (deps.retrieve) {
+        const r = await deps.retrieve(conversationId, messages, ready.engine, ready.info.contextSize, sampling.maxTokens);
+        messages = r.messages;
+        if (r.sources.length > 0) sources = r.sources;
+      }
       const result = await ready.engine.generate(
-        { messages: engineMessages(conv), sampling },
+        { messages, sampling },
         (d) => {
           text += d.text;
           const s = get().streaming;
@@ -102,6 +109,7 @@ export const createGenerationSlice: SliceCreator<GenerationSlice> = (set, get, d
         stats: result.stats,
         finishReason: result.stats.finishReason,
         seed: sampling.seed,
+        ...(sources ? { sources } : {}),
       });
     } catch (e) {
       const aborted = ac.signal.aborted || (e instanceof Error && e.name === 'AbortError');
@@ -111,6 +119,7 @@ export const createGenerationSlice: SliceCreator<GenerationSlice> = (set, get, d
         createdAt: deps.now(),
         model,
         seed: sampling.seed,
+        ...(sources ? { sources } : {}),
         ...(aborted ? { finishReason: 'abort' as const } : { error: toSerialized(e) }),
       });
       if (!aborted && e instanceof Error && FATAL.has(e.name)) get().engineFailed(e);

@@ -4,6 +4,7 @@
  */
 import type { FinishReason, GenerationStats } from '../../../workers/protocol.ts';
 import type { SerializedError } from '../../../workers/errors.ts';
+import type { SourceRef } from '../../../workers/retrieval/context.ts';
 
 export type MessageRole = 'user' | 'assistant';
 
@@ -23,6 +24,8 @@ export interface ChatMessageRecord {
   readonly seed?: number;
   /** Assistant only: the generation failed; `content` holds whatever had streamed before. */
   readonly error?: SerializedError;
+  /** Assistant only: the attached files' passages the prompt carried, by their number in it. */
+  readonly sources?: readonly SourceRef[];
 }
 
 export interface Conversation {

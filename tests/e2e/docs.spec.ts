@@ -1,0 +1,100 @@
+/**
+ * @file Chat with your documents, end to end and offline: after a first visit (service worker installed, demo
+ * model in the weight cache) the network goes off and the page reloads; a text file and a PDF are attached (the
+ * PDF read by pdfjs-dist inside the docs worker, from the precache); a question only the PDF answers sends a
+ * prompt that carries the PDF's passage (read off the engine worker's `generate` request), and the answer's
+ * "Sources" region names the PDF and opens the passage. One token of answer: SwiftShader is slow.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect, test, type Page } from '@playwright/test';
+
+const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/docs');
+const LOAD_MS = 300_000;
+
+/** Records every `generate` request the page posts to a worker (the engine's prompt, as the engine gets it). */
+async function recordGenerateRequests(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const sent: unknown[] = [];
+    Reflect.set(window, '__generateRequests', sent);
+    const post = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (this: Worker, msg: unknown, ...rest: unknown[]) {
+      if (typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'generate') sent.push(JSON.parse(JSON.stringify(msg)));
+      return (post as (m: unknown, ...r: unknown[]) => void).call(this, msg, ...rest);
+    } as typeof Worker.prototype.postMessage;
+    if (localStorage.getItem('brix.settings') === null) {
+      localStorage.setItem(
+        'brix.settings',
+        JSON.stringify({ state: { theme: 'system', sampling: { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, maxTokens: 1, seed: 1, randomSeed: false }, contextSize: 512 }, version: 1 }),
+      );
+    }
+  });
+}
+
+async function waitForModel(page: Page): Promise<void> {
+  const status = page.getByTestId('load-status');
+  await expect(status).toHaveAttribute('data-state', /^(ready|error)$/, { timeout: LOAD_MS });
+  expect(await status.getAttribute('data-state'), await status.innerText()).toBe('ready');
+}
+
+test('offline: attach a text file and a PDF, the answer cites the PDF passage the prompt carried', async ({ page, context }) => {
+  test.setTimeout(2 * LOAD_MS + 400_000);
+  await recordGenerateRequests(page);
+  await page.goto('/#/chat');
+  await page.waitForFunction(() => Boolean(navigator.serviceWorker?.controller), undefined, { timeout: 30_000 });
+  await waitForModel(page);
+
+  await context.setOffline(true);
+  try {
+    await page.reload();
+    await waitForModel(page);
+
+    const chooser = page.waitForEvent('filechooser');
+    await page.getByRole('button', { name: 'Attach files' }).click();
+    await (await chooser).setFiles([path.join(fixtures, 'office-notes.txt'), path.join(fixtures, 'harbor-manual.pdf')]);
+    const attached = page.getByRole('list', { name: 'Attached files' });
+    await expect(attached.getByRole('listitem')).toHaveCount(2, { timeout: 60_000 });
+    await expect(attached).toContainText('office-notes.txt');
+    await expect(attached).toContainText('harbor-manual.pdf');
+    await expect(page.getByRole('alert')).toHaveCount(0);
+
+    const box = page.getByRole('textbox', { name: 'Message' });
+    await box.fill('What is the lighthouse keeper password?');
+    await box.press('Enter');
+
+    // The prompt the engine got carries the PDF's passage as a numbered source.
+    await expect.poll(() => page.evaluate(() => (Reflect.get(window, '__generateRequests') as unknown[]).length), { timeout: 60_000 }).toBe(1);
+    const [req] = (await page.evaluate(() => Reflect.get(window, '__generateRequests'))) as { request: { messages: { role: string; content: string }[] } }[];
+    const last = req.request.messages.at(-1);
+    expect(last?.role).toBe('user');
+    expect(last?.content).toMatch(/<source n="1" file="harbor-manual\.pdf" passage="1">\n[^<]*The lighthouse keeper password is ZEPHYR-42\./);
+    expect(last?.content).toMatch(/Question: What is the lighthouse keeper password\?$/);
+
+    const answer = page.getByRole('article', { name: /^Assistant message from Brix Demo 30M/ });
+    await expect(answer).toBeVisible({ timeout: 400_000 });
+    const sources = answer.getByRole('region', { name: 'Sources' });
+    const pdfSource = sources.getByRole('button', { name: '[1] harbor-manual.pdf · passage 1' });
+    await expect(pdfSource).toBeVisible();
+    await pdfSource.click();
+    await expect(sources.getByLabel('Passage 1 of harbor-manual.pdf')).toContainText('ZEPHYR-42');
+  } finally {
+    await context.setOffline(false);
+  }
+});
+
+test('files dropped on the message box are attached to the chat, and can be removed', async ({ page }) => {
+  await page.goto('/#/chat');
+  const zone = page.getByTestId('docs-drop-zone');
+  const drop = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['The tide table says high water at 06:12.'], 'tides.md', { type: 'text/markdown' }));
+    return dt;
+  });
+  await zone.dispatchEvent('dragover', { dataTransfer: drop });
+  await expect(zone).toHaveAttribute('data-drag-over', 'true');
+  await zone.dispatchEvent('drop', { dataTransfer: drop });
+  const attached = page.getByRole('list', { name: 'Attached files' });
+  await expect(attached.getByRole('listitem')).toHaveText(['tides.md×'], { timeout: 30_000 });
+  await page.getByRole('button', { name: 'Remove tides.md' }).click();
+  await expect(attached).toHaveCount(0);
+});
