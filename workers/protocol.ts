@@ -92,6 +92,12 @@ export interface GenerateRequest {
   readonly sampling: SamplingParams;
   /** Feed `messages[0].content` as raw text, without the chat template. */
   readonly raw?: boolean;
+  /**
+   * Token ids of this answer already delivered (an answer resumed after a GPU reset or an engine hand-over):
+   * the engine evaluates them after the prompt and continues; they are not emitted again, but the result's
+   * text and tokenIds include them.
+   */
+  readonly continueFrom?: readonly number[];
 }
 
 export type FinishReason = 'eog' | 'length' | 'stop' | 'abort' | 'context';
