@@ -23,6 +23,7 @@ import {
   type WorkerRequest,
 } from '../../workers/protocol.ts';
 import type { Engine } from '../../workers/engine/types.ts';
+import { engineHostLink } from './sharedEngine.ts';
 
 /** The part of `Worker` we use, so tests can pass a fake. */
 export interface WorkerLike {
@@ -141,8 +142,16 @@ export class EngineClient implements Engine {
   }
 }
 
-/** Starts a new engine worker (one per loaded model, so several models run side by side). */
+/**
+ * A new engine session on the engine host every Brix tab shares (app/lib/sharedEngine.ts): sessions that load
+ * the same model share its one copy on the GPU. One per loaded model, so several models run side by side.
+ */
 export function startEngineWorker(): EngineClient {
+  return new EngineClient(engineHostLink().openSession());
+}
+
+/** A dedicated engine worker of this page alone (the browser benchmark measures it by itself). */
+export function startDedicatedEngineWorker(): EngineClient {
   const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'brix-engine' });
   return new EngineClient(worker);
 }

@@ -31,8 +31,10 @@ export interface EngineHostDeps {
   readonly mode: HostMode;
   readonly leaderTab?: string;
   readonly createEngine: () => HostedEngine;
-  /** For `ping` and the welcome: the GPU the host itself sees. */
+  /** For `ping`: the GPU the host itself sees. */
   readonly gpu?: () => GPU | undefined;
+  /** For the welcome: whether this host can run models at all (a shared worker may lack WebGPU). */
+  readonly gpuAvailable?: () => Promise<boolean>;
   readonly policy?: RecoveryPolicy;
   readonly sleep?: (ms: number) => Promise<void>;
   /** Reaches every tab (state pushes). */
@@ -373,7 +375,10 @@ export function createEngineHost(deps: EngineHostDeps): EngineHost {
     switch (data.kind) {
       case 'hello': {
         tabOf(data.tab, reply);
-        reply({ kind: 'welcome', tab: data.tab, hostId: deps.hostId, gpu: (deps.gpu ?? browserGpu)() !== undefined });
+        const available = deps.gpuAvailable ?? (() => Promise.resolve((deps.gpu ?? browserGpu)() !== undefined));
+        void available()
+          .catch(() => false)
+          .then((gpu) => reply({ kind: 'welcome', tab: data.tab, hostId: deps.hostId, gpu }));
         pushState();
         return;
       }

@@ -8,11 +8,12 @@ import { PROTOCOL_VERSION, isWorkerEvent, type WorkerEvent } from '../protocol.t
 
 /** Bumped with any change to these envelopes; part of every channel and lock name, so builds never mix. */
 export const HOST_VERSION = 1;
+/** The channel's base name; tabs add their build (see app/lib/sharedEngine.ts), so two builds never share a host. */
 export const HOST_CHANNEL = `brix-engine-host-v${PROTOCOL_VERSION}.${HOST_VERSION}`;
 /** Held by the leader tab for as long as it lives (Web Locks); the next tab in line takes over. */
-export const LEADER_LOCK = `${HOST_CHANNEL}-leader`;
+export const leaderLockName = (channel: string): string => `${channel}-leader`;
 /** Held by each tab for its lifetime: the host learns that a tab closed when it gets this lock. */
-export const tabLockName = (tab: string): string => `${HOST_CHANNEL}-tab-${tab}`;
+export const tabLockName = (tab: string): string => `brix-engine-tab-${tab}`;
 
 /** Where the engine runs: a SharedWorker, the worker of one tab (the leader), or a worker of this tab only. */
 export type HostMode = 'shared-worker' | 'leader-tab' | 'private-worker';
