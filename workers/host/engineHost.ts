@@ -208,6 +208,7 @@ export function createEngineHost(deps: EngineHostDeps): EngineHost {
     s.slot = undefined;
     rec.sessions.delete(s);
     for (const job of rec.queue.remove((j) => j.session === s)) job.cancel();
+    if (![...rec.sessions].some((x) => x.tab === s.tab)) rec.queue.dropLane(s.tab.id);
     for (const ac of s.running.values()) ac.abort(new AbortError('the engine session was released'));
     if (rec.sessions.size === 0) {
       rec.retired = true;
