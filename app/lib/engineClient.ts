@@ -149,9 +149,3 @@ export class EngineClient implements Engine {
 export function startEngineWorker(): EngineClient {
   return new EngineClient(engineHostLink().openSession());
 }
-
-/** A dedicated engine worker of this page alone (the browser benchmark measures it by itself). */
-export function startDedicatedEngineWorker(): EngineClient {
-  const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'brix-engine' });
-  return new EngineClient(worker);
-}
