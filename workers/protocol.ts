@@ -198,9 +198,13 @@ export function requestProblem(x: unknown): string | undefined {
       }
       return undefined;
     case 'generate':
-      return isObject(x.request) && Array.isArray(x.request.messages) && isObject(x.request.sampling)
-        ? undefined
-        : "'generate' needs request: { messages, sampling }";
+      if (!isObject(x.request) || !Array.isArray(x.request.messages) || !isObject(x.request.sampling)) {
+        return "'generate' needs request: { messages, sampling }";
+      }
+      if (x.request.continueFrom !== undefined && !(Array.isArray(x.request.continueFrom) && x.request.continueFrom.every((t) => Number.isInteger(t) && t >= 0))) {
+        return "'generate' request.continueFrom must be token ids (non-negative integers)";
+      }
+      return undefined;
     case 'abort':
       return typeof x.target === 'number' ? undefined : "'abort' needs target: number";
     case 'unload':

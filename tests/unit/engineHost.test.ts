@@ -232,8 +232,10 @@ describe('messages', () => {
     const replies: unknown[] = [];
     host.receive({ kind: 'request', tab: 'A', host: 'h1', session: 9, req: { type: 'load', id: 3, protocolVersion: PROTOCOL_VERSION + 1, source: SOURCE, options: {} } }, (m) => replies.push(m));
     host.receive({ kind: 'request', tab: 'A', host: 'h1', session: 9, req: { type: 'bogus', id: 4 } }, (m) => replies.push(m));
-    await until(() => replies.length >= 2);
+    host.receive({ kind: 'request', tab: 'A', host: 'h1', session: 9, req: { type: 'generate', id: 5, request: { ...req('x'), continueFrom: [1, -2] } } }, (m) => replies.push(m));
+    await until(() => replies.length >= 3);
     expect(JSON.stringify(replies)).toContain('ProtocolError');
     expect(JSON.stringify(replies)).toContain('unknown method');
+    expect(JSON.stringify(replies)).toContain('continueFrom must be token ids');
   });
 });
