@@ -5,6 +5,7 @@
  */
 import { Nav } from './components/Nav.tsx';
 import { UpdatePrompt } from './components/UpdatePrompt.tsx';
+import { GpuResetNotice } from './components/GpuResetNotice.tsx';
 import { NoWebGpu, hasWebGpu } from './components/NoWebGpu.tsx';
 import { ChatPage } from './features/chat/ChatPage.tsx';
 import { ComparePage } from './features/compare/ComparePage.tsx';
@@ -47,6 +48,7 @@ export function App() {
         </a>
         <Nav current={route} />
       </header>
+      <GpuResetNotice />
       {route === 'chat' ? (
         <main className="min-h-0 flex-1">
           <ChatPage />

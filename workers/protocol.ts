@@ -93,6 +93,12 @@ export interface GenerateRequest {
   readonly sampling: SamplingParams;
   /** Feed `messages[0].content` as raw text, without the chat template. */
   readonly raw?: boolean;
+  /**
+   * Token ids of this answer already delivered (an answer resumed after a GPU reset or an engine hand-over):
+   * the engine evaluates them after the prompt and continues; they are not emitted again, but the result's
+   * text and tokenIds include them.
+   */
+  readonly continueFrom?: readonly number[];
 }
 
 export type FinishReason = 'eog' | 'length' | 'stop' | 'abort' | 'context';
@@ -198,9 +204,13 @@ export function requestProblem(x: unknown): string | undefined {
       }
       return undefined;
     case 'generate':
-      return isObject(x.request) && Array.isArray(x.request.messages) && isObject(x.request.sampling)
-        ? undefined
-        : "'generate' needs request: { messages, sampling }";
+      if (!isObject(x.request) || !Array.isArray(x.request.messages) || !isObject(x.request.sampling)) {
+        return "'generate' needs request: { messages, sampling }";
+      }
+      if (x.request.continueFrom !== undefined && !(Array.isArray(x.request.continueFrom) && x.request.continueFrom.every((t) => Number.isInteger(t) && t >= 0))) {
+        return "'generate' request.continueFrom must be token ids (non-negative integers)";
+      }
+      return undefined;
     case 'abort':
       return typeof x.target === 'number' ? undefined : "'abort' needs target: number";
     case 'unload':

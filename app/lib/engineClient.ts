@@ -24,6 +24,7 @@ import {
   type WorkerRequest,
 } from '../../workers/protocol.ts';
 import type { Engine } from '../../workers/engine/types.ts';
+import { engineHostLink } from './sharedEngine.ts';
 
 /** The part of `Worker` we use, so tests can pass a fake. */
 export interface WorkerLike {
@@ -146,8 +147,10 @@ export class EngineClient implements Engine {
   }
 }
 
-/** Starts a new engine worker (one per loaded model, so several models run side by side). */
+/**
+ * A new engine session on the engine host every Brix tab shares (app/lib/sharedEngine.ts): sessions that load
+ * the same model share its one copy on the GPU. One per loaded model, so several models run side by side.
+ */
 export function startEngineWorker(): EngineClient {
-  const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'brix-engine' });
-  return new EngineClient(worker);
+  return new EngineClient(engineHostLink().openSession());
 }

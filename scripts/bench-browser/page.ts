@@ -1,10 +1,10 @@
 /**
  * @file The page `npm run bench:browser` drives (built by vite with the app's engine worker, see
- * scripts/lib/benchBrowser.ts): it starts the engine worker the app uses (`startEngineWorker`), loads the model
+ * scripts/lib/benchBrowser.ts): it starts the app's engine worker (workers/engine.worker.ts) on its own, loads the model
  * through it (the weight cache, as the app does), and runs the worker's `bench` method, the same code as the CLI
  * `bench` and Settings → Benchmark. Progress goes to the Node side through `brixBenchLog` when it is exposed.
  */
-import { startEngineWorker } from '../../app/lib/engineClient.ts';
+import { EngineClient } from '../../app/lib/engineClient.ts';
 import type { BenchMeasurement, BenchParams, LoadPhase, ModelInfo } from '../../workers/protocol.ts';
 
 export interface BrowserBenchRequest {
@@ -28,7 +28,8 @@ declare global {
 const log = (line: string): void => void window.brixBenchLog?.(line);
 
 async function run(req: BrowserBenchRequest): Promise<BrowserBenchOutcome> {
-  const client = startEngineWorker();
+  // The engine worker by itself, not the engine host the app's tabs share: the benchmark measures one engine.
+  const client = new EngineClient(new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'brix-engine' }));
   try {
     let phase: LoadPhase | undefined;
     let lastLog = 0;

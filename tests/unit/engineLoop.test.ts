@@ -226,6 +226,49 @@ describe('BrixEngine generation loop', () => {
     await expect(engine.generate(req('x'))).rejects.toMatchObject({ name: 'GpuDeviceLostError' });
   });
 
+  it('resumes an answer from the tokens already delivered (continueFrom): same text, nothing emitted twice', async () => {
+    const { engine, runner } = await setup();
+    runner.script = 'abcdef'.split('').map(id);
+    const whole = await engine.generate(req('x', { maxTokens: 6, stop: ['ef'] }));
+    expect(whole.text).toBe('abcd');
+    const promptLen = whole.stats.promptTokens;
+    await engine.unload();
+    const again = await setup();
+    again.runner.script = runner.script;
+    const deltas: string[] = [];
+    const resumed = await again.engine.generate({ ...req('x', { maxTokens: 6, stop: ['ef'] }), continueFrom: [id('a'), id('b')] }, (d) => deltas.push(d.text));
+    expect(resumed.text).toBe(whole.text);
+    expect(resumed.tokenIds).toEqual(whole.tokenIds);
+    expect(deltas.join('')).toBe('cd');
+    expect(resumed.stats.finishReason).toBe('stop');
+    // Prompt and delivered tokens in one evaluation; sampling goes on at step 2.
+    expect(again.runner.calls[0]).toEqual({ tokens: [...again.runner.calls[0].tokens.slice(0, promptLen), id('a'), id('b')], pos: 0 });
+    expect(again.runner.calls[1]).toEqual({ tokens: [id('c')], pos: promptLen + 2 });
+  });
+
+  it('simulateDeviceLoss makes the next call a GpuDeviceLostError and tells onDeviceLost; restoreContext fills the cache', async () => {
+    let lose: (v: { destroyed: boolean; message: string }) => void = () => undefined;
+    const { engine, runner } = await setup(48, new Promise((r) => (lose = r)));
+    runner.script = [id('a'), CHARS.length];
+    const first = await engine.generate(req('x'));
+    // A fresh engine (as after a reload) gets the conversation back into its cache in one evaluation...
+    const other = await setup();
+    other.runner.script = [id('b'), CHARS.length];
+    await other.engine.restoreContext(req('x'), first.tokenIds);
+    expect(other.runner.calls).toHaveLength(1);
+    expect(other.runner.calls[0].tokens.at(-1)).toBe(id('a'));
+    // ...and the next turn of that conversation evaluates only what is new.
+    await other.engine.generate({ ...req('x'), messages: [...req('x').messages, { role: 'assistant', content: 'a' }, { role: 'user', content: 'y' }] });
+    expect(other.runner.calls[1].pos).toBeGreaterThan(first.stats.promptTokens);
+    const seen: string[] = [];
+    engine.onDeviceLost((e) => seen.push(e.name));
+    expect(engine.simulateDeviceLoss()).toBe(true);
+    await expect(engine.generate(req('x'))).rejects.toMatchObject({ name: 'GpuDeviceLostError' });
+    lose({ destroyed: true, message: 'destroyed' }); // what device.destroy() resolves `lost` with
+    await new Promise((r) => setTimeout(r, 0));
+    expect(seen).toEqual(['GpuDeviceLostError']);
+  });
+
   it('passes the load options (context size, activation precision) to the runner, and no activations unless asked', async () => {
     const bytes = await tinyGguf();
     const seen: { contextSize?: number; activations?: string }[] = [];

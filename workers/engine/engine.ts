@@ -33,7 +33,7 @@ import type {
   FinishReason,
 } from '../protocol.ts';
 import type { Engine } from './types.ts';
-import type { Runner } from './runner.ts';
+import { GREEDY, type Runner } from './runner.ts';
 import { StopStringFilter, commonPrefix } from './textStream.ts';
 import { activeWeightBytes, measureBench, type BenchMeasurement, type BenchParams, type BenchRun } from '../bench/bench.ts';
 import { measureReadBandwidth } from '../bench/timing.ts';
@@ -72,6 +72,8 @@ interface Loaded {
   cached: number[];
   /** Set when the device is lost: every later call fails with it until a new load. */
   lost?: GpuDeviceLostError;
+  /** Set by simulateDeviceLoss: its destroy() counts as a loss, not as our own unload. */
+  simulated?: boolean;
 }
 
 const RECENT_WINDOW = 64;
@@ -80,6 +82,7 @@ export class BrixEngine implements Engine {
   private loaded: Loaded | undefined;
   private busy = false;
   private readonly now: () => number;
+  private readonly lostListeners: ((e: GpuDeviceLostError) => void)[] = [];
 
   constructor(private readonly deps: EngineDeps) {
     this.now = deps.now ?? (() => performance.now());
@@ -106,7 +109,9 @@ export class BrixEngine implements Engine {
         const loaded = await this.loadFrom(opened, options, progress, signal);
         this.loaded = loaded;
         void loaded.gpu.lost.then((l) => {
-          if (!l.destroyed) loaded.lost = new GpuDeviceLostError(`the GPU device was lost (${l.message || 'no reason given'}); load the model again`);
+          if (l.destroyed && !loaded.simulated) return;
+          loaded.lost ??= new GpuDeviceLostError(`the GPU device was lost (${l.message || 'no reason given'}); load the model again`);
+          if (this.loaded === loaded) for (const fn of this.lostListeners) fn(loaded.lost);
         });
         return loaded.info;
       } finally {
@@ -115,6 +120,22 @@ export class BrixEngine implements Engine {
     } finally {
       this.busy = false;
     }
+  }
+
+  /** `fn` runs when the device of the loaded model is lost (not on unload); the engine then needs a new load. */
+  onDeviceLost(fn: (e: GpuDeviceLostError) => void): void {
+    this.lostListeners.push(fn);
+  }
+
+  /** Destroys the loaded model's GPU device as a driver reset would (Settings → Diagnostics). */
+  simulateDeviceLoss(): boolean {
+    const l = this.loaded;
+    if (!l) return false;
+    l.simulated = true;
+    // Set before destroy(): a map that fails right away must already read as a device loss.
+    l.lost ??= new GpuDeviceLostError('the GPU device was lost (simulated: device.destroy()); load the model again');
+    l.gpu.device.destroy();
+    return true;
   }
 
   private async loadFrom(opened: OpenedSource, options: LoadOptions, progress: (p: LoadProgress) => void, signal?: AbortSignal): Promise<Loaded> {
@@ -189,30 +210,39 @@ export class BrixEngine implements Engine {
     const t0 = this.now();
     const { ids, truncated } = buildPrompt(l.tokenizer, l.template, request, promptBudget(l.runner.nCtx, s.maxTokens), l.runner.nCtx);
 
-    let reuse = commonPrefix(l.cached, ids);
-    if (reuse === ids.length) reuse--; // at least one token must run to produce logits
+    // A resumed answer (continueFrom: after a GPU reset or an engine hand-over) re-evaluates the tokens already
+    // delivered after the prompt and goes on from there: sampling steps are counted from the answer's start, so
+    // the same seed gives the same text as an uninterrupted run.
+    const resumed = request.continueFrom ?? [];
+    const all = resumed.length > 0 ? [...ids, ...resumed] : ids;
+    let reuse = commonPrefix(l.cached, all);
+    if (reuse === all.length) reuse--; // at least one token must run to produce logits
     l.cached = l.cached.slice(0, reuse);
     l.runner.resetExpertUsage();
 
     const decoder = new StreamingDecoder(l.tokenizer, { skipSpecial: true });
     const stops = new StopStringFilter(s.stop);
-    const generated: number[] = [];
-    const recent = ids.slice(-RECENT_WINDOW);
+    const generated: number[] = [...resumed];
+    const recent = all.slice(-RECENT_WINDOW);
     let text = '';
     let finish: FinishReason = 'length';
     let tFirst = 0;
+    let sawFirst = false;
     const emit = (piece: string, tokenIds: number[]): void => {
       if (!piece && tokenIds.length === 0) return;
       text += piece;
       onToken?.({ text: piece, tokenIds });
     };
+    // The text of the delivered tokens, through the same decoder and stop filter, without emitting it again.
+    for (const t of resumed) text += stops.push(decoder.push(t));
 
     const sampling = { temperature: s.temperature, topK: s.topK, topP: s.topP, repetitionPenalty: s.repetitionPenalty, seed: s.seed };
-    let pending = ids.slice(reuse);
+    let pending = all.slice(reuse);
     let pos = reuse;
     const prefillTokens = pending.length;
     let tPrefillEnd = 0;
-    while (generated.length < s.maxTokens) {
+    if (stops.stopped) finish = 'stop';
+    while (!stops.stopped && generated.length < s.maxTokens) {
       if (signal?.aborted) {
         finish = 'abort';
         break;
@@ -234,7 +264,8 @@ export class BrixEngine implements Engine {
       }
       l.cached.push(...pending);
       pos += pending.length;
-      if (generated.length === 0) {
+      if (!sawFirst) {
+        sawFirst = true;
         tFirst = this.now();
         tPrefillEnd = tFirst;
       }
@@ -302,6 +333,31 @@ export class BrixEngine implements Engine {
   async countPromptTokens(prompts: readonly (readonly ChatMessage[])[]): Promise<number[]> {
     const l = this.require();
     return prompts.map((messages) => buildPrompt(l.tokenizer, l.template, { messages }, Number.MAX_SAFE_INTEGER, l.runner.nCtx).ids.length);
+  }
+
+  /**
+   * Rebuilds the KV cache for a conversation (after a GPU reset): evaluates the prompt of `request` and the
+   * answer tokens that followed it, so the next turn of that conversation reuses them as a cached prefix.
+   */
+  async restoreContext(request: GenerateRequest, answer: readonly number[], signal?: AbortSignal): Promise<void> {
+    const l = this.require();
+    if (this.busy) throw new EngineStateError('the engine is busy with another request');
+    this.busy = true;
+    try {
+      if (l.lost) throw l.lost;
+      const { ids } = buildPrompt(l.tokenizer, l.template, request, promptBudget(l.runner.nCtx, request.sampling.maxTokens), l.runner.nCtx);
+      const all = [...ids, ...answer].slice(0, l.runner.nCtx);
+      const reuse = commonPrefix(l.cached, all);
+      if (reuse === all.length) return;
+      l.cached = l.cached.slice(0, reuse);
+      await l.runner.evalAndSample(all.slice(reuse), reuse, GREEDY, 0, [], signal, false);
+      l.cached = all;
+    } catch (e) {
+      l.cached = [];
+      throw l.lost ?? e;
+    } finally {
+      this.busy = false;
+    }
   }
 
   async unload(): Promise<void> {

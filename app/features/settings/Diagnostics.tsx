@@ -2,7 +2,9 @@
  * @file Settings → Diagnostics: shows what the engine worker sees (adapter, fallback, features, limits) or why
  * WebGPU is unavailable. The e2e test reads this panel, so its states are exposed as `data-state`.
  */
-import type { ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
+import type { HostMode } from '../../../workers/host/messages.ts';
+import { simulateDeviceLoss, thisTab, useEngineHost } from '../../lib/useEngineHost.ts';
 import type { GpuInfo } from '../../../workers/gpu/device.ts';
 import { WEBGPU_BROWSERS } from '../../lib/errorHelp.ts';
 import { PING_PAYLOAD, useDiagnostics, type DiagnosticsState } from './useDiagnostics.ts';
@@ -83,6 +85,69 @@ function Body({ state }: { state: DiagnosticsState }) {
   }
 }
 
+function modeText(mode: HostMode, leaderTab: string | undefined): string {
+  switch (mode) {
+    case 'shared-worker':
+      return 'shared worker';
+    case 'leader-tab':
+      return leaderTab === thisTab() ? 'this tab (leader)' : 'another tab (leader)';
+    case 'private-worker':
+      return 'this tab only';
+  }
+}
+
+/** The engine host every tab shares: how many tabs, which models are on the GPU, and the device-loss drill. */
+function EngineHost() {
+  const host = useEngineHost();
+  const [simulated, setSimulated] = useState<string | null>(null);
+  const gpuBytes = host?.engines.reduce((a, e) => a + e.gpuBytes, 0) ?? 0;
+  const simulate = (): void => {
+    setSimulated('…');
+    simulateDeviceLoss().then(
+      (n) => setSimulated(n === 0 ? 'no model is loaded' : `destroyed the GPU device of ${n} model${n === 1 ? '' : 's'}`),
+      (e: unknown) => setSimulated(String(e)),
+    );
+  };
+  return (
+    <div data-testid="engine-host" className="rounded-lg border border-slate-200 p-4 dark:border-slate-800">
+      {host === null ? (
+        <p>Connecting to the engine…</p>
+      ) : (
+        <dl>
+          <Row label="Engine runs in" testId="diag-host-mode">
+            {modeText(host.mode, host.leaderTab)}
+          </Row>
+          <Row label="Tabs" testId="diag-tabs">
+            {`Tabs sharing this engine: ${host.tabs}`}
+          </Row>
+          <Row label="Models on the GPU" testId="diag-engines">
+            {host.engines.length === 0
+              ? 'none'
+              : host.engines.map((e) => `${e.name} (${mib(e.gpuBytes)}, ${e.state}, ${e.sessions} session${e.sessions === 1 ? '' : 's'})`).join('; ')}
+          </Row>
+          <Row label="GPU memory (models)" testId="diag-gpu-memory">
+            {mib(gpuBytes)}
+          </Row>
+        </dl>
+      )}
+      <div className="mt-2 flex items-center gap-3">
+        <button
+          type="button"
+          onClick={simulate}
+          className="rounded-md border border-slate-300 px-3 py-1 text-sm hover:bg-slate-100 dark:border-slate-700 dark:hover:bg-slate-800"
+        >
+          Simulate GPU device loss
+        </button>
+        {simulated !== null && (
+          <span data-testid="diag-simulated" className="text-sm">
+            {simulated}
+          </span>
+        )}
+      </div>
+    </div>
+  );
+}
+
 export function Diagnostics() {
   const { state, run, rerun } = useDiagnostics();
   return (
@@ -111,6 +176,7 @@ export function Diagnostics() {
       >
         <Body state={state} />
       </div>
+      <EngineHost />
     </section>
   );
 }
