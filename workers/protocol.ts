@@ -92,6 +92,11 @@ export interface GenerateRequest {
   readonly sampling: SamplingParams;
   /** Feed `messages[0].content` as raw text, without the chat template. */
   readonly raw?: boolean;
+  /**
+   * The last message is a cut-off assistant answer to extend: the prompt ends inside that turn, right after its
+   * text (no end-of-turn, no new generation prompt), like transformers' `continue_final_message`.
+   */
+  readonly continueFinal?: boolean;
 }
 
 export type FinishReason = 'eog' | 'length' | 'stop' | 'abort' | 'context';

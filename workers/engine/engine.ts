@@ -295,6 +295,7 @@ export class BrixEngine implements Engine {
       if (request.raw) return l.tokenizer.encode(msgs.map((m) => m.content).join(''), { addSpecial: true });
       const prompt = renderChatPrompt(l.template, msgs, {
         addGenerationPrompt: true,
+        continueFinal: request.continueFinal === true,
         bosToken: l.tokenizer.bos !== undefined ? l.tokenizer.tokenText(l.tokenizer.bos) : '',
         eosToken: l.tokenizer.eos !== undefined ? l.tokenizer.tokenText(l.tokenizer.eos) : '',
       });

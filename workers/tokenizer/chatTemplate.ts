@@ -21,6 +21,8 @@ export interface ChatPromptOptions {
   /** Texts templates may use as `bos_token` / `eos_token` (default ''). */
   bosToken?: string;
   eosToken?: string;
+  /** The last message is an assistant turn to extend: cut the prompt right after its text (see GenerateRequest.continueFinal). */
+  continueFinal?: boolean;
 }
 
 /** Used when a model has no `tokenizer.chat_template` (the demo models' template is this one). */
@@ -59,14 +61,22 @@ export function renderChatPrompt(template: string | undefined, messages: readonl
   const msgs = messages.map((m) => ({ role: m.role, content: m.content }));
   if (opts.systemPrompt !== undefined && msgs[0]?.role !== 'system') msgs.unshift({ role: 'system', content: opts.systemPrompt });
   const t = compile(source);
+  const cont = opts.continueFinal === true && msgs.at(-1)?.role === 'assistant';
   try {
-    return t.render({
+    const out = t.render({
       messages: msgs,
-      add_generation_prompt: opts.addGenerationPrompt ?? true,
+      add_generation_prompt: cont ? false : (opts.addGenerationPrompt ?? true),
       bos_token: opts.bosToken ?? '',
       eos_token: opts.eosToken ?? '',
     });
+    if (!cont) return out;
+    // The template closes the turn after the text; the answer goes on from inside it.
+    const last = (msgs.at(-1)?.content ?? '').trimEnd();
+    const at = last === '' ? -1 : out.lastIndexOf(last);
+    if (at < 0) throw new ChatTemplateError('chat template: the answer to continue is not in the rendered prompt');
+    return out.slice(0, at + last.length);
   } catch (e) {
+    if (e instanceof ChatTemplateError) throw e;
     throw new ChatTemplateError(`chat template failed to render: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
 }
