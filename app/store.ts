@@ -7,6 +7,8 @@
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { Engine } from '../workers/engine/types.ts';
+import type { EngineRegistry } from './engines/registry.ts';
+import type { EngineProvider } from './engines/types.ts';
 import type { LoadOptions, ModelSource, PingResult, SamplingParams } from '../workers/protocol.ts';
 import { createConversationsSlice, type ConversationsSlice } from './features/chat/conversationsSlice.ts';
 import { createGenerationSlice, type GenerationSlice } from './features/chat/generationSlice.ts';
@@ -50,6 +52,10 @@ export interface AppDeps {
   readonly deviceMemoryGb?: () => number | undefined;
   readonly now: () => number;
   readonly newId: () => string;
+  /** The tab's loaded engines, shared with Compare; a private one when absent. */
+  readonly registry?: EngineRegistry;
+  /** Engines besides Brix the chat can use (WebLLM, the endpoints). */
+  readonly providers?: readonly EngineProvider[];
 }
 
 export type AppState = ConversationsSlice & GenerationSlice & EngineSlice & ModelsSlice;

@@ -38,6 +38,7 @@ export class BrixChatEngine implements ChatEngine {
   readonly kind = 'brix' as const;
   private engine: EngineHandle | undefined;
   private disposed = false;
+  private loaded = false;
 
   constructor(
     readonly model: ModelOption,
@@ -53,7 +54,9 @@ export class BrixChatEngine implements ChatEngine {
     try {
       const resolved = await this.deps.resolveSource(entry);
       signal?.throwIfAborted();
-      return await engine.load(resolved.source, this.deps.loadOptions(), (p) => onProgress?.(p), signal);
+      const info = await engine.load(resolved.source, this.deps.loadOptions(), (p) => onProgress?.(p), signal);
+      this.loaded = true;
+      return info;
     } catch (e) {
       engine.terminate();
       if (this.engine === engine) this.engine = undefined;
@@ -70,11 +73,18 @@ export class BrixChatEngine implements ChatEngine {
     await this.engine?.unload();
   }
 
+  /** The worker behind it (the benchmark and the adapter probe talk to it directly). */
+  get handle(): EngineHandle | undefined {
+    return this.disposed ? undefined : this.engine;
+  }
+
   dispose(): void {
     this.disposed = true;
     const e = this.engine;
     this.engine = undefined;
     if (!e) return;
+    // Nothing is on the GPU yet: end a load at once.
+    if (!this.loaded) return e.terminate();
     // Free the GPU buffers in order if the worker answers soon; the worker ends regardless.
     void Promise.race([e.unload().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]).finally(() => e.terminate());
   }
