@@ -12,6 +12,9 @@ import { Composer } from './Composer.tsx';
 import { MessageList } from './MessageList.tsx';
 import { Sidebar } from './Sidebar.tsx';
 import { SystemPrompt } from './SystemPrompt.tsx';
+import { ChatSettings } from './ChatSettings.tsx';
+import { ContextMeter } from './ContextMeter.tsx';
+import { isExternalSelection } from '../models/engineSlice.ts';
 
 let autoLoadTried = false;
 
@@ -64,10 +67,19 @@ export function ChatPage() {
   const [draft, setDraft] = useState<{ text: string; n: number } | undefined>(undefined);
   const gpu = hasWebGpu();
 
+  const ready = useApp((s) => s.load.kind === 'ready');
+
   useEffect(() => {
     void appStore.getState().hydrate();
     void autoLoad();
+    // Endpoints are listed at once; WebLLM's list (its library) only when the picker opens or it is selected.
+    void appStore.getState().refreshOptions(isExternalSelection(appStore.getState().selectedModelId) ? undefined : ['openai']);
   }, []);
+
+  // The fit verdicts need the adapter: ask the loaded model's worker (no extra worker while loading).
+  useEffect(() => {
+    if (ready) void appStore.getState().probeGpu();
+  }, [ready]);
 
   // Esc stops the answer in progress, wherever the focus is on this page.
   useEffect(() => {
@@ -104,7 +116,11 @@ export function ChatPage() {
             <ModelPicker disabled={!gpu} />
           </div>
           {gpu && <LoadStatus />}
-          <SystemPrompt conversationId={activeId} />
+          <ContextMeter conversationId={activeId} />
+          <div className="space-y-1">
+            <SystemPrompt conversationId={activeId} />
+            <ChatSettings conversationId={activeId} />
+          </div>
         </div>
         {!gpu && (
           <div className="px-3 pt-3 md:px-6">

@@ -13,7 +13,7 @@ import { TimeoutError } from '../../lib/errors.ts';
 import type { EngineHandle, SliceCreator } from '../../store.ts';
 import { BrixChatEngine, brixOption, brixProvider } from '../../engines/brix.ts';
 import { createEngineRegistry } from '../../engines/registry.ts';
-import type { ChatEngine, EngineProvider, ModelOption } from '../../engines/types.ts';
+import type { ChatEngine, EngineKind, EngineProvider, ModelOption } from '../../engines/types.ts';
 import type { GpuProbe } from './fit.ts';
 
 export type LoadState =
@@ -52,7 +52,8 @@ export interface EngineSlice {
   /** Models of the other engines (WebLLM, endpoints) for the chat's picker. */
   readonly externalOptions: readonly ModelOption[];
   readonly optionErrors: readonly string[];
-  refreshOptions(): Promise<void>;
+  /** Lists the other engines' models (only `kinds` when given; WebLLM's list loads its library, so the picker asks for it on focus). */
+  refreshOptions(kinds?: readonly EngineKind[]): Promise<void>;
   /** What the picker offers for a selection id (Brix entries and the other engines' models). */
   optionOf(id: string): ModelOption | undefined;
   /** Loads a model (stopping any answer in progress and letting go of the old one). Never throws: see `load`. */
@@ -189,8 +190,8 @@ export const createEngineSlice: SliceCreator<EngineSlice> = (set, get, deps) => 
     externalOptions: [],
     optionErrors: [],
 
-    async refreshOptions() {
-      const list = deps.providers ?? [];
+    async refreshOptions(kinds) {
+      const list = (deps.providers ?? []).filter((p) => !kinds || kinds.includes(p.kind));
       const results = await Promise.allSettled(list.map((p) => p.listModels()));
       const options: ModelOption[] = [];
       const errors: string[] = [];
@@ -198,7 +199,8 @@ export const createEngineSlice: SliceCreator<EngineSlice> = (set, get, deps) => 
         if (r.status === 'fulfilled') options.push(...r.value);
         else errors.push(`${list[i].kind} models could not be listed: ${toSerialized(r.reason).message}`);
       });
-      set({ externalOptions: options, optionErrors: errors });
+      const keep = kinds ? get().externalOptions.filter((o) => !kinds.includes(o.kind)) : [];
+      set({ externalOptions: [...keep, ...options], optionErrors: errors });
     },
 
     optionOf,
