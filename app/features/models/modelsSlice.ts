@@ -31,7 +31,7 @@ export interface ModelsSlice {
   readonly modelsError: SerializedError | null;
   setSelectedModel(id: string): void;
   /** Adds a GGUF by URL (throws ModelUrlError for a bad one); returns the entry (the existing one for a known URL). */
-  addModelUrl(url: string): ModelEntry;
+  addModelUrl(url: string, init?: { readonly name?: string; readonly sizeBytes?: number }): ModelEntry;
   /** Adds a GGUF picked from disk (this session only). */
   addModelFile(file: Blob, fileName: string): ModelEntry;
   removeModel(id: string): void;
@@ -123,16 +123,17 @@ export const createModelsSlice: SliceCreator<ModelsSlice> = (set, get, deps) => 
       if (get().models.find((m) => m.id === id)?.origin !== 'file') deps.prefs.set(SELECTED_KEY, id);
     },
 
-    addModelUrl(text) {
+    addModelUrl(text, init) {
       const url = checkModelUrl(text);
       const key = cacheKey(url);
       const known = get().models.find((m) => m.url !== undefined && key !== undefined && cacheKey(m.url) === key);
       if (known) return known;
       const entry: ModelEntry = {
         id: `url:${deps.newId()}`,
-        name: uniqueName(nameFromUrl(url), get().models.map((m) => m.name)),
+        name: uniqueName(init?.name ?? nameFromUrl(url), get().models.map((m) => m.name)),
         origin: 'url',
         url,
+        ...(init?.sizeBytes !== undefined ? { sizeBytes: init.sizeBytes } : {}),
       };
       set({ models: [...get().models, entry], cacheUrls: key ? { ...get().cacheUrls, [entry.id]: key } : get().cacheUrls });
       saveCustom();
