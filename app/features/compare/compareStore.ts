@@ -47,7 +47,7 @@ export interface CompareDeps {
 export type PaneLoad =
   | { readonly kind: 'none' }
   | { readonly kind: 'loading'; readonly progress: LoadProgress | null; readonly text?: string }
-  | { readonly kind: 'ready'; readonly info: ModelInfo; readonly loadMs: number }
+  | { readonly kind: 'ready'; readonly info: ModelInfo; readonly loadMs: number; readonly shared?: boolean }
   | { readonly kind: 'error'; readonly error: SerializedError };
 
 /** Per-pane sampling that differs from the shared settings; absent = shared. */
@@ -240,7 +240,7 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
           },
         });
         if (pane(paneId)?.modelId !== opt.id) throw new DOMException('another model was picked', 'AbortError');
-        if (pane(paneId)?.load.kind !== 'ready') patchPane(paneId, { load: { kind: 'ready', info: got.info, loadMs: got.loadMs } });
+        if (pane(paneId)?.load.kind !== 'ready') patchPane(paneId, { load: { kind: 'ready', info: got.info, loadMs: got.loadMs, ...(got.shared ? { shared: true } : {}) } });
         return got.engine;
       } catch (e) {
         if (held.get(paneId) === opt.id) held.delete(paneId);
