@@ -96,7 +96,7 @@ test('an endpoint from Settings → Endpoints in the chat: Continue, versions of
     await form.getByRole('checkbox').check();
 
     // The chat's picker: every engine grouped, each model with its fit verdict.
-    await page.getByRole('link', { name: 'Chat', exact: true }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Chat', exact: true }).click();
     const picker = page.getByRole('combobox', { name: 'Model' });
     const endpointOption = picker.locator('optgroup[label="Endpoints"] option');
     await expect(endpointOption).toHaveText(['Story server (tiny) · runs on the server']);
@@ -169,7 +169,7 @@ test('an endpoint from Settings → Endpoints in the chat: Continue, versions of
     expect(conv.messages[0].versions?.[0].tail?.[0].content).toBe('Once upon a time');
 
     // Compare offers the same endpoint (one list).
-    await page.getByRole('link', { name: 'Compare', exact: true }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Compare', exact: true }).click();
     await expect(page.getByRole('region', { name: 'Pane 1' }).getByRole('combobox', { name: 'Model', exact: true }).locator('optgroup[label="Endpoints"] option')).toHaveText([
       'Story server (tiny)',
     ]);
@@ -260,7 +260,7 @@ test('on the Brix demo: found on (a fake) Hugging Face, loaded, Continue, versio
     // Load it from its card, then chat with it.
     const card = page.getByTestId('model-card').filter({ hasText: 'Brix-Demo-30M-GGUF Q8_0' });
     await card.getByRole('button', { name: 'Download and load' }).click();
-    await page.getByRole('link', { name: 'Chat', exact: true }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Chat', exact: true }).click();
     const status = page.getByTestId('load-status');
     await expect(status).toHaveAttribute('data-state', /^(ready|error)$/, { timeout: LOAD_MS });
     expect(await status.getAttribute('data-state'), await status.innerText()).toBe('ready');
@@ -306,7 +306,7 @@ test('on the Brix demo: found on (a fake) Hugging Face, loaded, Continue, versio
     // Compare reuses the chat's loaded model: ready at once, no second engine worker.
     const engineWorkers = (): number => workers.filter((u) => u.includes('engine.worker')).length;
     const n = engineWorkers();
-    await page.getByRole('link', { name: 'Compare', exact: true }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Compare', exact: true }).click();
     const pane = page.getByRole('region', { name: 'Pane 1' });
     const box = pane.getByRole('combobox', { name: 'Model', exact: true });
     await expect(box.locator('option', { hasText: 'Brix-Demo-30M-GGUF Q8_0' })).toHaveCount(1);
