@@ -37,11 +37,12 @@ async function autoLoad(): Promise<void> {
 const SUGGESTIONS = ['Hello!', 'Tell me a short story about a whale.', 'What does "serendipity" mean?'];
 
 function EmptyState({ onSuggest }: { onSuggest: (text: string) => void }) {
-  const model = useApp((s) => s.models.find((m) => m.id === s.selectedModelId)?.name ?? 'a model');
+  const model = useApp((s) => s.optionOf(s.selectedModelId)?.name ?? 'a model');
+  const remote = useApp((s) => s.selectedModelId.startsWith('openai:'));
   return (
     <div className="mx-auto mt-10 max-w-md space-y-4 text-center text-slate-600 dark:text-slate-400">
-      <p className="text-lg font-medium text-slate-800 dark:text-slate-200">Chat with {model}, entirely in this tab.</p>
-      <p className="text-sm">Nothing you type leaves this device. Try:</p>
+      <p className="text-lg font-medium text-slate-800 dark:text-slate-200">Chat with {model}{remote ? '' : ', entirely in this tab'}.</p>
+      <p className="text-sm">{remote ? 'Messages go to the endpoint you set up in Settings → Endpoints.' : 'Nothing you type leaves this device.'} Try:</p>
       <div className="flex flex-wrap justify-center gap-2">
         {SUGGESTIONS.map((t) => (
           <button
