@@ -46,9 +46,10 @@ export async function startFakeHub(repos: readonly FakeRepo[]): Promise<FakeHub>
       return;
     }
     if (u.pathname === '/api/models') {
-      const q = (u.searchParams.get('search') ?? '').toLowerCase();
+      // Like the Hub: every word of the search in the repository id.
+      const words = (u.searchParams.get('search') ?? '').toLowerCase().split(/\s+/).filter((w) => w !== '');
       const gguf = u.searchParams.get('filter') === 'gguf';
-      const hits = repos.filter((r) => r.id.toLowerCase().includes(q) && (!gguf || Object.keys(r.files).some((f) => f.endsWith('.gguf'))));
+      const hits = repos.filter((r) => words.every((w) => r.id.toLowerCase().includes(w)) && (!gguf || Object.keys(r.files).some((f) => f.endsWith('.gguf'))));
       json(res, 200, hits.map((r) => ({ _id: r.id, id: r.id, modelId: r.id, downloads: r.downloads, likes: 1, tags: ['gguf'] })));
       return;
     }
