@@ -5,6 +5,7 @@
  */
 import { useStore } from 'zustand';
 import { fetchModelManifest } from '../workers/storage/index.ts';
+import type { LoadOptions } from '../workers/protocol.ts';
 import { startEngineWorker } from './lib/engineClient.ts';
 import { idbConversationRepo, type ConversationRepo } from './features/chat/repo.ts';
 import { docsStore } from './features/docs/docs.ts';
@@ -16,6 +17,12 @@ import { browserModelCache } from './features/models/modelCache.ts';
 import { cacheKey } from './features/models/modelsSlice.ts';
 import { samplingFor, useSettingsStore } from './features/settings/store.ts';
 import { createAppStore, type AppState, type Prefs, type ResolvedSource } from './store.ts';
+import { createEngineRegistry } from './engines/registry.ts';
+import { createEndpointsStore } from './engines/endpointsStore.ts';
+import { endpointProvider } from './engines/openai.ts';
+import { webllmProvider } from './engines/webllm.ts';
+import { browserWebLLMDeps } from './engines/webllmBrowser.ts';
+import { memoryStorage, type KeyValueStorage } from './features/compare/endpointSettings.ts';
 
 const localPrefs: Prefs = {
   get(key) {
@@ -86,22 +93,52 @@ function withDocs(repo: ConversationRepo): ConversationRepo {
   };
 }
 
+function browserStorage(): KeyValueStorage {
+  try {
+    return window.localStorage;
+  } catch {
+    return memoryStorage();
+  }
+}
+
+/** The tab's loaded engines, one per model, shared by Chat and Compare. */
+export const engineRegistry = createEngineRegistry();
+
+/** Settings → Endpoints: one list for Chat and Compare. */
+export const endpointsStore = createEndpointsStore({ storage: browserStorage(), fetch: (url, init) => fetch(url, init), newId: () => crypto.randomUUID() });
+
+export const webllmEngines = webllmProvider(browserWebLLMDeps);
+export const endpointEngines = endpointProvider(() => endpointsStore.getState().endpoints, {
+  fetch: (url, init) => fetch(url, init),
+  now: () => performance.now(),
+  apiKey: (id) => endpointsStore.getState().apiKey(id),
+});
+
+export function loadOptions(): LoadOptions {
+  const { contextSize: n, activations } = useSettingsStore.getState();
+  return { ...(n > 0 ? { contextSize: n } : {}), ...(activations === 'int8' ? { activations } : {}) };
+}
+
 export const appStore = createAppStore({
   repo: withDocs(idbConversationRepo()),
   cache: browserModelCache(),
   startEngine: startEngineWorker,
   resolveSource,
   sampling: () => samplingFor(useSettingsStore.getState().sampling),
-  loadOptions: () => {
-    const { contextSize: n, activations } = useSettingsStore.getState();
-    return { ...(n > 0 ? { contextSize: n } : {}), ...(activations === 'int8' ? { activations } : {}) };
-  },
+  loadOptions,
   prefs: localPrefs,
   deviceMemoryGb,
   now: () => Date.now(),
   newId: () => crypto.randomUUID(),
   retrieve: (conversationId, messages, engine, contextSize, maxTokens) =>
     retrieveForAnswer(docsClient(), conversationId, messages, engine, contextSize, maxTokens),
+  registry: engineRegistry,
+  providers: [webllmEngines, endpointEngines],
+});
+
+// An endpoint added, edited or removed in Settings shows in the chat's picker.
+endpointsStore.subscribe((now, before) => {
+  if (now.endpoints !== before.endpoints) void appStore.getState().refreshOptions(['openai']);
 });
 
 /** One value from the app store; re-renders only when that value changes. */

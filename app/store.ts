@@ -7,8 +7,10 @@
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { Engine } from '../workers/engine/types.ts';
+import type { EngineRegistry } from './engines/registry.ts';
+import type { EngineProvider } from './engines/types.ts';
 import type { ChatMessage, LoadOptions, ModelSource, PingResult, SamplingParams } from '../workers/protocol.ts';
-import type { SourceRef } from '../workers/retrieval/context.ts';
+import type { PromptCounter, SourceRef } from '../workers/retrieval/context.ts';
 import { createConversationsSlice, type ConversationsSlice } from './features/chat/conversationsSlice.ts';
 import { createGenerationSlice, type GenerationSlice } from './features/chat/generationSlice.ts';
 import type { ConversationRepo } from './features/chat/repo.ts';
@@ -58,10 +60,14 @@ export interface AppDeps {
   readonly retrieve?: (
     conversationId: string,
     messages: readonly ChatMessage[],
-    engine: Engine,
+    engine: { countPromptTokens?: PromptCounter },
     contextSize: number,
     maxTokens: number,
   ) => Promise<{ readonly messages: readonly ChatMessage[]; readonly sources: readonly SourceRef[] }>;
+  /** The tab's loaded engines, shared with Compare; a private one when absent. */
+  readonly registry?: EngineRegistry;
+  /** Engines besides Brix the chat can use (WebLLM, the endpoints). */
+  readonly providers?: readonly EngineProvider[];
 }
 
 export type AppState = ConversationsSlice & GenerationSlice & EngineSlice & ModelsSlice;

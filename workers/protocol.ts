@@ -99,6 +99,11 @@ export interface GenerateRequest {
    * text and tokenIds include them.
    */
   readonly continueFrom?: readonly number[];
+  /**
+   * The last message is a cut-off assistant answer to extend: the prompt ends inside that turn, right after its
+   * text (no end-of-turn, no new generation prompt), like transformers' `continue_final_message`.
+   */
+  readonly continueFinal?: boolean;
 }
 
 export type FinishReason = 'eog' | 'length' | 'stop' | 'abort' | 'context';

@@ -6,10 +6,12 @@
  */
 import { memo, useEffect, useMemo, useState, type ComponentProps } from 'react';
 import ReactMarkdown, { type Components, type ExtraProps } from 'react-markdown';
-import rehypeSanitize from 'rehype-sanitize';
+import rehypeSanitize, { defaultSchema, type Options as SanitizeSchema } from 'rehype-sanitize';
 import remarkGfm from 'remark-gfm';
 import type { Element } from 'hast';
+import type { PluggableList } from 'unified';
 import { CopyButton } from './CopyButton.tsx';
+import { loadMath, mathIfLoaded, mayHaveMath, type MathPlugins } from '../lib/math.ts';
 import { highlight, highlighterIfLoaded, htmlAsText, languageOf, loadHighlighter, safeUrl, textOf, type Lowlight } from '../lib/markdown.ts';
 
 function useHighlighter(): Lowlight | null {
@@ -68,9 +70,31 @@ function ImageAsLink({ src, alt }: ComponentProps<'img'> & ExtraProps) {
   );
 }
 
+function useMath(wanted: boolean): MathPlugins | null {
+  const [math, setMath] = useState<MathPlugins | null>(mathIfLoaded);
+  useEffect(() => {
+    if (math || !wanted) return;
+    let live = true;
+    loadMath().then(
+      (m) => live && setMath(m),
+      () => undefined, // offline without the chunk: the TeX source is shown as typed
+    );
+    return () => {
+      live = false;
+    };
+  }, [math, wanted]);
+  return math;
+}
+
+/** GitHub's schema, plus the classes remark-math gives math (KaTeX typesets those after sanitizing). */
+const SCHEMA: SanitizeSchema = {
+  ...defaultSchema,
+  attributes: { ...defaultSchema.attributes, code: [['className', /^language-./, 'math-inline', 'math-display']] },
+};
+
 const COMPONENTS: Components = { pre: CodeBlock, a: SafeLink, img: ImageAsLink };
 const REMARK = [remarkGfm];
-const REHYPE = [rehypeSanitize];
+const REHYPE: PluggableList = [[rehypeSanitize, SCHEMA]];
 const REMARK_REHYPE = { handlers: { html: htmlAsText } };
 
 function urlTransform(url: string): string {
@@ -78,11 +102,14 @@ function urlTransform(url: string): string {
 }
 
 export const Markdown = memo(function Markdown({ text }: { text: string }) {
+  const math = useMath(mayHaveMath(text));
+  const remark = useMemo(() => (math ? [...REMARK, ...math.remark] : REMARK), [math]);
+  const rehype = useMemo(() => (math ? [...REHYPE, ...math.rehype] : REHYPE), [math]);
   return (
     <div className="markdown">
       <ReactMarkdown
-        remarkPlugins={REMARK}
-        rehypePlugins={REHYPE}
+        remarkPlugins={remark}
+        rehypePlugins={rehype}
         remarkRehypeOptions={REMARK_REHYPE}
         components={COMPONENTS}
         urlTransform={urlTransform}

@@ -4,7 +4,7 @@
  * GPU device. Models come from the app's list (catalog, bundled demo, URLs the user added); their sources are
  * resolved the way the chat page resolves them (weight cache, bundled manifest).
  */
-import type { GenerateRequest, GenerationResult, LoadOptions, LoadProgress, ModelInfo, TokenDelta } from '../../workers/protocol.ts';
+import type { ChatMessage, GenerateRequest, GenerationResult, LoadOptions, LoadProgress, ModelInfo, TokenDelta } from '../../workers/protocol.ts';
 import { EngineStateError } from '../../workers/errors.ts';
 import type { ModelEntry } from '../features/models/catalog.ts';
 import type { EngineHandle, ResolvedSource } from '../store.ts';
@@ -38,6 +38,7 @@ export class BrixChatEngine implements ChatEngine {
   readonly kind = 'brix' as const;
   private engine: EngineHandle | undefined;
   private disposed = false;
+  private loaded = false;
 
   constructor(
     readonly model: ModelOption,
@@ -53,7 +54,9 @@ export class BrixChatEngine implements ChatEngine {
     try {
       const resolved = await this.deps.resolveSource(entry);
       signal?.throwIfAborted();
-      return await engine.load(resolved.source, this.deps.loadOptions(), (p) => onProgress?.(p), signal);
+      const info = await engine.load(resolved.source, this.deps.loadOptions(), (p) => onProgress?.(p), signal);
+      this.loaded = true;
+      return info;
     } catch (e) {
       engine.terminate();
       if (this.engine === engine) this.engine = undefined;
@@ -66,8 +69,20 @@ export class BrixChatEngine implements ChatEngine {
     return this.engine.generate(request, onToken, signal);
   }
 
+  /** Prompt tokens as the model's own template and tokenizer count them (retrieval's context budget). */
+  countPromptTokens(prompts: readonly (readonly ChatMessage[])[]): Promise<readonly number[]> {
+    const engine = this.engine;
+    if (!engine?.countPromptTokens || this.disposed) return Promise.reject(new EngineStateError(`${this.model.name} is not loaded`));
+    return engine.countPromptTokens(prompts);
+  }
+
   async unload(): Promise<void> {
     await this.engine?.unload();
+  }
+
+  /** The worker behind it (the benchmark and the adapter probe talk to it directly). */
+  get handle(): EngineHandle | undefined {
+    return this.disposed ? undefined : this.engine;
   }
 
   dispose(): void {
@@ -75,6 +90,8 @@ export class BrixChatEngine implements ChatEngine {
     const e = this.engine;
     this.engine = undefined;
     if (!e) return;
+    // Nothing is on the GPU yet: end a load at once.
+    if (!this.loaded) return e.terminate();
     // Free the GPU buffers in order if the worker answers soon; the worker ends regardless.
     void Promise.race([e.unload().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]).finally(() => e.terminate());
   }

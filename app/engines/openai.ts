@@ -189,6 +189,11 @@ export function chatCompletionBody(request: GenerateRequest, config: Pick<Endpoi
   // OpenAI accepts at most 4 stop sequences.
   if (s.stop.length > 0) body.stop = s.stop.slice(0, 4);
   if (config.extendedSampling) {
+    // vLLM's (and `brix serve`'s) way to extend a cut-off answer; llama.cpp's server does it for a last assistant message.
+    if (request.continueFinal) {
+      body.continue_final_message = true;
+      body.add_generation_prompt = false;
+    }
     if (s.topK > 0) body.top_k = s.topK;
     if (s.repetitionPenalty !== 1) body.repetition_penalty = s.repetitionPenalty;
   }
@@ -222,9 +227,15 @@ export class OpenAIChatEngine implements ChatEngine {
 
   constructor(
     readonly model: ModelOption,
-    private readonly config: EndpointConfig,
+    private readonly initial: EndpointConfig,
     private readonly deps: EndpointDeps,
+    /** The endpoint's settings as they are now (edits in Settings apply to the next request); gone = as created. */
+    private readonly current?: () => EndpointConfig | undefined,
   ) {}
+
+  private get config(): EndpointConfig {
+    return this.current?.() ?? this.initial;
+  }
 
   private get base(): string {
     return normalizeBaseUrl(this.config.baseUrl);
@@ -396,7 +407,7 @@ export function endpointProvider(endpoints: () => readonly EndpointConfig[], dep
     create(model) {
       const c = endpoints().find((e) => e.id === model.ref);
       if (!c) throw new EndpointConfigError(`no endpoint "${model.ref}" is configured`);
-      return new OpenAIChatEngine(optionOf(c), c, deps);
+      return new OpenAIChatEngine(optionOf(c), c, deps, () => endpoints().find((e) => e.id === c.id));
     },
   };
 }

@@ -44,7 +44,7 @@ export interface AdapterNeeds {
 }
 
 /** An engine loaded with (or loading) one model: Engine's generate/unload plus load-by-option and disposal. */
-export interface ChatEngine extends Pick<Engine, 'generate' | 'unload'> {
+export interface ChatEngine extends Pick<Engine, 'generate' | 'unload' | 'countPromptTokens'> {
   readonly kind: EngineKind;
   readonly model: ModelOption;
   /** Loads `model`; progress as Brix reports it (WebLLM's reports are mapped; `text` is the engine's own line). */

@@ -75,6 +75,8 @@ export interface ParsedChatRequest {
   readonly sampling: SamplingParams;
   readonly stream: boolean;
   readonly includeUsage: boolean;
+  /** vLLM's `continue_final_message`: extend the last (assistant) message instead of answering it. */
+  readonly continueFinal: boolean;
 }
 
 function numberField(body: Record<string, unknown>, name: string, ok: (v: number) => boolean, what: string): number | undefined {
@@ -148,6 +150,7 @@ export function parseChatRequest(
     sampling: { temperature, topP, topK, repetitionPenalty, maxTokens, seed, stop },
     stream: body.stream === true,
     includeUsage,
+    continueFinal: body.continue_final_message === true && messages.at(-1)?.role === 'assistant',
   };
 }
 
@@ -304,7 +307,7 @@ export function createOpenAIServer(opts: OpenAIServerOptions): http.Server {
     try {
       const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
       const created = Math.floor(Date.now() / 1000);
-      const request = { messages: parsed.messages, sampling: parsed.sampling };
+      const request = { messages: parsed.messages, sampling: parsed.sampling, ...(parsed.continueFinal ? { continueFinal: true } : {}) };
       let result: GenerationResult;
       if (!parsed.stream) {
         result = await opts.engine.generate(request, undefined, ac.signal);

@@ -52,7 +52,8 @@ test('first run: the demo model loads with progress, answers "Hello!" token by t
   await seedSettings(page);
   await page.goto('/');
   await expect(page.getByRole('combobox', { name: 'Model' })).toHaveValue('brix-demo-30m');
-  await expect(page.getByRole('combobox', { name: 'Model' }).locator('option:checked')).toHaveText('Brix Demo 30M');
+  // The picker shows each model with its fit verdict ("Brix Demo 30M · fits").
+  await expect(page.getByRole('combobox', { name: 'Model' }).locator('option:checked')).toHaveText(/^Brix Demo 30M · /);
   await expect(page.getByRole('progressbar', { name: 'Loading model' })).toBeVisible();
   await waitForModel(page);
 

@@ -111,13 +111,16 @@ async function openCompare(page: Page): Promise<void> {
   await expect(modelBox(page, 1).locator('optgroup[label^="WebLLM"] option').first()).toBeAttached({ timeout: 30_000 });
 }
 
+/** Endpoints are set up in Settings → Endpoints (one list for Chat and Compare); back to Compare after. */
 async function addEndpoint(page: Page, i: number, baseUrl: string, model: string): Promise<void> {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings', exact: true }).click();
   await page.getByRole('button', { name: 'Add endpoint' }).click();
   const form = page.getByRole('group', { name: /^Endpoint / }).nth(i);
   await form.getByRole('textbox', { name: 'Base URL' }).fill(baseUrl);
   // An input with suggestions (datalist) is a combobox.
   await form.getByRole('combobox', { name: 'Model name' }).fill(model);
   await form.getByRole('combobox', { name: 'Model name' }).blur();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Compare', exact: true }).click();
 }
 
 async function send(page: Page, text: string): Promise<void> {
@@ -181,6 +184,7 @@ test('endpoints in the browser: brix serve with --cors for the app streams with 
     await expect(bad).toHaveAttribute('data-error-name', 'EndpointUnreachableError');
     await expect(bad).toContainText('the endpoint is unreachable or blocks cross-origin requests (CORS)');
     // The key field never shows a saved key back.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings', exact: true }).click();
     const form = page.getByRole('group', { name: /^Endpoint / }).first();
     const key = form.getByLabel(/^API key/);
     await key.fill('sk-e2e-secret');

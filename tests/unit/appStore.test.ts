@@ -278,7 +278,7 @@ describe('chat turns', () => {
     expect(last?.error).toBeUndefined();
   });
 
-  it('regenerate replaces the last answer; edit-and-resend drops everything after the edited message', async () => {
+  it('regenerate adds a version of the last answer; edit-and-resend keeps what followed with the old version', async () => {
     const h = harness();
     await h.store.getState().send('first');
     await h.store.getState().send('second');
@@ -289,8 +289,15 @@ describe('chat turns', () => {
     await h.store.getState().regenerate();
     c = h.store.getState().conversations[c.id];
     expect(c.messages).toHaveLength(4);
-    expect(c.messages[3].id).not.toBe(before);
+    expect(c.messages[3].id).toBe(before);
     expect(c.messages[3].content).toBe('Other');
+    expect(c.messages[3].versions?.map((v) => v.content)).toEqual(['Hello there!', 'Other']);
+    expect(c.messages[3].version).toBe(1);
+    // The engine saw the history without the answer being replaced.
+    expect(h.engines[0].requests.at(-1)?.messages.map((m) => m.content)).toEqual(['first', 'Hello there!', 'second']);
+    h.store.getState().showVersion(before, 0);
+    c = h.store.getState().conversations[c.id];
+    expect(c.messages[3].content).toBe('Hello there!');
 
     h.engines[0].tokens = ['Edited answer'];
     await h.store.getState().editAndResend(c.messages[0].id, 'first, edited');
@@ -299,6 +306,48 @@ describe('chat turns', () => {
     expect(c.title).toBe('first, edited');
     // The engine got only the edited history.
     expect(h.engines[0].requests.at(-1)?.messages).toEqual([{ role: 'user', content: 'first, edited' }]);
+    expect(c.messages[0].versions?.map((v) => v.content)).toEqual(['first', 'first, edited']);
+    // Back to the first version: its whole branch (three messages after it) comes back, and forward again.
+    h.store.getState().showVersion(c.messages[0].id, 0);
+    c = h.store.getState().conversations[c.id];
+    expect(c.messages.map((m) => m.content)).toEqual(['first', 'Hello there!', 'second', 'Hello there!']);
+    expect(c.messages[3].versions).toHaveLength(2);
+    h.store.getState().showVersion(c.messages[0].id, 1);
+    c = h.store.getState().conversations[c.id];
+    expect(c.messages.map((m) => m.content)).toEqual(['first, edited', 'Edited answer']);
+  });
+
+  it('continue extends a cut-off answer in the same message; chat settings override the global sampling', async () => {
+    const h = harness();
+    h.next((e) => {
+      e.generate = async (request, onToken) => {
+        e.requests.push(request);
+        const cont = request.continueFinal === true;
+        const text = cont ? ' and more.' : 'Once upon';
+        onToken?.({ text, tokenIds: [] });
+        const stats = { promptTokens: 3, generatedTokens: 2, timeToFirstTokenMs: 1, prefillTokensPerSecond: 1, decodeTokensPerSecond: 1, totalMs: 1, expertUsage: [], truncatedTokens: 0 };
+        return { text, tokenIds: [], stats: { ...stats, finishReason: cont ? 'eog' : 'length' } };
+      };
+    });
+    await h.store.getState().send('story');
+    let c = h.store.getState().conversations[h.store.getState().activeId ?? ''];
+    const a = c.messages[1];
+    expect(a.finishReason).toBe('length');
+    h.store.getState().setChatSettings(c.id, { temperature: 0.25, maxTokens: 3 });
+    await h.store.getState().continueAnswer(a.id);
+    c = h.store.getState().conversations[c.id];
+    expect(c.messages).toHaveLength(2);
+    expect(c.messages[1].id).toBe(a.id);
+    expect(c.messages[1].content).toBe('Once upon and more.');
+    expect(c.messages[1].finishReason).toBe('eog');
+    expect(c.messages[1].stats?.generatedTokens).toBe(4);
+    const req = h.engines[0].requests.at(-1);
+    expect(req?.continueFinal).toBe(true);
+    expect(req?.messages.at(-1)).toEqual({ role: 'assistant', content: 'Once upon' });
+    expect(req?.sampling).toMatchObject({ temperature: 0.25, maxTokens: 3, seed: 42 });
+    // Only a cut-off last answer can be continued.
+    await h.store.getState().continueAnswer(a.id);
+    expect(h.engines[0].requests).toHaveLength(2);
   });
 
   it('a failed load is kept as an error answer; a worker crash drops the engine', async () => {

@@ -349,44 +349,6 @@ describe('compare store', () => {
     expect(store.getState().hasEndpointKey(id)).toBe(false);
   });
 
-  it("sends the key only to the origin it was saved for: List models on a just-typed URL goes without it", async () => {
-    const seen: { url: string; auth: string | null }[] = [];
-    const fetch: CompareDeps['fetch'] = async (url, init) => {
-      seen.push({ url: String(url), auth: new Headers(init?.headers).get('authorization') });
-      return new Response(JSON.stringify({ data: [{ id: 'm' }] }), { status: 200, headers: { 'content-type': 'application/json' } });
-    };
-    const { store } = setup({ m1: { pieces: [] } }, {}, { fetch });
-    const id = store.getState().addEndpoint({ name: 'vLLM', baseUrl: 'https://gpu.example/v1', model: 'm' });
-    store.getState().setEndpointKey(id, 'sk-secret');
-    expect(store.getState().endpointKeyOrigin(id)).toBe('https://gpu.example');
-    await store.getState().listEndpointModels(id, 'https://gpu.example/v1/');
-    await store.getState().listEndpointModels(id, 'https://evil.example/v1');
-    await store.getState().listEndpointModels(id, 'http://gpu.example/v1');
-    expect(seen).toEqual([
-      { url: 'https://gpu.example/v1/models', auth: 'Bearer sk-secret' },
-      { url: 'https://evil.example/v1/models', auth: null },
-      { url: 'http://gpu.example/v1/models', auth: null },
-    ]);
-    // Committing another base URL does not carry the key over to it.
-    store.getState().updateEndpoint(id, { baseUrl: 'https://evil.example/v1' });
-    await store.getState().listEndpointModels(id, 'https://evil.example/v1');
-    expect(seen.at(-1)?.auth).toBeNull();
-    expect(store.getState().endpointKeyOrigin(id)).toBe('https://gpu.example');
-  });
-
-  it('a key saved before the base URL, or by an older version, is bound to the first base URL it is used with', async () => {
-    const storage = memoryStorage();
-    storage.setItem(ENDPOINTS_KEY, JSON.stringify([{ id: 'old', name: 'Old', baseUrl: 'http://127.0.0.1:8080/v1', model: 'x', extendedSampling: false }]));
-    storage.setItem(API_KEYS_KEY, JSON.stringify({ old: 'sk-legacy' }));
-    const { store } = setup({ m1: { pieces: [] } }, {}, { storage });
-    expect(store.getState().endpointKeyOrigin('old')).toBe('http://127.0.0.1:8080');
-    const id = store.getState().addEndpoint({ name: 'New', baseUrl: '', model: 'x' });
-    store.getState().setEndpointKey(id, 'sk-new');
-    expect(store.getState().endpointKeyOrigin(id)).toBeNull();
-    store.getState().updateEndpoint(id, { baseUrl: 'https://api.example/v1' });
-    expect(store.getState().endpointKeyOrigin(id)).toBe('https://api.example');
-  });
-
   it('warns about plain http:// to hosts other than this machine', () => {
     for (const u of ['http://gpu.example:8000/v1', 'http://10.0.0.5:8080/v1', 'http://192.168.1.2/v1']) expect(isInsecureRemote(u), u).toBe(true);
     for (const u of ['https://gpu.example/v1', 'http://127.0.0.1:8080/v1', 'http://localhost:8080/v1', 'http://[::1]:8080/v1', 'http://app.localhost/v1', 'not a url']) {

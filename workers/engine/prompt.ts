@@ -15,6 +15,8 @@ export interface PromptRequest {
   readonly messages: readonly ChatMessage[];
   /** Content joined and encoded as plain text, no template. */
   readonly raw?: boolean;
+  /** Extend the last (assistant) message instead of starting a new turn (GenerateRequest.continueFinal). */
+  readonly continueFinal?: boolean;
 }
 
 export interface BuiltPrompt {
@@ -48,7 +50,7 @@ export function buildPrompt(tokenizer: Tokenizer, template: string | undefined, 
   let renders = 0;
   const encode = (msgs: readonly ChatMessage[]): number[] => {
     renders++;
-    return encodeChat(tokenizer, template, msgs, { addGenerationPrompt: true, cache });
+    return encodeChat(tokenizer, template, msgs, { addGenerationPrompt: true, continueFinal: request.continueFinal === true, cache });
   };
   const full = encode(request.messages);
   if (full.length === 0) throw new ChatTemplateError('the chat template rendered no tokens for this conversation');

@@ -31,6 +31,8 @@ export interface ChatPromptOptions {
   eosToken?: string;
   /** Bounds for the generic renderer (default `DEFAULT_TEMPLATE_LIMITS`). */
   limits?: Partial<TemplateLimits>;
+  /** The last message is an assistant turn to extend: cut the prompt right after its text (see GenerateRequest.continueFinal). */
+  continueFinal?: boolean;
 }
 
 export interface TemplateLimits {
@@ -296,7 +298,12 @@ function renderVars(template: string | undefined, messages: readonly ChatMessage
   if (opts.systemPrompt !== undefined && msgs[0]?.role !== 'system') msgs.unshift({ role: 'system', content: opts.systemPrompt });
   return {
     source,
-    vars: { messages: msgs, add_generation_prompt: opts.addGenerationPrompt ?? true, bos_token: opts.bosToken ?? '', eos_token: opts.eosToken ?? '' },
+    vars: {
+      messages: msgs,
+      add_generation_prompt: continuesFinal(msgs, opts) ? false : (opts.addGenerationPrompt ?? true),
+      bos_token: opts.bosToken ?? '',
+      eos_token: opts.eosToken ?? '',
+    },
   };
 }
 
@@ -316,7 +323,18 @@ function renderSource(source: string, vars: RenderVars, limits: TemplateLimits):
  */
 export function renderChatPrompt(template: string | undefined, messages: readonly ChatMessage[], opts: ChatPromptOptions = {}): string {
   const { source, vars } = renderVars(template, messages, opts);
-  return renderSource(source, vars, resolveLimits(opts.limits));
+  const out = renderSource(source, vars, resolveLimits(opts.limits));
+  if (!continuesFinal(vars.messages, opts)) return out;
+  // The template closes the turn after the text; the answer goes on from inside it.
+  const last = (vars.messages.at(-1)?.content ?? '').trimEnd();
+  const at = last === '' ? -1 : out.lastIndexOf(last);
+  if (at < 0) throw new ChatTemplateError('chat template: the answer to continue is not in the rendered prompt');
+  return out.slice(0, at + last.length);
+}
+
+/** continueFinal applies: the last message is an assistant turn to extend. */
+function continuesFinal(msgs: readonly { role: string }[], opts: ChatPromptOptions): boolean {
+  return opts.continueFinal === true && msgs.at(-1)?.role === 'assistant';
 }
 
 /** The same rendering through the generic (bounded Jinja) renderer even when a native formatter exists:

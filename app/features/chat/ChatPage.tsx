@@ -12,6 +12,9 @@ import { Composer } from './Composer.tsx';
 import { MessageList } from './MessageList.tsx';
 import { Sidebar } from './Sidebar.tsx';
 import { SystemPrompt } from './SystemPrompt.tsx';
+import { ChatSettings } from './ChatSettings.tsx';
+import { ContextMeter } from './ContextMeter.tsx';
+import { isExternalSelection } from '../models/engineSlice.ts';
 
 let autoLoadTried = false;
 
@@ -34,11 +37,12 @@ async function autoLoad(): Promise<void> {
 const SUGGESTIONS = ['Hello!', 'Tell me a short story about a whale.', 'What does "serendipity" mean?'];
 
 function EmptyState({ onSuggest }: { onSuggest: (text: string) => void }) {
-  const model = useApp((s) => s.models.find((m) => m.id === s.selectedModelId)?.name ?? 'a model');
+  const model = useApp((s) => s.optionOf(s.selectedModelId)?.name ?? 'a model');
+  const remote = useApp((s) => s.selectedModelId.startsWith('openai:'));
   return (
     <div className="mx-auto mt-10 max-w-md space-y-4 text-center text-slate-600 dark:text-slate-400">
-      <p className="text-lg font-medium text-slate-800 dark:text-slate-200">Chat with {model}, entirely in this tab.</p>
-      <p className="text-sm">Nothing you type leaves this device. Try:</p>
+      <p className="text-lg font-medium text-slate-800 dark:text-slate-200">Chat with {model}{remote ? '' : ', entirely in this tab'}.</p>
+      <p className="text-sm">{remote ? 'Messages go to the endpoint you set up in Settings → Endpoints.' : 'Nothing you type leaves this device.'} Try:</p>
       <div className="flex flex-wrap justify-center gap-2">
         {SUGGESTIONS.map((t) => (
           <button
@@ -64,10 +68,19 @@ export function ChatPage() {
   const [draft, setDraft] = useState<{ text: string; n: number } | undefined>(undefined);
   const gpu = hasWebGpu();
 
+  const ready = useApp((s) => s.load.kind === 'ready');
+
   useEffect(() => {
     void appStore.getState().hydrate();
     void autoLoad();
+    // Endpoints are listed at once; WebLLM's list (its library) only when the picker opens or it is selected.
+    void appStore.getState().refreshOptions(isExternalSelection(appStore.getState().selectedModelId) ? undefined : ['openai']);
   }, []);
+
+  // The fit verdicts need the adapter: ask the loaded model's worker (no extra worker while loading).
+  useEffect(() => {
+    if (ready) void appStore.getState().probeGpu();
+  }, [ready]);
 
   // Esc stops the answer in progress, wherever the focus is on this page.
   useEffect(() => {
@@ -104,7 +117,11 @@ export function ChatPage() {
             <ModelPicker disabled={!gpu} />
           </div>
           {gpu && <LoadStatus />}
-          <SystemPrompt conversationId={activeId} />
+          <ContextMeter conversationId={activeId} />
+          <div className="space-y-1">
+            <SystemPrompt conversationId={activeId} />
+            <ChatSettings conversationId={activeId} />
+          </div>
         </div>
         {!gpu && (
           <div className="px-3 pt-3 md:px-6">

@@ -12,6 +12,28 @@ import { finishText } from '../../lib/format.ts';
 import { MessageStats } from './MessageStats.tsx';
 import { Sources } from '../docs/Sources.tsx';
 import type { ChatMessageRecord } from './types.ts';
+import { versionCount, versionIndex } from './versions.ts';
+
+/** "Previous version" · "2 / 2" · "Next version", on a message with more than one version. */
+function VersionNav({ message, busy }: { message: ChatMessageRecord; busy: boolean }) {
+  const n = versionCount(message);
+  if (n < 2) return null;
+  const i = versionIndex(message);
+  const show = (j: number): void => appStore.getState().showVersion(message.id, j);
+  return (
+    <span className="inline-flex items-center gap-0.5" role="group" aria-label="Versions">
+      <button type="button" className={action} aria-label="Previous version" disabled={busy || i === 0} onClick={() => show(i - 1)}>
+        ‹
+      </button>
+      <span className="text-xs tabular-nums" data-testid="version-label">
+        {i + 1} / {n}
+      </span>
+      <button type="button" className={action} aria-label="Next version" disabled={busy || i === n - 1} onClick={() => show(i + 1)}>
+        ›
+      </button>
+    </span>
+  );
+}
 
 const action =
   'rounded px-2 py-0.5 text-xs text-slate-600 hover:bg-slate-200 disabled:opacity-40 dark:text-slate-300 dark:hover:bg-slate-700';
@@ -59,7 +81,7 @@ export const MessageItem = memo(function MessageItem({
   busy,
 }: {
   message: ChatMessageRecord;
-  /** The last answer of the conversation (or a failed one). */
+  /** The last answer of the conversation (or a failed one): Regenerate, and Continue when it was cut off. */
   canRegenerate: boolean;
   /** An answer is streaming: no edits or regeneration now. */
   busy: boolean;
@@ -88,6 +110,11 @@ export const MessageItem = memo(function MessageItem({
           <>
             {message.content !== '' ? <Markdown text={message.content} /> : !message.error && <p className="italic text-slate-500">(no text)</p>}
             {message.finishReason === 'abort' && <p className="mt-1 text-xs italic text-slate-500">Stopped.</p>}
+            {message.stats && message.stats.truncatedTokens > 0 && (
+              <p className="mt-1 text-xs text-amber-800 dark:text-amber-300" data-testid="truncated-note">
+                Older messages were left out to fit the context ({message.stats.truncatedTokens} tokens dropped).
+              </p>
+            )}
             {message.error && <ErrorNotice error={message.error} className="mt-2" />}
             {message.sources && message.sources.length > 0 && <Sources sources={message.sources} messageId={message.id} />}
             {message.stats && <MessageStats stats={message.stats} />}
@@ -98,6 +125,7 @@ export const MessageItem = memo(function MessageItem({
         )}
         {!editing && (
           <div className={`mt-1 flex flex-wrap gap-1 ${isUser ? 'justify-end [&_button]:text-teal-50 [&_button:hover]:bg-teal-600' : ''}`}>
+            <VersionNav message={message} busy={busy} />
             <CopyButton text={message.content} label={isUser ? 'Copy message' : 'Copy answer'} />
             {isUser && (
               <button type="button" className={action} disabled={busy} onClick={() => setEditing(true)}>
@@ -107,6 +135,17 @@ export const MessageItem = memo(function MessageItem({
             {!isUser && canRegenerate && (
               <button type="button" className={action} disabled={busy} onClick={() => void appStore.getState().regenerate()}>
                 Regenerate
+              </button>
+            )}
+            {!isUser && canRegenerate && message.finishReason === 'length' && (
+              <button
+                type="button"
+                className={action}
+                disabled={busy}
+                title="The answer hit the token limit: go on from where it stopped"
+                onClick={() => void appStore.getState().continueAnswer(message.id)}
+              >
+                Continue
               </button>
             )}
           </div>

@@ -14,6 +14,8 @@ export function MessageList({ conversationId, empty }: { conversationId: string 
   const messages = useApp((s) => (conversationId ? (s.conversations[conversationId]?.messages ?? EMPTY) : EMPTY));
   const streamingHere = useApp((s) => s.streaming !== null && s.streaming.conversationId === conversationId);
   const busy = useApp((s) => s.streaming !== null);
+  // Regenerate / Continue: the message being redone is hidden while its new text streams.
+  const hidden = useApp((s) => (s.streaming?.conversationId === conversationId ? s.streaming.replaces : undefined));
   const box = useRef<HTMLDivElement>(null);
   const follow = useRef(true);
 
@@ -44,9 +46,7 @@ export function MessageList({ conversationId, empty }: { conversationId: string 
         empty
       ) : (
         <div className="mx-auto flex max-w-3xl flex-col gap-4">
-          {messages.map((m, i) => (
-            <MessageItem key={m.id} message={m} canRegenerate={i === lastAssistant} busy={busy} />
-          ))}
+          {messages.map((m, i) => (m.id === hidden ? null : <MessageItem key={m.id} message={m} canRegenerate={i === lastAssistant} busy={busy} />))}
           {conversationId && <StreamingMessage conversationId={conversationId} onGrow={stickToBottom} />}
         </div>
       )}

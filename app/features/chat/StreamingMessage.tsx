@@ -8,7 +8,7 @@ import { useApp } from '../../appStore.ts';
 
 export function StreamingMessage({ conversationId, onGrow }: { conversationId: string; onGrow: () => void }) {
   const streaming = useApp((s) => (s.streaming?.conversationId === conversationId ? s.streaming : null));
-  const text = useDeferredValue(streaming?.text ?? '');
+  const text = useDeferredValue((streaming?.prefix ?? '') + (streaming?.text ?? ''));
   useLayoutEffect(onGrow, [text, onGrow]);
   if (!streaming) return null;
   return (

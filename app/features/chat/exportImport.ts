@@ -7,7 +7,7 @@ import type { FinishReason, GenerationStats } from '../../../workers/protocol.ts
 import type { SerializedError } from '../../../workers/errors.ts';
 import { formatStatsLine } from '../../lib/format.ts';
 import type { SourceRef } from '../../../workers/retrieval/context.ts';
-import type { ChatMessageRecord, Conversation, MessageRole } from './types.ts';
+import type { ChatMessageRecord, ChatSettings, Conversation, MessageRole, MessageVersion } from './types.ts';
 
 export const EXPORT_FORMAT = 'brix-conversations';
 export const EXPORT_VERSION = 1;
@@ -41,9 +41,15 @@ export function exportJson(conversations: readonly Conversation[], now: Date = n
 
 function messageMarkdown(m: ChatMessageRecord): string {
   const who = m.role === 'user' ? 'User' : `Assistant${m.model ? ` (${m.model})` : ''}`;
-  const parts = [`### ${who}`, m.content.trim() === '' ? '_(empty)_' : m.content.trim()];
+  const n = m.versions?.length ?? 1;
+  const shown = m.version ?? n - 1;
+  const parts = [`### ${who}${n > 1 ? ` (version ${shown + 1} / ${n})` : ''}`, m.content.trim() === '' ? '_(empty)_' : m.content.trim()];
   if (m.error) parts.push(`_Error: ${m.error.name}: ${m.error.message}_`);
   if (m.stats) parts.push(`_${formatStatsLine(m.stats)}_`);
+  // The other versions, for reading (the JSON export keeps them with their branches).
+  m.versions?.forEach((v, i) => {
+    if (i !== shown) parts.push(`_Version ${i + 1} / ${n}:_\n\n${(v.content.trim() || '_(empty)_').replace(/^/gm, '> ')}`);
+  });
   return parts.join('\n\n');
 }
 
@@ -149,12 +155,49 @@ function role(v: unknown, path: string): MessageRole {
   return v;
 }
 
-function message(v: unknown, path: string): ChatMessageRecord {
+/** Versions nest (a user version's tail holds messages with versions): bounded so a hostile file cannot recurse forever. */
+const MAX_VERSION_DEPTH = 32;
+const MAX_VERSIONS = 1000;
+
+function versionFields(v: Obj, path: string): MessageVersion {
+  const model = optStr(v, 'model', path, 500);
+  const seed = v.seed === undefined ? undefined : num(v, 'seed', path);
+  return {
+    content: str(v, 'content', path, IMPORT_LIMITS.contentChars),
+    createdAt: num(v, 'createdAt', path),
+    ...(model !== undefined ? { model } : {}),
+    ...(v.stats !== undefined ? { stats: stats(v.stats, `${path}.stats`) } : {}),
+    ...(v.finishReason !== undefined ? { finishReason: finishReason(v.finishReason, `${path}.finishReason`) } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+    ...(v.error !== undefined ? { error: serializedError(v.error, `${path}.error`) } : {}),
+  };
+}
+
+function versions(o: Obj, path: string, depth: number): { versions?: MessageVersion[]; version?: number } {
+  if (o.versions === undefined) return {};
+  const list = o.versions;
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_VERSIONS) fail(`${path}.versions`, `must be an array of 1 to ${MAX_VERSIONS} versions`);
+  if (depth > MAX_VERSION_DEPTH) fail(`${path}.versions`, `nest deeper than ${MAX_VERSION_DEPTH}`);
+  const out = list.map((x: unknown, i: number): MessageVersion => {
+    const p = `${path}.versions[${i}]`;
+    if (!isObj(x)) fail(p, `must be an object, found ${describe(x)}`);
+    const f = versionFields(x, p);
+    if (x.tail === undefined) return f;
+    if (!Array.isArray(x.tail) || x.tail.length > IMPORT_LIMITS.messagesPerConversation) fail(`${p}.tail`, 'must be an array of messages');
+    return { ...f, tail: x.tail.map((m: unknown, j: number) => message(m, `${p}.tail[${j}]`, depth + 1)) };
+  });
+  const shown = o.version === undefined ? out.length - 1 : num(o, 'version', path);
+  if (!Number.isInteger(shown) || shown >= out.length) fail(`${path}.version`, `must be an index into versions (0 to ${out.length - 1})`);
+  return { versions: out, version: shown };
+}
+
+function message(v: unknown, path: string, depth = 0): ChatMessageRecord {
   if (!isObj(v)) fail(path, `must be an object, found ${describe(v)}`);
   const r = role(v.role, `${path}.role`);
   const model = optStr(v, 'model', path, 500);
   const seed = v.seed === undefined ? undefined : num(v, 'seed', path);
   return {
+    ...versions(v, path, depth),
     id: id(v, path),
     role: r,
     content: str(v, 'content', path, IMPORT_LIMITS.contentChars),
@@ -205,7 +248,15 @@ export function parseConversation(v: unknown, path = 'conversation'): Conversati
     createdAt: num(v, 'createdAt', path),
     updatedAt: num(v, 'updatedAt', path),
     messages,
+    ...(v.settings !== undefined ? { settings: chatSettings(v.settings, `${path}.settings`) } : {}),
   };
+}
+
+function chatSettings(v: unknown, path: string): ChatSettings {
+  if (!isObj(v)) fail(path, `must be an object, found ${describe(v)}`);
+  const out: { -readonly [K in keyof ChatSettings]: ChatSettings[K] } = {};
+  for (const k of ['temperature', 'topP', 'topK', 'repetitionPenalty', 'maxTokens'] as const) if (v[k] !== undefined) out[k] = num(v, k, path);
+  return out;
 }
 
 /** Parses an exported file (text). Throws ImportError naming the first problem. */

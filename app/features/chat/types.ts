@@ -8,6 +8,19 @@ import type { SourceRef } from '../../../workers/retrieval/context.ts';
 
 export type MessageRole = 'user' | 'assistant';
 
+/** One version of a message (Regenerate and Edit add one; "Previous version" / "Next version" switch). */
+export interface MessageVersion {
+  readonly content: string;
+  readonly createdAt: number;
+  readonly model?: string;
+  readonly stats?: GenerationStats;
+  readonly finishReason?: FinishReason;
+  readonly seed?: number;
+  readonly error?: SerializedError;
+  /** User messages: the messages that followed this version (the current version's are the conversation's own). */
+  readonly tail?: readonly ChatMessageRecord[];
+}
+
 export interface ChatMessageRecord {
   readonly id: string;
   readonly role: MessageRole;
@@ -26,6 +39,18 @@ export interface ChatMessageRecord {
   readonly error?: SerializedError;
   /** Assistant only: the attached files' passages the prompt carried, by their number in it. */
   readonly sources?: readonly SourceRef[];
+  /** Every version of this message, oldest first, when there is more than one; the fields above are `versions[version]`'s. */
+  readonly versions?: readonly MessageVersion[];
+  readonly version?: number;
+}
+
+/** Per-conversation sampling ("Chat settings"); an absent field follows the global setting. */
+export interface ChatSettings {
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly topK?: number;
+  readonly repetitionPenalty?: number;
+  readonly maxTokens?: number;
 }
 
 export interface Conversation {
@@ -37,6 +62,7 @@ export interface Conversation {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly messages: readonly ChatMessageRecord[];
+  readonly settings?: ChatSettings;
 }
 
 export const UNTITLED = 'New chat';

@@ -7,13 +7,12 @@
 import { useEffect, useRef, useState } from 'react';
 import { downloadText } from '../../lib/download.ts';
 import { useSettingsStore } from '../settings/store.ts';
-import { hrefOf } from '../../router.ts';
 import { compareStore, useCompare } from './compareApp.ts';
 import { MAX_PANES } from './compareStore.ts';
 import { comparisonFileName, comparisonJson, comparisonMarkdown } from './exportCompare.ts';
 import { Pane } from './Pane.tsx';
 import { BlindVote, Tally } from './BlindVote.tsx';
-import { EndpointSettings } from './EndpointSettings.tsx';
+import { hrefOf } from '../../router.ts';
 import { btn, btnPrimary, input } from './ui.ts';
 
 const GRID: Record<number, string> = { 2: 'lg:grid-cols-2', 3: 'lg:grid-cols-3', 4: 'lg:grid-cols-2 2xl:grid-cols-4' };
@@ -182,7 +181,13 @@ export function ComparePage() {
       <BlindVote />
       <Composer />
       <Tally />
-      <EndpointSettings />
+      <p className="text-sm text-slate-600 dark:text-slate-400">
+        OpenAI-compatible endpoints (vLLM, Databricks, llama.cpp&apos;s server, <code>brix serve</code>) are set up in{' '}
+        <a href={hrefOf('settings')} className="text-teal-700 underline dark:text-teal-400">
+          Settings → Endpoints
+        </a>
+        .
+      </p>
     </div>
   );
 }

@@ -246,7 +246,7 @@ export function Pane({ paneId, index }: { paneId: string; index: number }) {
       )}
       {load.kind === 'ready' && !hidden && (
         <p data-testid="pane-ready" className="text-xs text-slate-500 dark:text-slate-400">
-          Loaded in {(load.loadMs / 1000).toFixed(1)} s{load.info.gpuBytes > 0 ? ` · ${formatBytes(load.info.gpuBytes)} on the GPU` : ''}
+          Loaded in {(load.loadMs / 1000).toFixed(1)} s{load.shared ? ' (already loaded in this tab: shared, not loaded again)' : ''}{load.info.gpuBytes > 0 ? ` · ${formatBytes(load.info.gpuBytes)} on the GPU` : ''}
         </p>
       )}
       {load.kind === 'error' && load.error.message !== lastError && <EngineErrorNotice error={load.error} />}

@@ -5,24 +5,14 @@
  * with the rest of the app. `useCompare(selector)` is the hook components use.
  */
 import { useStore } from 'zustand';
-import { appStore, resolveSource } from '../../appStore.ts';
+import { appStore, endpointEngines, endpointsStore, engineRegistry, loadOptions, resolveSource, webllmEngines } from '../../appStore.ts';
 import { startEngineWorker } from '../../lib/engineClient.ts';
 import { brixProvider } from '../../engines/brix.ts';
-import { webllmProvider } from '../../engines/webllm.ts';
-import { browserWebLLMDeps } from '../../engines/webllmBrowser.ts';
 import { deviceMemoryGb } from '../models/fit.ts';
 import { samplingFor, useSettingsStore } from '../settings/store.ts';
 import { createCompareStore, type CompareState } from './compareStore.ts';
-import { memoryStorage, type KeyValueStorage } from './endpointSettings.ts';
+import { memoryStorage } from './endpointSettings.ts';
 import { idbTallyRepo } from './tally.ts';
-
-function browserStorage(): KeyValueStorage {
-  try {
-    return window.localStorage;
-  } catch {
-    return memoryStorage();
-  }
-}
 
 export const compareStore = createCompareStore({
   providers: [
@@ -30,17 +20,19 @@ export const compareStore = createCompareStore({
       startEngine: startEngineWorker,
       resolveSource,
       entries: () => appStore.getState().models,
-      loadOptions: () => {
-        const n = useSettingsStore.getState().contextSize;
-        return n > 0 ? { contextSize: n } : {};
-      },
+      // The chat's load options: a model loaded by either page is the same engine (engineRegistry).
+      loadOptions,
     }),
-    webllmProvider(browserWebLLMDeps),
+    webllmEngines,
+    endpointEngines,
   ],
+  registry: engineRegistry,
+  endpoints: endpointsStore,
   // The compare view has its own shared seed: the same seed for every pane, so a rerun is reproducible.
   baseSampling: () => samplingFor({ ...useSettingsStore.getState().sampling, randomSeed: false }),
   tally: idbTallyRepo(),
-  storage: browserStorage(),
+  // Endpoints live in endpointsStore; this is only its fallback.
+  storage: memoryStorage(),
   fetch: (url, init) => fetch(url, init),
   probeGpu: async () => {
     await appStore.getState().probeGpu();

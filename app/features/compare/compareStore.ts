@@ -11,19 +11,19 @@ import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { SerializedError } from '../../../workers/errors.ts';
 import type { GenerationStats, LoadProgress, ModelInfo, SamplingParams, ChatMessage } from '../../../workers/protocol.ts';
 import { toSerialized } from '../../lib/errorHelp.ts';
-import { StreamDroppedError } from '../../engines/errors.ts';
-import { endpointProvider, listEndpointModels, type EndpointConfig, type FetchLike } from '../../engines/openai.ts';
+import { endpointProvider, type EndpointConfig, type FetchLike } from '../../engines/openai.ts';
+import { createEndpointsStore, type EndpointsStore } from '../../engines/endpointsStore.ts';
+import { createEngineRegistry, type EngineRegistry } from '../../engines/registry.ts';
+import { isAbortError, runTurn } from '../../engines/turn.ts';
 import type { ChatEngine, EngineKind, EngineProvider, ModelOption } from '../../engines/types.ts';
 import type { GpuProbe } from '../models/fit.ts';
 import { fitAlongside, type LoadedModel, type MemoryFit } from './memory.ts';
-import { apiKeyOrigin, bindApiKey, forgetApiKey, getApiKey, loadEndpoints, saveEndpoints, setApiKey, type KeyValueStorage } from './endpointSettings.ts';
+import type { KeyValueStorage } from './endpointSettings.ts';
 import { tallyOf, type TallyRepo, type TallyRow, type VoteRecord } from './tally.ts';
 
 export const MIN_PANES = 2;
 export const MAX_PANES = 4;
 const PROGRESS_INTERVAL_MS = 100;
-/** Errors after which the pane's engine is unusable. */
-const FATAL = new Set(['WorkerDiedError', 'GpuDeviceLostError']);
 
 export interface CompareDeps {
   /** Brix and WebLLM; the endpoint provider is built here from the endpoint settings. */
@@ -38,12 +38,16 @@ export interface CompareDeps {
   readonly now: () => number;
   readonly newId: () => string;
   readonly random: () => number;
+  /** The tab's engines, shared with the chat (one per model); a private one when absent. */
+  readonly registry?: EngineRegistry;
+  /** The app's endpoint list (Settings → Endpoints); one over `storage` when absent. */
+  readonly endpoints?: EndpointsStore;
 }
 
 export type PaneLoad =
   | { readonly kind: 'none' }
   | { readonly kind: 'loading'; readonly progress: LoadProgress | null; readonly text?: string }
-  | { readonly kind: 'ready'; readonly info: ModelInfo; readonly loadMs: number }
+  | { readonly kind: 'ready'; readonly info: ModelInfo; readonly loadMs: number; readonly shared?: boolean }
   | { readonly kind: 'error'; readonly error: SerializedError };
 
 /** Per-pane sampling that differs from the shared settings; absent = shared. */
@@ -138,12 +142,7 @@ export interface CompareState {
   removeEndpoint(id: string): void;
   setEndpointKey(id: string, key: string): void;
   hasEndpointKey(id: string): boolean;
-  /** The origin the endpoint's saved key is sent to (null: none yet), undefined when no key is saved. */
-  endpointKeyOrigin(id: string): string | null | undefined;
-  /**
-   * `GET <baseUrl>/models` (baseUrl as typed, before it is committed), with the endpoint's saved key only when
-   * baseUrl has the origin the key was saved for.
-   */
+  /** `GET <baseUrl>/models` with the endpoint's saved key (baseUrl as typed, before it is committed). */
   listEndpointModels(id: string, baseUrl: string): Promise<string[]>;
   /** The memory check for putting `modelId` in `paneId`, next to the other panes' models. */
   fitFor(paneId: string, modelId: string): MemoryFit | undefined;
@@ -186,18 +185,19 @@ export function paneMessages(turns: readonly Turn[], paneId: string, prompt: str
 }
 
 export function createCompareStore(deps: CompareDeps): CompareStore {
-  const engines = new Map<string, ChatEngine>();
-  const loads = new Map<string, { promise: Promise<ChatEngine>; abort: AbortController }>();
+  const registry = deps.registry ?? createEngineRegistry(deps.now);
+  const endpointsStore = deps.endpoints ?? createEndpointsStore({ storage: deps.storage, fetch: deps.fetch, newId: deps.newId });
+  /** Pane id → the model id it holds in the registry. */
+  const held = new Map<string, string>();
   const runs = new Map<string, AbortController>();
 
   const store = createStore<CompareState>()((set, get) => {
-    const endpoints = endpointProvider(() => get().endpoints, {
+    const endpoints = endpointProvider(() => endpointsStore.getState().endpoints, {
       fetch: deps.fetch,
       now: deps.now,
-      // Only to the base URL the key was saved for.
-      apiKey: (id) => getApiKey(deps.storage, id, get().endpoints.find((e) => e.id === id)?.baseUrl ?? ''),
+      apiKey: (id) => endpointsStore.getState().apiKey(id),
     });
-    const providers = [...deps.providers, endpoints];
+    const providers = deps.providers.some((p) => p.kind === 'openai') ? deps.providers : [...deps.providers, endpoints];
 
     const newPane = (): PaneState => ({ id: deps.newId(), modelId: null, load: { kind: 'none' }, overrides: {} });
     const first = [newPane(), newPane()];
@@ -207,77 +207,48 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
     const patchPane = (id: string, patch: Partial<PaneState>): void =>
       set({ panes: get().panes.map((p) => (p.id === id ? { ...p, ...patch } : p)) });
 
+    /** Lets go of the pane's engine (disposed by the registry when no other page or pane holds it). */
     function releaseEngine(paneId: string): void {
-      loads.get(paneId)?.abort.abort();
-      loads.delete(paneId);
       runs.get(paneId)?.abort();
-      const e = engines.get(paneId);
-      engines.delete(paneId);
-      e?.dispose();
+      held.delete(paneId);
+      registry.release(paneId);
     }
 
-    /** The pane's engine, loaded: the ready one, the load in flight, or a new load. */
-    function ensureEngine(paneId: string, signal?: AbortSignal): Promise<ChatEngine> {
+    /** The pane's engine, loaded: the tab's engine for that model (loaded, loading, or a new load). */
+    async function ensureEngine(paneId: string, signal?: AbortSignal): Promise<ChatEngine> {
       const p = pane(paneId);
-      const ready = engines.get(paneId);
-      if (ready && p?.load.kind === 'ready') return Promise.resolve(ready);
-      const inflight = loads.get(paneId);
-      const wait = (pr: Promise<ChatEngine>): Promise<ChatEngine> => {
-        if (!signal) return pr;
-        return new Promise((resolve, reject) => {
-          const onAbort = (): void => {
-            loads.get(paneId)?.abort.abort();
-            reject(signal.reason instanceof Error ? signal.reason : new DOMException('aborted', 'AbortError'));
-          };
-          if (signal.aborted) return onAbort();
-          signal.addEventListener('abort', onAbort, { once: true });
-          pr.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-        });
-      };
-      if (inflight) return wait(inflight.promise);
       const opt = option(p?.modelId ?? null);
-      if (!p || !opt) return Promise.reject(new Error('pick a model for this pane first'));
+      if (!p || !opt) throw new Error('pick a model for this pane first');
       const provider = providers.find((x) => x.kind === opt.kind);
-      if (!provider) return Promise.reject(new Error(`no engine for ${opt.kind} models`));
-      const ac = new AbortController();
-      const started = deps.now();
+      if (!provider) throw new Error(`no engine for ${opt.kind} models`);
+      const prev = held.get(paneId);
+      if (prev !== undefined && prev !== opt.id) registry.release(paneId, prev);
+      held.set(paneId, opt.id);
+      if (registry.state(opt.id) !== 'ready' && pane(paneId)?.load.kind !== 'loading') patchPane(paneId, { load: { kind: 'loading', progress: null } });
       let lastEmit = 0;
       let lastPhase = '';
-      const run = async (): Promise<ChatEngine> => {
-        const old = engines.get(paneId);
-        engines.delete(paneId);
-        old?.dispose();
-        let engine: ChatEngine | undefined;
-        try {
-          engine = provider.create(opt);
-          patchPane(paneId, { load: { kind: 'loading', progress: null } });
-          const info = await engine.load((prog, text) => {
+      try {
+        const got = await registry.acquire(paneId, opt, provider, {
+          signal,
+          onProgress: (prog, text) => {
             const t = deps.now();
             if (prog.phase === lastPhase && t - lastEmit < PROGRESS_INTERVAL_MS && prog.loaded < prog.total) return;
             lastEmit = t;
             lastPhase = prog.phase;
             const cur = pane(paneId);
             if (cur?.modelId === opt.id && cur.load.kind === 'loading') patchPane(paneId, { load: { kind: 'loading', progress: prog, text } });
-          }, ac.signal);
-          ac.signal.throwIfAborted();
-          if (pane(paneId)?.modelId !== opt.id) throw new DOMException('another model was picked', 'AbortError');
-          engines.set(paneId, engine);
-          patchPane(paneId, { load: { kind: 'ready', info, loadMs: deps.now() - started } });
-          return engine;
-        } catch (e) {
-          engine?.dispose();
-          if (pane(paneId)?.modelId === opt.id) {
-            patchPane(paneId, { load: ac.signal.aborted ? { kind: 'none' } : { kind: 'error', error: toSerialized(e) } });
-          }
-          throw e;
-        } finally {
-          if (loads.get(paneId)?.abort === ac) loads.delete(paneId);
+          },
+        });
+        if (pane(paneId)?.modelId !== opt.id) throw new DOMException('another model was picked', 'AbortError');
+        if (pane(paneId)?.load.kind !== 'ready') patchPane(paneId, { load: { kind: 'ready', info: got.info, loadMs: got.loadMs, ...(got.shared ? { shared: true } : {}) } });
+        return got.engine;
+      } catch (e) {
+        if (held.get(paneId) === opt.id) held.delete(paneId);
+        if (pane(paneId)?.modelId === opt.id) {
+          patchPane(paneId, { load: signal?.aborted || isAbortError(e) ? { kind: 'none' } : { kind: 'error', error: toSerialized(e) } });
         }
-      };
-      const promise = run();
-      promise.catch(() => undefined);
-      loads.set(paneId, { promise, abort: ac });
-      return wait(promise);
+        throw e;
+      }
     }
 
     function commitAnswer(turnId: string, paneId: string, patch: Partial<PaneAnswer>): void {
@@ -294,31 +265,29 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
       runs.set(paneId, ac);
       const onOuter = (): void => ac.abort();
       outer.addEventListener('abort', onOuter, { once: true });
-      let text = '';
       try {
-        const engine = await ensureEngine(paneId, ac.signal);
-        const a = turn.answers[paneId];
-        commitAnswer(turn.id, paneId, { status: 'streaming' });
-        const earlier = get().turns.filter((t) => t.id !== turn.id);
-        const request = { messages: paneMessages(earlier, paneId, turn.prompt, get().systemPrompt), sampling: a.sampling };
-        const r = await engine.generate(
-          request,
-          (d) => {
-            text += d.text;
-            set({ live: { ...get().live, [paneId]: text } });
+        const out = await runTurn({
+          signal: ac.signal,
+          engine: (signal) => ensureEngine(paneId, signal),
+          request: () => {
+            const earlier = get().turns.filter((t) => t.id !== turn.id);
+            return { messages: paneMessages(earlier, paneId, turn.prompt, get().systemPrompt), sampling: turn.answers[paneId].sampling };
           },
-          ac.signal,
-        );
-        commitAnswer(turn.id, paneId, { text: r.text, stats: r.stats, status: r.stats.finishReason === 'abort' ? 'stopped' : 'done' });
-      } catch (e) {
-        const aborted = ac.signal.aborted || (e instanceof Error && e.name === 'AbortError') || (e instanceof DOMException && e.name === 'AbortError');
-        const kept = e instanceof StreamDroppedError ? e.partialText || text : text;
-        commitAnswer(turn.id, paneId, aborted ? { text: kept, status: 'stopped' } : { text: kept, status: 'error', error: toSerialized(e) });
-        if (!aborted && e instanceof Error && FATAL.has(e.name)) {
-          const eng = engines.get(paneId);
-          engines.delete(paneId);
-          eng?.dispose();
-          patchPane(paneId, { load: { kind: 'error', error: toSerialized(e) } });
+          onGenerating: () => commitAnswer(turn.id, paneId, { status: 'streaming' }),
+          onText: (text) => set({ live: { ...get().live, [paneId]: text } }),
+        });
+        if (out.kind === 'done') {
+          commitAnswer(turn.id, paneId, { text: out.text, stats: out.stats, status: out.stats.finishReason === 'abort' ? 'stopped' : 'done' });
+        } else if (out.kind === 'stopped') {
+          commitAnswer(turn.id, paneId, { text: out.text, status: 'stopped' });
+        } else {
+          commitAnswer(turn.id, paneId, { text: out.text, status: 'error', error: out.error });
+          if (out.fatal) {
+            const id = held.get(paneId);
+            if (id !== undefined) registry.fail(id);
+            held.delete(paneId);
+            patchPane(paneId, { load: { kind: 'error', error: out.error } });
+          }
         }
       } finally {
         outer.removeEventListener('abort', onOuter);
@@ -328,13 +297,14 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
       }
     }
 
-    let sendAbort: AbortController | null = null;
-
-    const persistEndpoints = (list: readonly EndpointConfig[]): void => {
-      saveEndpoints(deps.storage, list);
-      set({ endpoints: list });
+    // Endpoint edits made anywhere (Settings → Endpoints) show here and refresh the model list.
+    endpointsStore.subscribe((now, before) => {
+      if (now.endpoints === before.endpoints) return;
+      set({ endpoints: now.endpoints });
       void get().refreshOptions();
-    };
+    });
+
+    let sendAbort: AbortController | null = null;
 
     return {
       panes: first,
@@ -351,10 +321,7 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
       systemPrompt: '',
       votes: [],
       gpu: { kind: 'unknown' },
-      endpoints: loadEndpoints(deps.storage).map((e) => {
-        bindApiKey(deps.storage, e.id, e.baseUrl); // keys saved by an older version belong to the URL they were used with
-        return e;
-      }),
+      endpoints: endpointsStore.getState().endpoints,
 
       async refreshOptions() {
         set({ optionsLoading: true });
@@ -516,50 +483,34 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
       },
 
       addEndpoint(init = {}) {
-        const id = deps.newId();
-        const n = get().endpoints.length + 1;
-        const cfg: EndpointConfig = {
-          id,
-          name: init.name ?? `Endpoint ${n}`,
-          baseUrl: init.baseUrl ?? 'http://127.0.0.1:8080/v1',
-          model: init.model ?? '',
-          extendedSampling: init.extendedSampling ?? false,
-        };
-        persistEndpoints([...get().endpoints, cfg]);
-        return id;
+        return endpointsStore.getState().add(init);
       },
 
       updateEndpoint(id, patch) {
-        if (patch.baseUrl !== undefined) bindApiKey(deps.storage, id, patch.baseUrl);
-        persistEndpoints(get().endpoints.map((e) => (e.id === id ? { ...e, ...patch } : e)));
-        // A pane on this endpoint must reconnect with the new settings.
+        endpointsStore.getState().update(id, patch);
+        // A pane on this endpoint reconnects with the new settings.
         for (const p of get().panes) if (p.modelId === `openai:${id}` && !runs.has(p.id)) get().unloadPane(p.id);
       },
 
       removeEndpoint(id) {
-        forgetApiKey(deps.storage, id);
         for (const p of get().panes) if (p.modelId === `openai:${id}`) {
           releaseEngine(p.id);
           patchPane(p.id, { modelId: null, load: { kind: 'none' } });
         }
-        persistEndpoints(get().endpoints.filter((e) => e.id !== id));
+        endpointsStore.getState().remove(id);
       },
 
       setEndpointKey(id, key) {
-        setApiKey(deps.storage, id, key, get().endpoints.find((e) => e.id === id)?.baseUrl ?? '');
+        endpointsStore.getState().setKey(id, key);
         for (const p of get().panes) if (p.modelId === `openai:${id}` && !runs.has(p.id)) get().unloadPane(p.id);
       },
 
       hasEndpointKey(id) {
-        return getApiKey(deps.storage, id) !== undefined;
-      },
-
-      endpointKeyOrigin(id) {
-        return apiKeyOrigin(deps.storage, id);
+        return endpointsStore.getState().hasKey(id);
       },
 
       listEndpointModels(id, baseUrl) {
-        return listEndpointModels(baseUrl, getApiKey(deps.storage, id, baseUrl), deps.fetch);
+        return endpointsStore.getState().listModels(id, baseUrl);
       },
 
       fitFor(paneId, modelId) {
@@ -577,7 +528,7 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
 
       disposeAll() {
         get().stopAll();
-        for (const id of [...engines.keys(), ...loads.keys()]) releaseEngine(id);
+        for (const p of get().panes) releaseEngine(p.id);
         set({ panes: get().panes.map((p) => ({ ...p, load: { kind: 'none' } })) });
       },
     };

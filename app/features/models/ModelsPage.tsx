@@ -6,6 +6,7 @@
 import { useEffect, useMemo } from 'react';
 import { appStore, useApp } from '../../appStore.ts';
 import { LoadStatus } from './LoadStatus.tsx';
+import { HfSearch } from './HfSearch.tsx';
 import { AddModel } from './AddModel.tsx';
 import { ENDPOINT_MODELS, type EndpointModel } from './catalog.ts';
 import { DetailsList, ModelCard, button } from './ModelCard.tsx';
@@ -68,6 +69,7 @@ export function ModelsPage() {
       <LoadStatus />
       <StoragePanel />
       <AddModel />
+      <HfSearch />
       <section aria-labelledby="catalog-heading" className="space-y-3">
         <h2 id="catalog-heading" className="text-lg font-semibold">
           Models you can run here

@@ -1,8 +1,9 @@
 /**
- * @file Engine slice: one engine worker per loaded model. Loading a model starts a fresh worker and retires
- * the old one (unload, then terminate), so a model switch always frees the previous model's GPU memory. Load
- * progress is throttled before it reaches React. `ensureEngine` is what a chat turn awaits: the ready engine,
- * the load in flight, or a new load of the selected model.
+ * @file Engine slice: the chat's model, on any engine (Brix, WebLLM, an endpoint), held in the tab's engine
+ * registry (app/engines/registry.ts) so a model Compare already loaded is reused, not loaded twice. Switching
+ * models lets go of the old one, which is freed (unload, then the worker ends) unless a Compare pane still
+ * holds it. Load progress is throttled before it reaches React. `ensureEngine` is what a chat turn awaits: the
+ * ready engine, the load in flight, or a new load of the selected model.
  */
 import { AbortError, EngineStateError } from '../../../workers/errors.ts';
 import type { SerializedError } from '../../../workers/errors.ts';
@@ -10,7 +11,9 @@ import type { LoadProgress, ModelInfo } from '../../../workers/protocol.ts';
 import { toSerialized } from '../../lib/errorHelp.ts';
 import { TimeoutError } from '../../lib/errors.ts';
 import type { EngineHandle, SliceCreator } from '../../store.ts';
-import type { ModelEntry } from './catalog.ts';
+import { BrixChatEngine, brixOption, brixProvider } from '../../engines/brix.ts';
+import { createEngineRegistry } from '../../engines/registry.ts';
+import type { ChatEngine, EngineKind, EngineProvider, ModelOption } from '../../engines/types.ts';
 import type { GpuProbe } from './fit.ts';
 
 export type LoadState =
@@ -26,16 +29,34 @@ export type LoadState =
   | { readonly kind: 'error'; readonly modelId: string; readonly modelName: string; readonly error: SerializedError };
 
 export interface ReadyEngine {
-  readonly engine: EngineHandle;
+  readonly engine: ChatEngine;
   readonly modelName: string;
   readonly info: ModelInfo;
 }
 
+/** The chat's hold in the engine registry (Compare panes hold theirs by pane id). */
+export const CHAT_HOLDER = 'chat';
+
+/** A chat selection naming another engine's model (`webllm:…`, `openai:…`); anything else is a Brix model id. */
+export function isExternalSelection(id: string): boolean {
+  return id.startsWith('webllm:') || id.startsWith('openai:');
+}
+
 export interface EngineSlice {
+  /** The Brix worker of the loaded model (benchmark, adapter probe); null for other engines. */
   readonly engine: EngineHandle | null;
+  /** The loaded model's engine, whichever kind it is. */
+  readonly chatEngine: ChatEngine | null;
   readonly load: LoadState;
   readonly gpu: GpuProbe;
-  /** Loads a model in a new worker (stopping any answer in progress and retiring the old worker). Never throws: see `load`. */
+  /** Models of the other engines (WebLLM, endpoints) for the chat's picker. */
+  readonly externalOptions: readonly ModelOption[];
+  readonly optionErrors: readonly string[];
+  /** Lists the other engines' models (only `kinds` when given; WebLLM's list loads its library, so the picker asks for it on focus). */
+  refreshOptions(kinds?: readonly EngineKind[]): Promise<void>;
+  /** What the picker offers for a selection id (Brix entries and the other engines' models). */
+  optionOf(id: string): ModelOption | undefined;
+  /** Loads a model (stopping any answer in progress and letting go of the old one). Never throws: see `load`. */
   loadModel(id: string): Promise<void>;
   cancelLoad(): void;
   unloadModel(): Promise<void>;
@@ -48,7 +69,6 @@ export interface EngineSlice {
 }
 
 const PROGRESS_INTERVAL_MS = 100;
-const UNLOAD_GRACE_MS = 2000;
 const PING_TIMEOUT_MS = 30_000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -87,26 +107,28 @@ function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   });
 }
 
-/** Best-effort unload (frees GPU buffers in order), then the worker goes regardless. */
-function retire(engine: EngineHandle): void {
-  void withTimeout(engine.unload(), UNLOAD_GRACE_MS, 'unload')
-    .catch(() => undefined)
-    .finally(() => engine.terminate());
-}
-
 export const createEngineSlice: SliceCreator<EngineSlice> = (set, get, deps) => {
   let seq = 0;
   let loadAbort: AbortController | null = null;
   let pending: Promise<ReadyEngine> | null = null;
+  const registry = deps.registry ?? createEngineRegistry(deps.now);
+  const brix = brixProvider({ startEngine: deps.startEngine, resolveSource: deps.resolveSource, entries: () => get().models, loadOptions: deps.loadOptions });
+  const providers = (): readonly EngineProvider[] => [brix, ...(deps.providers ?? [])];
+  /** The option the chat holds in the registry. */
+  let heldId: string | null = null;
 
-  function startLoad(entry: ModelEntry): Promise<ReadyEngine> {
+  function letGo(): void {
+    if (heldId !== null) registry.release(CHAT_HOLDER, heldId);
+    heldId = null;
+  }
+
+  function startLoad(option: ModelOption, selection: string): Promise<ReadyEngine> {
     const mySeq = ++seq;
     loadAbort?.abort();
-    const old = get().engine;
-    if (old) retire(old);
+    if (heldId !== option.id) letGo();
     const startedAt = deps.now();
-    set({ engine: null, load: { kind: 'loading', modelId: entry.id, modelName: entry.name, progress: null, startedAt } });
-    get().setSelectedModel(entry.id);
+    set({ engine: null, chatEngine: null, load: { kind: 'loading', modelId: selection, modelName: option.name, progress: null, startedAt } });
+    get().setSelectedModel(selection);
     const ac = new AbortController();
     loadAbort = ac;
 
@@ -123,22 +145,24 @@ export const createEngineSlice: SliceCreator<EngineSlice> = (set, get, deps) => 
     };
 
     const run = async (): Promise<ReadyEngine> => {
-      let engine: EngineHandle | undefined;
       try {
-        engine = deps.startEngine();
-        const resolved = await deps.resolveSource(entry);
-        ac.signal.throwIfAborted();
-        const info = await engine.load(resolved.source, deps.loadOptions(), onProgress, ac.signal);
+        const provider = providers().find((p) => p.kind === option.kind);
+        if (!provider) throw new EngineStateError(`no engine for ${option.kind} models`);
+        heldId = option.id;
+        const got = await registry.acquire(CHAT_HOLDER, option, provider, { onProgress, signal: ac.signal });
         if (mySeq !== seq) throw new AbortError('another model was chosen');
-        set({ engine, load: { kind: 'ready', modelId: entry.id, modelName: entry.name, info, loadMs: deps.now() - startedAt } });
+        const engine = got.engine instanceof BrixChatEngine ? (got.engine.handle ?? null) : null;
+        const loadMs = got.shared ? got.loadMs : deps.now() - startedAt;
+        set({ engine, chatEngine: got.engine, load: { kind: 'ready', modelId: selection, modelName: option.name, info: got.info, loadMs } });
         void get().refreshStorage();
-        return { engine, modelName: entry.name, info };
+        return { engine: got.engine, modelName: option.name, info: got.info };
       } catch (e) {
-        engine?.terminate();
         if (mySeq === seq) {
+          if (heldId === option.id) heldId = null;
           set({
             engine: null,
-            load: ac.signal.aborted ? { kind: 'idle' } : { kind: 'error', modelId: entry.id, modelName: entry.name, error: toSerialized(e) },
+            chatEngine: null,
+            load: ac.signal.aborted ? { kind: 'idle' } : { kind: 'error', modelId: selection, modelName: option.name, error: toSerialized(e) },
           });
         }
         throw ac.signal.aborted && !(e instanceof AbortError) ? new AbortError('loading was cancelled') : e;
@@ -152,23 +176,43 @@ export const createEngineSlice: SliceCreator<EngineSlice> = (set, get, deps) => 
     return p;
   }
 
-  function entryOf(id: string): ModelEntry | undefined {
-    return get().models.find((m) => m.id === id);
+  function optionOf(id: string): ModelOption | undefined {
+    if (isExternalSelection(id)) return get().externalOptions.find((o) => o.id === id);
+    const entry = get().models.find((m) => m.id === id);
+    return entry ? brixOption(entry) : undefined;
   }
 
   return {
     engine: null,
+    chatEngine: null,
     load: { kind: 'idle' },
     gpu: { kind: 'unknown' },
+    externalOptions: [],
+    optionErrors: [],
+
+    async refreshOptions(kinds) {
+      const list = (deps.providers ?? []).filter((p) => !kinds || kinds.includes(p.kind));
+      const results = await Promise.allSettled(list.map((p) => p.listModels()));
+      const options: ModelOption[] = [];
+      const errors: string[] = [];
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') options.push(...r.value);
+        else errors.push(`${list[i].kind} models could not be listed: ${toSerialized(r.reason).message}`);
+      });
+      const keep = kinds ? get().externalOptions.filter((o) => !kinds.includes(o.kind)) : [];
+      set({ externalOptions: [...keep, ...options], optionErrors: errors });
+    },
+
+    optionOf,
 
     async loadModel(id) {
-      const entry = entryOf(id);
-      if (!entry) {
+      const option = optionOf(id);
+      if (!option) {
         set({ load: { kind: 'error', modelId: id, modelName: id, error: { name: 'Error', message: `no model "${id}" in the list` } } });
         return;
       }
       get().stop();
-      await startLoad(entry).catch(() => undefined);
+      await startLoad(option, id).catch(() => undefined);
     },
 
     cancelLoad() {
@@ -179,27 +223,29 @@ export const createEngineSlice: SliceCreator<EngineSlice> = (set, get, deps) => 
       get().stop();
       seq++;
       loadAbort?.abort();
-      const old = get().engine;
-      set({ engine: null, load: { kind: 'idle' } });
-      if (old) retire(old);
+      set({ engine: null, chatEngine: null, load: { kind: 'idle' } });
+      letGo();
       return Promise.resolve();
     },
 
     ensureEngine(signal) {
-      const { load, engine } = get();
-      if (load.kind === 'ready' && engine) return Promise.resolve({ engine, modelName: load.modelName, info: load.info });
+      const { load, chatEngine } = get();
+      if (load.kind === 'ready' && chatEngine) return Promise.resolve({ engine: chatEngine, modelName: load.modelName, info: load.info });
       if (load.kind === 'loading' && pending) return raceAbort(pending, signal);
-      const entry = entryOf(get().selectedModelId);
-      if (!entry) return Promise.reject(new EngineStateError('no model is selected: pick one in the model picker'));
-      return raceAbort(startLoad(entry), signal);
+      const id = get().selectedModelId;
+      const option = optionOf(id);
+      if (!option) return Promise.reject(new EngineStateError('no model is selected: pick one in the model picker'));
+      return raceAbort(startLoad(option, id), signal);
     },
 
     engineFailed(error) {
       const { engine, load } = get();
-      if (!engine || load.kind !== 'ready') return;
+      if (!get().chatEngine || load.kind !== 'ready') return;
       seq++;
-      engine.terminate();
-      set({ engine: null, load: { kind: 'error', modelId: load.modelId, modelName: load.modelName, error: toSerialized(error) } });
+      engine?.terminate();
+      if (heldId !== null) registry.fail(heldId);
+      heldId = null;
+      set({ engine: null, chatEngine: null, load: { kind: 'error', modelId: load.modelId, modelName: load.modelName, error: toSerialized(error) } });
     },
 
     async probeGpu(force = false) {

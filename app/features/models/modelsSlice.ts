@@ -10,6 +10,7 @@ import { toSerialized } from '../../lib/errorHelp.ts';
 import type { SliceCreator } from '../../store.ts';
 import { CATALOG, DEMO_MODEL_ID, checkModelUrl, nameFromUrl, uniqueName, type ModelEntry } from './catalog.ts';
 import type { CachedModelSummary } from './modelCache.ts';
+import { isExternalSelection } from './engineSlice.ts';
 
 export interface DownloadState {
   readonly status: 'downloading' | 'paused' | 'error';
@@ -30,7 +31,7 @@ export interface ModelsSlice {
   readonly modelsError: SerializedError | null;
   setSelectedModel(id: string): void;
   /** Adds a GGUF by URL (throws ModelUrlError for a bad one); returns the entry (the existing one for a known URL). */
-  addModelUrl(url: string): ModelEntry;
+  addModelUrl(url: string, init?: { readonly name?: string; readonly sizeBytes?: number }): ModelEntry;
   /** Adds a GGUF picked from disk (this session only). */
   addModelFile(file: Blob, fileName: string): ModelEntry;
   removeModel(id: string): void;
@@ -83,7 +84,8 @@ export const createModelsSlice: SliceCreator<ModelsSlice> = (set, get, deps) => 
   const models: ModelEntry[] = [...CATALOG];
   for (const c of custom) if (!models.some((m) => m.id === c.id)) models.push({ id: c.id, name: uniqueName(c.name, models.map((m) => m.name)), origin: 'url', url: c.url });
   const storedSel = deps.prefs.get(SELECTED_KEY);
-  const selectedModelId = typeof storedSel === 'string' && models.some((m) => m.id === storedSel) ? storedSel : DEMO_MODEL_ID;
+  const selectedModelId =
+    typeof storedSel === 'string' && (models.some((m) => m.id === storedSel) || isExternalSelection(storedSel)) ? storedSel : DEMO_MODEL_ID;
   const cacheUrls: Record<string, string> = {};
   for (const m of models) {
     const k = m.origin !== 'bundled' && m.url ? cacheKey(m.url) : undefined;
@@ -116,21 +118,22 @@ export const createModelsSlice: SliceCreator<ModelsSlice> = (set, get, deps) => 
     modelsError: null,
 
     setSelectedModel(id) {
-      if (!get().models.some((m) => m.id === id)) return;
+      if (!get().models.some((m) => m.id === id) && !isExternalSelection(id)) return;
       set({ selectedModelId: id });
       if (get().models.find((m) => m.id === id)?.origin !== 'file') deps.prefs.set(SELECTED_KEY, id);
     },
 
-    addModelUrl(text) {
+    addModelUrl(text, init) {
       const url = checkModelUrl(text);
       const key = cacheKey(url);
       const known = get().models.find((m) => m.url !== undefined && key !== undefined && cacheKey(m.url) === key);
       if (known) return known;
       const entry: ModelEntry = {
         id: `url:${deps.newId()}`,
-        name: uniqueName(nameFromUrl(url), get().models.map((m) => m.name)),
+        name: uniqueName(init?.name ?? nameFromUrl(url), get().models.map((m) => m.name)),
         origin: 'url',
         url,
+        ...(init?.sizeBytes !== undefined ? { sizeBytes: init.sizeBytes } : {}),
       };
       set({ models: [...get().models, entry], cacheUrls: key ? { ...get().cacheUrls, [entry.id]: key } : get().cacheUrls });
       saveCustom();

@@ -1,6 +1,7 @@
 /** @file The settings page: appearance, generation defaults, engine diagnostics (what the worker's GPU is) and the benchmark. */
 import { Benchmark } from './Benchmark.tsx';
 import { Diagnostics } from './Diagnostics.tsx';
+import { EndpointSettings } from './EndpointSettings.tsx';
 import { SamplingSettings } from './SamplingSettings.tsx';
 import { ThemeSetting } from './ThemeSetting.tsx';
 
@@ -10,6 +11,7 @@ export function SettingsPage() {
       <h1 className="text-2xl font-bold">Settings</h1>
       <ThemeSetting />
       <SamplingSettings />
+      <EndpointSettings />
       <Diagnostics />
       <Benchmark />
     </div>

@@ -1,39 +1,36 @@
 /**
- * @file Endpoint settings in the compare view: name, base URL, API key, model (with "List models" from the
- * server), and whether to send llama.cpp/vLLM's extra sampling fields. Fields are committed on blur, so a
+ * @file Settings → Endpoints: the app's one list of OpenAI-compatible endpoints (Chat and Compare offer each as a
+ * model): name, base URL, API key, model (with "List models" from the server), and whether to send
+ * llama.cpp/vLLM's extra sampling fields. Fields are committed on blur, so a
  * half-typed URL never reconnects a pane. The API key goes straight to this browser's storage: the field
- * never shows it back, only whether one is saved. A key is sent only to the origin it was saved for (List models
- * on another, just-typed URL goes without it), and plain http:// to another machine is warned about.
+ * never shows it back, only whether one is saved.
  */
 import { useState } from 'react';
 import type { EndpointConfig } from '../../engines/openai.ts';
-import { compareStore, useCompare } from './compareApp.ts';
-import { EngineErrorNotice } from './EngineErrorNotice.tsx';
+import { useStore } from 'zustand';
+import { endpointsStore } from '../../appStore.ts';
+import { EngineErrorNotice } from '../compare/EngineErrorNotice.tsx';
 import { toSerialized } from '../../lib/errorHelp.ts';
 import type { SerializedError } from '../../../workers/errors.ts';
-import { btn, input } from './ui.ts';
-import { isInsecureRemote, originOf } from './endpointSettings.ts';
+import { btn, input } from '../compare/ui.ts';
 
 function EndpointForm({ e }: { e: EndpointConfig }) {
   const [name, setName] = useState(e.name);
   const [baseUrl, setBaseUrl] = useState(e.baseUrl);
   const [model, setModel] = useState(e.model);
   const [key, setKey] = useState('');
-  const [hasKey, setHasKey] = useState(() => compareStore.getState().hasEndpointKey(e.id));
-  const [keyOrigin, setKeyOrigin] = useState(() => compareStore.getState().endpointKeyOrigin(e.id));
-  const typedOrigin = originOf(baseUrl);
-  const keyElsewhere = hasKey && typeof keyOrigin === 'string' && typedOrigin !== undefined && typedOrigin !== keyOrigin;
+  const [hasKey, setHasKey] = useState(() => endpointsStore.getState().hasKey(e.id));
   const [listed, setListed] = useState<readonly string[]>([]);
   const [listing, setListing] = useState(false);
   const [error, setError] = useState<SerializedError | null>(null);
-  const update = (patch: Partial<Omit<EndpointConfig, 'id'>>): void => compareStore.getState().updateEndpoint(e.id, patch);
+  const update = (patch: Partial<Omit<EndpointConfig, 'id'>>): void => endpointsStore.getState().update(e.id, patch);
   const listId = `endpoint-models-${e.id}`;
 
   const list = async (): Promise<void> => {
     setListing(true);
     setError(null);
     try {
-      const ids = await compareStore.getState().listEndpointModels(e.id, baseUrl);
+      const ids = await endpointsStore.getState().listModels(e.id, baseUrl);
       setListed(ids);
       if (model === '' && ids.length > 0) {
         setModel(ids[0]);
@@ -47,7 +44,8 @@ function EndpointForm({ e }: { e: EndpointConfig }) {
   };
 
   return (
-    <li role="group" aria-label={`Endpoint ${e.name}`} className="space-y-2 rounded-lg border border-slate-200 p-3 dark:border-slate-800">
+    <li className="rounded-lg border border-slate-200 p-3 dark:border-slate-800">
+      <fieldset aria-label={`Endpoint ${e.name}`} className="space-y-2">
       <div className="grid gap-2 sm:grid-cols-2">
         <label className="flex flex-col gap-0.5 text-sm">
           <span>Name</span>
@@ -62,10 +60,7 @@ function EndpointForm({ e }: { e: EndpointConfig }) {
             inputMode="url"
             spellCheck={false}
             onChange={(x) => setBaseUrl(x.target.value)}
-            onBlur={() => {
-              if (baseUrl.trim() !== e.baseUrl) update({ baseUrl: baseUrl.trim() });
-              setKeyOrigin(compareStore.getState().endpointKeyOrigin(e.id));
-            }}
+            onBlur={() => baseUrl.trim() !== e.baseUrl && update({ baseUrl: baseUrl.trim() })}
           />
         </label>
         <label className="flex flex-col gap-0.5 text-sm">
@@ -79,10 +74,9 @@ function EndpointForm({ e }: { e: EndpointConfig }) {
             onChange={(x) => setKey(x.target.value)}
             onBlur={() => {
               if (key.trim() === '') return;
-              compareStore.getState().setEndpointKey(e.id, key);
+              endpointsStore.getState().setKey(e.id, key);
               setKey('');
               setHasKey(true);
-              setKeyOrigin(compareStore.getState().endpointKeyOrigin(e.id));
             }}
           />
         </label>
@@ -117,46 +111,35 @@ function EndpointForm({ e }: { e: EndpointConfig }) {
             type="button"
             className={btn}
             onClick={() => {
-              compareStore.getState().setEndpointKey(e.id, '');
+              endpointsStore.getState().setKey(e.id, '');
               setHasKey(false);
             }}
           >
             Forget API key
           </button>
         )}
-        <button type="button" className={btn} onClick={() => compareStore.getState().removeEndpoint(e.id)}>
+        <button type="button" className={btn} onClick={() => endpointsStore.getState().remove(e.id)}>
           Remove endpoint
         </button>
       </div>
-      {keyElsewhere && (
-        <p role="note" data-testid="endpoint-key-elsewhere" className="text-xs text-amber-800 dark:text-amber-300">
-          The saved API key is for {keyOrigin}: it is not sent to {typedOrigin}. Enter the key again to use it with this URL.
-        </p>
-      )}
-      {isInsecureRemote(baseUrl) && (
-        <p role="note" data-testid="endpoint-http-warning" className="text-xs text-amber-800 dark:text-amber-300">
-          Plain http:// to another machine: the API key and the conversation travel unencrypted and can be read or changed on the
-          way. Use https:// unless the network is yours.
-        </p>
-      )}
       {listed.length > 0 && <p className="text-xs text-slate-600 dark:text-slate-400">Models on the server: {listed.join(', ')}</p>}
       {error && <EngineErrorNotice error={error} />}
+      </fieldset>
     </li>
   );
 }
 
 export function EndpointSettings() {
-  const endpoints = useCompare((s) => s.endpoints);
+  const endpoints = useStore(endpointsStore, (s) => s.endpoints);
   return (
     <section aria-labelledby="endpoints-heading" className="space-y-2">
       <h2 id="endpoints-heading" className="text-lg font-semibold">
         Endpoints
       </h2>
       <p className="text-sm text-slate-600 dark:text-slate-400">
-        Compare against models too big for a tab — DBRX itself on vLLM with tensor parallelism, a Databricks serving endpoint — or a
+        Chat with or compare against models too big for a tab — DBRX itself on vLLM with tensor parallelism, a Databricks serving endpoint — or a
         llama.cpp server, through any OpenAI-compatible API. The base URL is what OpenAI clients call <code>base_url</code> (it ends in
-        <code> /v1</code> for vLLM, llama.cpp and <code>npm run -s cli -- serve</code>, which needs <code>--cors {location.origin}</code> to
-        answer this page). Keys stay in this browser, are sent only to the base URL they were saved for, and are never exported.
+        <code> /v1</code> for vLLM, llama.cpp and <code>npm run -s cli -- serve</code>). Keys stay in this browser and are never exported.
       </p>
       {endpoints.length > 0 && (
         <ul className="space-y-2">
@@ -165,7 +148,7 @@ export function EndpointSettings() {
           ))}
         </ul>
       )}
-      <button type="button" className={btn} onClick={() => compareStore.getState().addEndpoint()}>
+      <button type="button" className={btn} onClick={() => endpointsStore.getState().add()}>
         Add endpoint
       </button>
     </section>
