@@ -80,7 +80,7 @@ export const appStore = createAppStore({
   sampling: () => samplingFor(useSettingsStore.getState().sampling),
   loadOptions: () => {
     const { contextSize: n, activations } = useSettingsStore.getState();
-    return { ...(n > 0 ? { contextSize: n } : {}), ...(activations === 'int8' ? { activations } : {}) };
+    return { ...(n > 0 ? { contextSize: n } : {}), activations };
   },
   prefs: localPrefs,
   deviceMemoryGb,
