@@ -19,7 +19,10 @@ let autoLoadTried = false;
 async function autoLoad(): Promise<void> {
   if (autoLoadTried || !hasWebGpu()) return;
   autoLoadTried = true;
+  // No adapter (WebGPU present but unusable): nothing to run it on, so download nothing.
+  await appStore.getState().probeGpu();
   const s = appStore.getState();
+  if (s.gpu.kind === 'none') return;
   if (s.load.kind !== 'idle') return;
   const entry = s.models.find((m) => m.id === s.selectedModelId);
   if (!entry || entry.origin === 'file') return;
@@ -62,7 +65,8 @@ export function ChatPage() {
   const hydrated = useApp((s) => s.hydrated);
   const [drawer, setDrawer] = useState(false);
   const [draft, setDraft] = useState<{ text: string; n: number } | undefined>(undefined);
-  const gpu = hasWebGpu();
+  const gpuState = useApp((s) => s.gpu);
+  const gpu = hasWebGpu() && gpuState.kind !== 'none';
 
   useEffect(() => {
     void appStore.getState().hydrate();
@@ -108,7 +112,7 @@ export function ChatPage() {
         </div>
         {!gpu && (
           <div className="px-3 pt-3 md:px-6">
-            <NoWebGpu />
+            <NoWebGpu detail={gpuState.kind === 'none' ? gpuState.message : undefined} />
           </div>
         )}
         <MessageList conversationId={activeId} empty={<EmptyState onSuggest={(text) => setDraft((d) => ({ text, n: (d?.n ?? 0) + 1 }))} />} />

@@ -38,7 +38,7 @@ function UserEditor({ message, onDone }: { message: ChatMessageRecord; onDone: (
             onDone();
           }
         }}
-        className="w-full rounded-md border border-slate-300 bg-white p-2 text-sm dark:border-slate-700 dark:bg-slate-900"
+        className="w-full rounded-md border border-slate-400 bg-white p-2 text-sm text-slate-900 focus:outline-2 focus:outline-offset-1 focus:outline-teal-600 dark:border-slate-600 dark:bg-slate-950 dark:text-slate-100"
       />
       <div className="flex gap-2">
         <button type="button" onClick={save} disabled={text.trim() === ''} className="rounded-md bg-teal-700 px-3 py-1 text-xs text-white disabled:opacity-50">
@@ -74,7 +74,7 @@ export const MessageItem = memo(function MessageItem({
     >
       <div
         className={`min-w-0 max-w-[min(100%,48rem)] rounded-2xl px-4 py-2 ${
-          isUser ? 'bg-teal-700 text-white dark:bg-teal-800' : 'w-full bg-slate-100 dark:bg-slate-900'
+          isUser && !editing ? 'bg-teal-700 text-white dark:bg-teal-800' : 'w-full bg-slate-100 text-slate-900 dark:bg-slate-900 dark:text-slate-100'
         }`}
       >
         {isUser ? (
@@ -85,12 +85,12 @@ export const MessageItem = memo(function MessageItem({
           )
         ) : (
           <>
-            {message.content !== '' ? <Markdown text={message.content} /> : !message.error && <p className="italic text-slate-500">(no text)</p>}
-            {message.finishReason === 'abort' && <p className="mt-1 text-xs italic text-slate-500">Stopped.</p>}
+            {message.content !== '' ? <Markdown text={message.content} /> : !message.error && <p className="italic text-slate-600">(no text)</p>}
+            {message.finishReason === 'abort' && <p className="mt-1 text-xs italic text-slate-600">Stopped.</p>}
             {message.error && <ErrorNotice error={message.error} className="mt-2" />}
             {message.stats && <MessageStats stats={message.stats} />}
             {message.finishReason && message.finishReason !== 'abort' && message.finishReason !== 'eog' && !message.stats && (
-              <p className="text-xs text-slate-500">{finishText(message.finishReason)}</p>
+              <p className="text-xs text-slate-600">{finishText(message.finishReason)}</p>
             )}
           </>
         )}

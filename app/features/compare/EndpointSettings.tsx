@@ -42,7 +42,8 @@ function EndpointForm({ e }: { e: EndpointConfig }) {
   };
 
   return (
-    <li role="group" aria-label={`Endpoint ${e.name}`} className="space-y-2 rounded-lg border border-slate-200 p-3 dark:border-slate-800">
+    <li>
+     <div role="group" aria-label={`Endpoint ${e.name}`} className="space-y-2 rounded-lg border border-slate-200 p-3 dark:border-slate-800">
       <div className="grid gap-2 sm:grid-cols-2">
         <label className="flex flex-col gap-0.5 text-sm">
           <span>Name</span>
@@ -121,6 +122,7 @@ function EndpointForm({ e }: { e: EndpointConfig }) {
       </div>
       {listed.length > 0 && <p className="text-xs text-slate-600 dark:text-slate-400">Models on the server: {listed.join(', ')}</p>}
       {error && <EngineErrorNotice error={error} />}
+     </div>
     </li>
   );
 }

@@ -45,7 +45,7 @@ function NumberField({ id, label, value, min, max, step, onCommit, hint }: {
         }}
         className="rounded-md border border-slate-300 bg-white px-2 py-1 dark:border-slate-700 dark:bg-slate-900"
       />
-      <span className="text-xs text-slate-500 dark:text-slate-400">{hint}</span>
+      <span className="text-xs text-slate-600 dark:text-slate-400">{hint}</span>
     </div>
   );
 }
