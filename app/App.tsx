@@ -1,7 +1,7 @@
 /**
  * @file The app shell: header with the nav, the page for the current hash route (pages live in
  * app/features/<feature>/), and the PWA update prompt. The chat page fills the viewport below the header;
- * the others scroll in a centred column.
+ * the others scroll in a centred column. A skip link (first Tab stop) jumps to the page's main control.
  */
 import { Nav } from './components/Nav.tsx';
 import { UpdatePrompt } from './components/UpdatePrompt.tsx';
@@ -41,6 +41,18 @@ export function App() {
   const route = useRoute();
   return (
     <div className="flex h-dvh flex-col">
+      <a
+        href="#main"
+        className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded-md focus:bg-teal-700 focus:px-3 focus:py-1 focus:text-white"
+        onClick={(e) => {
+          // Hash routes: move focus without touching the URL. Chat's target is the message box.
+          e.preventDefault();
+          const target = document.querySelector<HTMLElement>('[data-skip-target]') ?? document.getElementById('main');
+          target?.focus();
+        }}
+      >
+        Skip to content
+      </a>
       <header className="flex shrink-0 items-center justify-between gap-2 border-b border-slate-200 px-3 py-2 dark:border-slate-800 md:px-4">
         <a href={hrefOf('chat')} className="flex items-center gap-2 text-lg font-bold tracking-tight">
           <img src={`${import.meta.env.BASE_URL}favicon.svg`} alt="" width={24} height={24} />
@@ -49,19 +61,19 @@ export function App() {
         <Nav current={route} />
       </header>
       <GpuResetNotice />
+      <UpdatePrompt />
       {route === 'chat' ? (
-        <main className="min-h-0 flex-1">
+        <main id="main" tabIndex={-1} className="min-h-0 flex-1 outline-none">
           <ChatPage />
         </main>
       ) : (
-        <main className="min-h-0 flex-1 overflow-y-auto">
+        <main id="main" tabIndex={-1} className="min-h-0 flex-1 overflow-y-auto outline-none">
           <div className="mx-auto max-w-4xl space-y-4 px-4 py-6">
             {!hasWebGpu() && route !== null && <NoWebGpu />}
             <Page route={route} />
           </div>
         </main>
       )}
-      <UpdatePrompt />
     </div>
   );
 }

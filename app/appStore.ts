@@ -116,7 +116,7 @@ export const endpointEngines = endpointProvider(() => endpointsStore.getState().
 
 export function loadOptions(): LoadOptions {
   const { contextSize: n, activations } = useSettingsStore.getState();
-  return { ...(n > 0 ? { contextSize: n } : {}), ...(activations === 'int8' ? { activations } : {}) };
+  return { ...(n > 0 ? { contextSize: n } : {}), activations };
 }
 
 export const appStore = createAppStore({

@@ -53,9 +53,12 @@ export type ModelSource =
   | { readonly kind: 'file'; readonly file: Blob; readonly name: string }
   | { readonly kind: 'path'; readonly path: string };
 
-/** How products meet quantized weights: 'f32' activations (default, exact), or 'int8' (activations rounded to
- * 8 bits as llama.cpp does, integer dot products for Q4_K/Q8_0 weights: faster on large MoE models). */
-export type ActivationPrecision = 'f32' | 'int8';
+/** How products meet quantized weights, resolved once at load (workers/engine/activationChoice.ts): 'f32'
+ * activations (exact), 'int8' (activations rounded to 8 bits as llama.cpp does, integer dot products for Q4_K/Q8_0
+ * weights: faster on large MoE models on a real GPU), 'ggml-cpu' (the same rounding, f32 products: tests), or
+ * 'auto': int8 on a hardware adapter for a model whose products are mostly Q4_K/Q8_0, f32 otherwise. */
+export type ActivationPrecision = 'auto' | 'f32' | 'ggml-cpu' | 'int8';
+export const ACTIVATION_PRECISIONS: readonly ActivationPrecision[] = ['auto', 'f32', 'ggml-cpu', 'int8'];
 
 export interface LoadOptions {
   /** KV cache length in tokens; default: the smaller of the model's context and what fits. */
@@ -86,6 +89,8 @@ export interface ModelInfo {
   readonly vocabSize: number;
   readonly fileBytes: number;
   readonly gpuBytes: number;
+  /** The activations the load resolved (LoadOptions.activations, 'auto' decided); absent when the host chose. */
+  readonly activations?: Exclude<ActivationPrecision, 'auto'>;
 }
 
 export interface GenerateRequest {
@@ -204,8 +209,9 @@ export function requestProblem(x: unknown): string | undefined {
       if (typeof x.protocolVersion !== 'number') return "'load' needs protocolVersion: number";
       if (!isObject(x.source) || typeof x.source.kind !== 'string') return "'load' needs source: ModelSource";
       if (!isObject(x.options)) return "'load' needs options: object";
-      if (x.options.activations !== undefined && x.options.activations !== 'f32' && x.options.activations !== 'int8') {
-        return "'load' options.activations must be 'f32' or 'int8'";
+      const act = x.options.activations;
+      if (act !== undefined && !ACTIVATION_PRECISIONS.some((a) => a === act)) {
+        return `'load' options.activations must be one of ${ACTIVATION_PRECISIONS.join(', ')}`;
       }
       return undefined;
     case 'generate':

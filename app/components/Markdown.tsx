@@ -38,7 +38,7 @@ function CodeBlock({ node }: ComponentProps<'pre'> & ExtraProps) {
   const highlighted = useMemo(() => (hl ? highlight(hl, lang, text) : null), [hl, lang, text]);
   return (
     <div className="code-block my-3 overflow-hidden rounded-lg border border-slate-200 dark:border-slate-700">
-      <div className="flex items-center justify-between bg-slate-100 px-3 py-1 text-xs text-slate-500 dark:bg-slate-800 dark:text-slate-400">
+      <div className="flex items-center justify-between bg-slate-100 px-3 py-1 text-xs text-slate-600 dark:bg-slate-800 dark:text-slate-400">
         <span>{lang || 'text'}</span>
         <CopyButton text={text} label="Copy code" />
       </div>

@@ -30,12 +30,13 @@ export function UpdatePrompt() {
       role="status"
       aria-live="polite"
       data-testid="pwa-toast"
-      className="fixed top-14 right-4 z-50 max-w-sm rounded-lg border border-slate-200 bg-white p-3 text-sm shadow-lg dark:border-slate-700 dark:bg-slate-900"
+      // In the page's flow under the header (not floating): it pushes the page down and covers nothing.
+      className="shrink-0 border-b border-teal-200 bg-teal-50 px-4 py-2 text-sm text-slate-900 dark:border-teal-900 dark:bg-slate-900 dark:text-slate-100"
     >
       {needRefresh ? (
         <>
           <p>A new version of Brix is available.</p>
-          <div className="mt-2 flex gap-2">
+          <div className="mt-1 flex gap-2">
             <button type="button" className={`${btn} bg-teal-700 text-white`} onClick={() => void updateServiceWorker(true)}>
               Reload
             </button>

@@ -1,6 +1,7 @@
 /**
  * @file What every kernel wrapper needs: the device and its features, a pipeline cache keyed by
- * `family:variant`, uniform and storage buffer helpers, and `Dispatch` — a pipeline + bind group + grid built
+ * `family:variant` (filled on first use, or ahead by `precompile`: asynchronous, parallel compilation of the set a
+ * dry run of the recording collected, see dryRun.ts), uniform and storage buffer helpers, and `Dispatch` — a pipeline + bind group + grid built
  * once and encoded many times, so a decode step can be re-recorded without rebuilding bind groups.
  */
 import type { GpuInfo } from '../../workers/gpu/device.ts';
@@ -59,27 +60,64 @@ export class KernelContext {
     this.f16 = info.features.f16;
   }
 
-  /** Compiles (once per key) and returns the pipeline. The label is `family:defines:overrides`. */
-  pipeline(spec: PipelineSpec): GPUComputePipeline {
+  /** The cache key and label of a pipeline: `family:defines:overrides:entry`. */
+  static key(spec: PipelineSpec): string {
     const ov = spec.overrides ?? {};
-    const key =
+    return (
       `${spec.family}:${definesKey(spec.defines ?? {})}:` +
       Object.keys(ov)
         .sort()
         .map((k) => `${k}=${ov[k]}`)
         .join(',') +
-      `:${spec.entry ?? 'main'}`;
+      `:${spec.entry ?? 'main'}`
+    );
+  }
+
+  private static descriptor(device: GPUDevice, spec: PipelineSpec, key: string): GPUComputePipelineDescriptor {
+    const code = preprocess(spec.source, spec.defines ?? {}, spec.includes ?? {});
+    const module = device.createShaderModule({ code, label: key });
+    return { label: key, layout: 'auto', compute: { module, entryPoint: spec.entry ?? 'main', constants: spec.overrides ?? {} } };
+  }
+
+  /** Compiles (once per key) and returns the pipeline. The label is `family:defines:overrides`. */
+  pipeline(spec: PipelineSpec): GPUComputePipeline {
+    const key = KernelContext.key(spec);
     const hit = this.pipelines.get(key);
     if (hit) return hit;
-    const code = preprocess(spec.source, spec.defines ?? {}, spec.includes ?? {});
-    const module = this.device.createShaderModule({ code, label: key });
-    const p = this.device.createComputePipeline({
-      label: key,
-      layout: 'auto',
-      compute: { module, entryPoint: spec.entry ?? 'main', constants: ov },
-    });
+    const p = this.device.createComputePipeline(KernelContext.descriptor(this.device, spec, key));
     this.pipelines.set(key, p);
     return p;
+  }
+
+  /**
+   * Compiles `specs` with createComputePipelineAsync, all at once (the browser compiles them in parallel, off the
+   * page's threads), into the cache `pipeline()` reads; `onProgress(done, total)` after each. A spec that fails to
+   * compile is left to `pipeline()` (which reports it as WebGPU does). Rejects with the signal's reason when aborted.
+   */
+  async precompile(specs: readonly PipelineSpec[], onProgress?: (done: number, total: number) => void, signal?: AbortSignal): Promise<void> {
+    const todo = new Map<string, PipelineSpec>();
+    for (const s of specs) {
+      const key = KernelContext.key(s);
+      if (!this.pipelines.has(key)) todo.set(key, s);
+    }
+    const total = todo.size;
+    let done = 0;
+    onProgress?.(0, total);
+    const aborted = new Promise<never>((_, reject) => {
+      if (signal?.aborted) reject(signal.reason);
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+    aborted.catch(() => undefined);
+    const jobs = [...todo].map(async ([key, spec]) => {
+      try {
+        const p = await this.device.createComputePipelineAsync(KernelContext.descriptor(this.device, spec, key));
+        this.pipelines.set(key, p);
+      } catch (e) {
+        console.warn(`[brix] ${key}: asynchronous compilation failed (${e instanceof Error ? e.message : String(e)}); compiling it on first use`);
+      }
+      onProgress?.(++done, total);
+    });
+    await Promise.race([Promise.all(jobs), aborted]);
   }
 
   get pipelineCount(): number {

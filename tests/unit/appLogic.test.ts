@@ -153,14 +153,15 @@ describe('sampling settings', () => {
     expect(cleanContextSize(1000.4)).toBe(1000);
   });
 
-  it('activation precision: f32 by default, int8 when chosen, a bad stored value falls back to the default', async () => {
-    expect(useSettingsStore.getState().activations).toBe('f32');
+  it('activation precision: auto by default, int8 when chosen, a bad stored value falls back to the default', async () => {
+    expect(useSettingsStore.getState().activations).toBe('auto');
     useSettingsStore.getState().setActivations('int8');
     expect(useSettingsStore.getState().activations).toBe('int8');
     const current = useSettingsStore.getState();
     expect(mergeSettings({ activations: 'fp8' }, { ...current, activations: 'f32' }).activations).toBe('f32');
     expect(mergeSettings({ activations: 'int8' }, { ...current, activations: 'f32' }).activations).toBe('int8');
     expect(mergeSettings({ contextSize: 50 }, { ...current, activations: 'int8' })).toMatchObject({ contextSize: 128, activations: 'int8' });
+    expect(mergeSettings({ activations: 'auto' }, { ...current, activations: 'f32' }).activations).toBe('auto');
     useSettingsStore.getState().setActivations('f32');
   });
 

@@ -11,14 +11,17 @@ describe('acquireGpu without a GPU', () => {
     const err = await acquireGpu(undefined).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GpuUnavailableError);
     expect(err).toHaveProperty('name', 'GpuUnavailableError');
-    expect(err).toHaveProperty('message', expect.stringMatching(/WebGPU is not available.*Chrome or Edge 113\+.*--enable-unsafe-webgpu/));
+    expect(err).toHaveProperty('message', expect.stringMatching(/WebGPU is not available in this browser.*Chrome or Edge 113\+.*--enable-unsafe-webgpu/));
   });
 
   it('rejects a null adapter with GpuUnavailableError that says how to enable one', async () => {
     const fake = fakeGpu({ adapter: 'null' });
     const err = await acquireGpu(fake.gpu).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GpuUnavailableError);
-    expect(err).toHaveProperty('message', expect.stringMatching(/no adapter.*VK_ICD_FILENAMES/));
+    expect(err).toHaveProperty('message', expect.stringMatching(/no GPU adapter.*--enable-unsafe-webgpu/));
+    expect(err).toHaveProperty('message', expect.not.stringMatching(/Node|VK_ICD/));
+    const nodeErr = await acquireGpu(fakeGpu({ adapter: 'null' }).gpu, { host: 'node' }).catch((e: unknown) => e);
+    expect(nodeErr).toHaveProperty('message', expect.stringMatching(/no adapter.*VK_ICD_FILENAMES/));
     expect(fake.deviceRequests).toHaveLength(0);
   });
 

@@ -245,7 +245,7 @@ describe('malformed requests', () => {
       'a load with unknown activations',
       { type: 'load', id: 9, protocolVersion: PROTOCOL_VERSION, source: { kind: 'url', url: 'x' }, options: { activations: 'fp8' } },
       9,
-      /activations must be 'f32' or 'int8'/,
+      /activations must be one of auto, f32, ggml-cpu, int8/,
     ],
   ])('%s gets a ProtocolError', async (_label, data, wantId, message) => {
     const { id, err } = await send(data);

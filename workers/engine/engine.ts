@@ -20,7 +20,6 @@ import { checkChatTemplate } from '../tokenizer/chatTemplate.ts';
 import { buildPrompt } from './prompt.ts';
 import { promptBudget } from './contextPolicy.ts';
 import type {
-  ActivationPrecision,
   ChatMessage,
   GenerateRequest,
   GenerationResult,
@@ -34,6 +33,8 @@ import type {
 } from '../protocol.ts';
 import type { Engine } from './types.ts';
 import { GREEDY, type Runner } from './runner.ts';
+import type { ActivationMode } from './activationRounding.ts';
+import { productWeights, resolveActivations } from './activationChoice.ts';
 import { StopStringFilter, commonPrefix } from './textStream.ts';
 import { activeWeightBytes, measureBench, type BenchMeasurement, type BenchParams, type BenchRun } from '../bench/bench.ts';
 import { measureReadBandwidth } from '../bench/timing.ts';
@@ -53,7 +54,7 @@ export interface EngineDeps {
     gpu: GpuContext,
     model: GgufModel,
     hp: ModelHParams,
-    opts: { contextSize?: number; activations?: ActivationPrecision },
+    opts: { contextSize?: number; activations?: ActivationMode },
     onProgress: (p: LoadProgress) => void,
     signal?: AbortSignal,
   ) => Promise<Runner>;
@@ -151,9 +152,12 @@ export class BrixEngine implements Engine {
     if (signal?.aborted) throw new AbortError('model load aborted');
     const gpu = await this.deps.acquireGpu();
     let runner: Runner;
+    let activations: ActivationMode | undefined;
     try {
       // activations only when asked: a host's own runner options (Node's loadNodeEngine) must not be overridden.
-      const runnerOpts = options.activations ? { contextSize: options.contextSize, activations: options.activations } : { contextSize: options.contextSize };
+      // 'auto' is decided here, once, from the adapter and the weight types (activationChoice.ts).
+      activations = options.activations && resolveActivations(options.activations, gpu.info, productWeights(model.tensors));
+      const runnerOpts = activations ? { contextSize: options.contextSize, activations } : { contextSize: options.contextSize };
       runner = await this.deps.createRunner(gpu, model, hp, runnerOpts, progress, signal);
     } catch (e) {
       gpu.device.destroy();
@@ -171,6 +175,7 @@ export class BrixEngine implements Engine {
       vocabSize: hp.n_vocab,
       fileBytes: model.tensorBytes,
       gpuBytes: runner.gpuBytes,
+      ...(activations ? { activations } : {}),
     };
     return {
       gpu,

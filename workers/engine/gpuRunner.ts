@@ -37,6 +37,7 @@ import type { LoadProgress } from '../protocol.ts';
 import { AbortError, GpuOutOfMemoryError } from '../errors.ts';
 import { referenceConfig, type ReferenceConfig } from '../model/reference/config.ts';
 import { KernelContext, KernelShapeError, encodeDispatch, type Dispatch } from '../../kernels/lib/context.ts';
+import { collectPipelines } from '../../kernels/lib/dryRun.ts';
 import { destroyWeight, type GpuWeight } from '../../kernels/lib/weights.ts';
 import { matvec } from '../../kernels/matvec.ts';
 import type { Q8Activations } from '../../kernels/act_quant.ts';
@@ -95,21 +96,16 @@ export async function createGpuRunner(
   );
   const weights = await uploadTensors(ctx, model, plan, (p) => onProgress({ phase: 'upload', loaded: p.loaded, total: p.total }), signal);
   try {
-    onProgress({ phase: 'compile', loaded: 0, total: 1 });
     const kvF16 = chooseKvF16(ctx, opts.kvCache ?? 'auto');
-    const runner = new GpuRunner(
-      ctx,
-      hp,
-      cfg,
-      weights,
-      chooseContext(ctx, hp, opts.contextSize, kvF16),
-      plan.gpuBytes,
-      kvF16,
-      opts.prefillChunk,
-      opts.activations ?? 'f32',
-    );
+    const nCtx = chooseContext(ctx, hp, opts.contextSize, kvF16);
+    const record = (c: KernelContext): GpuRunner =>
+      new GpuRunner(c, hp, cfg, weights, nCtx, plan.gpuBytes, kvF16, opts.prefillChunk, opts.activations ?? 'f32');
+    // A dry run of the recording names the pipelines; they compile in parallel (with real progress) before the
+    // real recording, which then finds each in the cache.
+    const specs = collectPipelines(gpu.device, gpu.info, (c) => void record(c)) ?? [];
+    await ctx.precompile(specs, (done, total) => onProgress({ phase: 'compile', loaded: done, total }), signal);
+    const runner = record(ctx);
     await gpu.device.queue.onSubmittedWorkDone();
-    onProgress({ phase: 'compile', loaded: 1, total: 1 });
     return runner;
   } catch (e) {
     for (const w of weights.values()) destroyWeight(w);

@@ -57,6 +57,8 @@ export interface AcquireOptions {
   readonly powerPreference?: GPUPowerPreference;
   /** Turn off optional features even where present (tests of the fallback paths). */
   readonly disable?: Partial<Record<keyof GpuFeatures, boolean>>;
+  /** Whose advice the errors give: a browser user's (default) or the Node CLI's (Vulkan drivers). */
+  readonly host?: 'browser' | 'node';
 }
 
 const LIMIT_NAMES = [
@@ -86,10 +88,13 @@ function readLimits(l: GPUSupportedLimits): GpuLimits {
  * Throws GpuUnavailableError with a message that says what to do when there is no WebGPU or no adapter.
  */
 export async function acquireGpu(gpu: GPU | undefined, opts: AcquireOptions = {}): Promise<GpuContext> {
+  const node = opts.host === 'node';
   if (!gpu) {
     throw new GpuUnavailableError(
-      'WebGPU is not available here (no navigator.gpu). Use Chrome or Edge 113+ on desktop, or Chromium with ' +
-        '--enable-unsafe-webgpu; in Node, the `webgpu` package with a Vulkan driver (VK_ICD_FILENAMES).',
+      node
+        ? 'WebGPU is not available here: Node needs the `webgpu` package with a Vulkan driver (VK_ICD_FILENAMES).'
+        : 'WebGPU is not available in this browser. Use Chrome or Edge 113+ on desktop; on Linux start Chrome or ' +
+            'Chromium with --enable-unsafe-webgpu.',
     );
   }
   let adapter: GPUAdapter | null = null;
@@ -100,8 +105,11 @@ export async function acquireGpu(gpu: GPU | undefined, opts: AcquireOptions = {}
   }
   if (!adapter) {
     throw new GpuUnavailableError(
-      'WebGPU found no adapter. In Chromium, enable WebGPU (--enable-unsafe-webgpu on Linux); in Node, set ' +
-        'VK_ICD_FILENAMES to a working Vulkan driver (lavapipe or SwiftShader).',
+      node
+        ? 'WebGPU found no adapter: set VK_ICD_FILENAMES to a working Vulkan driver (lavapipe or SwiftShader).'
+        : 'This browser has WebGPU but found no GPU adapter. On Linux, start Chrome or Chromium with ' +
+            '--enable-unsafe-webgpu; elsewhere, turn on hardware acceleration (chrome://settings/system) and check ' +
+            'that chrome://gpu lists "WebGPU: Hardware accelerated", or use another browser.',
     );
   }
   const has = (f: string): boolean => adapter.features.has(f);

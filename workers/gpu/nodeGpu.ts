@@ -20,5 +20,5 @@ export async function nodeGpu(): Promise<GPU> {
 
 /** acquireGpu() on Node WebGPU. */
 export async function acquireNodeGpu(opts: AcquireOptions = {}): Promise<GpuContext> {
-  return acquireGpu(await nodeGpu(), opts);
+  return acquireGpu(await nodeGpu(), { host: 'node', ...opts });
 }

@@ -22,7 +22,10 @@ let autoLoadTried = false;
 async function autoLoad(): Promise<void> {
   if (autoLoadTried || !hasWebGpu()) return;
   autoLoadTried = true;
+  // No adapter (WebGPU present but unusable): nothing to run it on, so download nothing.
+  await appStore.getState().probeGpu();
   const s = appStore.getState();
+  if (s.gpu.kind === 'none') return;
   if (s.load.kind !== 'idle') return;
   const entry = s.models.find((m) => m.id === s.selectedModelId);
   if (!entry || entry.origin === 'file') return;
@@ -66,7 +69,8 @@ export function ChatPage() {
   const hydrated = useApp((s) => s.hydrated);
   const [drawer, setDrawer] = useState(false);
   const [draft, setDraft] = useState<{ text: string; n: number } | undefined>(undefined);
-  const gpu = hasWebGpu();
+  const gpuState = useApp((s) => s.gpu);
+  const gpu = hasWebGpu() && gpuState.kind !== 'none';
 
   const ready = useApp((s) => s.load.kind === 'ready');
 
@@ -125,7 +129,7 @@ export function ChatPage() {
         </div>
         {!gpu && (
           <div className="px-3 pt-3 md:px-6">
-            <NoWebGpu />
+            <NoWebGpu detail={gpuState.kind === 'none' ? gpuState.message : undefined} />
           </div>
         )}
         <MessageList conversationId={activeId} empty={<EmptyState onSuggest={(text) => setDraft((d) => ({ text, n: (d?.n ?? 0) + 1 }))} />} />

@@ -39,6 +39,7 @@ export function Composer({ disabled, draft }: { disabled: boolean; draft?: { tex
         <textarea
           ref={area}
           aria-label="Message"
+          data-skip-target
           value={text}
           rows={rows}
           disabled={disabled}
@@ -51,7 +52,7 @@ export function Composer({ disabled, draft }: { disabled: boolean; draft?: { tex
               send();
             }
           }}
-          className="min-h-[2.5rem] flex-1 resize-none rounded-xl border border-slate-300 bg-white px-3 py-2 text-base focus:border-teal-600 focus:outline-none disabled:opacity-60 dark:border-slate-700 dark:bg-slate-900"
+          className="min-h-[2.5rem] flex-1 resize-none rounded-xl border border-slate-300 bg-white px-3 py-2 text-base focus:border-teal-600 focus:outline-2 focus:outline-offset-1 focus:outline-teal-600 disabled:opacity-60 dark:border-slate-700 dark:bg-slate-900"
         />
         {streaming ? (
           <button

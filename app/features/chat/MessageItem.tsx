@@ -61,7 +61,7 @@ function UserEditor({ message, onDone }: { message: ChatMessageRecord; onDone: (
             onDone();
           }
         }}
-        className="w-full rounded-md border border-slate-300 bg-white p-2 text-sm dark:border-slate-700 dark:bg-slate-900"
+        className="w-full rounded-md border border-slate-400 bg-white p-2 text-sm text-slate-900 focus:outline-2 focus:outline-offset-1 focus:outline-teal-600 dark:border-slate-600 dark:bg-slate-950 dark:text-slate-100"
       />
       <div className="flex gap-2">
         <button type="button" onClick={save} disabled={text.trim() === ''} className="rounded-md bg-teal-700 px-3 py-1 text-xs text-white disabled:opacity-50">
@@ -97,7 +97,7 @@ export const MessageItem = memo(function MessageItem({
     >
       <div
         className={`min-w-0 max-w-[min(100%,48rem)] rounded-2xl px-4 py-2 ${
-          isUser ? 'bg-teal-700 text-white dark:bg-teal-800' : 'w-full bg-slate-100 dark:bg-slate-900'
+          isUser && !editing ? 'bg-teal-700 text-white dark:bg-teal-800' : 'w-full bg-slate-100 text-slate-900 dark:bg-slate-900 dark:text-slate-100'
         }`}
       >
         {isUser ? (
@@ -108,8 +108,8 @@ export const MessageItem = memo(function MessageItem({
           )
         ) : (
           <>
-            {message.content !== '' ? <Markdown text={message.content} /> : !message.error && <p className="italic text-slate-500">(no text)</p>}
-            {message.finishReason === 'abort' && <p className="mt-1 text-xs italic text-slate-500">Stopped.</p>}
+            {message.content !== '' ? <Markdown text={message.content} /> : !message.error && <p className="italic text-slate-600">(no text)</p>}
+            {message.finishReason === 'abort' && <p className="mt-1 text-xs italic text-slate-600">Stopped.</p>}
             {message.stats && message.stats.truncatedTokens > 0 && (
               <p className="mt-1 text-xs text-amber-800 dark:text-amber-300" data-testid="truncated-note">
                 Older messages were left out to fit the context ({message.stats.truncatedTokens} tokens dropped).
@@ -119,7 +119,7 @@ export const MessageItem = memo(function MessageItem({
             {message.sources && message.sources.length > 0 && <Sources sources={message.sources} messageId={message.id} />}
             {message.stats && <MessageStats stats={message.stats} />}
             {message.finishReason && message.finishReason !== 'abort' && message.finishReason !== 'eog' && !message.stats && (
-              <p className="text-xs text-slate-500">{finishText(message.finishReason)}</p>
+              <p className="text-xs text-slate-600">{finishText(message.finishReason)}</p>
             )}
           </>
         )}

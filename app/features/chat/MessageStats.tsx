@@ -7,7 +7,7 @@ import { ExpertHeatmap } from './ExpertHeatmap.tsx';
 export const MessageStats = memo(function MessageStats({ stats }: { stats: GenerationStats }) {
   return (
     <div className="mt-1">
-      <p data-testid="message-stats" className="text-xs text-slate-500 dark:text-slate-400">
+      <p data-testid="message-stats" className="text-xs text-slate-600 dark:text-slate-400">
         {formatStatsLine(stats)}
       </p>
       {stats.expertUsage.length > 0 && <ExpertHeatmap usage={stats.expertUsage} />}

@@ -147,11 +147,13 @@ function OptionErrors() {
   const errors = useCompare((s) => s.optionErrors);
   if (errors.length === 0) return null;
   return (
-    <ul role="status" className="list-disc pl-5 text-sm text-amber-700 dark:text-amber-400">
-      {errors.map((e) => (
-        <li key={e}>{e}</li>
-      ))}
-    </ul>
+    <div role="status">
+      <ul className="list-disc pl-5 text-sm text-amber-800 dark:text-amber-400">
+        {errors.map((e) => (
+          <li key={e}>{e}</li>
+        ))}
+      </ul>
+    </div>
   );
 }
 

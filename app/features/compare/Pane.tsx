@@ -119,7 +119,7 @@ function Stats({ a }: { a: PaneAnswer }) {
   if (!a.stats) return null;
   return (
     <div className="mt-1">
-      <p data-testid="pane-stats" className="text-xs text-slate-500 dark:text-slate-400">
+      <p data-testid="pane-stats" className="text-xs text-slate-600 dark:text-slate-400">
         {statsLine(a.stats)}
       </p>
       {a.stats.expertUsage.length > 0 && <ExpertHeatmap usage={a.stats.expertUsage} />}
@@ -131,14 +131,14 @@ const LiveText = memo(function LiveText({ paneId, status }: { paneId: string; st
   const text = useCompare((s) => s.live[paneId] ?? '');
   if (status === 'loading') {
     return (
-      <p data-testid="pane-answer" data-status="loading" aria-busy="true" className="text-sm italic text-slate-500">
+      <p data-testid="pane-answer" data-status="loading" aria-busy="true" className="text-sm italic text-slate-600">
         Loading the model…
       </p>
     );
   }
   return (
     <div data-testid="pane-answer" data-status="streaming" aria-busy="true">
-      {text === '' ? <p className="text-sm italic text-slate-500">Thinking…</p> : <Markdown text={text} />}
+      {text === '' ? <p className="text-sm italic text-slate-600">Thinking…</p> : <Markdown text={text} />}
     </div>
   );
 });
@@ -148,7 +148,7 @@ const Answer = memo(function Answer({ paneId, a }: { paneId: string; a: PaneAnsw
   return (
     <div data-testid="pane-answer" data-status={a.status}>
       {a.text !== '' && <Markdown text={a.text} />}
-      {a.status === 'stopped' && <p className="text-xs italic text-slate-500">Stopped.</p>}
+      {a.status === 'stopped' && <p className="text-xs italic text-slate-600">Stopped.</p>}
       {a.error && <EngineErrorNotice error={a.error} />}
       <Stats a={a} />
     </div>
@@ -230,7 +230,7 @@ export function Pane({ paneId, index }: { paneId: string; index: number }) {
             )}
           </div>
           {model && (
-            <p className="text-xs text-slate-500 dark:text-slate-400">
+            <p className="text-xs text-slate-600 dark:text-slate-400">
               {ENGINE_LABEL[model.kind]}
               {model.note ? ` · ${model.note}` : ''}
             </p>
@@ -241,11 +241,11 @@ export function Pane({ paneId, index }: { paneId: string; index: number }) {
       {load.kind === 'loading' && (
         <div>
           <LoadProgress label={`Loading model in ${name}`} progress={load.progress} />
-          {load.text && !hidden && <p className="mt-1 truncate text-xs text-slate-500" title={load.text}>{load.text}</p>}
+          {load.text && !hidden && <p className="mt-1 truncate text-xs text-slate-600" title={load.text}>{load.text}</p>}
         </div>
       )}
       {load.kind === 'ready' && !hidden && (
-        <p data-testid="pane-ready" className="text-xs text-slate-500 dark:text-slate-400">
+        <p data-testid="pane-ready" className="text-xs text-slate-600 dark:text-slate-400">
           Loaded in {(load.loadMs / 1000).toFixed(1)} s{load.shared ? ' (already loaded in this tab: shared, not loaded again)' : ''}{load.info.gpuBytes > 0 ? ` · ${formatBytes(load.info.gpuBytes)} on the GPU` : ''}
         </p>
       )}

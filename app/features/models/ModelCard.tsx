@@ -38,13 +38,13 @@ export function DetailsList({ d, size, approx }: { d: ModelDetails | undefined; 
     <dl className="grid grid-cols-[8rem_1fr] gap-x-3 gap-y-0.5 text-sm">
       {rows.map(([k, v]) => (
         <div key={k} className="contents">
-          <dt className="text-slate-500 dark:text-slate-400">{k}</dt>
+          <dt className="text-slate-600 dark:text-slate-400">{k}</dt>
           <dd>{v}</dd>
         </div>
       ))}
       {d && (
         <div className="contents">
-          <dt className="text-slate-500 dark:text-slate-400">License</dt>
+          <dt className="text-slate-600 dark:text-slate-400">License</dt>
           <dd>
             {d.licenseUrl ? (
               <a href={d.licenseUrl} target="_blank" rel="noopener noreferrer" className="underline">
@@ -115,7 +115,7 @@ export const ModelCard = memo(function ModelCard({ entry, fit }: { entry: ModelE
         </div>
       </div>
       {entry.details?.note && <p className="text-sm text-slate-600 dark:text-slate-400">{entry.details.note}</p>}
-      {entry.url && entry.origin === 'url' && <p className="break-all font-mono text-xs text-slate-500">{entry.url}</p>}
+      {entry.url && entry.origin === 'url' && <p className="break-all font-mono text-xs text-slate-600">{entry.url}</p>}
       <DetailsList d={entry.details} size={size} approx={approx} />
       <FitView fit={fit} />
       <p className="text-sm" data-testid="cache-state">
@@ -130,7 +130,7 @@ export const ModelCard = memo(function ModelCard({ entry, fit }: { entry: ModelE
       {download && download.status !== 'error' && (
         <LoadProgress label={`Downloading ${entry.name}`} progress={download.progress} starting={download.status === 'paused' ? 'Paused' : 'Starting…'} />
       )}
-      {download?.status === 'paused' && <p className="text-xs text-slate-500">Paused: what was downloaded is kept.</p>}
+      {download?.status === 'paused' && <p className="text-xs text-slate-600">Paused: what was downloaded is kept.</p>}
       {download?.error && <ErrorNotice error={download.error} />}
       <div className="flex flex-wrap gap-2">
         <button type="button" className={primary} disabled={busyLoading || downloading || loadKind === 'ready'} onClick={() => void store().loadModel(entry.id)}>

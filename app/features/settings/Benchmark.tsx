@@ -131,27 +131,27 @@ export function Benchmark() {
         {state.kind === 'done' && (
           <div className="space-y-2 rounded-lg border border-slate-200 p-3 dark:border-slate-800">
             <dl className="grid grid-cols-[10rem_1fr] gap-1 text-sm">
-              <dt className="text-slate-500">Prefill</dt>
+              <dt className="text-slate-600">Prefill</dt>
               <dd data-testid="bench-prefill">
                 {formatTokPerSec(state.result.measurement.prefillTokensPerSecond.median)} tok/s ({state.result.measurement.promptTokens} tokens)
               </dd>
-              <dt className="text-slate-500">Decode</dt>
+              <dt className="text-slate-600">Decode</dt>
               <dd data-testid="bench-decode">
                 {formatTokPerSec(state.result.measurement.decodeTokensPerSecond.median)} tok/s ({state.result.measurement.genTokens} tokens)
               </dd>
-              <dt className="text-slate-500">Over {state.result.measurement.runs === 1 ? '1 run' : `${state.result.measurement.runs} runs`}</dt>
+              <dt className="text-slate-600">Over {state.result.measurement.runs === 1 ? '1 run' : `${state.result.measurement.runs} runs`}</dt>
               <dd data-testid="bench-spread">
                 prefill {formatSpread(state.result.measurement.prefillTokensPerSecond)}, decode {formatSpread(state.result.measurement.decodeTokensPerSecond)} tok/s
               </dd>
-              <dt className="text-slate-500">First token</dt>
+              <dt className="text-slate-600">First token</dt>
               <dd>{Math.round(state.result.measurement.timeToFirstTokenMs.median)} ms</dd>
-              <dt className="text-slate-500">Per token</dt>
+              <dt className="text-slate-600">Per token</dt>
               <dd>{state.result.measurement.decodeMsPerToken.median.toFixed(2)} ms</dd>
-              <dt className="text-slate-500">Roofline</dt>
+              <dt className="text-slate-600">Roofline</dt>
               <dd data-testid="bench-roofline">{formatRoofline(state.result.measurement)}</dd>
-              <dt className="text-slate-500">GPU memory</dt>
+              <dt className="text-slate-600">GPU memory</dt>
               <dd>{(state.result.measurement.gpuMemoryBytes / 2 ** 20).toFixed(0)} MiB</dd>
-              <dt className="text-slate-500">Adapter</dt>
+              <dt className="text-slate-600">Adapter</dt>
               <dd>{state.result.adapter}</dd>
             </dl>
             <CopyButton text={benchmarkText(state.result, ready?.info)} label="Copy result" className="border border-slate-300 dark:border-slate-700" />

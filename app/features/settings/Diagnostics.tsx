@@ -14,7 +14,7 @@ const mib = (n: number): string => `${Math.round(n / 2 ** 20).toLocaleString('en
 function Row({ label, children, testId }: { label: string; children: ReactNode; testId?: string }) {
   return (
     <div className="grid grid-cols-[12rem_1fr] gap-2 py-1">
-      <dt className="text-slate-500 dark:text-slate-400">{label}</dt>
+      <dt className="text-slate-600 dark:text-slate-400">{label}</dt>
       <dd data-testid={testId} className="font-mono text-sm break-words">
         {children}
       </dd>

@@ -4,7 +4,7 @@
  */
 import { useEffect, useState, type ReactNode } from 'react';
 import { appStore, useApp } from '../../appStore.ts';
-import { CONTEXT_BOUNDS, SAMPLING_BOUNDS, useSettingsStore, type SamplingSettings } from './store.ts';
+import { ARITHMETIC_SETTINGS, CONTEXT_BOUNDS, SAMPLING_BOUNDS, useSettingsStore, type SamplingSettings } from './store.ts';
 
 type NumKey = keyof typeof SAMPLING_BOUNDS;
 
@@ -45,7 +45,7 @@ function NumberField({ id, label, value, min, max, step, onCommit, hint }: {
         }}
         className="rounded-md border border-slate-300 bg-white px-2 py-1 dark:border-slate-700 dark:bg-slate-900"
       />
-      <span className="text-xs text-slate-500 dark:text-slate-400">{hint}</span>
+      <span className="text-xs text-slate-600 dark:text-slate-400">{hint}</span>
     </div>
   );
 }
@@ -65,6 +65,7 @@ export function SamplingSettings() {
   const contextSize = useSettingsStore((s) => s.contextSize);
   const setContextSize = useSettingsStore((s) => s.setContextSize);
   const activations = useSettingsStore((s) => s.activations);
+  const resolved = useApp((s) => (s.load.kind === 'ready' ? s.load.info.activations : undefined));
   const setActivations = useSettingsStore((s) => s.setActivations);
   // Atomic selectors: a selector returning a fresh object would re-render forever.
   const loadedId = useApp((s) => (s.load.kind === 'ready' ? s.load.modelId : null));
@@ -132,16 +133,19 @@ export function SamplingSettings() {
           <select
             id="activations"
             value={activations}
-            onChange={(e) => setActivations(e.target.value === 'int8' ? 'int8' : 'f32')}
+            onChange={(e) => setActivations(ARITHMETIC_SETTINGS.find((a) => a === e.target.value) ?? 'auto')}
             aria-describedby="activations-hint"
             className="rounded-md border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900"
           >
-            <option value="f32">Exact (32-bit activations)</option>
-            <option value="int8">Faster (8-bit activations, as llama.cpp)</option>
+            <option value="auto">Auto</option>
+            <option value="f32">Exact (f32)</option>
+            <option value="int8">8-bit</option>
           </select>
-          <p id="activations-hint" className="text-xs text-slate-500 dark:text-slate-400">
-            8-bit activations let Q4_K and Q8_0 weights use integer dot products: faster on large MoE models, with
-            answers that can differ slightly from the exact ones. Applies to the next load.
+          <p id="activations-hint" className="text-xs text-slate-600 dark:text-slate-400">
+            Auto picks 8-bit activations (integer dot products for Q4_K and Q8_0 weights, as llama.cpp) on a hardware
+            GPU for models made mostly of those types, and exact f32 otherwise: on a software adapter 8-bit is slower.
+            8-bit answers can differ slightly from exact ones. Applies to the next load.
+            {resolved && <> The loaded model uses {resolved === 'int8' ? '8-bit' : 'exact f32'} arithmetic.</>}
           </p>
         </div>
       </div>

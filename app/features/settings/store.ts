@@ -84,18 +84,22 @@ export function samplingFor(s: SamplingSettings, random: () => number = Math.ran
 
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
+/** What Settings → Arithmetic offers (ActivationPrecision without the tests' 'ggml-cpu'). */
+export type ArithmeticSetting = Exclude<ActivationPrecision, 'ggml-cpu'>;
+export const ARITHMETIC_SETTINGS: readonly ArithmeticSetting[] = ['auto', 'f32', 'int8'];
+
 export interface SettingsState {
   readonly theme: ThemeChoice;
   readonly sampling: SamplingSettings;
   /** KV cache length for the next load; 0 = automatic. */
   readonly contextSize: number;
-  /** Activation precision for the next load ('int8': llama.cpp's 8-bit rounding, faster on large MoE models). */
-  readonly activations: ActivationPrecision;
+  /** Arithmetic for the next load: 'auto' (int8 on a hardware GPU for Q4_K/Q8_0 models, else f32), 'f32', 'int8'. */
+  readonly activations: ArithmeticSetting;
   setTheme(theme: ThemeChoice): void;
   setSampling(patch: Partial<SamplingSettings>): void;
   resetSampling(): void;
   setContextSize(n: number): void;
-  setActivations(a: ActivationPrecision): void;
+  setActivations(a: ArithmeticSetting): void;
 }
 
 /**
@@ -112,7 +116,7 @@ export function mergeSettings(persisted: unknown, current: SettingsState): Setti
     theme,
     sampling: cleanSampling(DEFAULT_SAMPLING_SETTINGS, sp),
     contextSize: typeof p.contextSize === 'number' ? cleanContextSize(p.contextSize) : current.contextSize,
-    activations: p.activations === 'int8' || p.activations === 'f32' ? p.activations : current.activations,
+    activations: ARITHMETIC_SETTINGS.find((a) => a === p.activations) ?? current.activations,
   };
 }
 
@@ -122,7 +126,7 @@ export const useSettingsStore = create<SettingsState>()(
       theme: 'system',
       sampling: DEFAULT_SAMPLING_SETTINGS,
       contextSize: 0,
-      activations: 'f32',
+      activations: 'auto',
       setTheme: (theme) => set({ theme }),
       setSampling: (patch) => set((s) => ({ sampling: cleanSampling(s.sampling, patch) })),
       resetSampling: () => set({ sampling: DEFAULT_SAMPLING_SETTINGS }),
@@ -131,7 +135,9 @@ export const useSettingsStore = create<SettingsState>()(
     }),
     {
       name: 'brix.settings',
-      version: 1,
+      // v2: 'auto' arithmetic; v1's 'f32' was its default (chosen or not), so it becomes 'auto'.
+      version: 2,
+      migrate: (p, v) => (v < 2 && isRecord(p) && p.activations === 'f32' ? { ...p, activations: 'auto' } : p),
       merge: mergeSettings,
     },
   ),
