@@ -52,6 +52,13 @@ node)
     summary $R/brix-$m-f32-ttft2048.json
   done
   ;;
+peer1)
+  # One call instead of node + peer (a fresh machine): node, the four models, llama.cpp on them.
+  for f in $P/gl/*.deb; do dpkg -x $f /; done; ldconfig
+  xz -dc $P/node.xz > $S/node && chmod +x $S/node; cp $P/brix-cli.mjs $S/; mkdir -p $S/gl && cp $P/gl/*.deb $S/gl/
+  nvidia-smi -L | tee $R/nvidia-smi.txt
+  for m in $MODELS; do cli make-model $(flags_of $m) --out $M/$m.gguf 2>&1 | tail -1; done
+  ;&
 peer)
   cp $P/chromium.br.part-* $S/ 2>/dev/null
   mkdir -p /tmp/peerpl/.gpu && cp -r $P/peer $S/gl /tmp/peerpl/.gpu/ && ln -sf $S/node /tmp/gpu-node
