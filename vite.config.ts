@@ -44,7 +44,7 @@ export default defineConfig({
         // Weights live in the weight cache; a precached 30 MB model would also be downloaded twice. WebLLM's
         // library and worker (6 MB each) are cached on first use instead (runtimeCaching below): installing the
         // app should not cost 12 MB for an optional comparison engine, and after one use it works offline too.
-        globIgnores: ['models/**', '**/*.gguf', '**/webllm*.js'],
+        globIgnores: ['models/**', '**/*.gguf', '**/webllm*.js', '**/wllama*.js'],
         // The engine worker bundle is larger than workbox's 2 MiB default; anything bigger is not app shell.
         maximumFileSizeToCacheInBytes: 8 * 1024 * 1024,
         navigateFallback: 'index.html',
@@ -60,6 +60,12 @@ export default defineConfig({
             options: { cacheName: 'brix-webllm', expiration: { maxEntries: 8 } },
           },
           {
+            // wllama's library and its 8.8 MB wasm, served from this origin: cached on first use, like WebLLM's.
+            urlPattern: /\/assets\/wllama[^/]*\.(js|wasm)$/,
+            handler: 'CacheFirst',
+            options: { cacheName: 'brix-wllama', expiration: { maxEntries: 8 } },
+          },
+          {
             urlPattern: /\/models\/[^/]+\/manifest\.json$/,
             handler: 'NetworkFirst',
             options: { cacheName: 'brix-model-manifests', networkTimeoutSeconds: 3, expiration: { maxEntries: 32 } },
@@ -73,7 +79,10 @@ export default defineConfig({
     target: 'es2022',
     // WebLLM's library gets a recognisable name: it is left out of the precache (see workbox above).
     rollupOptions: {
-      output: { manualChunks: (id: string) => (id.includes('/node_modules/@mlc-ai/web-llm/') ? 'webllm-lib' : undefined) },
+      output: {
+        manualChunks: (id: string) =>
+          id.includes('/node_modules/@mlc-ai/web-llm/') ? 'webllm-lib' : id.includes('/node_modules/@wllama/wllama/') ? 'wllama-lib' : undefined,
+      },
     },
   },
   preview: { port: 4173, strictPort: true },

@@ -1,5 +1,5 @@
 /**
- * @file Named errors of the WebLLM and endpoint engines, so the compare view says what went wrong and what
+ * @file Named errors of the WebLLM, wllama and endpoint engines, so the compare view says what went wrong and what
  * to do (branching on `name`, like the rest of the app) instead of showing "TypeError: Failed to fetch".
  * Messages name the endpoint by its URL only: an API key never appears in an error.
  */
@@ -12,6 +12,11 @@ export class OfflineError extends Error {
 /** WebLLM failed for a reason of its own (no WebGPU, model unknown, device lost...). */
 export class WebLLMError extends Error {
   override name = 'WebLLMError';
+}
+
+/** wllama (llama.cpp in wasm) failed: the model does not fit its wasm memory, the file is not a GGUF it reads... */
+export class WllamaEngineError extends Error {
+  override name = 'WllamaEngineError';
 }
 
 /** The endpoint could not be reached: network down, wrong URL, or it does not allow cross-origin requests. */
@@ -88,6 +93,7 @@ export class EndpointConfigError extends Error {
 export const ENGINE_ERROR_TITLE: Readonly<Record<string, string>> = {
   OfflineError: 'Offline: WebLLM needs the network',
   WebLLMError: 'WebLLM failed',
+  WllamaEngineError: 'wllama failed',
   EndpointUnreachableError: 'The endpoint is unreachable',
   EndpointAuthError: 'API key rejected',
   EndpointRateLimitError: 'Rate limited',
@@ -102,6 +108,7 @@ export const ENGINE_ERROR_TITLE: Readonly<Record<string, string>> = {
 export const ENGINE_ERROR_ADVICE: Readonly<Record<string, readonly string[]>> = {
   OfflineError: ['WebLLM downloads its models from the internet: connect and try again, or pick a Brix model (they work offline once cached).'],
   WebLLMError: ['Try a smaller WebLLM model, or reload the page.'],
+  WllamaEngineError: ['wllama 3.8 holds the whole GGUF in its wasm memory (about 4 GB at most): try a smaller model, or the same one in Brix.'],
   EndpointUnreachableError: [
     'Check the base URL (for llama.cpp or vLLM it ends in /v1) and that the server is running.',
     'A server on another origin must allow cross-origin requests: `brix serve` does; start llama.cpp with its defaults or vLLM with --allowed-origins.',

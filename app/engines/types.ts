@@ -1,6 +1,6 @@
 /**
  * @file One interface for every engine the compare view drives: Brix (ours, a worker per model), WebLLM (its
- * own worker) and any OpenAI-compatible endpoint (vLLM or a Databricks serving endpoint running DBRX itself,
+ * own worker), wllama (llama.cpp in wasm, on the same GGUF files as Brix) and any OpenAI-compatible endpoint (vLLM or a Databricks serving endpoint running DBRX itself,
  * llama.cpp's server, `brix serve`). It reuses `Engine`'s `generate`/`unload` unchanged, so answers, deltas and
  * statistics have one shape; what `Engine` lacks for a multi-engine picker is added here: a model list per
  * engine, a memory estimate before loading, and a `load` that takes the picked model instead of a GGUF source.
@@ -8,11 +8,12 @@
 import type { Engine } from '../../workers/engine/types.ts';
 import type { LoadProgress, ModelInfo } from '../../workers/protocol.ts';
 
-export type EngineKind = 'brix' | 'webllm' | 'openai';
+export type EngineKind = 'brix' | 'webllm' | 'wllama' | 'openai';
 
 export const ENGINE_LABEL: Record<EngineKind, string> = {
   brix: 'Brix',
   webllm: 'WebLLM',
+  wllama: 'wllama',
   openai: 'Endpoint',
 };
 

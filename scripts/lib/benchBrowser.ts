@@ -7,14 +7,15 @@
  * CLI `bench` and Settings → Benchmark (workers/bench/bench.ts). The peak JS heap is the page's plus its
  * workers', read over CDP. Every phase has a deadline, so a stuck browser ends with an error, never a hang.
  */
-import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, CDPSession, Page } from '@playwright/test';
 import { benchResult, type BenchParams, type BenchResult } from '../../workers/bench/bench.ts';
-import type { BrowserBenchOutcome, BrowserBenchRequest } from '../bench-browser/page.ts';
+import type { BrowserBenchOutcome, BrowserBenchRequest, PeerBackendChoice, PeerOutcome } from '../bench-browser/page.ts';
 
 /** The repository root: the nearest directory above this module (or the CLI bundle) holding workers/ and package.json. */
 function repoRoot(): string {
@@ -45,8 +46,25 @@ export interface BrowserBenchOptions extends BenchParams {
   readonly model: string;
   /** Deadline for the whole run, seconds. */
   readonly timeoutSeconds: number;
+  /** Also measure wllama on the same file, in the same page, after Brix. */
+  readonly peer?: { readonly engine: 'wllama'; readonly backend: PeerBackendChoice };
+  /**
+   * Launch this Chromium binary directly (no Playwright: the page runs itself and POSTs its outcome), with
+   * `chromiumFlags`: how the GPU machine's headless Chromium runs (../shared/tools/gpu-browser).
+   */
+  readonly chromium?: string;
+  readonly chromiumFlags?: readonly string[];
+  /** Where the directly launched Chromium's stdout/stderr go (default: inside its temporary profile). */
+  readonly chromiumLog?: string;
+  /** A page built before (`--build-page`): skips the vite build, so no vite is needed where it runs. */
+  readonly pageDir?: string;
   readonly log?: (line: string) => void;
 }
+
+/** wllama's side of `--peer wllama`, with Brix's ratios to it (Brix / wllama, so > 1 means Brix is faster). */
+export type BrowserPeerResult =
+  | (Extract<PeerOutcome, { ok: true }> & { readonly loadSeconds: number; readonly ratioPrefill: number; readonly ratioDecode: number })
+  | Extract<PeerOutcome, { ok: false }>;
 
 export interface BrowserInfo {
   readonly name: string;
@@ -61,6 +79,7 @@ export interface BrowserInfo {
 
 export interface BrowserBenchResult extends BenchResult {
   readonly browser: BrowserInfo;
+  readonly peer?: BrowserPeerResult;
 }
 
 /** The run did not finish: a phase ran out of time, the page crashed, or the engine threw. */
@@ -116,11 +135,39 @@ const TYPES: Readonly<Record<string, string>> = {
   '.wasm': 'application/wasm',
 };
 
-/** Serves `site` at / and `modelDir` at /model/, GET and HEAD, single byte ranges (what the weight cache asks). */
-function startServer(site: string, modelDir: string | undefined): Promise<{ origin: string; close: () => Promise<void> }> {
+/** A page launched without Playwright: its request, and where its log lines and outcome go. */
+interface AutoPage {
+  readonly request: () => BrowserBenchRequest;
+  readonly onLog: (line: string) => void;
+  readonly onResult: (body: string) => void;
+}
+
+/**
+ * Serves `site` at / and `modelDir` at /model/, GET and HEAD, single byte ranges (what the weight cache asks),
+ * cross-origin isolated (COOP/COEP: wllama's threads need SharedArrayBuffer). With `auto`, also /request.json
+ * and POST /log and /result.
+ */
+function startServer(site: string, modelDir: string | undefined, auto?: AutoPage): Promise<{ origin: string; close: () => Promise<void> }> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const rel = decodeURIComponent(url.pathname);
+    if (auto && req.method === 'POST' && (rel === '/log' || rel === '/result')) {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => {
+        if (body.length < 64 << 20) body += d;
+      });
+      req.on('end', () => {
+        res.writeHead(204).end();
+        if (rel === '/log') auto.onLog(body.slice(0, 4000));
+        else auto.onResult(body);
+      });
+      return;
+    }
+    if (auto && rel === '/request.json') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(auto.request()));
+      return;
+    }
     const [base, sub] = rel.startsWith('/model/') && modelDir ? [modelDir, rel.slice('/model/'.length)] : [site, rel === '/' ? 'index.html' : rel.slice(1)];
     const file = path.resolve(base, sub);
     if ((req.method !== 'GET' && req.method !== 'HEAD') || !file.startsWith(base + path.sep) || !existsSync(file) || !statSync(file).isFile()) {
@@ -132,6 +179,9 @@ function startServer(site: string, modelDir: string | undefined): Promise<{ orig
       'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
       'accept-ranges': 'bytes',
       'cache-control': 'no-store',
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-embedder-policy': 'require-corp',
+      'cross-origin-resource-policy': 'same-origin',
       etag: `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`,
       'last-modified': st.mtime.toUTCString(),
     };
@@ -175,8 +225,8 @@ function startServer(site: string, modelDir: string | undefined): Promise<{ orig
   });
 }
 
-/** Builds scripts/bench-browser/ (the page and the app's engine worker) into `outDir`. */
-async function buildPage(outDir: string): Promise<void> {
+/** Builds scripts/bench-browser/ (the page, the app's engine worker, wllama and its wasm) into `outDir`. */
+export async function buildPage(outDir: string): Promise<void> {
   const { build } = await import('vite');
   await build({
     configFile: false,
@@ -252,82 +302,168 @@ class HeapSampler {
   }
 }
 
+/** Brix's ratios to the peer, its load in seconds. */
+function peerResult(p: PeerOutcome | undefined, brix: BenchResult): BrowserPeerResult | undefined {
+  if (!p || !p.ok) return p;
+  return {
+    ...p,
+    loadSeconds: p.loadMs / 1000,
+    ratioPrefill: brix.prefillTokensPerSecond.median / p.prefillTokensPerSecond.median,
+    ratioDecode: brix.decodeTokensPerSecond.median / p.decodeTokensPerSecond.median,
+  };
+}
+
+/** What a driver gives back: the page's outcome, the peak JS heap where it can read it, the browser's version. */
+interface Driven {
+  readonly outcome: BrowserBenchOutcome;
+  readonly peakJsHeapBytes: number | null;
+  readonly version: string;
+  readonly executable: string;
+  readonly args: readonly string[];
+}
+
+/** Playwright's Chromium (or /usr/bin/chromium), the page driven over CDP, the heap sampled. */
+async function drivePlaywright(origin: string, req: BrowserBenchRequest, deadline: Deadline, log: (l: string) => void, closers: (() => Promise<void>)[]): Promise<Driven> {
+  const { chromium } = await import('@playwright/test');
+  const system = existsSync(SYSTEM_CHROMIUM);
+  log(`launching headless Chromium (${system ? SYSTEM_CHROMIUM : "Playwright's own build"})`);
+  const b: Browser = await deadline.run('launching Chromium', 120, chromium.launch({ ...(system ? { executablePath: SYSTEM_CHROMIUM } : {}), args: [...CHROMIUM_ARGS], timeout: 120_000 }));
+  // Closing can itself hang on a wedged GPU process: give it 30 s, the process exits anyway.
+  closers.push(() => Promise.race([b.close().catch(() => undefined), new Promise<void>((r) => setTimeout(r, 30_000).unref())]));
+  const page: Page = await b.newPage();
+  // A crash or an uncaught error ends the run at once instead of waiting for the deadline.
+  const broken = new Promise<never>((_, reject) => {
+    page.on('crash', () => reject(new BrowserBenchError('the page crashed')));
+    page.on('pageerror', (e) => reject(new BrowserBenchError(`uncaught error in the page: ${e.name}: ${e.message}`)));
+  });
+  broken.catch(() => undefined);
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') log(`[browser ${m.type()}] ${m.text()}`);
+  });
+  await page.exposeFunction('brixBenchLog', (line: string) => log(line));
+  await deadline.run('opening the bench page', 60, Promise.race([page.goto(`${origin}/`), broken]));
+  await deadline.run('waiting for the bench page', 60, Promise.race([page.waitForFunction(() => window.brixBench !== undefined), broken]));
+
+  const heap = new HeapSampler(await page.context().newCDPSession(page));
+  await heap.start();
+  closers.push(async () => heap.stop());
+  const outcome: BrowserBenchOutcome = await deadline.run(
+    'loading the model and running the benchmark in the page',
+    Infinity,
+    Promise.race([
+      page.evaluate((r) => {
+        const bench = window.brixBench;
+        if (!bench) throw new Error('the bench page did not start');
+        return bench.run(r);
+      }, req),
+      broken,
+    ]),
+  );
+  await heap.sample();
+  heap.stop();
+  return { outcome, peakJsHeapBytes: heap.failed || heap.peak === 0 ? null : heap.peak, version: b.version(), executable: system ? SYSTEM_CHROMIUM : 'playwright', args: CHROMIUM_ARGS };
+}
+
+/** A Chromium binary launched directly on `<origin>/?auto`: the page fetches its request and POSTs the outcome. */
+async function driveDirect(
+  chromiumPath: string,
+  flags: readonly string[],
+  origin: string,
+  result: Promise<string>,
+  logPath: string | undefined,
+  deadline: Deadline,
+  log: (l: string) => void,
+  closers: (() => Promise<void>)[],
+): Promise<Driven> {
+  const profile = mkdtempSync(path.join(os.tmpdir(), 'brix-bench-profile-'));
+  closers.push(async () => rmSync(profile, { recursive: true, force: true }));
+  const logFile = logPath ?? path.join(profile, 'chromium.log');
+  const args = [...flags, `--user-data-dir=${profile}`, `${origin}/?auto`];
+  log(`launching ${chromiumPath} ${flags.join(' ')} (its log: ${logFile})`);
+  const fd = openSync(logFile, 'w');
+  const child: ChildProcess = spawn(chromiumPath, args, { stdio: ['ignore', fd, fd], detached: true });
+  closers.push(async () => {
+    if (child.exitCode === null && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+  const exited = new Promise<never>((_, reject) => {
+    child.once('error', (e) => reject(new BrowserBenchError(`could not start ${chromiumPath}: ${e.message}`)));
+    child.once('exit', (code, signal) => {
+      const tail = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+      reject(new BrowserBenchError(`Chromium exited (code ${code}, signal ${signal}) before the page reported; the end of its log:\n${tail}`));
+    });
+  });
+  exited.catch(() => undefined);
+  const body = await deadline.run('loading the model and running the benchmark in the page', Infinity, Promise.race([result, exited]));
+  const outcome: BrowserBenchOutcome = JSON.parse(body);
+  const ua = outcome.ok ? outcome.userAgent : '';
+  const version = /Chrome\/([\d.]+)/.exec(ua)?.[1] ?? 'unknown';
+  return { outcome, peakJsHeapBytes: null, version, executable: chromiumPath, args: flags };
+}
+
 export async function runBrowserBench(o: BrowserBenchOptions): Promise<BrowserBenchResult> {
   const log = o.log ?? (() => undefined);
   const deadline = new Deadline(o.timeoutSeconds);
   const model = resolveModel(o.model);
-  const outDir = mkdtempSync(path.join(os.tmpdir(), 'brix-bench-browser-'));
-  let server: { origin: string; close: () => Promise<void> } | undefined;
-  let browser: Browser | undefined;
-  let heap: HeapSampler | undefined;
-  try {
+  const closers: (() => Promise<void>)[] = [];
+  let site: string;
+  if (o.pageDir !== undefined && existsSync(path.join(o.pageDir, 'index.html'))) {
+    site = path.resolve(o.pageDir);
+  } else {
+    site = mkdtempSync(path.join(os.tmpdir(), 'brix-bench-browser-'));
+    const built = site;
+    closers.push(async () => rmSync(built, { recursive: true, force: true }));
     log('building the bench page and the engine worker (vite build)');
-    await deadline.run('building the page (vite build)', 600, buildPage(outDir));
-    server = await startServer(outDir, 'dir' in model ? model.dir : undefined);
-    const modelUrl = 'url' in model ? model.url : `${server.origin}/model/${encodeURIComponent(model.file)}`;
-
-    const { chromium } = await import('@playwright/test');
-    const system = existsSync(SYSTEM_CHROMIUM);
-    log(`launching headless Chromium (${system ? SYSTEM_CHROMIUM : "Playwright's own build"})`);
-    const b = await deadline.run('launching Chromium', 120, chromium.launch({ ...(system ? { executablePath: SYSTEM_CHROMIUM } : {}), args: [...CHROMIUM_ARGS], timeout: 120_000 }));
-    browser = b;
-    const page: Page = await b.newPage();
-    // A crash or an uncaught error ends the run at once instead of waiting for the deadline.
-    const broken = new Promise<never>((_, reject) => {
-      page.on('crash', () => reject(new BrowserBenchError('the page crashed')));
-      page.on('pageerror', (e) => reject(new BrowserBenchError(`uncaught error in the page: ${e.name}: ${e.message}`)));
-    });
-    broken.catch(() => undefined);
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') log(`[browser ${m.type()}] ${m.text()}`);
-    });
-    await page.exposeFunction('brixBenchLog', (line: string) => log(line));
-    await deadline.run('opening the bench page', 60, Promise.race([page.goto(`${server.origin}/`), broken]));
-    await deadline.run('waiting for the bench page', 60, Promise.race([page.waitForFunction(() => window.brixBench !== undefined), broken]));
-
-    heap = new HeapSampler(await page.context().newCDPSession(page));
-    await heap.start();
-
-    const req: BrowserBenchRequest = {
-      modelUrl,
+    await deadline.run('building the page (vite build)', 600, buildPage(site));
+  }
+  try {
+    const modelDir = 'dir' in model ? model.dir : undefined;
+    const modelUrlAt = (origin: string): string => ('url' in model ? model.url : `${origin}/model/${encodeURIComponent(model.file)}`);
+    const request = (origin: string): BrowserBenchRequest => ({
+      modelUrl: modelUrlAt(origin),
       params: { promptTokens: o.promptTokens, genTokens: o.genTokens, runs: o.runs },
       contextSize: o.promptTokens + o.genTokens + 8,
-    };
-    const outcome: BrowserBenchOutcome = await deadline.run(
-      'loading the model and running the benchmark in the page',
-      Infinity,
-      Promise.race([
-        page.evaluate((r) => {
-          const bench = window.brixBench;
-          if (!bench) throw new Error('the bench page did not start');
-          return bench.run(r);
-        }, req),
-        broken,
-      ]),
-    );
-    await heap.sample();
-    heap.stop();
+      ...(o.peer ? { peer: o.peer } : {}),
+    });
+    let driven: Driven;
+    if (o.chromium !== undefined) {
+      let origin = '';
+      let onResult: (body: string) => void = () => undefined;
+      const result = new Promise<string>((r) => (onResult = r));
+      const server = await startServer(site, modelDir, { request: () => request(origin), onLog: log, onResult: (b) => onResult(b) });
+      origin = server.origin;
+      closers.push(server.close);
+      driven = await driveDirect(o.chromium, o.chromiumFlags ?? [...CHROMIUM_ARGS, '--headless'], origin, result, o.chromiumLog, deadline, log, closers);
+    } else {
+      const server = await startServer(site, modelDir);
+      closers.push(server.close);
+      driven = await drivePlaywright(server.origin, request(server.origin), deadline, log, closers);
+    }
+    const outcome = driven.outcome;
     if (!outcome.ok) throw new BrowserBenchError(`${outcome.error.name}: ${outcome.error.message}`);
     const result = benchResult(
-      { date: new Date().toISOString(), model: o.model, loadSeconds: outcome.loadMs / 1000, peakJsHeapBytes: heap.failed || heap.peak === 0 ? null : heap.peak },
+      { date: new Date().toISOString(), model: o.model, loadSeconds: outcome.loadMs / 1000, peakJsHeapBytes: driven.peakJsHeapBytes },
       outcome.measurement,
     );
+    const peer = peerResult(outcome.peer, result);
     return {
       ...result,
       browser: {
         name: 'chromium',
-        version: b.version(),
-        executable: system ? SYSTEM_CHROMIUM : 'playwright',
-        args: CHROMIUM_ARGS,
+        version: driven.version,
+        executable: driven.executable,
+        args: driven.args,
         userAgent: outcome.userAgent,
         load: 'cold: a fresh profile, so the load includes fetching into the weight cache (IndexedDB) from localhost, then the GPU upload',
       },
+      ...(peer ? { peer } : {}),
     };
   } finally {
-    heap?.stop();
-    // Closing can itself hang on a wedged GPU process: give it 30 s, the process exits anyway.
-    await Promise.race([browser?.close().catch(() => undefined), new Promise((r) => setTimeout(r, 30_000).unref())]);
-    await server?.close();
-    rmSync(outDir, { recursive: true, force: true });
+    for (const close of closers.reverse()) await close();
   }
 }

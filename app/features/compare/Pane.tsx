@@ -16,8 +16,9 @@ import { EngineErrorNotice } from './EngineErrorNotice.tsx';
 import { statsLine } from './statsLine.ts';
 import { btn, input } from './ui.ts';
 
-const GROUPS: readonly EngineKind[] = ['brix', 'webllm', 'openai'];
-const GROUP_LABEL: Record<EngineKind, string> = { brix: 'Brix (this tab, our engine)', webllm: 'WebLLM (this tab, downloads from the internet)', openai: 'Endpoints' };
+const GROUPS: readonly EngineKind[] = ['brix', 'wllama', 'webllm', 'openai'];
+const GROUP_LABEL: Record<EngineKind, string> = { brix: 'Brix (this tab, our engine)', wllama: 'wllama (llama.cpp in this tab, same files)',
+  webllm: 'WebLLM (this tab, downloads from the internet)', openai: 'Endpoints' };
 
 function ModelSelect({ pane, label }: { pane: PaneState; label: string }) {
   const options = useCompare((s) => s.options);

@@ -1,6 +1,6 @@
 /**
  * @file The compare view's store wired to the browser: Brix engines in workers of their own (models and
- * sources from the app store), WebLLM through its lazily loaded library, endpoints over fetch, the app's
+ * sources from the app store), WebLLM and wllama through their lazily loaded libraries, endpoints over fetch, the app's
  * sampling settings, the tally in IndexedDB, endpoint settings in localStorage, and the adapter probe shared
  * with the rest of the app. `useCompare(selector)` is the hook components use.
  */
@@ -8,6 +8,8 @@ import { useStore } from 'zustand';
 import { appStore, endpointEngines, endpointsStore, engineRegistry, loadOptions, resolveSource, webllmEngines } from '../../appStore.ts';
 import { startEngineWorker } from '../../lib/engineClient.ts';
 import { brixProvider } from '../../engines/brix.ts';
+import { wllamaProvider } from '../../engines/wllama.ts';
+import { createWllama } from '../../engines/wllamaBrowser.ts';
 import { deviceMemoryGb } from '../models/fit.ts';
 import { samplingFor, useSettingsStore } from '../settings/store.ts';
 import { createCompareStore, type CompareState } from './compareStore.ts';
@@ -22,6 +24,27 @@ export const compareStore = createCompareStore({
       entries: () => appStore.getState().models,
       // The chat's load options: a model loaded by either page is the same engine (engineRegistry).
       loadOptions,
+    }),
+    // The same GGUFs as Brix, through llama.cpp in wasm: WebGPU on a real GPU, its wasm CPU path on a software
+    // adapter (there it is the faster engine; the picker's note says so).
+    wllamaProvider({
+      create: createWllama,
+      adapter: async () => {
+        await appStore.getState().probeGpu();
+        const g = appStore.getState().gpu;
+        return g.kind === 'ok' ? { webgpu: true, software: g.info.isFallbackAdapter } : { webgpu: false, software: true };
+      },
+      entries: () => appStore.getState().models,
+      sourceOf: async (entry) => {
+        if (entry.file) return { kind: 'blobs', blobs: [entry.file] };
+        const r = await resolveSource(entry);
+        return r.source.kind === 'url' ? { kind: 'url', url: new URL(r.source.url, location.href).href } : undefined;
+      },
+      contextSize: () => {
+        const n = useSettingsStore.getState().contextSize;
+        return n > 0 ? n : 2048;
+      },
+      now: () => performance.now(),
     }),
     webllmEngines,
     endpointEngines,
