@@ -6,10 +6,11 @@ import { fitAlongside, type LoadedModel, type MemoryVerdict } from '../features/
 import type { GpuProbe } from '../features/models/fit.ts';
 import type { EngineKind, ModelOption } from './types.ts';
 
-export const ENGINE_GROUPS: readonly EngineKind[] = ['brix', 'webllm', 'openai'];
+export const ENGINE_GROUPS: readonly EngineKind[] = ['brix', 'wllama', 'webllm', 'openai'];
 
 export const ENGINE_GROUP_LABEL: Record<EngineKind, string> = {
   brix: 'Brix (this tab, our engine)',
+  wllama: 'wllama (llama.cpp in this tab)',
   webllm: 'WebLLM (this tab, downloads from the internet)',
   openai: 'Endpoints',
 };
