@@ -65,7 +65,7 @@ export async function loadNodeEngine(
   runner?: Omit<GpuRunnerOptions, 'contextSize'>,
 ): Promise<{ engine: BrixEngine; info: ModelInfo }> {
   const deps: EngineDeps = runner
-    ? { ...nodeEngineDeps, createRunner: (gpu, model, hp, opts, onProgress, signal) => createGpuRunner(gpu, model, hp, { ...runner, ...opts }, onProgress, signal) }
+    ? { ...nodeEngineDeps, createRunner: (a) => createGpuRunner({ ...a, options: { ...runner, ...a.options } }) }
     : nodeEngineDeps;
   const engine = new BrixEngine(deps);
   const source = /^https?:\/\//.test(modelPath) ? { kind: 'url' as const, url: modelPath } : { kind: 'path' as const, path: modelPath };

@@ -12,7 +12,7 @@ import { GpuDeviceLostError } from '../gpu/device.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import type { ByteSource } from '../gguf/byteSource.ts';
 import { openGgufModel, type GgufModel } from '../gguf/model.ts';
-import { describeModel, type ModelHParams } from '../gguf/arch.ts';
+import { describeModel, type ModelConfig } from '../gguf/arch.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { tokenizerSpecFromMetadata } from '../tokenizer/fromGguf.ts';
 import { StreamingDecoder } from '../tokenizer/streaming.ts';
@@ -31,7 +31,7 @@ import type {
   FinishReason,
 } from '../protocol.ts';
 import type { Engine } from './types.ts';
-import type { Runner } from './runner.ts';
+import type { CreateRunnerArgs, Runner } from './runner.ts';
 import { StopStringFilter, commonPrefix } from './textStream.ts';
 import { activeWeightBytes, measureBench, type BenchMeasurement, type BenchParams, type BenchRun } from '../bench/bench.ts';
 import { measureReadBandwidth } from '../bench/timing.ts';
@@ -47,14 +47,7 @@ export interface EngineDeps {
   readonly acquireGpu: () => Promise<GpuContext>;
   readonly openSource: (source: ModelSource, onProgress: (p: LoadProgress) => void, signal?: AbortSignal) => Promise<OpenedSource>;
   /** Builds the GPU runner (gpuRunner.ts); injected so the loop can be tested with a fake. */
-  readonly createRunner: (
-    gpu: GpuContext,
-    model: GgufModel,
-    hp: ModelHParams,
-    opts: { contextSize?: number; activations?: ActivationPrecision },
-    onProgress: (p: LoadProgress) => void,
-    signal?: AbortSignal,
-  ) => Promise<Runner>;
+  readonly createRunner: (args: CreateRunnerArgs) => Promise<Runner>;
   readonly now?: () => number;
 }
 
@@ -125,7 +118,7 @@ export class BrixEngine implements Engine {
     try {
       // activations only when asked: a host's own runner options (Node's loadNodeEngine) must not be overridden.
       const runnerOpts = options.activations ? { contextSize: options.contextSize, activations: options.activations } : { contextSize: options.contextSize };
-      runner = await this.deps.createRunner(gpu, model, hp, runnerOpts, progress, signal);
+      runner = await this.deps.createRunner({ gpu, model, config: hp, options: runnerOpts, onProgress: progress, signal });
     } catch (e) {
       gpu.device.destroy();
       throw e;
@@ -135,11 +128,11 @@ export class BrixEngine implements Engine {
       name: model.metadata.optString('general.name') ?? opened.first.name,
       architecture: hp.arch,
       nParams,
-      nLayer: hp.n_layer,
-      nExpert: hp.n_expert,
-      nExpertUsed: hp.n_expert_used,
+      nLayer: hp.nLayer,
+      nExpert: hp.nExpert,
+      nExpertUsed: hp.nExpertUsed,
       contextSize: runner.nCtx,
-      vocabSize: hp.n_vocab,
+      vocabSize: hp.nVocab,
       fileBytes: model.tensorBytes,
       gpuBytes: runner.gpuBytes,
     };
@@ -217,7 +210,7 @@ export class BrixEngine implements Engine {
       }
       let next: number;
       try {
-        next = await l.runner.evalAndSample(pending, pos, sampling, generated.length, recent, signal, generated.length + 1 < s.maxTokens);
+        next = await l.runner.evalAndSample(pending, pos, { sampling, step: generated.length, recent, signal, next: generated.length + 1 < s.maxTokens });
       } catch (e) {
         // Aborted between prompt chunks: the cache is good up to `pos` (l.cached), nothing was generated.
         if (e instanceof AbortError && signal?.aborted) {
