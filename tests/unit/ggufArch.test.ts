@@ -113,7 +113,7 @@ describe('describeModel errors', () => {
     await expectCodeAsync(
       fileFrom({ arch: 'dbrx', ...base, experts: 4, expertsUsed: 2 }, { kvs: (k) => k.filter((e) => e.key !== 'dbrx.attention.clamp_kqv') }),
       'missing-metadata',
-      /dbrx\.attention\.clampKqv/,
+      /dbrx\.attention\.clamp_kqv/,
     );
     await expectCodeAsync(
       fileFrom({ arch: 'olmoe', ...base, kvHeads: 4, experts: 4, expertsUsed: 2 }, { kvs: (k) => k.filter((e) => e.key !== 'olmoe.expert_count') }),
@@ -163,7 +163,7 @@ describe('real model', () => {
     const hp = describeModel(await openGgufModel(arrayBufferSource(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), 'demo')));
     expect(hp).toMatchObject({
       arch: 'dbrx', nVocab: 32064, nEmbd: 256, nLayer: 4, nHead: 8, nHeadKv: 2, headDim: 32, nFf: 256,
-      nExpert: 16, nExpertUsed: 4, ctx: 2048, rope_base: 10000, rope_type: 'neox', norm: 'layernorm', clampKqv: 8,
+      nExpert: 16, nExpertUsed: 4, nCtxTrain: 2048, rope: { style: 'neox', nRot: 32, freqBase: 10000, freqScale: 1 }, norm: 'layer', clampKqv: 8,
       tiedOutput: false, fusedQkv: true,
     });
     expect(hp.normEps).toBeCloseTo(1e-5, 9);
