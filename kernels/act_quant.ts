@@ -7,8 +7,7 @@
 import source from './act_quant.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
-import { GgmlTypeId, type GpuWeightType } from './lib/weights.ts';
-import { ggmlRoundingOf, type GgmlRounding } from '../workers/model/reference/ggmlRounding.ts';
+import { WEIGHT_TYPES, Q8_WEIGHT_TYPES, isQ8WeightType, type GgmlRounding, type GpuWeightType, type Q8ScaleBlock, type Q8WeightType } from './lib/weightTypes.ts';
 
 export const ACT_QUANT_PARAMS = [
   ['n', 'u32'],
@@ -16,16 +15,8 @@ export const ACT_QUANT_PARAMS = [
   ['stride', 'u32'],
 ] as const;
 
-/** Elements per scale: 256 (ggml's Q8_K) or 32 (Q8_0). */
-export type Q8ScaleBlock = 32 | 256;
-
-/** Weight types the int8 matvec decodes, and the activation rounding each pairs with (ggml's vec_dot_type). */
-export const Q8_WEIGHT_TYPES = { Q4_K: 256, Q8_0: 32 } as const satisfies Partial<Record<GpuWeightType, Q8ScaleBlock>>;
-export type Q8WeightType = keyof typeof Q8_WEIGHT_TYPES;
-
-export function isQ8WeightType(type: GpuWeightType): type is Q8WeightType {
-  return type in Q8_WEIGHT_TYPES;
-}
+// The int8 weight types and their activation scale blocks are the type table's (lib/weightTypes.ts).
+export { Q8_WEIGHT_TYPES, isQ8WeightType, type Q8ScaleBlock, type Q8WeightType };
 
 /** Int8 activations: `n` values in act_quant.wgsl's layout (q words, then one aux vec4 per 32 elements). */
 export interface Q8Activations {
@@ -84,9 +75,9 @@ export function quantizeActivations(ctx: KernelContext, a: ActQuantArgs): Dispat
 
 export type { GgmlRounding };
 
-/** ggml-cpu's rounding of a product's input for this weight type (ggmlRoundingOf); undefined: plain f32. */
+/** ggml-cpu's rounding of a product's input for this weight type (the type table's); undefined: plain f32. */
 export function ggmlRoundingFor(type: GpuWeightType): GgmlRounding | undefined {
-  return ggmlRoundingOf(GgmlTypeId[type]);
+  return WEIGHT_TYPES[type].rounding;
 }
 
 export interface RoundActivationsArgs {

@@ -10,64 +10,21 @@
  */
 import { check, writeBytes, type KernelContext } from './context.ts';
 
-/** GGML type ids of the types the kernels read. */
-export const GgmlTypeId = {
-  F32: 0,
-  F16: 1,
-  Q4_0: 2,
-  Q4_1: 3,
-  Q5_0: 6,
-  Q5_1: 7,
-  Q8_0: 8,
-  Q2_K: 10,
-  Q3_K: 11,
-  Q4_K: 12,
-  Q5_K: 13,
-  Q6_K: 14,
-  IQ4_NL: 20,
-  IQ4_XS: 23,
-  BF16: 30,
-  MXFP4: 39,
-} as const;
-export type GpuWeightType = keyof typeof GgmlTypeId;
+import { WEIGHT_TYPES, weightTypeOf, type BlockLayout, type GpuWeightType } from './weightTypes.ts';
 
-export interface BlockLayout {
-  /** Elements per block. */
-  readonly elems: number;
-  /** Bytes per block in GGUF. */
-  readonly bytes: number;
-  /** Bytes per block on the GPU (multiple of 4). */
-  readonly gpuBytes: number;
-  /** Byte offset in the GGUF block where padding is inserted (== bytes: padding at the end). */
-  readonly padAt: number;
-}
+export type { BlockLayout, GpuWeightType };
 
-const L = (elems: number, bytes: number, gpuBytes: number, padAt = bytes): BlockLayout => ({ elems, bytes, gpuBytes, padAt });
+/** GGML type ids by name (from the type table, weightTypes.ts). */
+export const GgmlTypeId = Object.fromEntries(
+  (Object.keys(WEIGHT_TYPES) as GpuWeightType[]).map((k) => [k, WEIGHT_TYPES[k].id]),
+) as { readonly [K in GpuWeightType]: (typeof WEIGHT_TYPES)[K]['id'] };
 
-export const BLOCK_LAYOUT: Readonly<Record<GpuWeightType, BlockLayout>> = {
-  F32: L(1, 4, 4),
-  // F16/BF16 rows are padded as a whole (see rowStride); a "block" is one element.
-  F16: L(1, 2, 2),
-  BF16: L(1, 2, 2),
-  Q4_0: L(32, 18, 20, 2),
-  Q4_1: L(32, 20, 20),
-  Q5_0: L(32, 22, 24, 2),
-  Q5_1: L(32, 24, 24),
-  Q8_0: L(32, 34, 36, 2),
-  Q2_K: L(256, 84, 84),
-  Q3_K: L(256, 110, 112),
-  Q4_K: L(256, 144, 144),
-  Q5_K: L(256, 176, 176),
-  Q6_K: L(256, 210, 212),
-  IQ4_NL: L(32, 18, 20, 2),
-  IQ4_XS: L(256, 136, 136),
-  MXFP4: L(32, 17, 20, 1),
-};
+/** GGUF block and GPU padding per type (from the type table). */
+export const BLOCK_LAYOUT = Object.fromEntries(
+  (Object.keys(WEIGHT_TYPES) as GpuWeightType[]).map((k) => [k, WEIGHT_TYPES[k].layout]),
+) as Readonly<Record<GpuWeightType, BlockLayout>>;
 
-export function typeName(id: number): GpuWeightType | undefined {
-  for (const [k, v] of Object.entries(GgmlTypeId)) if (v === id) return k as GpuWeightType;
-  return undefined;
-}
+export const typeName = weightTypeOf;
 
 /** Bytes of one row on the GPU (padded to 4). */
 export function gpuRowStride(type: GpuWeightType, rowElems: number): number {

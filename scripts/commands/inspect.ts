@@ -4,7 +4,7 @@
  * multi-GB files. `--json` prints the same as one object.
  */
 import { requireString, type CliCommand } from '../cliTypes.ts';
-import { describeModel, expectedTensors, type ModelHParams } from '../../workers/gguf/arch.ts';
+import { describeModel, expectedTensors, type ModelConfig } from '../../workers/gguf/arch.ts';
 import { BLOCK_LAYOUT, typeName } from '../../kernels/lib/weights.ts';
 import { GgufError } from '../../workers/gguf/errors.ts';
 import { ggmlTypeName } from '../../workers/gguf/ggmlTypes.ts';
@@ -33,7 +33,7 @@ function short(v: GgufValue): string {
 export interface InspectReport {
   files: { name: string; size: number; version: number; tensors: number; dataOffset: number }[];
   architecture: string | undefined;
-  hparams: ModelHParams | undefined;
+  hparams: ModelConfig | undefined;
   problem: string | undefined;
   /** Tensors the architecture does not have (a block past block_count, an unknown name) or of a type it cannot hold. */
   warnings: string[];
@@ -51,7 +51,7 @@ const VECTOR_TYPES = new Set(['F32', 'F16', 'BF16']);
  * blocks past block_count, which nothing would read), vectors (norms, biases) not in a float type, and types
  * Brix has no kernels for.
  */
-function tensorWarnings(model: GgufModel, hp: ModelHParams | undefined): string[] {
+function tensorWarnings(model: GgufModel, hp: ModelConfig | undefined): string[] {
   const out: string[] = [];
   const expected = hp ? new Map(expectedTensors(hp).map((e) => [e.name, e])) : undefined;
   for (const t of model.tensors) {
@@ -59,8 +59,8 @@ function tensorWarnings(model: GgufModel, hp: ModelHParams | undefined): string[
     if (expected && !expected.has(t.name)) {
       const blk = /^blk\.(\d+)\./.exec(t.name);
       out.push(
-        blk && hp && Number(blk[1]) >= hp.n_layer
-          ? `tensor '${t.name}' is in block ${blk[1]}, beyond block_count ${hp.n_layer}`
+        blk && hp && Number(blk[1]) >= hp.nLayer
+          ? `tensor '${t.name}' is in block ${blk[1]}, beyond block_count ${hp.nLayer}`
           : `tensor '${t.name}' is not one ${hp?.arch ?? 'this architecture'} has`,
       );
     }
@@ -72,7 +72,7 @@ function tensorWarnings(model: GgufModel, hp: ModelHParams | undefined): string[
 }
 
 export function inspectModel(model: GgufModel): InspectReport {
-  let hparams: ModelHParams | undefined;
+  let hparams: ModelConfig | undefined;
   let problem: string | undefined;
   try {
     hparams = describeModel(model);
@@ -119,22 +119,23 @@ export function formatReport(r: InspectReport): string {
   const h = r.hparams;
   if (h) {
     lines.push(
-      `  layers ${h.n_layer}, embd ${h.n_embd}, vocab ${h.n_vocab}, context ${h.ctx}`,
-      `  attention: ${h.n_head} heads, ${h.n_head_kv} kv heads, head ${h.head_dim}, rope ${h.rope_type} base ${f32(h.rope_base)} dims ${h.n_rot}` +
-        (h.fused_qkv ? ', fused qkv' : '') +
-        (h.clamp_kqv ? `, clamp ±${h.clamp_kqv}` : '') +
-        (h.qk_norm !== 'none' ? `, qk-norm ${h.qk_norm}` : '') +
-        (h.qkv_bias ? ', qkv bias' : ''),
-      `  norm ${h.norm} eps ${f32(h.norm_eps)}; ` +
-        (h.n_expert > 0
-          ? `MoE ${h.n_expert} experts × ff ${h.n_ff}, top-${h.n_expert_used} softmax${h.gating.renorm ? ' + renorm' : ''}` +
-            (h.n_ff_shexp ? `, shared expert ff ${h.n_ff_shexp}${h.shared_expert_gate ? ' (sigmoid gate)' : ''}` : '')
-          : `dense ff ${h.n_ff}`) +
-        (h.tied_embeddings ? '; tied embeddings' : ''),
+      `  layers ${h.nLayer}, embd ${h.nEmbd}, vocab ${h.nVocab}, context ${h.nCtxTrain}`,
+      `  attention: ${h.nHead} heads, ${h.nHeadKv} kv heads, head ${h.headDim}, rope ${h.rope.style} base ${f32(h.rope.freqBase)} dims ${h.rope.nRot}${h.rope.freqScale !== 1 ? ` scale ${f32(h.rope.freqScale)}` : ''}` +
+        (h.fusedQkv ? ', fused qkv' : '') +
+        (h.clampKqv ? `, clamp ±${h.clampKqv}` : '') +
+        (h.qkNorm !== 'none' ? `, qk-norm ${h.qkNorm}` : '') +
+        (h.qkvBias ? ', qkv bias' : ''),
+      `  norm ${h.norm} eps ${f32(h.normEps)}; ` +
+        (h.nExpert > 0
+          ? `MoE ${h.nExpert} experts × ff ${h.nFf}, top-${h.nExpertUsed} softmax${h.normTopK ? ' + renorm' : ''}` +
+            (h.nFfShexp ? `, shared expert ff ${h.nFfShexp}${h.sharedExpertGated ? ' (sigmoid gate)' : ''}` : '')
+          : `dense ff ${h.nFf}`) +
+        (h.tiedOutput ? '; tied embeddings' : ''),
     );
-    if (h.granite) {
-      const g = h.granite;
-      lines.push(`  granite scales: embedding ×${f32(g.embedding)}, attention ${f32(g.attention)}, residual ×${f32(g.residual)}, logits ÷${f32(g.logit)}`);
+    if (h.embeddingScale !== 1 || h.residualScale !== 1 || h.logitScale !== 1) {
+      lines.push(
+        `  scales: embedding ×${f32(h.embeddingScale)}, attention ${f32(h.attentionScale)}, residual ×${f32(h.residualScale)}, logits ÷${f32(h.logitScale)}`,
+      );
     }
   }
   lines.push('', 'tensor types:');

@@ -15,7 +15,7 @@ import {
   QUANT_RECIPES,
   resolveConfig,
   writeModel,
-  type ModelConfig,
+  type ModelSpec,
   type PresetName,
   type QuantRecipe,
   type VocabChoice,
@@ -44,9 +44,9 @@ const PRESET_TILE_ABOVE = 1 << 16;
 const TILE_MIN_PARAMS = 256e6;
 
 /** Flags override the preset; absent flags leave preset (or default) values. */
-export function configFromFlags(flags: FlagValues): ModelConfig {
+export function configFromFlags(flags: FlagValues): ModelSpec {
   const presetName = flagString(flags, 'preset');
-  let base: Partial<ModelConfig> = {};
+  let base: Partial<ModelSpec> = {};
   if (presetName !== undefined) {
     if (!isPreset(presetName)) throw new UsageError(`--preset must be one of ${PRESET_NAMES.join(', ')}, got '${presetName}'`);
     base = { ...PRESETS[presetName], name: `brix-synthetic-${presetName}` };
@@ -57,7 +57,7 @@ export function configFromFlags(flags: FlagValues): ModelConfig {
     if (base.arch !== undefined && base.arch !== arch) throw new UsageError(`--preset ${presetName} is a ${base.arch} model; drop --arch ${arch}`);
     base.arch = arch;
   }
-  const num: [string, keyof ModelConfig][] = [
+  const num: [string, keyof ModelSpec][] = [
     ['layers', 'layers'],
     ['embd', 'embd'],
     ['heads', 'heads'],
@@ -71,7 +71,7 @@ export function configFromFlags(flags: FlagValues): ModelConfig {
     ['rope-base', 'ropeBase'],
     ['router-scale', 'routerScale'],
   ];
-  const over: Partial<ModelConfig> = {};
+  const over: Partial<ModelSpec> = {};
   for (const [flag, key] of num) {
     const v = flagNumber(flags, flag);
     if (v === undefined) continue;
@@ -157,10 +157,10 @@ export const command: CliCommand = {
     io.out(
       [
         `wrote ${out}: ${fmtBytes(size)}, ${plan.tensors.length} tensors, ${(params / 1e6).toFixed(2)}M parameters, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-        `  ${hp.arch}: ${hp.n_layer} layers, embd ${hp.n_embd}, heads ${hp.n_head}/${hp.n_head_kv} (head ${hp.head_dim}), ff ${hp.n_ff}` +
-          (hp.n_expert > 0 ? `, experts ${hp.n_expert} top-${hp.n_expert_used}` : ', dense') +
-          (hp.n_ff_shexp > 0 ? `, shared ff ${hp.n_ff_shexp}` : '') +
-          `, vocab ${hp.n_vocab}${hp.tied_embeddings ? ' (tied)' : ''}`,
+        `  ${hp.arch}: ${hp.nLayer} layers, embd ${hp.nEmbd}, heads ${hp.nHead}/${hp.nHeadKv} (head ${hp.headDim}), ff ${hp.nFf}` +
+          (hp.nExpert > 0 ? `, experts ${hp.nExpert} top-${hp.nExpertUsed}` : ', dense') +
+          (hp.nFfShexp > 0 ? `, shared ff ${hp.nFfShexp}` : '') +
+          `, vocab ${hp.nVocab}${hp.tiedOutput ? ' (tied)' : ''}`,
         `  quant ${quantFlag}, seed ${seed}, router scale ×${cfg.routerScale}: ` +
           [...hist.entries()].map(([t, h]) => `${t} ×${h.n} (${fmtBytes(h.bytes)})`).join(', '),
         '',

@@ -28,12 +28,12 @@ export const command: CliCommand = {
     try {
       const { runner } = engine.internals;
       if (!runner.profileDecode) throw new UsageError('profile: this runner cannot profile');
-      const prompt = Array.from({ length: pos }, (_, i) => (i * 7919 + 13) % runner.hp.n_vocab);
-      let tok = await runner.evalAndSample(prompt, 0, GREEDY, 0, [], undefined, true);
+      const prompt = Array.from({ length: pos }, (_, i) => (i * 7919 + 13) % runner.config.nVocab);
+      let tok = await runner.evalAndSample(prompt, 0, { sampling: GREEDY, step: 0, next: true });
       // Wall time of ordinary decoding right after the prompt (steps submitted ahead).
       const n = 32;
       const t0 = performance.now();
-      for (let i = 0; i < n; i++) tok = await runner.evalAndSample([tok], pos + i, GREEDY, i + 1, [], undefined, i + 1 < n);
+      for (let i = 0; i < n; i++) tok = await runner.evalAndSample([tok], pos + i, { sampling: GREEDY, step: i + 1, next: i + 1 < n });
       const wallMs = (performance.now() - t0) / n;
       let best: readonly DispatchTime[] | undefined;
       for (let r = 0; r < 3; r++) {

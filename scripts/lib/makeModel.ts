@@ -11,10 +11,10 @@
  */
 import {
   expectedTensors,
-  readHParams,
+  readModelConfig,
   SUPPORTED_ARCHS,
   type ModelArch,
-  type ModelHParams,
+  type ModelConfig,
 } from '../../workers/gguf/arch.ts';
 import { GgufError } from '../../workers/gguf/errors.ts';
 import { GgmlType, ggmlTypeInfo, tensorBytes, type GgmlType as GgmlTypeId } from '../../workers/gguf/ggmlTypes.ts';
@@ -40,7 +40,7 @@ export interface GraniteMultipliers {
   logit: number;
 }
 
-export interface ModelConfig {
+export interface ModelSpec {
   arch: ModelArch;
   name: string;
   layers: number;
@@ -69,7 +69,7 @@ export interface ModelConfig {
   routerScale: number;
 }
 
-const DEFAULTS: Record<ModelArch, Partial<ModelConfig>> = {
+const DEFAULTS: Record<ModelArch, Partial<ModelSpec>> = {
   dbrx: { normEps: 1e-5, clampKqv: 8, ropeBase: 500000, tied: false },
   llama: { normEps: 1e-5, ropeBase: 10000, tied: false },
   qwen2moe: { normEps: 1e-6, ropeBase: 1000000, tied: false },
@@ -84,7 +84,7 @@ const DEFAULTS: Record<ModelArch, Partial<ModelConfig>> = {
 };
 
 /** Real model shapes (HF config.json of each). The vocabulary is ours (cl100k-based) at the real size. */
-export const PRESETS: Record<PresetName, Partial<ModelConfig>> = {
+export const PRESETS: Record<PresetName, Partial<ModelSpec>> = {
   // allenai/OLMoE-1B-7B-0924
   'olmoe-1b-7b': {
     arch: 'olmoe', layers: 16, embd: 2048, heads: 16, kvHeads: 16, ff: 1024, experts: 64, expertsUsed: 8,
@@ -110,7 +110,7 @@ export const PRESETS: Record<PresetName, Partial<ModelConfig>> = {
 };
 
 /** Fills in defaults and validates; `partial` holds preset values overridden by explicit flags. */
-export function resolveConfig(partial: Partial<ModelConfig>): ModelConfig {
+export function resolveConfig(partial: Partial<ModelSpec>): ModelSpec {
   const arch = partial.arch;
   if (arch === undefined) throw new MakeModelError(`--arch is required (one of ${SUPPORTED_ARCHS.join(', ')})`);
   const d = { ...DEFAULTS[arch], ...partial };
@@ -124,7 +124,7 @@ export function resolveConfig(partial: Partial<ModelConfig>): ModelConfig {
   const experts = d.experts ?? (arch === 'llama' || arch === 'granitemoe' ? 0 : undefined);
   if (experts === undefined) throw new MakeModelError(`--experts is required for --arch ${arch}`);
   const ff = need('ff');
-  const cfg: ModelConfig = {
+  const cfg: ModelSpec = {
     arch,
     name: d.name ?? `brix-synthetic-${arch}`,
     layers: need('layers'),
@@ -149,7 +149,7 @@ export function resolveConfig(partial: Partial<ModelConfig>): ModelConfig {
   return cfg;
 }
 
-function validateConfig(c: ModelConfig): void {
+function validateConfig(c: ModelSpec): void {
   const pos = (name: string, v: number, min = 1): void => {
     if (!Number.isInteger(v) || v < min) throw new MakeModelError(`--${name} must be an integer ≥ ${min}, got ${v}`);
   };
@@ -205,7 +205,7 @@ const FILE_TYPE: Record<QuantRecipe, number> = {
   f32: 0, f16: 1, q4_0: 2, q8_0: 7, q2_k: 10, q3_k: 11, q4_k: 14, q5_k: 16, q6_k: 18, 'mixed-q2_k': 10, 'mixed-q3_k_m': 12, 'mixed-q4_k_m': 15,
 };
 
-export function modelMetadata(c: ModelConfig, quant: QuantRecipe, vocab: VocabSpec): GgufKv[] {
+export function modelMetadata(c: ModelSpec, quant: QuantRecipe, vocab: VocabSpec): GgufKv[] {
   const a = c.arch;
   const k = (s: string): string => `${a}.${s}`;
   const out: GgufKv[] = [
@@ -315,7 +315,7 @@ function fallback(type: GgmlTypeId, ne0: number): GgmlTypeId {
 export function tensorTypeFor(
   name: string,
   dims: readonly number[],
-  c: Pick<ModelConfig, 'layers' | 'experts' | 'tied'> & Partial<Pick<ModelConfig, 'heads' | 'kvHeads'>>,
+  c: Pick<ModelSpec, 'layers' | 'experts' | 'tied'> & Partial<Pick<ModelSpec, 'heads' | 'kvHeads'>>,
   quant: QuantRecipe,
 ): GgmlTypeId {
   if (dims.length < 2 || name.endsWith('_norm.weight') || name.includes('ffn_gate_inp')) return GgmlType.F32;
@@ -349,7 +349,7 @@ export function tensorTypeFor(
 function mixedLowBit(
   name: string,
   i: number,
-  c: Pick<ModelConfig, 'layers' | 'experts'> & Partial<Pick<ModelConfig, 'heads' | 'kvHeads'>>,
+  c: Pick<ModelSpec, 'layers' | 'experts'> & Partial<Pick<ModelSpec, 'heads' | 'kvHeads'>>,
   quant: 'mixed-q2_k' | 'mixed-q3_k_m',
 ): GgmlTypeId {
   const q2 = quant === 'mixed-q2_k';
@@ -374,14 +374,14 @@ export interface PlannedTensor extends GgufTensorSpec {
 }
 
 export interface ModelPlan {
-  readonly config: ModelConfig;
+  readonly config: ModelSpec;
   readonly quant: QuantRecipe;
-  readonly hparams: ModelHParams;
+  readonly hparams: ModelConfig;
   readonly metadata: GgufKv[];
   readonly tensors: PlannedTensor[];
 }
 
-function initFor(name: string, dims: readonly number[], c: ModelConfig): TensorInit {
+function initFor(name: string, dims: readonly number[], c: ModelSpec): TensorInit {
   if (name.endsWith('_norm.weight')) return { kind: 'norm' };
   const fanIn = dims[0];
   const std1 = Math.sqrt(3 / fanIn); // uniform bound with variance 1/fan_in
@@ -390,10 +390,10 @@ function initFor(name: string, dims: readonly number[], c: ModelConfig): TensorI
   return { kind: 'uniform', bound: std1 };
 }
 
-export function planModel(c: ModelConfig, quant: QuantRecipe, vocab: VocabSpec = makeVocab(c.vocab)): ModelPlan {
+export function planModel(c: ModelSpec, quant: QuantRecipe, vocab: VocabSpec = makeVocab(c.vocab)): ModelPlan {
   const metadata = modelMetadata(c, quant, vocab);
   // Derive the hyper-parameters exactly as a reader would, then ask arch.ts which tensors that implies.
-  const hparams = readHParams(new GgufMetadata(metadata), c.tied ? [] : [{ name: 'output.weight', dims: [c.embd, vocab.tokens.length] }]);
+  const hparams = readModelConfig(new GgufMetadata(metadata), c.tied ? [] : [{ name: 'output.weight', dims: [c.embd, vocab.tokens.length] }]);
   const tensors = expectedTensors(hparams)
     .filter((t) => !t.optional || t.name === 'output.weight')
     .map((t) => ({ name: t.name, dims: [...t.dims], type: tensorTypeFor(t.name, t.dims, c, quant), init: initFor(t.name, t.dims, c) }));
@@ -493,7 +493,7 @@ export async function writeModel(
 }
 
 /** In-memory model, for tests and small fixtures. */
-export async function makeModelBytes(c: ModelConfig, quant: QuantRecipe, seed: number): Promise<Uint8Array> {
+export async function makeModelBytes(c: ModelSpec, quant: QuantRecipe, seed: number): Promise<Uint8Array> {
   const plan = planModel(c, quant);
   const chunks: Uint8Array[] = [];
   const size = await writeModel(plan, { write: async (b) => void chunks.push(b.slice()) }, seed);

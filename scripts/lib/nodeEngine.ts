@@ -80,7 +80,7 @@ export async function loadNodeEngine(
   runner?: Omit<GpuRunnerOptions, 'contextSize'>,
 ): Promise<{ engine: BrixEngine; info: ModelInfo }> {
   let deps: EngineDeps = runner
-    ? { ...nodeEngineDeps, createRunner: (gpu, m, hp, opts, onProgress, signal) => createGpuRunner(gpu, m, hp, { ...runner, ...opts }, onProgress, signal) }
+    ? { ...nodeEngineDeps, createRunner: (a) => createGpuRunner({ ...a, options: { ...runner, ...a.options } }) }
     : nodeEngineDeps;
   // A ByteSource goes through the same open path as a file: the engine only ever sees `first`.
   if (typeof model !== 'string') deps = { ...deps, openSource: () => Promise.resolve({ first: model }) };

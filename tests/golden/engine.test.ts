@@ -16,7 +16,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNodeEngine } from '../../scripts/lib/nodeEngine.ts';
 import { openModelFile } from '../../scripts/lib/nodeSource.ts';
-import { resolveConfig, makeModelBytes, type ModelConfig, type QuantRecipe } from '../../scripts/lib/makeModel.ts';
+import { resolveConfig, makeModelBytes, type ModelSpec, type QuantRecipe } from '../../scripts/lib/makeModel.ts';
 import { ReferenceModel, referenceLogits } from '../../workers/model/reference/referenceModel.ts';
 import { argmax } from '../../workers/model/reference/ops.ts';
 import type { BrixEngine } from '../../workers/engine/engine.ts';
@@ -30,7 +30,7 @@ async function greedy(runner: Runner, prompt: readonly number[], n: number, eog:
   let pending = [...prompt];
   let pos = 0;
   while (out.length < n) {
-    const next = await runner.evalAndSample(pending, pos, GREEDY, out.length, []);
+    const next = await runner.evalAndSample(pending, pos, { sampling: GREEDY, step: out.length });
     pos += pending.length;
     out.push(next); // the reference continuations include their end token
     if (eog.has(next)) break;
@@ -77,7 +77,7 @@ for (const demo of demoModels()) {
         let pending: readonly number[] = prompt;
         let pos = 0;
         for (let i = 0; i < n; i++) {
-          const id = await runner.evalAndSample(pending, pos, s, i, [], undefined, ahead && i + 1 < n);
+          const id = await runner.evalAndSample(pending, pos, { sampling: s, step: i, next: ahead && i + 1 < n });
           out.push(id);
           pos += pending.length;
           pending = [id];
@@ -89,7 +89,7 @@ for (const demo of demoModels()) {
         expect(await run(s, true), `temperature ${s.temperature}`).toEqual(stepwise);
       }
       // A stale step ahead (the caller evaluates something else) changes nothing.
-      await runner.evalAndSample(prompt, 0, GREEDY, 0, [], undefined, true);
+      await runner.evalAndSample(prompt, 0, { sampling: GREEDY, step: 0, next: true });
       const again = await runner.evalLogits(prompt, 0, false);
       const fresh = await runner.evalLogits(prompt, 0, false);
       expect(Array.from(again[0])).toEqual(Array.from(fresh[0]));
@@ -99,7 +99,7 @@ for (const demo of demoModels()) {
 
 // ---- generated models of every architecture vs the CPU reference ----
 
-const TINY: Record<string, Partial<ModelConfig>> = {
+const TINY: Record<string, Partial<ModelSpec>> = {
   dbrx: { arch: 'dbrx', layers: 2, embd: 256, heads: 4, kvHeads: 2, ff: 256, experts: 8, expertsUsed: 2 },
   llama: { arch: 'llama', layers: 2, embd: 256, heads: 4, kvHeads: 2, ff: 512 },
   mixtral: { arch: 'llama', layers: 2, embd: 256, heads: 4, kvHeads: 1, ff: 256, experts: 4, expertsUsed: 2 },
@@ -274,7 +274,7 @@ describe('engine prefill in chunks on generated models', () => {
         expect(rest.length).toBe(LONG.length - FIRST);
         worst = Math.max(worst, expectRowsClose(rest, want, FIRST, 1e-3, `${name} second prompt`));
         // The sampling path (last row's norm → lm head → argmax in the last chunk's command buffer).
-        const next = await runner.evalAndSample(LONG, 0, GREEDY, 0, []);
+        const next = await runner.evalAndSample(LONG, 0, { sampling: GREEDY, step: 0 });
         expect(next).toBe(argmax(want[LONG.length - 1]));
         console.info(`[golden] ${name} q8_0 chunks of ${CHUNK}: max |Δlogit| ${worst.toExponential(2)} over ${LONG.length} positions`);
       } finally {
@@ -288,7 +288,7 @@ describe('engine prefill in chunks on generated models', () => {
     try {
       const ac = new AbortController();
       ac.abort();
-      await expect(engine.internals.runner.evalAndSample(LONG, 0, GREEDY, 0, [], ac.signal)).rejects.toMatchObject({ name: 'AbortError' });
+      await expect(engine.internals.runner.evalAndSample(LONG, 0, { sampling: GREEDY, step: 0, signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
     } finally {
       await engine.unload();
     }

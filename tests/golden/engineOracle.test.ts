@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNodeEngine } from '../../scripts/lib/nodeEngine.ts';
-import { resolveConfig, makeModelBytes, planModel, writeModel, type ModelConfig, type QuantRecipe } from '../../scripts/lib/makeModel.ts';
+import { resolveConfig, makeModelBytes, planModel, writeModel, type ModelSpec, type QuantRecipe } from '../../scripts/lib/makeModel.ts';
 import { GgmlType } from '../../workers/gguf/ggmlTypes.ts';
 import { argmax } from '../../workers/model/reference/ops.ts';
 import type { ActivationMode } from '../../workers/engine/activationRounding.ts';
@@ -40,7 +40,7 @@ const ROUNDED_CLOSE_MIN_SHARE = 1 / 8;
 const INT8_RECIPES: readonly QuantRecipe[] = ['q8_0', 'q4_k', 'mixed-q4_k_m'];
 
 const BASE = { layers: 2, embd: 64, heads: 4, kvHeads: 2, ff: 32, experts: 8, expertsUsed: 2, vocab: 512, ctx: 4096 } as const;
-const F32: Record<string, Partial<ModelConfig>> = {
+const F32: Record<string, Partial<ModelSpec>> = {
   dbrx: { arch: 'dbrx', ...BASE, clampKqv: 1 },
   'llama-moe': { arch: 'llama', ...BASE },
   'llama-dense': { arch: 'llama', ...BASE, experts: 0, expertsUsed: 0, ff: 96 },
@@ -56,12 +56,12 @@ const Q8_0_BESIDE_Q4_K = /attn_[kv]\.weight|ffn_(gate|up)_shexp/;
 
 interface QuantCase {
   readonly name: string;
-  readonly partial: Partial<ModelConfig>;
+  readonly partial: Partial<ModelSpec>;
   readonly quant: QuantRecipe;
   /** Label of a recipe changed by `Q8_0_BESIDE_Q4_K`. */
   readonly mixedRoundings?: string;
 }
-const qPartial = (arch: 'dbrx' | 'olmoe' | 'qwen2moe'): Partial<ModelConfig> => ({
+const qPartial = (arch: 'dbrx' | 'olmoe' | 'qwen2moe'): Partial<ModelSpec> => ({
   arch,
   ...Q_BASE,
   ...(arch === 'dbrx' ? {} : { kvHeads: 4 }),
@@ -120,14 +120,14 @@ describe('engine vs llama.cpp on generated models', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function write(name: string, partial: Partial<ModelConfig>, quant: QuantRecipe): Promise<string> {
+  async function write(name: string, partial: Partial<ModelSpec>, quant: QuantRecipe): Promise<string> {
     const file = path.join(dir, `${name}-${quant}.gguf`);
     fs.writeFileSync(file, await makeModelBytes(resolveConfig(partial), quant, 5));
     return file;
   }
 
   /** `quant` with the tensors matching `Q8_0_BESIDE_Q4_K` stored as Q8_0. */
-  async function writeMixedRoundings(name: string, partial: Partial<ModelConfig>, quant: QuantRecipe): Promise<string> {
+  async function writeMixedRoundings(name: string, partial: Partial<ModelSpec>, quant: QuantRecipe): Promise<string> {
     const plan = planModel(resolveConfig(partial), quant);
     const tensors = plan.tensors.map((t) => (Q8_0_BESIDE_Q4_K.test(t.name) ? { ...t, type: GgmlType.Q8_0 } : t));
     expect(tensors.filter((t) => t.type === GgmlType.Q8_0).length).toBeGreaterThan(0);

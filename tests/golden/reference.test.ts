@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planModel, resolveConfig, writeModel, type ModelConfig, type PlannedTensor, type QuantRecipe } from '../../scripts/lib/makeModel.ts';
+import { planModel, resolveConfig, writeModel, type ModelSpec, type PlannedTensor, type QuantRecipe } from '../../scripts/lib/makeModel.ts';
 import { createFileSink, openModelFile } from '../../scripts/lib/nodeSource.ts';
 import { GgmlType } from '../../workers/gguf/ggmlTypes.ts';
 import { ReferenceModel, type LoadOptions } from '../../workers/model/reference/referenceModel.ts';
@@ -114,7 +114,7 @@ const SEED = 20240601;
 
 interface GenCase {
   readonly label: string;
-  readonly config: Partial<ModelConfig>;
+  readonly config: Partial<ModelSpec>;
   /** Add q/k/v bias tensors to the plan (the generator writes only required tensors). */
   readonly qkvBias?: boolean;
 }
@@ -172,11 +172,11 @@ async function generate(c: GenCase, quant: QuantRecipe): Promise<string> {
   if (c.qkvBias) {
     const h = plan.hparams;
     const bias = (name: string, n: number): PlannedTensor => ({ name, dims: [n], type: GgmlType.F32, init: { kind: 'uniform', bound: 0.5 } });
-    for (let i = 0; i < h.n_layer; i++) {
+    for (let i = 0; i < h.nLayer; i++) {
       plan.tensors.push(
-        bias(`blk.${i}.attn_q.bias`, h.n_head * h.head_dim),
-        bias(`blk.${i}.attn_k.bias`, h.n_head_kv * h.head_dim),
-        bias(`blk.${i}.attn_v.bias`, h.n_head_kv * h.head_dim_v),
+        bias(`blk.${i}.attn_q.bias`, h.nHead * h.headDim),
+        bias(`blk.${i}.attn_k.bias`, h.nHeadKv * h.headDim),
+        bias(`blk.${i}.attn_v.bias`, h.nHeadKv * h.headDim),
       );
     }
   }

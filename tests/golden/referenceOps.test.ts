@@ -25,7 +25,7 @@ describe('reference ops', () => {
     // One head of 4: pair 0 has θ = 3, pair 1 has θ = 3 · 100^(−1/2) = 0.3.
     const th = [pos, pos / 10];
     const x = new Float32Array([1, 2, 3, 4]);
-    rope(x, 0, 1, 4, pos, { mode: 'neox', nRot: 4, freqBase: base, freqScale: 1 });
+    rope(x, 0, 1, 4, pos, { style: 'neox', nRot: 4, freqBase: base, freqScale: 1 });
     // neox: (x0, x2) rotated by θ0, (x1, x3) by θ1.
     const expectNeox = [
       1 * Math.cos(th[0]) - 3 * Math.sin(th[0]),
@@ -36,7 +36,7 @@ describe('reference ops', () => {
     expectNeox.forEach((v, i) => expect(x[i]).toBeCloseTo(v, 5));
 
     const y = new Float32Array([1, 2, 3, 4]);
-    rope(y, 0, 1, 4, pos, { mode: 'norm', nRot: 4, freqBase: base, freqScale: 1 });
+    rope(y, 0, 1, 4, pos, { style: 'normal', nRot: 4, freqBase: base, freqScale: 1 });
     const expectNorm = [
       1 * Math.cos(th[0]) - 2 * Math.sin(th[0]),
       1 * Math.sin(th[0]) + 2 * Math.cos(th[0]),
@@ -47,9 +47,9 @@ describe('reference ops', () => {
 
     // Position 0 is the identity; a second head at offset 4 is rotated the same way.
     const z = new Float32Array([1, 2, 3, 4, 1, 2, 3, 4]);
-    rope(z, 0, 2, 4, 0, { mode: 'neox', nRot: 4, freqBase: base, freqScale: 1 });
+    rope(z, 0, 2, 4, 0, { style: 'neox', nRot: 4, freqBase: base, freqScale: 1 });
     expect([...z]).toEqual([1, 2, 3, 4, 1, 2, 3, 4]);
-    rope(z, 0, 2, 4, pos, { mode: 'neox', nRot: 4, freqBase: base, freqScale: 1 });
+    rope(z, 0, 2, 4, pos, { style: 'neox', nRot: 4, freqBase: base, freqScale: 1 });
     expect([...z.subarray(4)]).toEqual([...z.subarray(0, 4)]);
   });
 

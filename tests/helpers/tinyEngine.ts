@@ -4,10 +4,10 @@
  * prompt building, templates and errors through the engine, the worker protocol and `serve`, without a GPU.
  */
 import { BrixEngine, type EngineDeps } from '../../workers/engine/engine.ts';
-import type { Runner, RunnerSampling } from '../../workers/engine/runner.ts';
+import type { Runner, EvalOptions } from '../../workers/engine/runner.ts';
 import { arrayBufferSource } from '../../workers/gguf/byteSource.ts';
 import { writeGgufToBytes, kv } from '../../workers/gguf/writer.ts';
-import type { ModelHParams } from '../../workers/gguf/arch.ts';
+import type { ModelConfig } from '../../workers/gguf/arch.ts';
 import type { GpuContext } from '../../workers/gpu/device.ts';
 import { Tokenizer } from '../../workers/tokenizer/tokenizer.ts';
 import { tokenizerSpecFromMetadata } from '../../workers/tokenizer/fromGguf.ts';
@@ -62,12 +62,12 @@ export async function tinyTokenizer(): Promise<Tokenizer> {
 
 /** Records each call; answers 'ok' then end of turn. */
 export class FakeRunner implements Runner {
-  readonly hp = { n_layer: 1, n_expert: 0 } as unknown as ModelHParams; // only what the loop reads
+  readonly config = { nLayer: 1, nExpert: 0 } as unknown as ModelConfig; // only what the loop reads
   readonly gpuBytes = 0;
   calls: { tokens: number[]; pos: number }[] = [];
   script: number[] = ['o', 'k'].map((c) => TINY_CHARS.indexOf(c)).concat([IM_END]);
   constructor(readonly nCtx: number) {}
-  async evalAndSample(tokens: readonly number[], pos: number, _s: RunnerSampling, step: number): Promise<number> {
+  async evalAndSample(tokens: readonly number[], pos: number, { step }: EvalOptions): Promise<number> {
     this.calls.push({ tokens: [...tokens], pos });
     return this.script[step] ?? IM_END;
   }

@@ -19,8 +19,8 @@ import {
   type BenchParams,
   type BenchRun,
 } from '../../workers/bench/bench.ts';
-import type { Runner, RunnerSampling } from '../../workers/engine/runner.ts';
-import type { ModelHParams } from '../../workers/gguf/arch.ts';
+import type { Runner, EvalOptions } from '../../workers/engine/runner.ts';
+import type { ModelConfig } from '../../workers/gguf/arch.ts';
 import type { GpuInfo } from '../../workers/gpu/device.ts';
 import type { Engine } from '../../workers/engine/types.ts';
 import { AbortError, EngineStateError, ProtocolError } from '../../workers/errors.ts';
@@ -28,33 +28,34 @@ import type { GenerationResult, ModelInfo } from '../../workers/protocol.ts';
 import { EngineClient } from '../../app/lib/engineClient.ts';
 import { FakeWorker } from '../helpers/fakeWorker.ts';
 
-const HP: ModelHParams = {
+const HP: ModelConfig = {
   arch: 'dbrx',
-  n_vocab: 1000,
-  n_embd: 64,
-  n_layer: 3,
-  n_head: 4,
-  n_head_kv: 2,
-  head_dim: 16,
-  head_dim_v: 16,
-  n_ff: 32,
-  n_ff_shexp: 0,
-  n_expert: 8,
-  n_expert_used: 2,
-  ctx: 256,
-  rope_base: 10000,
-  rope_type: 'neox',
-  n_rot: 16,
-  norm: 'layernorm',
-  norm_eps: 1e-5,
-  clamp_kqv: 8,
-  gating: { kind: 'softmax-topk', renorm: true },
-  qk_norm: 'none',
-  shared_expert_gate: false,
-  granite: undefined,
-  tied_embeddings: false,
-  fused_qkv: true,
-  qkv_bias: false,
+  nVocab: 1000,
+  nEmbd: 64,
+  nLayer: 3,
+  nHead: 4,
+  nHeadKv: 2,
+  headDim: 16,
+  nFf: 32,
+  nFfShexp: 0,
+  nExpert: 8,
+  nExpertUsed: 2,
+  nCtxTrain: 256,
+  norm: 'layer',
+  normEps: 1e-5,
+  rope: { style: 'neox', nRot: 16, freqBase: 10000, freqScale: 1 },
+  clampKqv: 8,
+  qkNorm: 'none',
+  normTopK: true,
+  sharedExpertGated: false,
+  embeddingScale: 1,
+  attentionScale: 0.25,
+  residualScale: 1,
+  logitScale: 1,
+  tiedOutput: false,
+  fusedQkv: true,
+  qkvBias: false,
+  ffnNormName: 'attn_output_norm',
 };
 
 const GPU: GpuInfo = {
@@ -115,7 +116,7 @@ describe('roofline', () => {
     const tied = { tensors: [t('token_embd.weight', [64, 1000], 100_000), ...layers] };
     expect(activeWeightBytes(tied, HP)).toBe(100_000 + 8000 + 4000 + 256);
     // A dense model reads its (non-expert) FFN whole.
-    expect(activeWeightBytes(tied, { n_expert: 0, n_expert_used: 0 })).toBe(100_000 + 8000 + 16000 + 256);
+    expect(activeWeightBytes(tied, { nExpert: 0, nExpertUsed: 0 })).toBe(100_000 + 8000 + 16000 + 256);
   });
 });
 
@@ -139,7 +140,7 @@ describe('parameters and prompt', () => {
 
 /** Evaluating costs `msPerToken` of fake clock per token; sampled ids count up. */
 class ScriptedRunner implements Runner {
-  readonly hp = HP;
+  readonly config = HP;
   readonly gpuBytes = 12345;
   kvCache: 'f16' | 'f32' | undefined = undefined;
   readonly calls: { n: number; pos: number; step: number; temperature: number }[] = [];
@@ -148,7 +149,7 @@ class ScriptedRunner implements Runner {
     private readonly clock: { t: number },
     private readonly msPerToken: (call: number, n: number) => number,
   ) {}
-  async evalAndSample(tokens: readonly number[], pos: number, s: RunnerSampling, step: number): Promise<number> {
+  async evalAndSample(tokens: readonly number[], pos: number, { sampling: s, step }: EvalOptions): Promise<number> {
     this.clock.t += this.msPerToken(this.calls.length, tokens.length);
     this.calls.push({ n: tokens.length, pos, step, temperature: s.temperature });
     return 500 + step;

@@ -11,7 +11,7 @@ import type { Runner } from '../../workers/engine/runner.ts';
 import { promptBudget } from '../../workers/engine/contextPolicy.ts';
 import { arrayBufferSource } from '../../workers/gguf/byteSource.ts';
 import { writeGgufToBytes, kv } from '../../workers/gguf/writer.ts';
-import type { ModelHParams } from '../../workers/gguf/arch.ts';
+import type { ModelConfig } from '../../workers/gguf/arch.ts';
 import type { GpuContext } from '../../workers/gpu/device.ts';
 import { BYTE_TO_CHAR } from '../../workers/tokenizer/byteLevel.ts';
 import { fitSources } from '../../workers/retrieval/context.ts';
@@ -58,7 +58,7 @@ async function byteModel(): Promise<Uint8Array> {
 
 /** Records the prompt it is given and ends at once. */
 class RecordingRunner implements Runner {
-  readonly hp = { n_layer: 1, n_expert: 0 } as unknown as ModelHParams; // only what the loop reads
+  readonly config = { nLayer: 1, nExpert: 0 } as unknown as ModelConfig; // only what the loop reads
   readonly gpuBytes = 0;
   readonly prompts: number[][] = [];
   constructor(readonly nCtx: number) {}

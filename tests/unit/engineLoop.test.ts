@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BrixEngine, type EngineDeps } from '../../workers/engine/engine.ts';
-import type { Runner, RunnerSampling } from '../../workers/engine/runner.ts';
+import type { Runner, EvalOptions } from '../../workers/engine/runner.ts';
 import { arrayBufferSource } from '../../workers/gguf/byteSource.ts';
 import { writeGgufToBytes, kv } from '../../workers/gguf/writer.ts';
-import type { ModelHParams } from '../../workers/gguf/arch.ts';
+import type { ModelConfig } from '../../workers/gguf/arch.ts';
 import type { GpuContext } from '../../workers/gpu/device.ts';
 import type { GenerateRequest } from '../../workers/protocol.ts';
 import { AbortError } from '../../workers/errors.ts';
@@ -58,7 +58,7 @@ function tinyTensors(nVocab: number): { name: string; dims: number[]; type: 0; d
 const id = (c: string): number => CHARS.indexOf(c === ' ' ? 'Ġ' : c);
 
 class FakeRunner implements Runner {
-  readonly hp = { n_layer: 1, n_expert: 0 } as unknown as ModelHParams; // only what the loop reads
+  readonly config = { nLayer: 1, nExpert: 0 } as unknown as ModelConfig; // only what the loop reads
   readonly gpuBytes = 0;
   calls: { tokens: number[]; pos: number }[] = [];
   script: number[] = [];
@@ -66,14 +66,7 @@ class FakeRunner implements Runner {
   /** Aborts this controller inside the next call and rejects as the GPU runner does between prompt chunks. */
   abortInNextCall: AbortController | undefined;
   constructor(readonly nCtx: number) {}
-  async evalAndSample(
-    tokens: readonly number[],
-    pos: number,
-    _s: RunnerSampling,
-    step: number,
-    _recent: readonly number[],
-    signal?: AbortSignal,
-  ): Promise<number> {
+  async evalAndSample(tokens: readonly number[], pos: number, { step, signal }: EvalOptions): Promise<number> {
     if (step === this.failAt) throw new Error('boom');
     this.calls.push({ tokens: [...tokens], pos });
     if (this.abortInNextCall) {
@@ -276,8 +269,8 @@ describe('BrixEngine generation loop', () => {
     const engine = new BrixEngine({
       acquireGpu: async () => fakeGpu,
       openSource: async () => ({ first: arrayBufferSource(bytes, 'tiny.gguf') }),
-      createRunner: async (_gpu, _model, _hp, opts) => {
-        seen.push(opts);
+      createRunner: async ({ options }) => {
+        seen.push(options);
         return new FakeRunner(48);
       },
     });

@@ -6,14 +6,14 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describeModel, expectedTensors, readHParams, SUPPORTED_ARCHS, type ModelHParams } from '../../workers/gguf/arch.ts';
+import { describeModel, expectedTensors, readModelConfig, SUPPORTED_ARCHS, type ModelConfig } from '../../workers/gguf/arch.ts';
 import { arrayBufferSource } from '../../workers/gguf/byteSource.ts';
 import { GgufError } from '../../workers/gguf/errors.ts';
 import { GgmlType, tensorBytes } from '../../workers/gguf/ggmlTypes.ts';
 import { GgufMetadata, type GgufKv } from '../../workers/gguf/metadata.ts';
 import { openGgufModel } from '../../workers/gguf/model.ts';
 import { kv, writeGgufToBytes } from '../../workers/gguf/writer.ts';
-import { planModel, resolveConfig, makeVocab, type ModelConfig } from '../../scripts/lib/makeModel.ts';
+import { planModel, resolveConfig, makeVocab, type ModelSpec } from '../../scripts/lib/makeModel.ts';
 import { formatReport, inspectModel } from '../../scripts/commands/inspect.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -21,9 +21,9 @@ const vocab = makeVocab(300);
 
 /** A model file from a generator plan, with metadata/tensors edited; tensor data is zeros. */
 async function fileFrom(
-  cfg: Partial<ModelConfig>,
+  cfg: Partial<ModelSpec>,
   edit: { kvs?: (k: GgufKv[]) => GgufKv[]; tensors?: (t: { name: string; dims: number[]; type: GgmlType }[]) => { name: string; dims: number[]; type: GgmlType }[] } = {},
-): Promise<ModelHParams> {
+): Promise<ModelConfig> {
   const plan = planModel(resolveConfig(cfg), 'f32', vocab);
   const kvs = (edit.kvs ?? ((k) => k))(plan.metadata);
   const tensors = (edit.tensors ?? ((t) => t))(plan.tensors.map((t) => ({ name: t.name, dims: [...t.dims], type: GgmlType.F32 })));
@@ -58,8 +58,8 @@ async function expectCodeAsync(p: Promise<unknown>, code: string, msg: RegExp): 
 const base = { layers: 2, embd: 64, heads: 4, kvHeads: 2, ff: 32, vocab: 300 } as const;
 
 describe('expected tensors follow llama.cpp’s loaders', () => {
-  const hp = (cfg: Partial<ModelConfig>): ModelHParams => planModel(resolveConfig(cfg), 'f32', vocab).hparams;
-  const shape = (h: ModelHParams, name: string): readonly number[] | undefined => expectedTensors(h).find((t) => t.name === name)?.dims;
+  const hp = (cfg: Partial<ModelSpec>): ModelConfig => planModel(resolveConfig(cfg), 'f32', vocab).hparams;
+  const shape = (h: ModelConfig, name: string): readonly number[] | undefined => expectedTensors(h).find((t) => t.name === name)?.dims;
 
   it('dbrx: fused qkv, attn_output_norm, experts (E, F, X) / (F, E, X)', () => {
     const h = hp({ arch: 'dbrx', ...base, experts: 4, expertsUsed: 2 });
@@ -81,7 +81,7 @@ describe('expected tensors follow llama.cpp’s loaders', () => {
   it('olmoe: q/k norms over the whole projection', () => {
     const h = hp({ arch: 'olmoe', ...base, kvHeads: 4, experts: 4, expertsUsed: 2 });
     expect(shape(h, 'blk.0.attn_k_norm.weight')).toEqual([64]);
-    expect(h.gating.renorm).toBe(false);
+    expect(h.normTopK).toBe(false);
   });
   it('qwen2moe: shared expert with its sigmoid gate vector', () => {
     const h = hp({ arch: 'qwen2moe', ...base, kvHeads: 4, experts: 4, expertsUsed: 2, sharedFf: 96 });
@@ -94,16 +94,21 @@ describe('expected tensors follow llama.cpp’s loaders', () => {
     expect(shape(d, 'blk.0.ffn_down.weight')).toEqual([32, 64]);
     expect(shape(d, 'blk.0.ffn_gate_inp.weight')).toBeUndefined();
     const g = hp({ arch: 'granitemoe', ...base, experts: 4, expertsUsed: 2 });
-    expect(g.tied_embeddings).toBe(true);
+    expect(g.tiedOutput).toBe(true);
     expect(shape(g, 'output.weight')).toBeUndefined();
-    expect(g.granite).toEqual({ embedding: 12, attention: 0.015625, residual: expect.closeTo(0.22, 6), logit: 6 });
+    expect({ embedding: g.embeddingScale, attention: g.attentionScale, residual: g.residualScale, logit: g.logitScale }).toEqual({
+      embedding: 12,
+      attention: 0.015625,
+      residual: expect.closeTo(0.22, 6),
+      logit: 6,
+    });
   });
 });
 
 describe('describeModel errors', () => {
   it('names an unknown architecture and the supported ones', () => {
     const md = new GgufMetadata([kv.string('general.architecture', 'mamba')]);
-    expectCode(() => readHParams(md), 'unsupported-arch', new RegExp(`'mamba'.*${SUPPORTED_ARCHS.join(', ')}`));
+    expectCode(() => readModelConfig(md), 'unsupported-arch', new RegExp(`'mamba'.*${SUPPORTED_ARCHS.join(', ')}`));
   });
   it('missing required metadata', async () => {
     await expectCodeAsync(
@@ -138,7 +143,7 @@ describe('describeModel errors', () => {
     const cfg = { arch: 'llama', ...base, experts: 4, expertsUsed: 2 } as const;
     const perLayer = (vals: number[]) => (k: GgufKv[]): GgufKv[] =>
       k.map((e) => (e.key === 'llama.attention.head_count_kv' ? kv.u32s(e.key, vals) : e));
-    expect((await fileFrom(cfg, { kvs: perLayer([2, 2]) })).n_head_kv).toBe(2);
+    expect((await fileFrom(cfg, { kvs: perLayer([2, 2]) })).nHeadKv).toBe(2);
     await expectCodeAsync(fileFrom(cfg, { kvs: perLayer([2, 4]) }), 'bad-metadata', /different values per layer/);
   });
   it('expert_used_count larger than expert_count', async () => {
@@ -163,16 +168,16 @@ describe('real-valued hyper-parameters are checked where they are read', () => {
 
   it('NaN, infinite or negative epsilon / rope base / clamp is a bad-metadata GgufError naming the key', () => {
     for (const v of [Number.NaN, -1e-5, Number.POSITIVE_INFINITY]) {
-      expectCode(() => readHParams(mdWith(dbrx, 'dbrx.attention.layer_norm_epsilon', v)), 'bad-metadata', /'dbrx\.attention\.layer_norm_epsilon' = .* must be a finite number ≥ 0/);
-      expectCode(() => readHParams(mdWith(llama, 'llama.attention.layer_norm_rms_epsilon', v)), 'bad-metadata', /'llama\.attention\.layer_norm_rms_epsilon'/);
-      expectCode(() => readHParams(mdWith(dbrx, 'dbrx.rope.freq_base', v)), 'bad-metadata', /'dbrx\.rope\.freq_base' = .* must be a finite number > 0/);
-      expectCode(() => readHParams(mdWith(dbrx, 'dbrx.attention.clamp_kqv', v)), 'bad-metadata', /'dbrx\.attention\.clamp_kqv'/);
-      expectCode(() => readHParams(mdWith(llama, 'llama.attention.clamp_kqv', v)), 'bad-metadata', /'llama\.attention\.clamp_kqv'/);
+      expectCode(() => readModelConfig(mdWith(dbrx, 'dbrx.attention.layer_norm_epsilon', v)), 'bad-metadata', /'dbrx\.attention\.layer_norm_epsilon' = .* must be a finite number ≥ 0/);
+      expectCode(() => readModelConfig(mdWith(llama, 'llama.attention.layer_norm_rms_epsilon', v)), 'bad-metadata', /'llama\.attention\.layer_norm_rms_epsilon'/);
+      expectCode(() => readModelConfig(mdWith(dbrx, 'dbrx.rope.freq_base', v)), 'bad-metadata', /'dbrx\.rope\.freq_base' = .* must be a finite number > 0/);
+      expectCode(() => readModelConfig(mdWith(dbrx, 'dbrx.attention.clamp_kqv', v)), 'bad-metadata', /'dbrx\.attention\.clamp_kqv'/);
+      expectCode(() => readModelConfig(mdWith(llama, 'llama.attention.clamp_kqv', v)), 'bad-metadata', /'llama\.attention\.clamp_kqv'/);
     }
-    expectCode(() => readHParams(mdWith(dbrx, 'dbrx.rope.freq_base', 0)), 'bad-metadata', /freq_base' = 0/);
+    expectCode(() => readModelConfig(mdWith(dbrx, 'dbrx.rope.freq_base', 0)), 'bad-metadata', /freq_base' = 0/);
     // In range: accepted (clamp 0 = off).
-    expect(readHParams(mdWith(dbrx, 'dbrx.attention.clamp_kqv', 0)).clamp_kqv).toBe(0);
-    expect(readHParams(mdWith(dbrx, 'dbrx.rope.freq_base', 500000)).rope_base).toBe(500000);
+    expect(readModelConfig(mdWith(dbrx, 'dbrx.attention.clamp_kqv', 0)).clampKqv).toBe(0);
+    expect(readModelConfig(mdWith(dbrx, 'dbrx.rope.freq_base', 500000)).rope.freqBase).toBe(500000);
   });
 });
 
@@ -212,11 +217,11 @@ describe('real model', () => {
     const buf = readFileSync(file);
     const hp = describeModel(await openGgufModel(arrayBufferSource(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), 'demo')));
     expect(hp).toMatchObject({
-      arch: 'dbrx', n_vocab: 32064, n_embd: 256, n_layer: 4, n_head: 8, n_head_kv: 2, head_dim: 32, n_ff: 256,
-      n_expert: 16, n_expert_used: 4, ctx: 2048, rope_base: 10000, rope_type: 'neox', norm: 'layernorm', clamp_kqv: 8,
-      tied_embeddings: false, fused_qkv: true,
+      arch: 'dbrx', nVocab: 32064, nEmbd: 256, nLayer: 4, nHead: 8, nHeadKv: 2, headDim: 32, nFf: 256,
+      nExpert: 16, nExpertUsed: 4, nCtxTrain: 2048, rope: { style: 'neox', nRot: 32, freqBase: 10000, freqScale: 1 }, norm: 'layer', clampKqv: 8,
+      tiedOutput: false, fusedQkv: true,
     });
-    expect(hp.norm_eps).toBeCloseTo(1e-5, 9);
+    expect(hp.normEps).toBeCloseTo(1e-5, 9);
   });
   if (!existsSync(file)) console.warn(`skipping: ${file} not found`);
 });

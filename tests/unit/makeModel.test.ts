@@ -4,7 +4,7 @@
  * llama.cpp's rules, presets have the real models' sizes, and routers have wide top-k margins.
  */
 import { describe, expect, it } from 'vitest';
-import { describeModel, type ModelHParams } from '../../workers/gguf/arch.ts';
+import { describeModel, type ModelConfig } from '../../workers/gguf/arch.ts';
 import { arrayBufferSource } from '../../workers/gguf/byteSource.ts';
 import { GgmlType, ggmlTypeName } from '../../workers/gguf/ggmlTypes.ts';
 import { openGgufModel } from '../../workers/gguf/model.ts';
@@ -19,38 +19,38 @@ import {
   tensorTypeFor,
   tensorValues,
   useMoreBits,
-  type ModelConfig,
+  type ModelSpec,
 } from '../../scripts/lib/makeModel.ts';
 
 const tiny = { layers: 2, embd: 64, heads: 4, kvHeads: 2, ff: 32, vocab: 300 } as const;
 
-const CASES: { label: string; cfg: Partial<ModelConfig>; want: Partial<ModelHParams> }[] = [
+const CASES: { label: string; cfg: Partial<ModelSpec>; want: Partial<ModelConfig> }[] = [
   {
     label: 'dbrx',
     cfg: { arch: 'dbrx', ...tiny, experts: 4, expertsUsed: 2 },
-    want: { norm: 'layernorm', rope_type: 'neox', clamp_kqv: 8, fused_qkv: true, gating: { kind: 'softmax-topk', renorm: true } },
+    want: { norm: 'layer', rope: expect.objectContaining({ style: 'neox' }), clampKqv: 8, fusedQkv: true, normTopK: true },
   },
-  { label: 'llama dense', cfg: { arch: 'llama', ...tiny }, want: { n_expert: 0, rope_type: 'normal', norm: 'rmsnorm', fused_qkv: false } },
-  { label: 'llama mixtral-style', cfg: { arch: 'llama', ...tiny, experts: 8, expertsUsed: 2 }, want: { n_expert: 8, n_expert_used: 2 } },
+  { label: 'llama dense', cfg: { arch: 'llama', ...tiny }, want: { nExpert: 0, rope: expect.objectContaining({ style: 'normal' }), norm: 'rms', fusedQkv: false } },
+  { label: 'llama mixtral-style', cfg: { arch: 'llama', ...tiny, experts: 8, expertsUsed: 2 }, want: { nExpert: 8, nExpertUsed: 2 } },
   {
     label: 'qwen2moe',
     cfg: { arch: 'qwen2moe', ...tiny, kvHeads: 4, experts: 4, expertsUsed: 2, sharedFf: 64 },
-    want: { n_ff_shexp: 64, shared_expert_gate: true, gating: { kind: 'softmax-topk', renorm: false }, rope_type: 'neox' },
+    want: { nFfShexp: 64, sharedExpertGated: true, normTopK: false, rope: expect.objectContaining({ style: 'neox' }) },
   },
   {
     label: 'qwen3moe',
     cfg: { arch: 'qwen3moe', ...tiny, headDim: 32, experts: 4, expertsUsed: 2 },
-    want: { head_dim: 32, qk_norm: 'per-head', gating: { kind: 'softmax-topk', renorm: true } },
+    want: { headDim: 32, qkNorm: 'head', normTopK: true },
   },
   {
     label: 'olmoe',
     cfg: { arch: 'olmoe', ...tiny, kvHeads: 4, experts: 4, expertsUsed: 2 },
-    want: { qk_norm: 'full', gating: { kind: 'softmax-topk', renorm: false } },
+    want: { qkNorm: 'full', normTopK: false },
   },
   {
     label: 'granitemoe',
     cfg: { arch: 'granitemoe', ...tiny, experts: 4, expertsUsed: 2, sharedFf: 32 },
-    want: { tied_embeddings: true, n_ff_shexp: 32, shared_expert_gate: false },
+    want: { tiedOutput: true, nFfShexp: 32, sharedExpertGated: false },
   },
 ];
 
@@ -63,13 +63,13 @@ describe('generated models pass our reader and architecture checks', () => {
       const hp = describeModel(model);
       expect(hp).toMatchObject({
         arch: cfg.arch,
-        n_layer: 2,
-        n_embd: 64,
-        n_head: 4,
-        n_head_kv: cfg.kvHeads,
-        n_ff: 32,
-        n_vocab: 300,
-        n_expert: cfg.experts,
+        nLayer: 2,
+        nEmbd: 64,
+        nHead: 4,
+        nHeadKv: cfg.kvHeads,
+        nFf: 32,
+        nVocab: 300,
+        nExpert: cfg.experts,
         ...c.want,
       });
       expect(model.metadata.stringArray('tokenizer.ggml.tokens').length).toBe(300);
@@ -249,7 +249,7 @@ describe('CLI commands (make-model → inspect → split)', () => {
       out = '';
       expect(await inspect.run({ model: file, json: true }, io)).toBe(0);
       const report: unknown = JSON.parse(out);
-      expect(report).toMatchObject({ architecture: 'qwen2moe', hparams: { n_expert: 4, n_ff_shexp: 64 } });
+      expect(report).toMatchObject({ architecture: 'qwen2moe', hparams: { nExpert: 4, nFfShexp: 64 } });
       out = '';
       expect(await split.run({ model: file, 'max-size': 0.02, 'out-dir': path.join(dir, 'parts') }, io)).toBe(0);
       const parts = (await readdir(path.join(dir, 'parts'))).sort();

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
-import { makeModelBytes, resolveConfig, type ModelConfig, type QuantRecipe } from '../../scripts/lib/makeModel.ts';
+import { makeModelBytes, resolveConfig, type ModelSpec, type QuantRecipe } from '../../scripts/lib/makeModel.ts';
 import { openModelFile } from '../../scripts/lib/nodeSource.ts';
 import { splitModel } from '../../scripts/commands/split.ts';
 
@@ -57,7 +57,7 @@ async function probabilities(file: string): Promise<{ perPosition: Map<number, n
   }
 }
 
-async function generate(label: string, cfg: Partial<ModelConfig>, quant: QuantRecipe): Promise<string> {
+async function generate(label: string, cfg: Partial<ModelSpec>, quant: QuantRecipe): Promise<string> {
   const file = path.join(dir, `${label}.gguf`);
   await writeFile(file, await makeModelBytes(resolveConfig(cfg), quant, 42));
   return file;
@@ -81,7 +81,7 @@ function expectSane(perPosition: Map<number, number>[], vocab: number): void {
 const t64 = { layers: 2, embd: 64, heads: 4, kvHeads: 2, ff: 32, vocab: 300 } as const;
 const t256 = { layers: 2, embd: 256, heads: 4, kvHeads: 2, ff: 256, vocab: 300 } as const;
 
-const CASES: [string, Partial<ModelConfig>, QuantRecipe][] = [
+const CASES: [string, Partial<ModelSpec>, QuantRecipe][] = [
   ['dbrx-q8_0-small-vocab', { arch: 'dbrx', ...t64, vocab: 'small', experts: 4, expertsUsed: 2 }, 'q8_0'],
   ['llama-dense-f16', { arch: 'llama', ...t64 }, 'f16'],
   ['llama-mixtral-q4_0', { arch: 'llama', ...t64, experts: 8, expertsUsed: 2 }, 'q4_0'],

@@ -35,7 +35,7 @@ describe('synthetic GGUF source', () => {
     const src = syntheticSource('syn.gguf', plan.metadata, plan.tensors, 7);
     const model = await openGgufModel(src);
     const hp = describeModel(model);
-    expect([hp.arch, hp.n_layer, hp.n_embd, hp.n_expert, hp.n_expert_used]).toEqual(['dbrx', 2, 256, 16, 4]);
+    expect([hp.arch, hp.nLayer, hp.nEmbd, hp.nExpert, hp.nExpertUsed]).toEqual(['dbrx', 2, 256, 16, 4]);
     expect(model.tensors.map((t) => [t.name, ggmlTypeName(t.type), t.dims.join('x')])).toEqual(
       plan.tensors.map((t) => [t.name, ggmlTypeName(t.type), t.dims.join('x')]),
     );
@@ -103,6 +103,6 @@ describe('synthetic GGUF source', () => {
     expect(src.name).toBe('synthetic:dbrx-40l-mixed-q2_k-seed1');
     const model = await openGgufModel(src);
     expect(model.tensorBytes).toBe(48_418_971_648);
-    expect(describeModel(model).n_layer).toBe(40);
+    expect(describeModel(model).nLayer).toBe(40);
   });
 });

@@ -11,7 +11,7 @@
  */
 import type { GpuInfo } from '../gpu/device.ts';
 import { describeGpu } from '../gpu/device.ts';
-import type { ModelHParams } from '../gguf/arch.ts';
+import type { ModelConfig } from '../gguf/arch.ts';
 import { GREEDY, type Runner } from '../engine/runner.ts';
 
 export interface BenchParams {
@@ -126,7 +126,7 @@ export interface WeightTable {
 }
 
 /** Bytes of weights read to decode one token: every tensor once, expert tensors k/E of it, one embedding row. */
-export function activeWeightBytes(model: WeightTable, hp: Pick<ModelHParams, 'n_expert' | 'n_expert_used'>): number {
+export function activeWeightBytes(model: WeightTable, hp: Pick<ModelConfig, 'nExpert' | 'nExpertUsed'>): number {
   let total = 0;
   const tiedOutput = !model.tensors.some((t) => t.name === 'output.weight');
   for (const t of model.tensors) {
@@ -134,16 +134,16 @@ export function activeWeightBytes(model: WeightTable, hp: Pick<ModelHParams, 'n_
       // (n_embd, n_vocab): a tied table is also the output matrix, read whole.
       const rows = t.dims[1];
       total += tiedOutput ? t.nbytes : t.nbytes / rows;
-    } else if (/_exps\.weight$/.test(t.name) && hp.n_expert > 0) {
-      total += (t.nbytes * hp.n_expert_used) / hp.n_expert;
+    } else if (/_exps\.weight$/.test(t.name) && hp.nExpert > 0) {
+      total += (t.nbytes * hp.nExpertUsed) / hp.nExpert;
     } else total += t.nbytes;
   }
   return total;
 }
 
 /** K and V of every layer for one cached position. */
-export function kvBytesPerPosition(hp: Pick<ModelHParams, 'n_layer' | 'n_head_kv' | 'head_dim'>, kvCache: 'f16' | 'f32'): number {
-  return 2 * hp.n_layer * hp.n_head_kv * hp.head_dim * (kvCache === 'f16' ? 2 : 4);
+export function kvBytesPerPosition(hp: Pick<ModelConfig, 'nLayer' | 'nHeadKv' | 'headDim'>, kvCache: 'f16' | 'f32'): number {
+  return 2 * hp.nLayer * hp.nHeadKv * hp.headDim * (kvCache === 'f16' ? 2 : 4);
 }
 
 /**
@@ -197,13 +197,13 @@ export async function measureBench(t: BenchTarget, p: BenchParams, o: MeasureOpt
   const problem = benchParamsProblem(p);
   if (problem) throw new RangeError(problem);
   const { runner } = t;
-  const hp = runner.hp;
+  const hp = runner.config;
   if (p.promptTokens + p.genTokens > runner.nCtx) {
     throw new RangeError(
       `the benchmark needs ${p.promptTokens + p.genTokens} positions (prompt ${p.promptTokens} + ${p.genTokens} generated) but the KV cache holds ${runner.nCtx}: use fewer tokens or load the model with a larger context`,
     );
   }
-  const prompt = benchPrompt(p.promptTokens, hp.n_vocab);
+  const prompt = benchPrompt(p.promptTokens, hp.nVocab);
   const prefill: number[] = [];
   const decode: number[] = [];
   const decodeMs: number[] = [];
@@ -213,11 +213,11 @@ export async function measureBench(t: BenchTarget, p: BenchParams, o: MeasureOpt
     o.signal?.throwIfAborted();
     const tp = o.now();
     // `next`: the following step may be submitted before this one is read back, as in a chat.
-    let tok = await runner.evalAndSample(prompt, 0, GREEDY, 0, [], undefined, p.genTokens > 0);
+    let tok = await runner.evalAndSample(prompt, 0, { sampling: GREEDY, step: 0, next: p.genTokens > 0 });
     const tf = o.now();
     for (let i = 0; i < p.genTokens; i++) {
       o.signal?.throwIfAborted();
-      tok = await runner.evalAndSample([tok], p.promptTokens + i, GREEDY, i + 1, [], undefined, i + 1 < p.genTokens);
+      tok = await runner.evalAndSample([tok], p.promptTokens + i, { sampling: GREEDY, step: i + 1, next: i + 1 < p.genTokens });
     }
     const td = o.now();
     const r: BenchRun = {

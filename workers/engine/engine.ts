@@ -12,7 +12,7 @@ import { GpuDeviceLostError } from '../gpu/device.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import type { ByteSource } from '../gguf/byteSource.ts';
 import { openGgufModel, type GgufModel } from '../gguf/model.ts';
-import { describeModel, type ModelHParams } from '../gguf/arch.ts';
+import { describeModel, type ModelConfig } from '../gguf/arch.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { tokenizerSpecFromMetadata } from '../tokenizer/fromGguf.ts';
 import { StreamingDecoder } from '../tokenizer/streaming.ts';
@@ -32,9 +32,9 @@ import type {
   FinishReason,
 } from '../protocol.ts';
 import type { Engine } from './types.ts';
-import { GREEDY, type Runner } from './runner.ts';
-import type { ActivationMode } from './activationRounding.ts';
+import { GREEDY, type CreateRunnerArgs, type Runner } from './runner.ts';
 import { productWeights, resolveActivations } from './activationChoice.ts';
+import type { ActivationMode } from './activationRounding.ts';
 import { StopStringFilter, commonPrefix } from './textStream.ts';
 import { activeWeightBytes, measureBench, type BenchMeasurement, type BenchParams, type BenchRun } from '../bench/bench.ts';
 import { measureReadBandwidth } from '../bench/timing.ts';
@@ -50,14 +50,7 @@ export interface EngineDeps {
   readonly acquireGpu: () => Promise<GpuContext>;
   readonly openSource: (source: ModelSource, onProgress: (p: LoadProgress) => void, signal?: AbortSignal) => Promise<OpenedSource>;
   /** Builds the GPU runner (gpuRunner.ts); injected so the loop can be tested with a fake. */
-  readonly createRunner: (
-    gpu: GpuContext,
-    model: GgufModel,
-    hp: ModelHParams,
-    opts: { contextSize?: number; activations?: ActivationMode },
-    onProgress: (p: LoadProgress) => void,
-    signal?: AbortSignal,
-  ) => Promise<Runner>;
+  readonly createRunner: (args: CreateRunnerArgs) => Promise<Runner>;
   readonly now?: () => number;
 }
 
@@ -158,7 +151,7 @@ export class BrixEngine implements Engine {
       // 'auto' is decided here, once, from the adapter and the weight types (activationChoice.ts).
       activations = options.activations && resolveActivations(options.activations, gpu.info, productWeights(model.tensors));
       const runnerOpts = activations ? { contextSize: options.contextSize, activations } : { contextSize: options.contextSize };
-      runner = await this.deps.createRunner(gpu, model, hp, runnerOpts, progress, signal);
+      runner = await this.deps.createRunner({ gpu, model, config: hp, options: runnerOpts, onProgress: progress, signal });
     } catch (e) {
       gpu.device.destroy();
       throw e;
@@ -168,11 +161,11 @@ export class BrixEngine implements Engine {
       name: model.metadata.optString('general.name') ?? opened.first.name,
       architecture: hp.arch,
       nParams,
-      nLayer: hp.n_layer,
-      nExpert: hp.n_expert,
-      nExpertUsed: hp.n_expert_used,
+      nLayer: hp.nLayer,
+      nExpert: hp.nExpert,
+      nExpertUsed: hp.nExpertUsed,
       contextSize: runner.nCtx,
-      vocabSize: hp.n_vocab,
+      vocabSize: hp.nVocab,
       fileBytes: model.tensorBytes,
       gpuBytes: runner.gpuBytes,
       ...(activations ? { activations } : {}),
@@ -258,7 +251,7 @@ export class BrixEngine implements Engine {
       }
       let next: number;
       try {
-        next = await l.runner.evalAndSample(pending, pos, sampling, generated.length, recent, signal, generated.length + 1 < s.maxTokens);
+        next = await l.runner.evalAndSample(pending, pos, { sampling, step: generated.length, recent, signal, next: generated.length + 1 < s.maxTokens });
       } catch (e) {
         // Aborted between prompt chunks: the cache is good up to `pos` (l.cached), nothing was generated.
         if (e instanceof AbortError && signal?.aborted) {
@@ -355,7 +348,7 @@ export class BrixEngine implements Engine {
       const reuse = commonPrefix(l.cached, all);
       if (reuse === all.length) return;
       l.cached = l.cached.slice(0, reuse);
-      await l.runner.evalAndSample(all.slice(reuse), reuse, GREEDY, 0, [], signal, false);
+      await l.runner.evalAndSample(all.slice(reuse), reuse, { sampling: GREEDY, step: 0, signal });
       l.cached = all;
     } catch (e) {
       l.cached = [];

@@ -1,56 +1,38 @@
 /**
- * @file The model graph on the GPU: uploads the weights, allocates activations and the KV cache, and records
- * the decode step once as a list of dispatches (all layers, every architecture's switches from
- * `referenceConfig`). Each step writes the token id and position into tiny buffers, encodes the recorded
- * dispatches into one command buffer, and reads back only what it must (the sampled id, or logits).
+ * @file The model on the GPU: uploads the weights, allocates the KV cache, records the decode graph
+ * (decodeGraph.ts) once and the prefill graph (prefillGraph.ts) per chunk size, both from the one layer program
+ * (layerProgram.ts), and runs them: each decode step writes the token id and position into tiny buffers, encodes
+ * the recorded dispatches into one command buffer, and reads back only what it must (the sampled id, or logits).
+ * Steps are submitted ahead of their readback where the caller says another token follows.
  *
- * Prompts (more than one token) run through the batched prefill graph (prefillGraph.ts) in chunks of up to
- * `prefillChunk` tokens, one command buffer each; the last chunk ends with the final norm of its last row and the
- * decode graph's lm head and sampler. Without a prefill graph (no chunk of PREFILL_MIN_CHUNK tokens fits, its
- * kernels' limits not met, or `prefillChunk: 0`) prompts run through the decode graph, 64 tokens per command
- * buffer (a console warning says why).
+ * Prompts (more than one token) run through the batched prefill graph in chunks of up to `prefillChunk` tokens,
+ * one command buffer each; the last chunk ends with the final norm of its last row and the decode graph's lm
+ * head and sampler. Without a prefill graph (no chunk of PREFILL_MIN_CHUNK tokens fits, its kernels' limits not
+ * met, or `prefillChunk: 0`) prompts run through the decode graph, 64 tokens per command buffer (a console
+ * warning says why).
  *
  * KV cache: f16 where the device has shader-f16 (half the memory and attention reads), f32 otherwise or when
- * `kvCache: 'f32'` is asked (the golden tests compare both).
+ * `kvCache: 'f32'` is asked (the golden tests compare both). kCache[l], vCache[l]: (n_kv, n_ctx, hd), shared by
+ * both graphs.
  *
- * `activations: 'ggml-cpu'` (golden tests against llama.cpp): every product with a non-F32 weight first rounds its
- * input as llama.cpp's CPU backend does (activationRounding.ts), in both graphs; 'f32' (default) adds nothing.
- * 'int8': the same values, but the decode graph's Q4_K/Q8_0 products (matvec, routed experts) read act_quant's
- * int8 activations through integer dot products; the prefill graph rounds as 'ggml-cpu'.
- *
- * Buffers (f32 unless noted), per step of one token:
- *   xA, xB        (n_embd)            residual stream, ping-pong where a kernel cannot write in place
- *   xn            (n_embd)            normalised input of attention / FFN
- *   qkv           (n_q + 2·n_kv·hd)   Q|K|V projections (fused or three matvecs at offsets)
- *   q             (n_head·hd)         Q after clamp/norm/RoPE
- *   att           (n_head·hd)         attention output (before attn_output)
- *   tmp           (max(n_embd, n_ff)) Granite's scaled branches, dense FFN up
- *   ffg           (n_ff)              dense FFN gate, then silu(gate)·up
- *   ids, wts      (k+1) u32 / f32     router output; h (k·n_ff + n_ff_sh) expert activations
- *   kCache[l], vCache[l] (n_kv, n_ctx, hd) f16 or f32, shared with the prefill graph
- *   q8.act        `activations: 'int8'` only: int8 inputs, one buffer per (values, scale block), reused in turn
+ * `activations` picks the products' arithmetic once per load (activationRounding.ts): 'f32' (default), 'ggml-cpu'
+ * (each product's input rounded as llama.cpp's CPU backend does, both graphs), 'int8' (the same values; the
+ * decode graph's Q4_K/Q8_0 products read int8 activations; the prefill graph rounds as 'ggml-cpu').
  */
 import type { GpuContext } from '../gpu/device.ts';
 import type { GgufModel } from '../gguf/model.ts';
-import type { ModelHParams } from '../gguf/arch.ts';
+import type { ModelConfig } from '../model/config.ts';
 import type { LoadProgress } from '../protocol.ts';
 import { AbortError, GpuOutOfMemoryError } from '../errors.ts';
-import { referenceConfig, type ReferenceConfig } from '../model/reference/config.ts';
 import { KernelContext, KernelShapeError, encodeDispatch, type Dispatch } from '../../kernels/lib/context.ts';
 import { collectPipelines } from '../../kernels/lib/dryRun.ts';
 import { destroyWeight, type GpuWeight } from '../../kernels/lib/weights.ts';
-import { matvec } from '../../kernels/matvec.ts';
-import type { Q8Activations } from '../../kernels/act_quant.ts';
-import { norm } from '../../kernels/norm.ts';
-import { qkvRope, fusedQkvLayout } from '../../kernels/rope.ts';
-import { moeDecode } from '../../kernels/moe.ts';
-import { elementwise } from '../../kernels/elementwise.ts';
-import { embedding } from '../../kernels/embedding.ts';
-import { attentionDecode } from '../../kernels/attention.ts';
 import { planUpload, uploadTensors } from './loader.ts';
-import { ActivationRounding, type ActivationMode } from './activationRounding.ts';
-import { PrefillGraph, biasWidth, choosePrefillChunk, type PrefillRecording } from './prefillGraph.ts';
-import type { DispatchTime, Runner, RunnerSampling } from './runner.ts';
+import type { ActivationMode } from './activationRounding.ts';
+import { recordDecodeGraph } from './decodeGraph.ts';
+import { biasWidth } from './layerProgram.ts';
+import { PrefillGraph, choosePrefillChunk, type PrefillRecording } from './prefillGraph.ts';
+import type { CreateRunnerArgs, DispatchTime, EvalOptions, KvCacheType, Runner, RunnerSampling } from './runner.ts';
 import { argmax as argmaxKernel, sample as sampleKernel, updateSample, type SampleArgs } from '../../kernels/sample.ts';
 
 /** Recent ids the repetition penalty looks at (the engine passes at most this many). */
@@ -63,32 +45,11 @@ const LOGITS_READ_BYTES = 16 * 2 ** 20;
 /** Upper bound of the default context (KV memory grows linearly with it). */
 const DEFAULT_MAX_CTX = 4096;
 
-export type KvCacheType = 'auto' | 'f16' | 'f32';
+export type { CreateRunnerArgs, KvCacheType, RunnerOptions as GpuRunnerOptions } from './runner.ts';
 
-export interface GpuRunnerOptions {
-  readonly contextSize?: number;
-  /** KV cache element type; 'auto' (default): f16 where the device has shader-f16, else f32. */
-  readonly kvCache?: KvCacheType;
-  /** Prompt tokens per prefill chunk (capped by memory and binding limits); 0: prompts use the decode graph. */
-  readonly prefillChunk?: number;
-  /**
-   * 'f32' (default): f32 activations into every product. 'ggml-cpu': round each quantized/F16/BF16 product's
-   * input as llama.cpp's CPU backend does, to compare with it exactly (activationRounding.ts). 'int8': the same
-   * values; the decode graph's Q4_K/Q8_0 products take int8 activations (integer dot products, faster).
-   */
-  readonly activations?: ActivationMode;
-}
-
-export async function createGpuRunner(
-  gpu: GpuContext,
-  model: GgufModel,
-  hp: ModelHParams,
-  opts: GpuRunnerOptions,
-  onProgress: (p: LoadProgress) => void,
-  signal?: AbortSignal,
-): Promise<Runner> {
+export async function createGpuRunner(a: CreateRunnerArgs): Promise<Runner> {
+  const { gpu, model, config, options: opts, onProgress, signal } = a;
   const ctx = new KernelContext(gpu.device, gpu.info);
-  const cfg = referenceConfig(model);
   const plan = planUpload(
     ctx,
     model,
@@ -97,9 +58,18 @@ export async function createGpuRunner(
   const weights = await uploadTensors(ctx, model, plan, (p) => onProgress({ phase: 'upload', loaded: p.loaded, total: p.total }), signal);
   try {
     const kvF16 = chooseKvF16(ctx, opts.kvCache ?? 'auto');
-    const nCtx = chooseContext(ctx, hp, opts.contextSize, kvF16);
+    const nCtx = chooseContext(ctx, config, opts.contextSize, kvF16);
     const record = (c: KernelContext): GpuRunner =>
-      new GpuRunner(c, hp, cfg, weights, nCtx, plan.gpuBytes, kvF16, opts.prefillChunk, opts.activations ?? 'f32');
+      new GpuRunner({
+        ctx: c,
+        config,
+        weights,
+        nCtx,
+        weightBytes: plan.gpuBytes,
+        kvF16,
+        prefillChunk: opts.prefillChunk,
+        activations: opts.activations ?? 'f32',
+      });
     // A dry run of the recording names the pipelines; they compile in parallel (with real progress) before the
     // real recording, which then finds each in the cache.
     const specs = collectPipelines(gpu.device, gpu.info, (c) => void record(c)) ?? [];
@@ -119,20 +89,37 @@ function chooseKvF16(ctx: KernelContext, kind: KvCacheType): boolean {
 }
 
 /** The user's choice, else the model's training context capped at DEFAULT_MAX_CTX; never past one binding. */
-function chooseContext(ctx: KernelContext, hp: ModelHParams, asked: number | undefined, kvF16: boolean): number {
-  const perToken = hp.n_head_kv * hp.head_dim * (kvF16 ? 2 : 4);
+function chooseContext(ctx: KernelContext, c: ModelConfig, asked: number | undefined, kvF16: boolean): number {
+  const perToken = c.nHeadKv * c.headDim * (kvF16 ? 2 : 4);
   const fit = Math.floor(ctx.maxBinding / perToken);
-  const want = asked ?? Math.min(hp.ctx, DEFAULT_MAX_CTX);
+  const want = asked ?? Math.min(c.nCtxTrain, DEFAULT_MAX_CTX);
   if (asked !== undefined && asked > fit) {
     throw new GpuOutOfMemoryError(`a ${asked}-token context needs ${perToken * asked} bytes per layer cache; this GPU binds at most ${fit} tokens`);
   }
   return Math.max(1, Math.min(want, fit));
 }
 
+interface GpuRunnerInit {
+  readonly ctx: KernelContext;
+  readonly config: ModelConfig;
+  readonly weights: Map<string, GpuWeight>;
+  readonly nCtx: number;
+  readonly weightBytes: number;
+  readonly kvF16: boolean;
+  readonly prefillChunk: number | undefined;
+  readonly activations: ActivationMode;
+}
+
 class GpuRunner implements Runner {
   readonly gpuBytes: number;
+  readonly config: ModelConfig;
+  readonly nCtx: number;
+  readonly kvF16: boolean;
+  readonly activations: ActivationMode;
+  private readonly ctx: KernelContext;
+  private readonly w: Map<string, GpuWeight>;
   private readonly owned: GPUBuffer[] = [];
-  private readonly step: Dispatch[] = [];
+  private readonly step: readonly Dispatch[];
   private readonly tokenBuf: GPUBuffer;
   private readonly posBuf: GPUBuffer;
   private readonly logits: GPUBuffer;
@@ -153,8 +140,8 @@ class GpuRunner implements Runner {
   private readonly argmaxStep: Dispatch;
   /** Sampling chains by top-k (the chain's shape depends on it). */
   private readonly chains = new Map<number, Dispatch[]>();
-  /** The decode graph's lm head (reads `headInput`, its `xn`, writes `logits`), reused after the prefill graph's final norm. */
-  private readonly head: Dispatch[];
+  /** The decode graph's lm head (reads `headInput`, writes `logits`), reused after the prefill graph's final norm. */
+  private readonly head: readonly Dispatch[];
   private readonly headInput: GPUBuffer;
   /** The batched prompt graph; undefined: prompts run through the decode graph. */
   private readonly prefill: PrefillGraph | undefined;
@@ -163,52 +150,41 @@ class GpuRunner implements Runner {
   /** Staging for all-position logits (allocated on first use). */
   private rowsStaging: GPUBuffer | undefined;
 
-  constructor(
-    private readonly ctx: KernelContext,
-    readonly hp: ModelHParams,
-    private readonly cfg: ReferenceConfig,
-    private readonly w: Map<string, GpuWeight>,
-    readonly nCtx: number,
-    weightBytes: number,
-    readonly kvF16: boolean,
-    prefillChunk: number | undefined,
-    readonly activations: ActivationMode,
-  ) {
-    const c = cfg;
-    const E = c.nEmbd;
-    const hd = c.headDim;
-    const nQ = c.nHead * hd;
-    const nKv = c.nHeadKv * hd;
-    const k = c.nExpertUsed;
+  constructor(init: GpuRunnerInit) {
+    const { ctx, config: c, nCtx, kvF16, activations } = init;
+    this.ctx = ctx;
+    this.config = c;
+    this.w = init.weights;
+    this.nCtx = nCtx;
+    this.kvF16 = kvF16;
+    this.activations = activations;
     const buf = (n: number, label: string): GPUBuffer => {
       const b = ctx.storage(Math.max(1, n) * 4, label);
       this.owned.push(b);
       return b;
     };
-    this.tokenBuf = buf(1, 'token');
-    this.posBuf = buf(1, 'pos');
-    const xA = buf(E, 'xA');
-    const xB = buf(E, 'xB');
-    const xn = buf(E, 'xn');
-    this.headInput = xn;
-    const qkv = buf(nQ + 2 * nKv, 'qkv');
-    const q = buf(nQ, 'q');
-    const att = buf(nQ, 'att');
-    const tmp = buf(Math.max(E, c.nFf, c.nFfShexp), 'tmp');
-    const ffg = buf(Math.max(c.nFf, 1), 'ffg');
-    const ids = buf(k + 1, 'moe.ids');
-    const wts = buf(k + 1, 'moe.wts');
-    const h = buf(Math.max(k * c.nFf + c.nFfShexp, c.nFf), 'ffn.h');
-    // A rounded copy of xn for products that round it differently (ggml-cpu emulation only).
-    const R = new ActivationRounding(
-      ctx,
-      activations,
-      activations === 'f32' ? undefined : buf(E, 'xn.rounded'),
-      (bytes, label) => buf(Math.ceil(bytes / 4), label),
-    );
-    const rowsOf = (buffer: GPUBuffer, n: number, rows = 1) => ({ buffer, n, rows });
-    this.logits = buf(c.nVocab, 'logits');
+    const W = (name: string): GpuWeight => {
+      const t = this.w.get(name);
+      if (!t) throw new Error(`internal: tensor ${name} was not uploaded`);
+      return t;
+    };
+    const opt = (name: string): GpuWeight | undefined => this.w.get(name);
     this.counts = c.nExpert > 0 ? buf(c.nLayer * c.nExpert, 'moe.counts') : undefined;
+    // (n_kv, n_ctx, hd) per layer; f16 packs two per u32 (hd is a multiple of 4, so the size stays whole words).
+    const kvWords = ((kvF16 ? 0.5 : 1) * c.nHeadKv * c.headDim * nCtx);
+    const kv = {
+      k: Array.from({ length: c.nLayer }, (_, l) => buf(kvWords, `k${l}`)),
+      v: Array.from({ length: c.nLayer }, (_, l) => buf(kvWords, `v${l}`)),
+      nCtx,
+      f16: kvF16,
+    };
+    const graph = recordDecodeGraph({ ctx, config: c, weight: W, optWeight: opt, kv, activations, counts: this.counts, buffer: buf });
+    this.step = graph.step;
+    this.head = graph.head;
+    this.headInput = graph.headInput;
+    this.tokenBuf = graph.token;
+    this.posBuf = graph.pos;
+    this.logits = graph.logits;
     this.staging = ctx.device.createBuffer({ label: 'logits.staging', size: c.nVocab * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.sampleOut = buf(2, 'sample.out');
     this.batchIn = buf(2 * PREFILL_BATCH, 'prefill.batch');
@@ -217,182 +193,33 @@ class GpuRunner implements Runner {
       ctx.device.createBuffer({ label: `sample.staging${i}`, size: 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.sampleStaging = [stagingBuf(0), stagingBuf(1)];
     this.argmaxStep = argmaxKernel(ctx, { n: c.nVocab, logits: this.logits, out: this.sampleOut });
-    // (n_kv, n_ctx, hd) per layer; f16 packs two per u32 (hd is a multiple of 4, so the size stays whole words).
-    const kvWords = kvF16 ? (nKv * nCtx) / 2 : nKv * nCtx;
-    const kCache: GPUBuffer[] = [];
-    const vCache: GPUBuffer[] = [];
-    for (let l = 0; l < c.nLayer; l++) {
-      kCache.push(buf(kvWords, `k${l}`));
-      vCache.push(buf(kvWords, `v${l}`));
-    }
-
-    const W = (name: string): GpuWeight => {
-      const t = this.w.get(name);
-      if (!t) throw new Error(`internal: tensor ${name} was not uploaded`);
-      return t;
-    };
-    const opt = (name: string): GpuWeight | undefined => this.w.get(name);
-    const buffer1 = (t: GpuWeight): GPUBuffer => t.chunks[0].buffer;
-    const positions = { buffer: this.posBuf };
-    const normKind = c.norm === 'layer' ? ('layer' as const) : ('rms' as const);
-    const s = this.step;
-
-    // Embedding: x = token_embd[token] (× Granite's embedding scale).
-    s.push(...embedding(ctx, { table: W('token_embd.weight'), ids: this.tokenBuf, tokens: 1, out: xA, scale: c.embeddingScale }));
-    let x = xA;
-    let other = xB;
-    for (let l = 0; l < c.nLayer; l++) {
-      const p = `blk.${l}.`;
-      // ---- attention ----
-      s.push(norm(ctx, { kind: normKind, n: E, x, w: buffer1(W(`${p}attn_norm.weight`)), y: xn, eps: c.normEps }));
-      let layout: { qOffset: number; kOffset: number; vOffset: number };
-      if (opt(`${p}attn_qkv.weight`)) {
-        const wqkv = W(`${p}attn_qkv.weight`);
-        s.push(...matvec(ctx, { weight: wqkv, x: R.input(s, wqkv, rowsOf(xn, E)), y: qkv }));
-        addBias(ctx, s, qkv, 0, nQ + 2 * nKv, opt(`${p}attn_qkv.bias`), tmp);
-        layout = fusedQkvLayout(c.nHead, c.nHeadKv, hd);
-      } else {
-        const proj = (name: string, yOffset: number) => {
-          const weight = W(`${p}${name}.weight`);
-          const emit = (x: GPUBuffer | Q8Activations) => void s.push(...matvec(ctx, { weight, x, y: qkv, yOffset }));
-          return { weight, emit, emitQ8: emit };
-        };
-        R.readers(s, rowsOf(xn, E), [proj('attn_q', 0), proj('attn_k', nQ), proj('attn_v', nQ + nKv)]);
-        addBias(ctx, s, qkv, 0, nQ, opt(`${p}attn_q.bias`), tmp);
-        addBias(ctx, s, qkv, nQ, nKv, opt(`${p}attn_k.bias`), tmp);
-        addBias(ctx, s, qkv, nQ + nKv, nKv, opt(`${p}attn_v.bias`), tmp);
-        layout = { qOffset: 0, kOffset: nQ, vOffset: nQ + nKv };
-      }
-      const qn = opt(`${p}attn_q_norm.weight`);
-      const kn = opt(`${p}attn_k_norm.weight`);
-      s.push(
-        qkvRope(ctx, {
-          nTok: 1,
-          nHead: c.nHead,
-          nKv: c.nHeadKv,
-          headDim: hd,
-          rope: { style: c.rope.mode === 'neox' ? 'neox' : 'normal', nRot: c.rope.nRot, freqBase: c.rope.freqBase, freqScale: c.rope.freqScale },
-          src: qkv,
-          ...layout,
-          clamp: c.clampKqv,
-          qkNorm:
-            c.qkNorm !== 'none' && qn && kn
-              ? { mode: c.qkNorm, qWeight: buffer1(qn), kWeight: buffer1(kn), eps: c.normEps }
-              : undefined,
-          qOut: q,
-          kCache: kCache[l],
-          vCache: vCache[l],
-          nCtx,
-          kvF16,
-          positions,
-        }),
-      );
-      s.push(
-        ...attentionDecode(ctx, {
-          nTok: 1,
-          q,
-          kCache: kCache[l],
-          vCache: vCache[l],
-          nHead: c.nHead,
-          nKv: c.nHeadKv,
-          headDim: hd,
-          nCtx,
-          kvF16,
-          positions,
-          scale: c.attentionScale,
-          out: att,
-        }),
-      );
-      // x += residualScale · (W_o·att + b_o)
-      const wo = W(`${p}attn_output.weight`);
-      const woBias = opt(`${p}attn_output.bias`);
-      const attIn = R.input(s, wo, rowsOf(att, nQ));
-      if (c.residualScale === 1 && !woBias) {
-        s.push(...matvec(ctx, { weight: wo, x: attIn, y: x, accumulate: true }));
-      } else {
-        s.push(...matvec(ctx, { weight: wo, x: attIn, y: tmp }));
-        addBias(ctx, s, tmp, 0, E, woBias, ffg);
-        s.push(elementwise(ctx, { op: 'scale_add', n: E, a: x, b: tmp, y: other, scale: c.residualScale }));
-        [x, other] = [other, x];
-      }
-      // ---- feed-forward ----
-      s.push(norm(ctx, { kind: normKind, n: E, x, w: buffer1(W(`${p}${c.ffnNormName}.weight`)), y: xn, eps: c.normEps }));
-      if (c.nExpert > 0) {
-        const shared = opt(`${p}ffn_gate_shexp.weight`);
-        const experts = { gate: W(`${p}ffn_gate_exps.weight`), up: W(`${p}ffn_up_exps.weight`), down: W(`${p}ffn_down_exps.weight`) };
-        const shexp = shared ? { gate: shared, up: W(`${p}ffn_up_shexp.weight`), down: W(`${p}ffn_down_shexp.weight`) } : undefined;
-        const { rounding, sharedX, int8 } = R.moe(s, rowsOf(xn, E), { ...experts, shared: shexp }, { k });
-        s.push(
-          ...moeDecode(ctx, {
-            x: xn,
-            router: W(`${p}ffn_gate_inp.weight`),
-            ...experts,
-            k,
-            gating: c.normTopK ? 'softmax_topk_renorm' : 'softmax_topk',
-            scale: c.residualScale,
-            residual: x,
-            y: other,
-            ids,
-            weights: wts,
-            h,
-            counts: this.counts ? { buffer: this.counts, offset: l * c.nExpert } : undefined,
-            shared: shexp ? { gateInp: W(`${p}ffn_gate_inp_shexp.weight`), ...shexp } : undefined,
-            rounding,
-            sharedX,
-            int8,
-          }),
-        );
-        [x, other] = [other, x];
-      } else {
-        const gate = W(`${p}ffn_gate.weight`);
-        const up = W(`${p}ffn_up.weight`);
-        const emitGate = (xi: GPUBuffer | Q8Activations) => void s.push(...matvec(ctx, { weight: gate, x: xi, y: ffg }));
-        const emitUp = (xi: GPUBuffer | Q8Activations) => void s.push(...matvec(ctx, { weight: up, x: xi, y: tmp }));
-        R.readers(s, rowsOf(xn, E), [
-          { weight: gate, emit: emitGate, emitQ8: emitGate },
-          { weight: up, emit: emitUp, emitQ8: emitUp },
-        ]);
-        addBias(ctx, s, ffg, 0, c.nFf, opt(`${p}ffn_gate.bias`), h);
-        addBias(ctx, s, tmp, 0, c.nFf, opt(`${p}ffn_up.bias`), h);
-        s.push(elementwise(ctx, { op: 'silu_mul', n: c.nFf, a: ffg, b: tmp, y: h }));
-        const down = W(`${p}ffn_down.weight`);
-        s.push(...matvec(ctx, { weight: down, x: R.input(s, down, rowsOf(h, c.nFf)), y: tmp }));
-        addBias(ctx, s, tmp, 0, E, opt(`${p}ffn_down.bias`), ffg);
-        s.push(elementwise(ctx, { op: 'scale_add', n: E, a: x, b: tmp, y: other, scale: c.residualScale }));
-        [x, other] = [other, x];
-      }
-    }
-    s.push(norm(ctx, { kind: normKind, n: E, x, w: buffer1(W('output_norm.weight')), y: xn, eps: c.normEps }));
-    const headW = opt('output.weight') ?? W('token_embd.weight');
-    this.head = [];
-    this.head.push(...matvec(ctx, { weight: headW, x: R.input(this.head, headW, rowsOf(xn, E)), y: this.logits }));
-    s.push(...this.head);
 
     const bias = biasWidth(c, (n) => this.w.has(n));
     // The prefill graph rounds in place for 'int8' too (its tiled matmuls have no int8 path): the same values.
     const prefillActivations = activations === 'int8' ? 'ggml-cpu' : activations;
-    const chunk = choosePrefillChunk(ctx, c, bias, prefillChunk, prefillActivations);
+    const asked = init.prefillChunk;
+    const chunk = choosePrefillChunk(ctx, c, bias, asked, prefillActivations);
     let prefill: PrefillGraph | undefined;
-    let fallback: string | undefined = chunk === 0 ? (prefillChunk === 0 ? 'disabled (prefillChunk 0)' : 'no room for a chunk of 8 tokens') : undefined;
+    let fallback: string | undefined = chunk === 0 ? (asked === 0 ? 'disabled (prefillChunk 0)' : 'no room for a chunk of 8 tokens') : undefined;
     if (chunk > 0) {
       try {
-        prefill = new PrefillGraph(
+        prefill = new PrefillGraph({
           ctx,
-          c,
-          { weight: W, optWeight: opt, kCache, vCache, nCtx, kvF16, counts: this.counts, headInput: xn, activations: prefillActivations },
-          chunk,
+          config: c,
+          shared: { weight: W, optWeight: opt, kv, counts: this.counts, headInput: this.headInput, activations: prefillActivations },
+          maxTokens: chunk,
           bias,
-        );
+        });
       } catch (e) {
         // A prefill kernel's limit not met on this device: prompts take the decode graph instead.
         if (!(e instanceof KernelShapeError)) throw e;
         fallback = e.message;
       }
     }
-    if (fallback && prefillChunk !== 0) console.warn(`[brix] batched prefill unavailable (${fallback}); prompts run through the decode graph`);
+    if (fallback && asked !== 0) console.warn(`[brix] batched prefill unavailable (${fallback}); prompts run through the decode graph`);
     this.prefill = prefill;
     this.prefillFallback = fallback;
-    this.gpuBytes = weightBytes + this.owned.reduce((a, b) => a + b.size, 0) + (prefill?.bytes ?? 0);
+    this.gpuBytes = init.weightBytes + this.owned.reduce((a, b) => a + b.size, 0) + (prefill?.bytes ?? 0);
   }
 
   /** Tokens per prefill chunk (0: prompts run through the decode graph). */
@@ -424,7 +251,7 @@ class GpuRunner implements Runner {
     await this.staging.mapAsync(GPUMapMode.READ);
     const out = new Float32Array(this.staging.getMappedRange().slice(0));
     this.staging.unmap();
-    if (this.cfg.logitScale !== 1) for (let i = 0; i < out.length; i++) out[i] /= this.cfg.logitScale;
+    if (this.config.logitScale !== 1) for (let i = 0; i < out.length; i++) out[i] /= this.config.logitScale;
     return out;
   }
 
@@ -438,13 +265,13 @@ class GpuRunner implements Runner {
     }
     if (s.temperature <= 0 && !usePenalty) return [this.argmaxStep];
     const args: SampleArgs = {
-      vocab: this.cfg.nVocab,
+      vocab: this.config.nVocab,
       logits: this.logits,
       penalty: { buffer: this.penalty, count: PENALTY_SLOTS },
       out: this.sampleOut,
       // Granite divides logits by its logit scale: fold it into the temperature (argmax is unaffected).
       config: {
-        temperature: s.temperature * this.cfg.logitScale,
+        temperature: s.temperature * this.config.logitScale,
         topK: s.topK,
         topP: s.topP,
         repeatPenalty: usePenalty ? s.repetitionPenalty : 1,
@@ -460,15 +287,8 @@ class GpuRunner implements Runner {
     return chain;
   }
 
-  async evalAndSample(
-    tokens: readonly number[],
-    pos: number,
-    s: RunnerSampling,
-    step: number,
-    recent: readonly number[],
-    signal?: AbortSignal,
-    next = false,
-  ): Promise<number> {
+  async evalAndSample(tokens: readonly number[], pos: number, e: EvalOptions): Promise<number> {
+    const { sampling: s, step, recent = [], signal, next = false } = e;
     const key = `${s.temperature}|${s.topK}|${s.topP}|${s.repetitionPenalty}|${s.seed}`;
     const ahead = this.ahead;
     this.ahead = undefined;
@@ -617,7 +437,7 @@ class GpuRunner implements Runner {
 
   async evalLogits(tokens: readonly number[], pos: number, allPositions: boolean): Promise<Float32Array[]> {
     this.ahead = undefined;
-    const copy = { src: this.logits, dst: this.staging, bytes: this.cfg.nVocab * 4 };
+    const copy = { src: this.logits, dst: this.staging, bytes: this.config.nVocab * 4 };
     const last = tokens.length - 1;
     const g = this.prefill;
     if (g && tokens.length > 1) {
@@ -648,8 +468,8 @@ class GpuRunner implements Runner {
 
   /** Logits of rows 0..T-1 of the prefill graph's final norm: each row through the decode lm head, read in groups. */
   private async readRowLogits(g: PrefillGraph, T: number): Promise<Float32Array[]> {
-    const V = this.cfg.nVocab;
-    const E = this.cfg.nEmbd;
+    const V = this.config.nVocab;
+    const E = this.config.nEmbd;
     const group = Math.max(1, Math.min(g.maxTokens, Math.floor(LOGITS_READ_BYTES / (V * 4))));
     this.rowsStaging ??= this.ctx.device.createBuffer({
       label: 'logits.rows.staging',
@@ -674,7 +494,7 @@ class GpuRunner implements Runner {
       staging.unmap();
       for (let j = 0; j < n; j++) {
         const row = all.slice(j * V, (j + 1) * V);
-        if (this.cfg.logitScale !== 1) for (let i = 0; i < V; i++) row[i] /= this.cfg.logitScale;
+        if (this.config.logitScale !== 1) for (let i = 0; i < V; i++) row[i] /= this.config.logitScale;
         out.push(row);
       }
     }
@@ -684,12 +504,12 @@ class GpuRunner implements Runner {
   async expertUsage(): Promise<number[][]> {
     if (!this.counts) return [];
     const raw = await this.ctx.readU32(this.counts);
-    const c = this.cfg;
+    const c = this.config;
     return Array.from({ length: c.nLayer }, (_, l) => Array.from(raw.subarray(l * c.nExpert, (l + 1) * c.nExpert)));
   }
 
   resetExpertUsage(): void {
-    if (this.counts) this.ctx.device.queue.writeBuffer(this.counts, 0, new Uint32Array(this.cfg.nLayer * this.cfg.nExpert));
+    if (this.counts) this.ctx.device.queue.writeBuffer(this.counts, 0, new Uint32Array(this.config.nLayer * this.config.nExpert));
   }
 
   destroy(): void {
@@ -700,11 +520,4 @@ class GpuRunner implements Runner {
     for (const b of this.sampleStaging) b.destroy();
     for (const t of this.w.values()) destroyWeight(t);
   }
-}
-
-/** y[off .. off+n) += bias, staged through `scratch` because kernel outputs must not alias inputs. */
-function addBias(ctx: KernelContext, s: Dispatch[], y: GPUBuffer, off: number, n: number, bias: GpuWeight | undefined, scratch: GPUBuffer): void {
-  if (!bias) return;
-  s.push(elementwise(ctx, { op: 'add', n, a: y, b: bias.chunks[0].buffer, y: scratch, aOffset: off }));
-  s.push(elementwise(ctx, { op: 'scale_add', n, a: scratch, b: scratch, y, scale: 0, yOffset: off }));
 }

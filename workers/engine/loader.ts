@@ -9,8 +9,8 @@ import type { GgufTensorInfo } from '../gguf/reader.ts';
 import { ggmlTypeName } from '../gguf/ggmlTypes.ts';
 import { AbortError, GpuOutOfMemoryError } from '../errors.ts';
 import type { KernelContext } from '../../kernels/lib/context.ts';
+import { unsupportedTypeReason } from '../../kernels/lib/weightTypes.ts';
 import {
-  BLOCK_LAYOUT,
   createWeight,
   destroyWeight,
   ggufRowBytes,
@@ -40,19 +40,18 @@ export interface UploadPlan {
   readonly gpuBytes: number;
 }
 
-/** Checks types and limits for the named tensors; throws UnsupportedModelError / GpuOutOfMemoryError with specifics. */
+/**
+ * Checks types (the type table: a type no kernel decodes is refused here, before any upload) and limits for the
+ * named tensors; throws UnsupportedModelError / GpuOutOfMemoryError with specifics.
+ */
 export function planUpload(ctx: KernelContext, model: GgufModel, names: readonly string[]): UploadPlan {
   const tensors = names.map((n) => model.requireTensor(n));
   let fileBytes = 0;
   let gpuBytes = 0;
   for (const t of tensors) {
+    const why = unsupportedTypeReason(t.type);
     const tn = typeName(t.type);
-    if (!tn) {
-      throw new UnsupportedModelError(
-        `tensor ${t.name} has type ${ggmlTypeName(t.type)}, which Brix has no GPU kernels for ` +
-          `(supported: ${Object.keys(BLOCK_LAYOUT).join(', ')})`,
-      );
-    }
+    if (why || !tn) throw new UnsupportedModelError(`tensor ${t.name} has type ${ggmlTypeName(t.type)}: ${why}`);
     const rowStride = gpuRowStride(tn, t.dims[0]);
     const rows = t.dims.slice(1).reduce((a, b) => a * b, 1);
     const group = t.dims.length >= 3 ? t.dims[1] : 1;

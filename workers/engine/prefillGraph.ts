@@ -1,8 +1,8 @@
 /**
- * @file The batched prompt graph: T prompt tokens per command buffer through the prefill kernels (embedding of T
- * ids, tiled matmul for every dense projection, fused QKV prologue writing T positions of the KV cache, causal
- * flash attention over the cache including the prefix cached before this chunk, grouped MoE with the shared
- * expert, norms and elementwise over T rows). The same switches from `referenceConfig` as the decode graph.
+ * @file The batched prompt graph: the layer program (layerProgram.ts) recorded for T prompt tokens per command
+ * buffer on the prefill backend (tiled matmul for every projection, causal flash attention over the cache
+ * including the prefix cached before this chunk, grouped MoE with the shared expert); embedding, norms, the fused
+ * QKV prologue writing T cache positions and elementwise ops are the layer program's own.
  *
  * A chunk of T tokens is recorded once per T (pipelines, bind groups and uniforms: `recording(T)`), keeping the
  * full-chunk recording and a few partial sizes (the prompt's last chunk). Token ids and positions come from
@@ -10,31 +10,23 @@
  *
  * Buffers (f32 unless noted), C = maxTokens, Q = n_head·hd, KV = n_kv·hd:
  *   ids, pos        (C) u32             token ids and their positions p0..p0+T-1
- *   xA, xB          (C, n_embd)         residual stream, ping-pong where a kernel cannot write in place
- *   xn              (C, n_embd)         normalised input of attention / FFN; the final norm of every row
- *   qkv             (C, Q + 2·KV)       fused QKV (T, Q+2KV), or Q (T, Q) | K (T, KV) | V (T, KV) blocks
- *   q, att          (C, Q)              Q after clamp/norm/RoPE; attention output
- *   tmp             (C, max(n_embd, n_ff))  Granite's scaled branches, dense FFN up, down
- *   ffg, h          (C, n_ff)           dense FFN gate and silu(gate)·up (dense models only)
+ *   xA, xB, xn, qkv, q, att, tmp, ffg, h   the layer program's buffers (layerProgram.ts), T ≤ C rows
  *   bias            (C, widest biased projection)  projections before their bias (models with biases only)
  *   moe             createMoePrefillScratch(C): router ids/weights (C, k+1), grouping, hs (C·k, n_ff), ys (C·k, n_embd)
  *   xr              (C, n_embd)         `activations: 'ggml-cpu'` only: xn rounded for a second rounding
- * With `activations: 'ggml-cpu'` each product's input rows are rounded first as llama.cpp's CPU backend does
- * (activationRounding.ts), as in the decode graph.
  * The last row's final norm goes to the decode graph's `xn`, so the decode graph's lm-head dispatches give the
  * logits of the prompt's last token: the lm head never runs for the other prompt tokens.
  */
-import type { ReferenceConfig } from '../model/reference/config.ts';
+import type { ModelConfig } from '../model/config.ts';
 import type { KernelContext, Dispatch } from '../../kernels/lib/context.ts';
 import type { GpuWeight } from '../../kernels/lib/weights.ts';
 import { matmul } from '../../kernels/matmul.ts';
 import { norm } from '../../kernels/norm.ts';
-import { qkvRope, fusedQkvLayout } from '../../kernels/rope.ts';
 import { attentionPrefill } from '../../kernels/attention.ts';
 import { createMoePrefillScratch, destroyMoePrefillScratch, moePrefill, type MoePrefillScratch } from '../../kernels/moe.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
-import { embedding } from '../../kernels/embedding.ts';
 import { ActivationRounding, type ActivationMode } from './activationRounding.ts';
+import { recordLayers, type GraphBackend, type KvCache, type MoeBlock, type Product } from './layerProgram.ts';
 
 /** Largest chunk: beyond it the per-chunk cost is all arithmetic and the scratch only grows. */
 export const PREFILL_MAX_CHUNK = 512;
@@ -49,16 +41,23 @@ const PARTIAL_RECORDINGS = 3;
 export interface PrefillShared {
   readonly weight: (name: string) => GpuWeight;
   readonly optWeight: (name: string) => GpuWeight | undefined;
-  readonly kCache: readonly GPUBuffer[];
-  readonly vCache: readonly GPUBuffer[];
-  readonly nCtx: number;
-  readonly kvF16: boolean;
+  readonly kv: KvCache;
   /** (n_layer, n_expert) u32 usage counters, for MoE models. */
   readonly counts: GPUBuffer | undefined;
   /** The decode graph's normalised-input buffer (n_embd): its lm-head dispatches read it. */
   readonly headInput: GPUBuffer;
   /** Activation rounding before each product (GpuRunnerOptions.activations). */
   readonly activations: ActivationMode;
+}
+
+export interface PrefillGraphOptions {
+  readonly ctx: KernelContext;
+  readonly config: ModelConfig;
+  readonly shared: PrefillShared;
+  /** Tokens per full chunk (choosePrefillChunk). */
+  readonly maxTokens: number;
+  /** Widest biased projection (layerProgram.ts biasWidth); 0 without biases. */
+  readonly bias: number;
 }
 
 export interface PrefillRecording {
@@ -79,7 +78,7 @@ interface Widths {
   readonly widest: number;
 }
 
-function widths(c: ReferenceConfig, biasWidth: number, activations: ActivationMode): Widths {
+function widths(c: ModelConfig, biasWidth: number, activations: ActivationMode): Widths {
   const E = c.nEmbd;
   const nQ = c.nHead * c.headDim;
   const nQkv = nQ + 2 * c.nHeadKv * c.headDim;
@@ -104,33 +103,11 @@ function widths(c: ReferenceConfig, biasWidth: number, activations: ActivationMo
   return { perToken, widest };
 }
 
-/** Widest projection output that has a bias tensor (0 when the model has no biases). */
-export function biasWidth(c: ReferenceConfig, has: (name: string) => boolean): number {
-  const nQ = c.nHead * c.headDim;
-  const nKv = c.nHeadKv * c.headDim;
-  let w = 0;
-  for (let l = 0; l < c.nLayer; l++) {
-    const p = `blk.${l}.`;
-    const sized: [string, number][] = [
-      ['attn_qkv.bias', nQ + 2 * nKv],
-      ['attn_q.bias', nQ],
-      ['attn_k.bias', nKv],
-      ['attn_v.bias', nKv],
-      ['attn_output.bias', c.nEmbd],
-      ['ffn_gate.bias', c.nFf],
-      ['ffn_up.bias', c.nFf],
-      ['ffn_down.bias', c.nEmbd],
-    ];
-    for (const [n, width] of sized) if (has(p + n)) w = Math.max(w, width);
-  }
-  return w;
-}
-
 /**
  * Tokens per chunk: the asked size, else the largest power of two ≤ PREFILL_MAX_CHUNK whose scratch fits
  * PREFILL_SCRATCH_BYTES and whose widest buffer fits one binding. 0 means no batched prefill (too small).
  */
-export function choosePrefillChunk(ctx: KernelContext, c: ReferenceConfig, bias: number, asked?: number, activations: ActivationMode = 'f32'): number {
+export function choosePrefillChunk(ctx: KernelContext, c: ModelConfig, bias: number, asked?: number, activations: ActivationMode = 'f32'): number {
   const w = widths(c, bias, activations);
   const bound = Math.min(Math.floor(ctx.maxBinding / (4 * w.widest)), Math.floor(PREFILL_SCRATCH_BYTES / (4 * w.perToken)));
   if (asked !== undefined) {
@@ -163,14 +140,19 @@ export class PrefillGraph {
   /** Partial-chunk recordings, least recently used first. */
   private readonly partial = new Map<number, PrefillRecording>();
 
-  constructor(
-    private readonly ctx: KernelContext,
-    private readonly c: ReferenceConfig,
-    private readonly sh: PrefillShared,
-    readonly maxTokens: number,
-    bias: number,
-  ) {
-    const C = maxTokens;
+  private readonly ctx: KernelContext;
+  private readonly c: ModelConfig;
+  private readonly sh: PrefillShared;
+  readonly maxTokens: number;
+
+  constructor(o: PrefillGraphOptions) {
+    const { ctx, config: c, bias } = o;
+    this.ctx = ctx;
+    this.c = c;
+    this.sh = o.shared;
+    this.maxTokens = o.maxTokens;
+    const sh = o.shared;
+    const C = o.maxTokens;
     const E = c.nEmbd;
     const nQ = c.nHead * c.headDim;
     const nQkv = nQ + 2 * c.nHeadKv * c.headDim;
@@ -244,152 +226,102 @@ export class PrefillGraph {
   private record(T: number): PrefillRecording {
     const { ctx, c, sh } = this;
     const E = c.nEmbd;
-    const hd = c.headDim;
-    const nQ = c.nHead * hd;
-    const nKv = c.nHeadKv * hd;
-    const k = c.nExpertUsed;
-    const W = sh.weight;
-    const opt = sh.optWeight;
-    const buffer1 = (t: GpuWeight): GPUBuffer => t.chunks[0].buffer;
-    const positions = { buffer: this.pos };
-    const normKind = c.norm === 'layer' ? ('layer' as const) : ('rms' as const);
+    const backend = new PrefillBackend(ctx, c, sh.kv, this.pos, this.rounding, T, {
+      bias: this.biasBuf,
+      moe: this.moe,
+      counts: sh.counts,
+    });
+    const buffers = { xA: this.xA, xB: this.xB, xn: this.xn, qkv: this.qkv, q: this.q, att: this.att, tmp: this.tmp, ffg: this.ffg, h: this.h };
     const s: Dispatch[] = [];
-    const R = this.rounding;
-    const rowsOf = (buffer: GPUBuffer, n: number) => ({ buffer, n, rows: T });
-    /** dst[dstOff ..+ T·n) = x·Wᵀ (+ bias per row), contiguous (T, n). */
-    const project = (weight: GpuWeight, x: GPUBuffer, dst: GPUBuffer, dstOff: number, bias: GpuWeight | undefined): void => {
-      const n = weight.rows;
-      if (!bias || !this.biasBuf) {
-        s.push(...matmul(ctx, { weight, tokens: T, x, y: dst, yOffset: dstOff }));
-        return;
-      }
-      s.push(...matmul(ctx, { weight, tokens: T, x, y: this.biasBuf }));
-      s.push(elementwise(ctx, { op: 'add', n: T * n, a: this.biasBuf, b: buffer1(bias), bPeriod: n, y: dst, yOffset: dstOff }));
-    };
-
-    s.push(...embedding(ctx, { table: W('token_embd.weight'), ids: this.ids, tokens: T, out: this.xA, scale: c.embeddingScale }));
-    let x = this.xA;
-    let other = this.xB;
-    for (let l = 0; l < c.nLayer; l++) {
-      const p = `blk.${l}.`;
-      // ---- attention ----
-      s.push(norm(ctx, { kind: normKind, n: E, nTok: T, x, w: buffer1(W(`${p}attn_norm.weight`)), y: this.xn, eps: c.normEps }));
-      let layout: { qOffset: number; kOffset: number; vOffset: number; qStride: number; kStride: number; vStride: number };
-      if (opt(`${p}attn_qkv.weight`)) {
-        const wqkv = W(`${p}attn_qkv.weight`);
-        R.round(s, wqkv, rowsOf(this.xn, E));
-        project(wqkv, this.xn, this.qkv, 0, opt(`${p}attn_qkv.bias`));
-        layout = fusedQkvLayout(c.nHead, c.nHeadKv, hd);
-      } else {
-        // Q, K and V as three contiguous blocks (T, n) so each bias is one broadcast row.
-        const proj = (name: string, dstOff: number) => {
-          const weight = W(`${p}${name}.weight`);
-          return { weight, emit: (xi: GPUBuffer) => project(weight, xi, this.qkv, dstOff, opt(`${p}${name}.bias`)) };
-        };
-        R.readers(s, rowsOf(this.xn, E), [proj('attn_q', 0), proj('attn_k', T * nQ), proj('attn_v', T * (nQ + nKv))]);
-        layout = { qOffset: 0, qStride: nQ, kOffset: T * nQ, kStride: nKv, vOffset: T * (nQ + nKv), vStride: nKv };
-      }
-      const qn = opt(`${p}attn_q_norm.weight`);
-      const kn = opt(`${p}attn_k_norm.weight`);
-      s.push(
-        qkvRope(ctx, {
-          nTok: T,
-          nHead: c.nHead,
-          nKv: c.nHeadKv,
-          headDim: hd,
-          rope: { style: c.rope.mode === 'neox' ? 'neox' : 'normal', nRot: c.rope.nRot, freqBase: c.rope.freqBase, freqScale: c.rope.freqScale },
-          src: this.qkv,
-          ...layout,
-          clamp: c.clampKqv,
-          qkNorm:
-            c.qkNorm !== 'none' && qn && kn ? { mode: c.qkNorm, qWeight: buffer1(qn), kWeight: buffer1(kn), eps: c.normEps } : undefined,
-          qOut: this.q,
-          kCache: sh.kCache[l],
-          vCache: sh.vCache[l],
-          nCtx: sh.nCtx,
-          kvF16: sh.kvF16,
-          positions,
-        }),
-      );
-      // Causal over the whole cache: rows see the prefix cached by earlier chunks and turns, then their own chunk.
-      s.push(
-        attentionPrefill(ctx, {
-          nTok: T,
-          q: this.q,
-          kCache: sh.kCache[l],
-          vCache: sh.vCache[l],
-          nHead: c.nHead,
-          nKv: c.nHeadKv,
-          headDim: hd,
-          nCtx: sh.nCtx,
-          kvF16: sh.kvF16,
-          positions,
-          scale: c.attentionScale,
-          out: this.att,
-        }),
-      );
-      // x += residualScale · (att·W_oᵀ + b_o)
-      const wo = W(`${p}attn_output.weight`);
-      const woBias = opt(`${p}attn_output.bias`);
-      R.round(s, wo, rowsOf(this.att, nQ));
-      if (c.residualScale === 1 && !woBias) {
-        s.push(...matmul(ctx, { weight: wo, tokens: T, x: this.att, y: x, accumulate: true }));
-      } else {
-        project(wo, this.att, this.tmp, 0, woBias);
-        s.push(elementwise(ctx, { op: 'scale_add', n: T * E, a: x, b: this.tmp, y: other, scale: c.residualScale }));
-        [x, other] = [other, x];
-      }
-      // ---- feed-forward ----
-      s.push(norm(ctx, { kind: normKind, n: E, nTok: T, x, w: buffer1(W(`${p}${c.ffnNormName}.weight`)), y: this.xn, eps: c.normEps }));
-      if (this.moe) {
-        const shared = opt(`${p}ffn_gate_shexp.weight`);
-        const experts = { gate: W(`${p}ffn_gate_exps.weight`), up: W(`${p}ffn_up_exps.weight`), down: W(`${p}ffn_down_exps.weight`) };
-        const shexp = shared ? { gate: shared, up: W(`${p}ffn_up_shexp.weight`), down: W(`${p}ffn_down_shexp.weight`) } : undefined;
-        const { rounding, sharedX } = R.moe(s, rowsOf(this.xn, E), { ...experts, shared: shexp });
-        s.push(
-          ...moePrefill(ctx, {
-            x: this.xn,
-            nTokens: T,
-            router: W(`${p}ffn_gate_inp.weight`),
-            ...experts,
-            k,
-            gating: c.normTopK ? 'softmax_topk_renorm' : 'softmax_topk',
-            scale: c.residualScale,
-            residual: x,
-            y: other,
-            counts: sh.counts ? { buffer: sh.counts, offset: l * c.nExpert } : undefined,
-            shared: shexp ? { gateInp: W(`${p}ffn_gate_inp_shexp.weight`), ...shexp } : undefined,
-            scratch: this.moe,
-            rounding,
-            sharedX,
-          }),
-        );
-        [x, other] = [other, x];
-      } else if (this.ffg && this.h) {
-        const { ffg, h } = this;
-        const gate = W(`${p}ffn_gate.weight`);
-        const up = W(`${p}ffn_up.weight`);
-        R.readers(s, rowsOf(this.xn, E), [
-          { weight: gate, emit: (xi) => project(gate, xi, ffg, 0, opt(`${p}ffn_gate.bias`)) },
-          { weight: up, emit: (xi) => project(up, xi, this.tmp, 0, opt(`${p}ffn_up.bias`)) },
-        ]);
-        s.push(elementwise(ctx, { op: 'silu_mul', n: T * c.nFf, a: ffg, b: this.tmp, y: h }));
-        const down = W(`${p}ffn_down.weight`);
-        const downBias = opt(`${p}ffn_down.bias`);
-        R.round(s, down, rowsOf(h, c.nFf));
-        if (c.residualScale === 1 && !downBias) {
-          s.push(...matmul(ctx, { weight: down, tokens: T, x: this.h, y: x, accumulate: true }));
-        } else {
-          project(down, this.h, this.tmp, 0, downBias);
-          s.push(elementwise(ctx, { op: 'scale_add', n: T * E, a: x, b: this.tmp, y: other, scale: c.residualScale }));
-          [x, other] = [other, x];
-        }
-      }
-    }
-    const outNorm = buffer1(W('output_norm.weight'));
-    const lastNorm = norm(ctx, { kind: normKind, n: E, x, xOffset: (T - 1) * E, w: outNorm, y: sh.headInput, eps: c.normEps });
-    const allNorm = norm(ctx, { kind: normKind, n: E, nTok: T, x, w: outNorm, y: this.xn, eps: c.normEps });
+    const x = recordLayers(backend, c, { ids: this.ids, positions: this.pos, weight: sh.weight, optWeight: sh.optWeight, kv: sh.kv, buffers }, s);
+    const outNorm = sh.weight('output_norm.weight').chunks[0].buffer;
+    const lastNorm = norm(ctx, { kind: c.norm, n: E, x, xOffset: (T - 1) * E, w: outNorm, y: sh.headInput, eps: c.normEps });
+    const allNorm = norm(ctx, { kind: c.norm, n: E, nTok: T, x, w: outNorm, y: this.xn, eps: c.normEps });
     return { tokens: T, body: s, lastNorm, allNorm };
+  }
+}
+
+/** T > 1: tiled matmul products (rounded in place as the arithmetic wants), flash attention, moePrefill. */
+class PrefillBackend implements GraphBackend {
+  constructor(
+    readonly ctx: KernelContext,
+    private readonly c: ModelConfig,
+    private readonly kv: KvCache,
+    private readonly pos: GPUBuffer,
+    private readonly R: ActivationRounding,
+    readonly tokens: number,
+    private readonly scratch: { bias: GPUBuffer | undefined; moe: MoePrefillScratch | undefined; counts: GPUBuffer | undefined },
+  ) {}
+
+  project(s: Dispatch[], x: GPUBuffer, n: number, products: readonly Product[]): void {
+    this.R.readers(
+      s,
+      { buffer: x, n, rows: this.tokens },
+      products.map((pr) => ({ weight: pr.weight, emit: (xi: GPUBuffer) => this.product(s, pr, xi) })),
+    );
+  }
+
+  /** y[yOffset ..+ T·rows) = x·Wᵀ (+ bias per row), contiguous (T, rows). */
+  private product(s: Dispatch[], pr: Product, x: GPUBuffer): void {
+    const { ctx, tokens: T } = this;
+    const yOffset = pr.yOffset ?? 0;
+    if (!pr.bias) {
+      s.push(...matmul(ctx, { weight: pr.weight, tokens: T, x, y: pr.y, yOffset, accumulate: pr.accumulate }));
+      return;
+    }
+    const bias = this.scratch.bias;
+    if (!bias || pr.accumulate) throw new Error(`internal: ${pr.weight.name}'s bias needs the bias scratch and no accumulation`);
+    const n = pr.weight.rows;
+    s.push(...matmul(ctx, { weight: pr.weight, tokens: T, x, y: bias }));
+    s.push(elementwise(ctx, { op: 'add', n: T * n, a: bias, b: pr.bias.chunks[0].buffer, bPeriod: n, y: pr.y, yOffset }));
+  }
+
+  attention(s: Dispatch[], layer: number, q: GPUBuffer, out: GPUBuffer): void {
+    const { c, kv } = this;
+    // Causal over the whole cache: rows see the prefix cached by earlier chunks and turns, then their own chunk.
+    s.push(
+      attentionPrefill(this.ctx, {
+        nTok: this.tokens,
+        q,
+        kCache: kv.k[layer],
+        vCache: kv.v[layer],
+        nHead: c.nHead,
+        nKv: c.nHeadKv,
+        headDim: c.headDim,
+        nCtx: kv.nCtx,
+        kvF16: kv.f16,
+        positions: { buffer: this.pos },
+        scale: c.attentionScale,
+        out,
+      }),
+    );
+  }
+
+  moe(s: Dispatch[], m: MoeBlock): void {
+    const { c } = this;
+    const scratch = this.scratch.moe;
+    if (!scratch) throw new Error('internal: a MoE layer needs the MoE prefill scratch');
+    const experts = { gate: m.gate, up: m.up, down: m.down };
+    const { rounding, sharedX } = this.R.moe(s, { buffer: m.x, n: c.nEmbd, rows: this.tokens }, { ...experts, shared: m.shared });
+    const counts = this.scratch.counts;
+    s.push(
+      ...moePrefill(this.ctx, {
+        x: m.x,
+        nTokens: this.tokens,
+        router: m.router,
+        ...experts,
+        k: c.nExpertUsed,
+        gating: c.normTopK ? 'softmax_topk_renorm' : 'softmax_topk',
+        scale: c.residualScale,
+        residual: m.residual,
+        y: m.y,
+        counts: counts ? { buffer: counts, offset: m.layer * c.nExpert } : undefined,
+        shared: m.shared,
+        scratch,
+        rounding,
+        sharedX,
+      }),
+    );
   }
 }
 

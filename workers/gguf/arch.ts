@@ -1,83 +1,20 @@
 /**
  * @file Architecture descriptors: which MoE/dense families we run, the hyper-parameters each one reads from
  * GGUF metadata (keys exactly as llama.cpp's loader reads them: src/llama-model.cpp, src/models/<arch>.cpp),
- * and the tensors (names and ggml shapes) llama.cpp expects. `describeModel` turns a file into a typed
- * `ModelHParams` and checks every tensor against it, so the engine never discovers a wrong shape mid-forward.
+ * and the tensors (names and ggml shapes) llama.cpp expects. `describeModel` turns a file into the one model
+ * description (`ModelConfig`, workers/model/config.ts) and checks every tensor against it, so the engine never
+ * discovers a wrong shape mid-forward. Per-architecture differences are the data in ARCH_INFO.
  */
 import { GgufError } from './errors.ts';
 import type { GgufMetadata } from './metadata.ts';
 import type { GgufModel } from './model.ts';
 import type { GgufTensorInfo } from './reader.ts';
+import { SUPPORTED_ARCHS, type ModelArch, type ModelConfig, type NormKind, type QkNorm, type RopeStyle } from '../model/config.ts';
 
-export const SUPPORTED_ARCHS = ['dbrx', 'llama', 'qwen2moe', 'qwen3moe', 'olmoe', 'granitemoe'] as const;
-export type ModelArch = (typeof SUPPORTED_ARCHS)[number];
+export { SUPPORTED_ARCHS, type ModelArch, type ModelConfig } from '../model/config.ts';
 
 export function isSupportedArch(a: string): a is ModelArch {
   return (SUPPORTED_ARCHS as readonly string[]).includes(a);
-}
-
-export type RopeType = 'neox' | 'normal';
-export type NormType = 'layernorm' | 'rmsnorm';
-/** Where Q/K RMSNorm applies: none, per head over head_dim (Qwen3-MoE), or over the whole projection (OLMoE). */
-export type QkNorm = 'none' | 'per-head' | 'full';
-
-export interface MoeGating {
-  /** Softmax over all experts, then top-k of the probabilities. */
-  readonly kind: 'softmax-topk';
-  /** Divide the k selected probabilities by their sum (DBRX, Mixtral, Qwen3-MoE, Granite) or not (Qwen2-MoE, OLMoE). */
-  readonly renorm: boolean;
-}
-
-export interface GraniteScales {
-  /** Token embeddings × embedding (0 = off). */
-  readonly embedding: number;
-  /** Attention logit scale replacing 1/√head_dim (0 = default). */
-  readonly attention: number;
-  /** Each residual branch × residual (0 = off). */
-  readonly residual: number;
-  /** Final logits ÷ logit. */
-  readonly logit: number;
-}
-
-export interface ModelHParams {
-  readonly arch: ModelArch;
-  readonly n_vocab: number;
-  readonly n_embd: number;
-  readonly n_layer: number;
-  readonly n_head: number;
-  readonly n_head_kv: number;
-  /** Key (and query) head size. */
-  readonly head_dim: number;
-  /** Value head size (equal to head_dim for every arch here). */
-  readonly head_dim_v: number;
-  /** Dense FFN width, or the per-expert width for MoE layers. */
-  readonly n_ff: number;
-  /** Shared-expert width (0 = no shared expert). */
-  readonly n_ff_shexp: number;
-  /** 0 for a dense model. */
-  readonly n_expert: number;
-  readonly n_expert_used: number;
-  /** Training context length. */
-  readonly ctx: number;
-  readonly rope_base: number;
-  readonly rope_type: RopeType;
-  /** Rotated dims per head (rope.dimension_count, default head_dim). */
-  readonly n_rot: number;
-  readonly norm: NormType;
-  readonly norm_eps: number;
-  /** Clamp of the fused QKV output (DBRX), 0 = none. */
-  readonly clamp_kqv: number;
-  readonly gating: MoeGating;
-  readonly qk_norm: QkNorm;
-  /** Qwen2-MoE: the shared expert output is scaled by sigmoid(x · ffn_gate_inp_shexp). */
-  readonly shared_expert_gate: boolean;
-  readonly granite: GraniteScales | undefined;
-  /** No `output.weight`: logits use token_embd. */
-  readonly tied_embeddings: boolean;
-  /** Attention uses one fused `attn_qkv` (DBRX always; others when the file has it). */
-  readonly fused_qkv: boolean;
-  /** The file has Q/K/V biases (Qwen2-MoE usually does). */
-  readonly qkv_bias: boolean;
 }
 
 export interface ExpectedTensor {
@@ -121,17 +58,71 @@ function real(key: string, v: number, bound: { min: number; above?: boolean }): 
   return v;
 }
 
-const ARCH_INFO: Record<ModelArch, { rope: RopeType; norm: NormType; renorm: boolean; qk: QkNorm; outputOptional: boolean; moeRequired: boolean }> = {
-  dbrx: { rope: 'neox', norm: 'layernorm', renorm: true, qk: 'none', outputOptional: false, moeRequired: true },
-  llama: { rope: 'normal', norm: 'rmsnorm', renorm: true, qk: 'none', outputOptional: true, moeRequired: false },
-  qwen2moe: { rope: 'neox', norm: 'rmsnorm', renorm: false, qk: 'none', outputOptional: false, moeRequired: true },
-  qwen3moe: { rope: 'neox', norm: 'rmsnorm', renorm: true, qk: 'per-head', outputOptional: true, moeRequired: true },
-  olmoe: { rope: 'neox', norm: 'rmsnorm', renorm: false, qk: 'full', outputOptional: false, moeRequired: true },
-  granitemoe: { rope: 'normal', norm: 'rmsnorm', renorm: true, qk: 'none', outputOptional: true, moeRequired: false },
+interface ArchTraits {
+  readonly rope: RopeStyle;
+  readonly norm: NormKind;
+  /** Divide the top-k router probabilities by their sum. */
+  readonly renorm: boolean;
+  readonly qk: QkNorm;
+  readonly outputOptional: boolean;
+  readonly moeRequired: boolean;
+  /** Reads attention.clamp_kqv (required) and clamps Q/K/V (llama.cpp: dbrx only among these). */
+  readonly clamp: boolean;
+  /** Always one fused attn_qkv. */
+  readonly fusedQkv: boolean;
+  /** Qwen2-MoE: shared expert × sigmoid(x · ffn_gate_inp_shexp). */
+  readonly sharedGate: boolean;
+  /** Granite's embedding/attention/residual/logit scales. */
+  readonly graniteScales: boolean;
+  readonly ffnNormName: 'ffn_norm' | 'attn_output_norm';
+  /** Where the expert FFN width lives: feed_forward_length, or expert_feed_forward_length (Qwen MoE). */
+  readonly expertFf: boolean;
+  /** Reads expert_shared_feed_forward_length: required (qwen2moe), optional, or never. */
+  readonly sharedFf: 'required' | 'optional' | 'none';
+}
+
+const TRAIT_DEFAULTS = {
+  outputOptional: false,
+  moeRequired: true,
+  clamp: false,
+  fusedQkv: false,
+  sharedGate: false,
+  graniteScales: false,
+  ffnNormName: 'ffn_norm',
+  expertFf: false,
+  sharedFf: 'none',
+} as const satisfies Partial<ArchTraits>;
+
+const ARCH_INFO: Record<ModelArch, ArchTraits> = {
+  dbrx: { ...TRAIT_DEFAULTS, rope: 'neox', norm: 'layer', renorm: true, qk: 'none', clamp: true, fusedQkv: true, ffnNormName: 'attn_output_norm' },
+  llama: { ...TRAIT_DEFAULTS, rope: 'normal', norm: 'rms', renorm: true, qk: 'none', outputOptional: true, moeRequired: false, sharedFf: 'optional' },
+  qwen2moe: { ...TRAIT_DEFAULTS, rope: 'neox', norm: 'rms', renorm: false, qk: 'none', sharedGate: true, expertFf: true, sharedFf: 'required' },
+  qwen3moe: { ...TRAIT_DEFAULTS, rope: 'neox', norm: 'rms', renorm: true, qk: 'head', outputOptional: true, expertFf: true },
+  olmoe: { ...TRAIT_DEFAULTS, rope: 'neox', norm: 'rms', renorm: false, qk: 'full' },
+  granitemoe: {
+    ...TRAIT_DEFAULTS,
+    rope: 'normal',
+    norm: 'rms',
+    renorm: true,
+    qk: 'none',
+    outputOptional: true,
+    moeRequired: false,
+    graniteScales: true,
+    sharedFf: 'optional',
+  },
 };
 
-/** Reads the hyper-parameters from metadata; `tensors` (when given) settles tied output, fused QKV and biases. */
-export function readHParams(md: GgufMetadata, tensors?: readonly Pick<GgufTensorInfo, 'name' | 'dims'>[]): ModelHParams {
+/** Linear RoPE scaling as llama.cpp's load_hparams reads it (1 = none); other scaling types are not supported. */
+function ropeFreqScale(md: GgufMetadata, arch: string): number {
+  const type = md.optString(`${arch}.rope.scaling.type`) ?? 'linear';
+  if (type === 'none') return 1;
+  if (type !== 'linear') fail('bad-metadata', `${arch}.rope.scaling.type '${type}' is not supported (linear or none only)`);
+  const factor = md.optNumber(`${arch}.rope.scaling.factor`) ?? md.optNumber(`${arch}.rope.scale_linear`) ?? 0;
+  return factor === 0 ? 1 : 1 / factor;
+}
+
+/** Reads the model description from metadata; `tensors` (when given) settles tied output, fused QKV and biases. */
+export function readModelConfig(md: GgufMetadata, tensors?: readonly Pick<GgufTensorInfo, 'name' | 'dims'>[]): ModelConfig {
   const archName = md.string('general.architecture');
   if (!isSupportedArch(archName)) {
     throw new GgufError('unsupported-arch', `unsupported model architecture '${archName}'; supported: ${SUPPORTED_ARCHS.join(', ')}`);
@@ -165,26 +156,25 @@ export function readHParams(md: GgufMetadata, tensors?: readonly Pick<GgufTensor
   const ffDense = layerUniform(md, k('feed_forward_length'), n_layer);
   let n_ff: number;
   let n_ff_shexp = 0;
-  if (arch === 'qwen2moe' || arch === 'qwen3moe') {
+  if (info.expertFf) {
     const exp = layerUniform(md, k('expert_feed_forward_length'), n_layer);
     n_ff = count(md, k('expert_feed_forward_length'), exp ?? (ffDense !== undefined ? Math.floor(ffDense / n_expert_used) : undefined));
-    if (arch === 'qwen2moe') {
-      n_ff_shexp = count(md, k('expert_shared_feed_forward_length'), md.optNumber(k('expert_shared_feed_forward_length')) ?? ffDense);
-    }
   } else {
     n_ff = count(md, k('feed_forward_length'), ffDense);
-    if (arch === 'llama' || arch === 'granitemoe') {
-      n_ff_shexp = count(md, k('expert_shared_feed_forward_length'), md.optNumber(k('expert_shared_feed_forward_length')) ?? 0, 0);
-    }
   }
+  const sharedKey = k('expert_shared_feed_forward_length');
+  if (info.sharedFf === 'required') n_ff_shexp = count(md, sharedKey, md.optNumber(sharedKey) ?? ffDense);
+  else if (info.sharedFf === 'optional') n_ff_shexp = count(md, sharedKey, md.optNumber(sharedKey) ?? 0, 0);
 
-  const epsKey = k(info.norm === 'layernorm' ? 'attention.layer_norm_epsilon' : 'attention.layer_norm_rms_epsilon');
+  const epsKey = k(info.norm === 'layer' ? 'attention.layer_norm_epsilon' : 'attention.layer_norm_rms_epsilon');
   const norm_eps = real(epsKey, md.number(epsKey), { min: 0 });
+  // Only architectures whose llama.cpp graph clamps use the key (dbrx.cpp); elsewhere it is checked and ignored.
   const clampKey = k('attention.clamp_kqv');
-  const clamp_kqv = real(clampKey, arch === 'dbrx' ? md.number(clampKey) : (md.optNumber(clampKey) ?? 0), { min: 0 });
+  const clampRead = real(clampKey, info.clamp ? md.number(clampKey) : (md.optNumber(clampKey) ?? 0), { min: 0 });
+  const clamp_kqv = info.clamp ? clampRead : 0;
   const rope_base = real(k('rope.freq_base'), md.optNumber(k('rope.freq_base')) ?? 10000, { min: 0, above: true });
   const granite =
-    arch === 'granitemoe'
+    info.graniteScales
       ? {
           embedding: md.optNumber(k('embedding_scale')) ?? 0,
           attention: md.optNumber(k('attention.scale')) ?? 0,
@@ -202,59 +192,66 @@ export function readHParams(md: GgufMetadata, tensors?: readonly Pick<GgufTensor
   );
 
   const tied = info.outputOptional ? has('output.weight') === false : false;
-  const fused_qkv = arch === 'dbrx' || has('blk.0.attn_qkv.weight') === true;
+  const fused_qkv = info.fusedQkv || has('blk.0.attn_qkv.weight') === true;
   const qkv_bias = has('blk.0.attn_q.bias') === true || has('blk.0.attn_qkv.bias') === true;
+
+  if (head_dim_v !== head_dim) fail('bad-metadata', `value head size ${head_dim_v} ≠ key head size ${head_dim} (llama.cpp asserts equality for ${arch})`);
+  if (n_rot !== head_dim) fail('bad-metadata', `rope.dimension_count ${n_rot} ≠ head size ${head_dim} (llama.cpp asserts n_embd_head == n_rot for ${arch})`);
+  if (granite && granite.logit === 0) fail('bad-metadata', `${arch}.logit_scale is 0`);
 
   return {
     arch,
-    n_vocab,
-    n_embd,
-    n_layer,
-    n_head,
-    n_head_kv,
-    head_dim,
-    head_dim_v,
-    n_ff,
-    n_ff_shexp,
-    n_expert,
-    n_expert_used,
-    ctx,
-    rope_base,
-    rope_type: info.rope,
-    n_rot,
+    nVocab: n_vocab,
+    nLayer: n_layer,
+    nEmbd: n_embd,
+    nHead: n_head,
+    nHeadKv: n_head_kv,
+    headDim: head_dim,
+    nFf: n_ff,
+    nFfShexp: n_ff_shexp,
+    nExpert: n_expert,
+    nExpertUsed: n_expert_used,
+    nCtxTrain: ctx,
     norm: info.norm,
-    norm_eps,
-    clamp_kqv,
-    gating: { kind: 'softmax-topk', renorm: info.renorm },
-    qk_norm: info.qk,
-    shared_expert_gate: arch === 'qwen2moe',
-    granite,
-    tied_embeddings: tied,
-    fused_qkv,
-    qkv_bias,
+    normEps: norm_eps,
+    rope: { style: info.rope, nRot: n_rot, freqBase: rope_base, freqScale: ropeFreqScale(md, arch) },
+    clampKqv: clamp_kqv,
+    qkNorm: info.qk,
+    normTopK: info.renorm,
+    sharedExpertGated: info.sharedGate,
+    // Granite scales: 0 means absent (llama.cpp tests `!= 0` before applying each one).
+    embeddingScale: granite && granite.embedding !== 0 ? granite.embedding : 1,
+    attentionScale: granite && granite.attention !== 0 ? granite.attention : 1 / Math.sqrt(head_dim),
+    residualScale: granite && granite.residual !== 0 ? granite.residual : 1,
+    logitScale: granite ? granite.logit : 1,
+    tiedOutput: tied,
+    fusedQkv: fused_qkv,
+    qkvBias: qkv_bias,
+    ffnNormName: info.ffnNormName,
   };
 }
 
 /** The tensors llama.cpp's loader creates for these hyper-parameters (ggml ne order). */
-export function expectedTensors(hp: ModelHParams): ExpectedTensor[] {
-  const E = hp.n_embd;
-  const V = hp.n_vocab;
-  const F = hp.n_ff;
-  const X = hp.n_expert;
-  const S = hp.n_ff_shexp;
-  const q = hp.head_dim * hp.n_head;
-  const kd = hp.head_dim * hp.n_head_kv;
-  const vd = hp.head_dim_v * hp.n_head_kv;
+export function expectedTensors(hp: ModelConfig): ExpectedTensor[] {
+  const E = hp.nEmbd;
+  const V = hp.nVocab;
+  const F = hp.nFf;
+  const X = hp.nExpert;
+  const S = hp.nFfShexp;
+  const q = hp.headDim * hp.nHead;
+  const kd = hp.headDim * hp.nHeadKv;
+  const vd = hp.headDim * hp.nHeadKv;
   const out: ExpectedTensor[] = [
     { name: 'token_embd.weight', dims: [E, V] },
     { name: 'output_norm.weight', dims: [E] },
   ];
-  if (!hp.tied_embeddings) out.push({ name: 'output.weight', dims: [E, V], optional: ARCH_INFO[hp.arch].outputOptional });
+  if (!hp.tiedOutput) out.push({ name: 'output.weight', dims: [E, V], optional: ARCH_INFO[hp.arch].outputOptional });
   const t = (i: number, s: string, dims: number[], optional = false): void => void out.push({ name: `blk.${i}.${s}`, dims, optional });
 
-  for (let i = 0; i < hp.n_layer; i++) {
+  for (let i = 0; i < hp.nLayer; i++) {
     t(i, 'attn_norm.weight', [E]);
-    if (hp.arch === 'dbrx') {
+    if (hp.ffnNormName === 'attn_output_norm') {
+      // DBRX's block: fused QKV without biases, its pre-FFN norm named attn_output_norm, always MoE.
       t(i, 'attn_qkv.weight', [E, E + 2 * kd]);
       t(i, 'attn_output.weight', [E, E]);
       t(i, 'attn_output_norm.weight', [E]);
@@ -264,7 +261,7 @@ export function expectedTensors(hp: ModelHParams): ExpectedTensor[] {
       t(i, 'ffn_up_exps.weight', [E, F, X]);
       continue;
     }
-    if (hp.fused_qkv) {
+    if (hp.fusedQkv) {
       t(i, 'attn_qkv.weight', [E, q + kd + vd]);
       t(i, 'attn_qkv.bias', [q + kd + vd], true);
     } else {
@@ -276,10 +273,10 @@ export function expectedTensors(hp: ModelHParams): ExpectedTensor[] {
       t(i, 'attn_v.bias', [vd], true);
     }
     t(i, 'attn_output.weight', [q, E]);
-    if (hp.qk_norm === 'per-head') {
-      t(i, 'attn_q_norm.weight', [hp.head_dim]);
-      t(i, 'attn_k_norm.weight', [hp.head_dim]);
-    } else if (hp.qk_norm === 'full') {
+    if (hp.qkNorm === 'head') {
+      t(i, 'attn_q_norm.weight', [hp.headDim]);
+      t(i, 'attn_k_norm.weight', [hp.headDim]);
+    } else if (hp.qkNorm === 'full') {
       t(i, 'attn_q_norm.weight', [E]);
       t(i, 'attn_k_norm.weight', [E]);
     }
@@ -295,7 +292,7 @@ export function expectedTensors(hp: ModelHParams): ExpectedTensor[] {
     t(i, 'ffn_down_exps.weight', [F, E, X]);
     t(i, 'ffn_up_exps.weight', [E, F, X]);
     if (S > 0) {
-      if (hp.shared_expert_gate) t(i, 'ffn_gate_inp_shexp.weight', [E]);
+      if (hp.sharedExpertGated) t(i, 'ffn_gate_inp_shexp.weight', [E]);
       t(i, 'ffn_gate_shexp.weight', [E, S]);
       t(i, 'ffn_down_shexp.weight', [S, E]);
       t(i, 'ffn_up_shexp.weight', [E, S]);
@@ -317,7 +314,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /** Checks the file's tensors against `expectedTensors(hp)`: missing required → 'missing-tensor', wrong dims → 'bad-shape'. */
-export function checkTensors(tensors: readonly Pick<GgufTensorInfo, 'name' | 'dims'>[], hp: ModelHParams): void {
+export function checkTensors(tensors: readonly Pick<GgufTensorInfo, 'name' | 'dims'>[], hp: ModelConfig): void {
   const byName = new Map(tensors.map((t) => [t.name, t]));
   for (const e of expectedTensors(hp)) {
     const t = byName.get(e.name);
@@ -334,9 +331,9 @@ export function checkTensors(tensors: readonly Pick<GgufTensorInfo, 'name' | 'di
   }
 }
 
-/** Hyper-parameters of a model, with every tensor checked against them. */
-export function describeModel(model: Pick<GgufModel, 'metadata' | 'tensors'>): ModelHParams {
-  const hp = readHParams(model.metadata, model.tensors);
+/** The model's description, with every tensor checked against it. */
+export function describeModel(model: Pick<GgufModel, 'metadata' | 'tensors'>): ModelConfig {
+  const hp = readModelConfig(model.metadata, model.tensors);
   checkTensors(model.tensors, hp);
   return hp;
 }

@@ -10,7 +10,8 @@
  * Each rounder replaces x[0..n) by the values its quantized form represents (q·d), which is what the integer dot
  * products compute with, up to float summation order.
  */
-import { GgmlType } from '../../gguf/ggmlTypes.ts';
+import type { GgmlType } from '../../gguf/ggmlTypes.ts';
+import { ggmlRoundingOf, type GgmlRounding } from '../../../kernels/lib/weightTypes.ts';
 import { bf16BitsToF32, f32ToBf16Bits, roundF16 } from '../../quant/half.ts';
 import { signedMax } from '../../quant/signedMax.ts';
 
@@ -58,40 +59,9 @@ function roundBf16InPlace(x: Float32Array, n: number): void {
 
 export type ActivationRounder = (x: Float32Array, n: number) => void;
 
-/** How ggml-cpu rounds a matrix product's input for a weight type (its vec_dot_type). */
-export type GgmlRounding = 'q8_K' | 'q8_0' | 'f16' | 'bf16';
-
-/**
- * The rounding ggml-cpu applies to a product's input before multiplying by a weight of `weightType`, or
- * undefined when it multiplies in f32 (F32 weights, and types it has no vec_dot for here). One table for the
- * CPU reference's emulation (ggmlActivationRounder) and the GPU engine's (kernels/act_quant.ts).
- */
-export function ggmlRoundingOf(weightType: GgmlType): GgmlRounding | undefined {
-  switch (weightType) {
-    case GgmlType.F16:
-      return 'f16';
-    case GgmlType.BF16:
-      return 'bf16';
-    case GgmlType.Q4_0:
-    case GgmlType.Q5_0:
-    case GgmlType.Q8_0:
-    case GgmlType.IQ4_NL:
-    case GgmlType.MXFP4:
-    // Q8_1 carries an extra f16 sum for the weight's min term; its q·d values round like Q8_0's.
-    case GgmlType.Q4_1:
-    case GgmlType.Q5_1:
-      return 'q8_0';
-    case GgmlType.Q2_K:
-    case GgmlType.Q3_K:
-    case GgmlType.Q4_K:
-    case GgmlType.Q5_K:
-    case GgmlType.Q6_K:
-    case GgmlType.IQ4_XS:
-      return 'q8_K';
-    default:
-      return undefined;
-  }
-}
+// Which rounding each weight type gets is the type table's (kernels/lib/weightTypes.ts), shared with the GPU
+// engine's emulation (kernels/act_quant.ts).
+export { ggmlRoundingOf, type GgmlRounding };
 
 const ROUNDERS: Readonly<Record<GgmlRounding, ActivationRounder>> = {
   q8_K: roundQ8_K,

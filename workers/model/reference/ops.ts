@@ -7,6 +7,8 @@
  * Weight convention (ggml's): a matrix W with ne = [cols, rows] stores row r as `cols` contiguous values, and
  * y = W·x means y[r] = Σ_c W[r·cols + c]·x[c].
  */
+import type { RopeStyle } from '../config.ts';
+
 
 /**
  * out[r] = Σ_c W[wOff + r·cols + c] · x[xOff + c] for r < rows.   W: (rows, cols) at wOff, x: (cols) at xOff.
@@ -80,10 +82,8 @@ export function clampInPlace(x: Float32Array, limit: number, n = x.length): void
   }
 }
 
-export type RopeMode = 'norm' | 'neox';
-
 export interface RopeParams {
-  readonly mode: RopeMode;
+  readonly style: RopeStyle;
   /** Rotated dimensions of each head (n_rot ≤ head_dim); the rest pass through. */
   readonly nRot: number;
   readonly freqBase: number;
@@ -96,7 +96,7 @@ export interface RopeParams {
 /**
  * Rotary position embedding of nHeads heads of headDim values each, in place, at position `pos`.
  * Pair i (0 ≤ i < nRot/2) is rotated by θ_i = pos·freqScale·base^(−2i/nRot) / factor_i.
- * 'norm' (GPT-J / llama) pairs adjacent values (2i, 2i+1); 'neox' (rotate-half) pairs (i, i + nRot/2).
+ * 'normal' (GPT-J / llama) pairs adjacent values (2i, 2i+1); 'neox' (rotate-half) pairs (i, i + nRot/2).
  *   x: (nHeads, headDim) at off
  */
 export function rope(x: Float32Array, off: number, nHeads: number, headDim: number, pos: number, p: RopeParams): void {
@@ -108,8 +108,8 @@ export function rope(x: Float32Array, off: number, nHeads: number, headDim: numb
     const sin = Math.sin(theta);
     for (let h = 0; h < nHeads; h++) {
       const base = off + h * headDim;
-      const a = p.mode === 'neox' ? base + i : base + 2 * i;
-      const b = p.mode === 'neox' ? base + i + half : base + 2 * i + 1;
+      const a = p.style === 'neox' ? base + i : base + 2 * i;
+      const b = p.style === 'neox' ? base + i + half : base + 2 * i + 1;
       const x0 = x[a];
       const x1 = x[b];
       x[a] = x0 * cos - x1 * sin;

@@ -1,7 +1,7 @@
 /**
  * @file The plain-TypeScript f32 CPU reference forward pass: every weight dequantized to f32 once, then the
  * transformer written out token by token (llama2.c style) with a KV cache, for every architecture the engine
- * runs (see config.ts for the per-architecture switches and where each comes from in llama.cpp). It is the
+ * runs (the switches are the model description's, workers/model/config.ts). It is the
  * yardstick the WebGPU engine is tested against (1e-3), and it is itself checked against llama.cpp and against
  * Hugging Face transformers' outputs in tests/golden. It favours being obviously correct over being fast, but
  * allocates nothing per element (buffers are sized once) so tiny and demo models run in seconds.
@@ -11,7 +11,8 @@ import type { GgufModel } from '../../gguf/model.ts';
 import type { GgmlType } from '../../gguf/ggmlTypes.ts';
 import { dequantize } from '../../quant/quant.ts';
 import { ggmlActivationRounder } from './ggmlRounding.ts';
-import { referenceConfig, ReferenceModelError, type ReferenceConfig } from './config.ts';
+import { describeModel } from '../../gguf/arch.ts';
+import type { ModelConfig } from '../config.ts';
 import {
   addInPlace,
   argmax,
@@ -26,6 +27,10 @@ import {
   topK,
   type RopeParams,
 } from './ops.ts';
+
+export class ReferenceModelError extends Error {
+  override name = 'ReferenceModelError';
+}
 
 /** Dequantized weight values and the type they were stored in (which decides ggml's activation rounding). */
 interface Weight {
@@ -135,7 +140,7 @@ async function readMat(model: GgufModel, name: string, rows: number, cols: numbe
   return { ...(await readWeight(model, name, [cols, rows], signal)), rows, cols };
 }
 
-async function loadLayer(model: GgufModel, c: ReferenceConfig, il: number, signal?: AbortSignal): Promise<LayerWeights> {
+async function loadLayer(model: GgufModel, c: ModelConfig, il: number, signal?: AbortSignal): Promise<LayerWeights> {
   const p = `blk.${il}.`;
   const E = c.nEmbd;
   const nQ = c.nHead * c.headDim;
@@ -198,7 +203,7 @@ async function loadLayer(model: GgufModel, c: ReferenceConfig, il: number, signa
 }
 
 export class ReferenceModel {
-  readonly config: ReferenceConfig;
+  readonly config: ModelConfig;
   readonly nVocab: number;
   private readonly w: Weights;
   private readonly ropeParams: RopeParams;
@@ -229,7 +234,7 @@ export class ReferenceModel {
   private scores: Float64Array; // (capacity)
   private readonly accV: Float64Array; // (hd)
 
-  private constructor(config: ReferenceConfig, w: Weights, activations: 'f32' | 'ggml-cpu') {
+  private constructor(config: ModelConfig, w: Weights, activations: 'f32' | 'ggml-cpu') {
     this.config = config;
     this.ggmlRounding = activations === 'ggml-cpu';
     this.w = w;
@@ -260,7 +265,7 @@ export class ReferenceModel {
 
   /** Dequantizes every weight of `model` to f32 (memory: 4 bytes per parameter). */
   static async load(model: GgufModel, opts: LoadOptions = {}): Promise<ReferenceModel> {
-    const c = referenceConfig(model);
+    const c = describeModel(model);
     const signal = opts.signal;
     const tokEmbd = await readMat(model, 'token_embd.weight', c.nVocab, c.nEmbd, signal);
     const output = c.tiedOutput ? tokEmbd : await readMat(model, 'output.weight', c.nVocab, c.nEmbd, signal);

@@ -1,0 +1,184 @@
+/**
+ * @file The decode graph: the layer program (layerProgram.ts) recorded once for one token, on the decode
+ * backend (matvec, with int8 activations where the arithmetic asks; split-K attention; moeDecode), then the
+ * final norm and the lm head. The runner (gpuRunner.ts) writes the token id and position into two u32
+ * buffers and replays the recording each step.
+ *
+ * Buffers (f32 unless noted), one token:
+ *   token, pos    u32                 the step's input
+ *   xA, xB, xn, qkv, q, att, tmp, ffg, h   the layer program's buffers (layerProgram.ts), T = 1
+ *   bias          (widest biased projection)  a projection before its bias (models with biases only)
+ *   ids, wts      (k+1) u32 / f32     router output; h (k·n_ff + n_ff_sh) expert activations
+ *   logits        (n_vocab)
+ *   q8.act        `activations: 'int8'` only: int8 inputs, one buffer per (values, scale block), reused in turn
+ */
+import type { KernelContext, Dispatch } from '../../kernels/lib/context.ts';
+import type { GpuWeight } from '../../kernels/lib/weights.ts';
+import type { Q8Activations } from '../../kernels/act_quant.ts';
+import { matvec } from '../../kernels/matvec.ts';
+import { norm } from '../../kernels/norm.ts';
+import { moeDecode } from '../../kernels/moe.ts';
+import { elementwise } from '../../kernels/elementwise.ts';
+import { attentionDecode } from '../../kernels/attention.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { ActivationRounding, type ActivationMode } from './activationRounding.ts';
+import { biasWidth, recordLayers, type GraphBackend, type KvCache, type MoeBlock, type Product } from './layerProgram.ts';
+
+export interface DecodeGraphOptions {
+  readonly ctx: KernelContext;
+  readonly config: ModelConfig;
+  readonly weight: (name: string) => GpuWeight;
+  readonly optWeight: (name: string) => GpuWeight | undefined;
+  readonly kv: KvCache;
+  readonly activations: ActivationMode;
+  /** (n_layer, n_expert) u32 usage counters, for MoE models. */
+  readonly counts: GPUBuffer | undefined;
+  /** Allocates (and owns) a storage buffer of `n` f32/u32 elements. */
+  readonly buffer: (n: number, label: string) => GPUBuffer;
+}
+
+export interface DecodeGraph {
+  readonly token: GPUBuffer;
+  readonly pos: GPUBuffer;
+  readonly logits: GPUBuffer;
+  /** The lm head's input (n_embd): the final norm writes it; the prefill graph's last-row norm too. */
+  readonly headInput: GPUBuffer;
+  /** Embedding, every layer, final norm and lm head. */
+  readonly step: readonly Dispatch[];
+  /** The lm head alone (headInput → logits), reused after the prefill graph's final norm. */
+  readonly head: readonly Dispatch[];
+}
+
+/** T = 1: matvec products (int8 where the strategy says), split-K attention, moeDecode. */
+class DecodeBackend implements GraphBackend {
+  readonly tokens = 1;
+
+  constructor(
+    readonly ctx: KernelContext,
+    private readonly c: ModelConfig,
+    private readonly kv: KvCache,
+    private readonly pos: GPUBuffer,
+    private readonly R: ActivationRounding,
+    private readonly scratch: { bias: GPUBuffer | undefined; ids: GPUBuffer; wts: GPUBuffer; h: GPUBuffer; counts: GPUBuffer | undefined },
+  ) {}
+
+  project(s: Dispatch[], x: GPUBuffer, n: number, products: readonly Product[]): void {
+    this.R.readers(
+      s,
+      { buffer: x, n, rows: 1 },
+      products.map((pr) => {
+        const emit = (xi: GPUBuffer | Q8Activations): void => this.product(s, pr, xi);
+        return { weight: pr.weight, emit, emitQ8: emit };
+      }),
+    );
+  }
+
+  private product(s: Dispatch[], pr: Product, x: GPUBuffer | Q8Activations): void {
+    const { ctx } = this;
+    const yOffset = pr.yOffset ?? 0;
+    if (!pr.bias) {
+      s.push(...matvec(ctx, { weight: pr.weight, x, y: pr.y, yOffset, accumulate: pr.accumulate }));
+      return;
+    }
+    const bias = this.scratch.bias;
+    if (!bias || pr.accumulate) throw new Error(`internal: ${pr.weight.name}'s bias needs the bias scratch and no accumulation`);
+    // Kernel outputs must not alias inputs: the product lands in the scratch, the bias add writes y.
+    s.push(...matvec(ctx, { weight: pr.weight, x, y: bias }));
+    s.push(elementwise(ctx, { op: 'add', n: pr.weight.rows, a: bias, b: pr.bias.chunks[0].buffer, y: pr.y, yOffset }));
+  }
+
+  attention(s: Dispatch[], layer: number, q: GPUBuffer, out: GPUBuffer): void {
+    const { c, kv } = this;
+    s.push(
+      ...attentionDecode(this.ctx, {
+        nTok: 1,
+        q,
+        kCache: kv.k[layer],
+        vCache: kv.v[layer],
+        nHead: c.nHead,
+        nKv: c.nHeadKv,
+        headDim: c.headDim,
+        nCtx: kv.nCtx,
+        kvF16: kv.f16,
+        positions: { buffer: this.pos },
+        scale: c.attentionScale,
+        out,
+      }),
+    );
+  }
+
+  moe(s: Dispatch[], m: MoeBlock): void {
+    const { c } = this;
+    const k = c.nExpertUsed;
+    const experts = { gate: m.gate, up: m.up, down: m.down };
+    const { rounding, sharedX, int8 } = this.R.moe(s, { buffer: m.x, n: c.nEmbd, rows: 1 }, { ...experts, shared: m.shared }, { k });
+    const { ids, wts, h, counts } = this.scratch;
+    s.push(
+      ...moeDecode(this.ctx, {
+        x: m.x,
+        router: m.router,
+        ...experts,
+        k,
+        gating: c.normTopK ? 'softmax_topk_renorm' : 'softmax_topk',
+        scale: c.residualScale,
+        residual: m.residual,
+        y: m.y,
+        ids,
+        weights: wts,
+        h,
+        counts: counts ? { buffer: counts, offset: m.layer * c.nExpert } : undefined,
+        shared: m.shared,
+        rounding,
+        sharedX,
+        int8,
+      }),
+    );
+  }
+}
+
+/** Allocates the decode graph's buffers and records one step. */
+export function recordDecodeGraph(o: DecodeGraphOptions): DecodeGraph {
+  const { ctx, config: c, buffer: buf } = o;
+  const E = c.nEmbd;
+  const nQ = c.nHead * c.headDim;
+  const nKv = c.nHeadKv * c.headDim;
+  const k = c.nExpertUsed;
+  const token = buf(1, 'token');
+  const pos = buf(1, 'pos');
+  const xn = buf(E, 'xn');
+  const buffers = {
+    xA: buf(E, 'xA'),
+    xB: buf(E, 'xB'),
+    xn,
+    qkv: buf(nQ + 2 * nKv, 'qkv'),
+    q: buf(nQ, 'q'),
+    att: buf(nQ, 'att'),
+    tmp: buf(Math.max(E, c.nExpert > 0 ? 0 : c.nFf), 'tmp'),
+    ffg: c.nExpert > 0 ? undefined : buf(c.nFf, 'ffg'),
+    h: c.nExpert > 0 ? undefined : buf(c.nFf, 'h'),
+  };
+  const bias = biasWidth(c, (n) => o.optWeight(n) !== undefined);
+  const scratch = {
+    bias: bias > 0 ? buf(bias, 'bias') : undefined,
+    ids: buf(k + 1, 'moe.ids'),
+    wts: buf(k + 1, 'moe.wts'),
+    h: buf(Math.max(k * c.nFf + c.nFfShexp, 1), 'moe.h'),
+    counts: o.counts,
+  };
+  // A rounded copy of xn for products that round it differently (ggml-cpu emulation only).
+  const R = new ActivationRounding(
+    ctx,
+    o.activations,
+    o.activations === 'f32' ? undefined : buf(E, 'xn.rounded'),
+    (bytes, label) => buf(Math.ceil(bytes / 4), label),
+  );
+  const backend = new DecodeBackend(ctx, c, o.kv, pos, R, scratch);
+  const step: Dispatch[] = [];
+  const x = recordLayers(backend, c, { ids: token, positions: pos, weight: o.weight, optWeight: o.optWeight, kv: o.kv, buffers }, step);
+  step.push(norm(ctx, { kind: c.norm, n: E, x, w: o.weight('output_norm.weight').chunks[0].buffer, y: xn, eps: c.normEps }));
+  const logits = buf(c.nVocab, 'logits');
+  const head: Dispatch[] = [];
+  backend.project(head, xn, E, [{ weight: o.optWeight('output.weight') ?? o.weight('token_embd.weight'), y: logits }]);
+  step.push(...head);
+  return { token, pos, logits, headInput: xn, step, head };
+}
