@@ -77,11 +77,19 @@ export default defineConfig({
   worker: { format: 'es' },
   build: {
     target: 'es2022',
-    // WebLLM's library gets a recognisable name: it is left out of the precache (see workbox above).
+    // WebLLM's and wllama's libraries get recognisable names: they are left out of the precache (see workbox above).
+    // Only their code: wllama's `wasm?url` import is a string the app's own chunk needs, and putting it in the
+    // lazy chunk made the app import that chunk at start (so an offline start failed).
     rollupOptions: {
       output: {
         manualChunks: (id: string) =>
-          id.includes('/node_modules/@mlc-ai/web-llm/') ? 'webllm-lib' : id.includes('/node_modules/@wllama/wllama/') ? 'wllama-lib' : undefined,
+          id.includes('?')
+            ? undefined
+            : id.includes('/node_modules/@mlc-ai/web-llm/')
+              ? 'webllm-lib'
+              : id.includes('/node_modules/@wllama/wllama/')
+                ? 'wllama-lib'
+                : undefined,
       },
     },
   },

@@ -77,9 +77,10 @@ async function settled(page: Page, timeout = 30_000): Promise<void> {
   await expect(page.getByTestId('chat')).toHaveAttribute('data-saving', 'false');
 }
 
-test('an endpoint from Settings → Endpoints in the chat: Continue, versions of answers and edits, Chat settings, export; Compare lists it too', async ({ page }) => {
+test('an endpoint from Settings → Endpoints in the chat: Continue, versions of answers and edits, Chat settings, export; Compare lists it too', async ({ page, baseURL }) => {
   const requests: GenerateRequest[] = [];
-  const server = createOpenAIServer({ engine: storyEngine(requests), modelId: 'tiny' });
+  // `brix serve --cors <the app's origin>`: serve refuses foreign origins by default.
+  const server = createOpenAIServer({ engine: storyEngine(requests), modelId: 'tiny', cors: [new URL(baseURL ?? '').origin] });
   const origin = await listen(server);
   try {
     await seedSettings(page, 4, 256);
@@ -309,8 +310,9 @@ test('on the Brix demo: found on (a fake) Hugging Face, loaded, Continue, versio
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Compare', exact: true }).click();
     const pane = page.getByRole('region', { name: 'Pane 1' });
     const box = pane.getByRole('combobox', { name: 'Model', exact: true });
-    await expect(box.locator('option', { hasText: 'Brix-Demo-30M-GGUF Q8_0' })).toHaveCount(1);
-    await box.selectOption({ label: (await box.locator('option', { hasText: 'Brix-Demo-30M-GGUF Q8_0' }).innerText()).trim() });
+    await expect(box.locator('optgroup[label^="Brix"] option', { hasText: 'Brix-Demo-30M-GGUF Q8_0' })).toHaveCount(1);
+    // By value: wllama's group has an option of the same name.
+    await box.selectOption((await box.locator('optgroup[label^="Brix"] option', { hasText: 'Brix-Demo-30M-GGUF Q8_0' }).getAttribute('value')) ?? '');
     await pane.getByRole('button', { name: 'Load' }).click();
     await expect(pane.getByTestId('pane-ready')).toContainText('already loaded in this tab', { timeout: 10_000 });
     expect(engineWorkers()).toBe(n);
