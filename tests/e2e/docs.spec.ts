@@ -17,11 +17,20 @@ async function recordGenerateRequests(page: Page): Promise<void> {
   await page.addInitScript(() => {
     const sent: unknown[] = [];
     Reflect.set(window, '__generateRequests', sent);
-    const post = Worker.prototype.postMessage;
-    Worker.prototype.postMessage = function (this: Worker, msg: unknown, ...rest: unknown[]) {
-      if (typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'generate') sent.push(JSON.parse(JSON.stringify(msg)));
-      return (post as (m: unknown, ...r: unknown[]) => void).call(this, msg, ...rest);
-    } as typeof Worker.prototype.postMessage;
+    // The engine is reached through a private worker, the SharedWorker host's port or the leader tab's channel
+    // (app/lib/sharedEngine.ts); through a host a request travels wrapped as { kind: 'request', req }.
+    const record = (msg: unknown): void => {
+      if (typeof msg !== 'object' || msg === null) return;
+      const wrapped = (msg as { kind?: unknown; req?: unknown }).kind === 'request' ? (msg as { req?: unknown }).req : msg;
+      if (typeof wrapped === 'object' && wrapped !== null && (wrapped as { type?: unknown }).type === 'generate') sent.push(JSON.parse(JSON.stringify(wrapped)));
+    };
+    for (const proto of [Worker.prototype, MessagePort.prototype, BroadcastChannel.prototype]) {
+      const post = proto.postMessage as (this: unknown, m: unknown, ...r: unknown[]) => void;
+      Reflect.set(proto, 'postMessage', function (this: unknown, msg: unknown, ...rest: unknown[]) {
+        record(msg);
+        return post.call(this, msg, ...rest);
+      });
+    }
     if (localStorage.getItem('brix.settings') === null) {
       localStorage.setItem(
         'brix.settings',
