@@ -111,7 +111,7 @@ export const webllmEngines = webllmProvider(browserWebLLMDeps);
 export const endpointEngines = endpointProvider(() => endpointsStore.getState().endpoints, {
   fetch: (url, init) => fetch(url, init),
   now: () => performance.now(),
-  apiKey: (id) => endpointsStore.getState().apiKey(id),
+  apiKey: (id, url) => endpointsStore.getState().apiKey(id, url),
 });
 
 export function loadOptions(): LoadOptions {

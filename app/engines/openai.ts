@@ -44,8 +44,11 @@ export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>
 export interface EndpointDeps {
   readonly fetch: FetchLike;
   readonly now: () => number;
-  /** The endpoint's API key, read at request time (kept in this browser only). */
-  readonly apiKey: (endpointId: string) => string | undefined;
+  /**
+   * The endpoint's API key for a request to `url`, read at request time (kept in this browser only); undefined
+   * when the key was saved for another origin.
+   */
+  readonly apiKey: (endpointId: string, url: string) => string | undefined;
 }
 
 /** Server messages are shown, but only this much of them. */
@@ -246,7 +249,7 @@ export class OpenAIChatEngine implements ChatEngine {
     if (this.config.model.trim() === '') throw new EndpointConfigError(`${this.config.name}: the endpoint needs a model name`);
     onProgress?.({ phase: 'download', loaded: 0, total: 0 }, `Connecting to ${this.base}…`);
     try {
-      await listEndpointModels(this.base, this.deps.apiKey(this.config.id), this.deps.fetch, signal);
+      await listEndpointModels(this.base, this.deps.apiKey(this.config.id, this.base), this.deps.fetch, signal);
     } catch (e) {
       // Some servers (Databricks serving endpoints) have no /models: a 404/405 there says nothing about chat.
       if (!(e instanceof EndpointHttpError && (e.status === 404 || e.status === 405))) throw e;
@@ -257,7 +260,7 @@ export class OpenAIChatEngine implements ChatEngine {
   async generate(request: GenerateRequest, onToken?: (d: TokenDelta) => void, signal?: AbortSignal): Promise<GenerationResult> {
     if (this.disposed) throw new EndpointConfigError('this endpoint pane was closed');
     const url = `${this.base}/chat/completions`;
-    const apiKey = this.deps.apiKey(this.config.id);
+    const apiKey = this.deps.apiKey(this.config.id, url);
     const clock = new StatsClock(this.deps.now);
     let text = '';
     const aborted = (): GenerationResult => ({ text, tokenIds: [], stats: clock.finish('abort') });

@@ -195,7 +195,7 @@ export function createCompareStore(deps: CompareDeps): CompareStore {
     const endpoints = endpointProvider(() => endpointsStore.getState().endpoints, {
       fetch: deps.fetch,
       now: deps.now,
-      apiKey: (id) => endpointsStore.getState().apiKey(id),
+      apiKey: (id, url) => endpointsStore.getState().apiKey(id, url),
     });
     const providers = deps.providers.some((p) => p.kind === 'openai') ? deps.providers : [...deps.providers, endpoints];
 

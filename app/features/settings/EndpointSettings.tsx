@@ -3,7 +3,8 @@
  * model): name, base URL, API key, model (with "List models" from the server), and whether to send
  * llama.cpp/vLLM's extra sampling fields. Fields are committed on blur, so a
  * half-typed URL never reconnects a pane. The API key goes straight to this browser's storage: the field
- * never shows it back, only whether one is saved.
+ * never shows it back, only whether one is saved. A key is sent only to the origin it was saved for (List models
+ * on another, just-typed URL goes without it), and plain http:// to another machine is warned about.
  */
 import { useState } from 'react';
 import type { EndpointConfig } from '../../engines/openai.ts';
@@ -13,6 +14,7 @@ import { EngineErrorNotice } from '../compare/EngineErrorNotice.tsx';
 import { toSerialized } from '../../lib/errorHelp.ts';
 import type { SerializedError } from '../../../workers/errors.ts';
 import { btn, input } from '../compare/ui.ts';
+import { isInsecureRemote, originOf } from '../compare/endpointSettings.ts';
 
 function EndpointForm({ e }: { e: EndpointConfig }) {
   const [name, setName] = useState(e.name);
@@ -20,6 +22,11 @@ function EndpointForm({ e }: { e: EndpointConfig }) {
   const [model, setModel] = useState(e.model);
   const [key, setKey] = useState('');
   const [hasKey, setHasKey] = useState(() => endpointsStore.getState().hasKey(e.id));
+  // Read each render: saving a key or committing a base URL (which binds a key not bound yet) re-renders this form.
+  useStore(endpointsStore, (s) => s.keysVersion);
+  const keyOrigin = endpointsStore.getState().keyOrigin(e.id);
+  const typedOrigin = originOf(baseUrl);
+  const keyElsewhere = hasKey && typeof keyOrigin === 'string' && typedOrigin !== undefined && typedOrigin !== keyOrigin;
   const [listed, setListed] = useState<readonly string[]>([]);
   const [listing, setListing] = useState(false);
   const [error, setError] = useState<SerializedError | null>(null);
@@ -122,6 +129,17 @@ function EndpointForm({ e }: { e: EndpointConfig }) {
           Remove endpoint
         </button>
       </div>
+      {keyElsewhere && (
+        <p role="note" data-testid="endpoint-key-elsewhere" className="text-xs text-amber-800 dark:text-amber-300">
+          The saved API key is for {keyOrigin}: it is not sent to {typedOrigin}. Enter the key again to use it with this URL.
+        </p>
+      )}
+      {isInsecureRemote(baseUrl) && (
+        <p role="note" data-testid="endpoint-http-warning" className="text-xs text-amber-800 dark:text-amber-300">
+          Plain http:// to another machine: the API key and the conversation travel unencrypted and can be read or changed on the
+          way. Use https:// unless the network is yours.
+        </p>
+      )}
       {listed.length > 0 && <p className="text-xs text-slate-600 dark:text-slate-400">Models on the server: {listed.join(', ')}</p>}
       {error && <EngineErrorNotice error={error} />}
       </fieldset>
@@ -139,7 +157,8 @@ export function EndpointSettings() {
       <p className="text-sm text-slate-600 dark:text-slate-400">
         Chat with or compare against models too big for a tab — DBRX itself on vLLM with tensor parallelism, a Databricks serving endpoint — or a
         llama.cpp server, through any OpenAI-compatible API. The base URL is what OpenAI clients call <code>base_url</code> (it ends in
-        <code> /v1</code> for vLLM, llama.cpp and <code>npm run -s cli -- serve</code>). Keys stay in this browser and are never exported.
+        <code> /v1</code> for vLLM, llama.cpp and <code>npm run -s cli -- serve</code>, which needs <code>--cors {location.origin}</code> to
+        answer this page). Keys stay in this browser, are sent only to the base URL they were saved for, and are never exported.
       </p>
       {endpoints.length > 0 && (
         <ul className="space-y-2">
