@@ -1,7 +1,7 @@
 /**
  * @file The native formatters (workers/tokenizer/chatFormats.ts) give byte for byte what @huggingface/jinja
  * renders from the same real templates (tests/unit/fixtures/templates: the demo models' ChatML, Qwen1.5/Qwen2,
- * Llama 3), over seeded random conversations: with and without a system turn, padded and empty contents,
+ * Llama 3, DBRX Instruct, Granite 3.0), over seeded random conversations: with and without a system turn, padded and empty contents,
  * control-token texts in content, with and without the generation prompt and BOS text.
  */
 import { readFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { CHATML_TEMPLATE, renderChatPrompt, renderChatPromptJinja, renderStats, 
 import { mulberry32 } from '../helpers/rng.ts';
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/templates');
-const FIXTURES = ['chatml', 'qwen2', 'llama3'].map((f) => [f, readFileSync(path.join(dir, `${f}.jinja`), 'utf8')] as const);
+const FIXTURES = ['chatml', 'qwen2', 'llama3', 'dbrx', 'granite3'].map((f) => [f, readFileSync(path.join(dir, `${f}.jinja`), 'utf8')] as const);
 
 const PIECES = ['Hello', ' ', '\n', '  padded  ', '<|im_start|>system', '<|eot_id|>', 'é 漢字 🎉', '{{ x }}', "it's", '\t'];
 
@@ -44,6 +44,24 @@ describe('native chat formats', () => {
       const native = renderChatPrompt(template, msgs, opts);
       expect(renderStats.native).toBe(before + 1);
       expect(native).toBe(renderChatPromptJinja(template, msgs, opts));
+    }
+  });
+
+  it.each(FIXTURES)('%s: edge cases (empty or only a system turn, empty system content, other roles) equal the Jinja render', (_name, template) => {
+    const cases: ChatMessage[][] = [
+      [{ role: 'system', content: '' }, { role: 'user', content: 'hi' }],
+      [{ role: 'system', content: '  padded system  ' }, { role: 'user', content: 'hi' }],
+      [{ role: 'system', content: 'only a system turn' }],
+      [{ role: 'user', content: '' }],
+      [{ role: 'assistant', content: 'first' }, { role: 'user', content: 'then' }],
+      [{ role: 'nosystem', content: 'a role that contains system' }, { role: 'user', content: 'hi' }],
+      [{ role: 'user', content: 'call' }, { role: 'assistant_tool_call', content: '{"f":1}' }, { role: 'tool_response', content: '2' }],
+    ];
+    for (const msgs of cases) {
+      for (const addGenerationPrompt of [true, false]) {
+        const opts = { addGenerationPrompt, bosToken: '<s>', eosToken: '</s>' };
+        expect(renderChatPrompt(template, msgs, opts), JSON.stringify(msgs)).toBe(renderChatPromptJinja(template, msgs, opts));
+      }
     }
   });
 
