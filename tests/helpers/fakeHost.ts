@@ -27,6 +27,12 @@ export interface EngineLog {
   readonly engines: FakeHostedEngine[];
   /** When set, loads after the first fail with this error. */
   failReloads?: Error;
+  /**
+   * How a running generate meets the loss: 'throw' (GpuDeviceLostError at the next step, default), 'hang' (never
+   * settles, as a mapAsync Dawn leaves pending), 'throw-first' (mapAsync's AbortError now, `device.lost` 5 ms
+   * later: the order Chromium showed, the pending map is aborted before the loss is reported).
+   */
+  onLoss?: 'throw' | 'hang' | 'throw-first';
 }
 
 export function newLog(): EngineLog {
@@ -67,7 +73,11 @@ export class FakeHostedEngine implements HostedEngine {
     let finish: 'length' | 'abort' = 'length';
     for (let i = done.length; i < request.sampling.maxTokens; i++) {
       await tick(this.stepMs);
-      if (this.lost) throw new GpuDeviceLostError('the GPU device was lost (fake)');
+      if (this.lost) {
+        if (this.log.onLoss === 'hang') await new Promise<never>(() => undefined);
+        if (this.log.onLoss === 'throw-first') throw new DOMException("Failed to execute 'mapAsync' on 'GPUBuffer': Buffer was unmapped before mapping was resolved.", 'AbortError');
+        throw new GpuDeviceLostError('the GPU device was lost (fake)');
+      }
       if (signal?.aborted) {
         finish = 'abort';
         break;
@@ -98,9 +108,11 @@ export class FakeHostedEngine implements HostedEngine {
   simulateDeviceLoss(): boolean {
     if (!this.loaded || this.lost) return false;
     this.lost = true;
-    queueMicrotask(() => {
+    const report = (): void => {
       for (const fn of this.lostFns) fn(new GpuDeviceLostError('lost'));
-    });
+    };
+    if (this.log.onLoss === 'throw-first') setTimeout(report, 5);
+    else queueMicrotask(report);
     return true;
   }
 }

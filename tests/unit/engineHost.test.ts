@@ -156,6 +156,62 @@ describe('GPU device loss', () => {
     expect(host.state().engines[0].state).toBe('ready');
   });
 
+  // The e2e failure in SharedWorker mode: a GPU call on the destroyed device that never settles held the answer,
+  // and recovery only starts once no request runs, so the tab stayed on "reloading…" for good.
+  it('a GPU call that never settles after the loss does not hold recovery back: the answer resumes on the new device', async () => {
+    const log = newLog();
+    log.onLoss = 'hang';
+    const { host, tab } = setup(3, log);
+    const t = tab('A');
+    const c = t.client();
+    await c.load(SOURCE, {});
+    const deltas: TokenDelta[] = [];
+    const r = c.generate(req('p', 10), (d) => deltas.push(d));
+    await until(() => deltas.length >= 3);
+    expect(await t.link.simulateDeviceLoss()).toBe(1);
+    const res = await r;
+    expect(log.loads).toBe(2);
+    expect(res.text).toBe(answer('p', 10));
+    expect(deltas.flatMap((d) => d.tokenIds)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    expect(host.state().engines[0].state).toBe('ready');
+    expect((await c.generate(req('next', 2))).text).toBe(answer('next', 2));
+  });
+
+  // Without simulateDeviceLoss's early mark (a real reset), the engine rethrows Dawn's AbortError as it is: the
+  // host must not take it for the user's Stop.
+  it("mapAsync's AbortError with the loss reported just after it counts as a loss, not as the user's abort", async () => {
+    const log = newLog();
+    log.onLoss = 'throw-first';
+    const { tab } = setup(3, log);
+    const t = tab('A');
+    const c = t.client();
+    await c.load(SOURCE, {});
+    const r = c.generate(req('p', 8));
+    await until(() => log.runs.includes('start:p'));
+    await tick(6);
+    expect(await t.link.simulateDeviceLoss()).toBe(1);
+    expect((await r).text).toBe(answer('p', 8));
+    expect(log.loads).toBe(2);
+  });
+
+  it("another tab's request queued during recovery waits for the new engine and is answered", async () => {
+    const { log, tab } = setup(3);
+    const ta = tab('A');
+    const a = ta.client();
+    const b = tab('B').client();
+    await Promise.all([a.load(SOURCE, {}), b.load(SOURCE, {})]);
+    let got = 0;
+    const ra = a.generate(req('a', 8), () => got++);
+    await until(() => got >= 2);
+    const rb = b.generate(req('b', 3));
+    expect(await ta.link.simulateDeviceLoss()).toBe(1);
+    const [xa, xb] = await Promise.all([ra, rb]);
+    expect(xa.text).toBe(answer('a', 8));
+    expect(xb.text).toBe(answer('b', 3));
+    expect(log.loads).toBe(2);
+    expect(log.runs.filter((x) => x.startsWith('start:'))).toEqual(['start:a', expect.stringMatching(/^start:a@\d+$/), 'start:b']);
+  });
+
   it('an idle loss reloads at once and rebuilds the KV cache of the last conversation', async () => {
     const { log, tab } = setup();
     const t = tab('A');

@@ -90,21 +90,32 @@ export class EngineSlot {
     try {
       for (;;) {
         const engine = await this.ready();
+        const lost = this.lostSignal;
+        // Set once this call is abandoned (its device was lost): its late tokens must not reach the tab.
+        let abandoned = false;
         try {
           const req = delivered.length > 0 ? { ...request, continueFrom: [...delivered] } : request;
-          const result = await engine.generate(
+          const call = engine.generate(
             req,
             (d) => {
+              if (abandoned) return;
               delivered.push(...d.tokenIds);
               onToken?.(d);
             },
             signal,
           );
+          let result: GenerationResult;
+          try {
+            result = await this.orLost(call, lost);
+          } catch (e) {
+            abandoned = true;
+            throw e;
+          }
           const { continueFrom: _, ...plain } = request;
           this.last = { request: plain, tokenIds: result.tokenIds };
           return result;
         } catch (e) {
-          if (!(await this.isLoss(e, engine))) throw e;
+          if (!(await this.isLoss(e, engine, signal))) throw e;
           if (++losses > this.policy.maxAttempts) {
             throw new GpuDeviceLostError(`the GPU was reset ${losses} times during this answer; giving up. Reload the page to try again.`);
           }
@@ -131,9 +142,9 @@ export class EngineSlot {
       const engine = await this.ready();
       if (!engine.bench) throw new GpuDeviceLostError('this engine has no benchmark');
       try {
-        return await engine.bench(params, onRun, signal);
+        return await this.orLost(engine.bench(params, onRun, signal), this.lostSignal);
       } catch (e) {
-        if (!(await this.isLoss(e, engine))) throw e;
+        if (!(await this.isLoss(e, engine, signal))) throw e;
         await this.recover(true);
         throw new GpuDeviceLostError('the GPU was reset during the benchmark; the model was reloaded: run it again');
       }
@@ -183,12 +194,30 @@ export class EngineSlot {
     if (this.lost && this.running === 0 && !this.recovering && !this.failed && this.engine) void this.recover(true).catch(() => undefined);
   }
 
+  /**
+   * `call`, or a GpuDeviceLostError once the device is lost and `call` has not settled within the grace time: a
+   * GPU call on a lost device may never settle (a mapAsync Dawn leaves pending), and a request waiting on it
+   * would hold recovery back for good (it starts when no request runs).
+   */
+  private orLost<T>(call: Promise<T>, lost: Promise<void>): Promise<T> {
+    const stuck = lost
+      .then(() => this.sleep(this.policy.lostGraceMs))
+      .then(() => {
+        throw new GpuDeviceLostError('the GPU device was lost and the request in progress did not stop');
+      });
+    call.catch(() => undefined); // an abandoned call may still reject later
+    return Promise.race([call, stuck]);
+  }
+
   /** Whether `e` (thrown by `engine`) came from a lost device: named so, or the device reports lost soon after. */
-  private async isLoss(e: unknown, engine: HostedEngine): Promise<boolean> {
+  private async isLoss(e: unknown, engine: HostedEngine, signal: AbortSignal | undefined): Promise<boolean> {
     if (engine !== this.engine) return true; // another request's recovery already replaced it
     if (e instanceof Error && e.name === 'GpuDeviceLostError') return true;
     if (this.lost) return true;
-    if (e instanceof Error && (e.name === 'AbortError' || e.name === 'EngineStateError')) return false;
+    // An AbortError is the user's only when they aborted: Dawn aborts a pending mapAsync with one (DOMException)
+    // when the device goes, before `device.lost` fires.
+    const name = e instanceof Error || e instanceof DOMException ? e.name : '';
+    if (name === 'EngineStateError' || (name === 'AbortError' && signal?.aborted)) return false;
     await Promise.race([this.lostSignal, this.sleep(this.policy.lostGraceMs)]);
     return this.lost;
   }
@@ -217,7 +246,7 @@ export class EngineSlot {
         this.info = await engine.load(this.source, this.options, () => undefined);
         if (restore && this.last && engine.restoreContext) {
           const last = this.last;
-          await engine.restoreContext(last.request, last.tokenIds).catch(() => undefined);
+          await this.orLost(engine.restoreContext(last.request, last.tokenIds), this.lostSignal).catch(() => undefined);
         }
         if (this.lost) throw new GpuDeviceLostError('the GPU was lost again while reloading');
         this.state = 'ready';
