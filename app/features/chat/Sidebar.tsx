@@ -171,7 +171,7 @@ export function Sidebar({ className, onPicked }: { className: string; onPicked: 
       </div>
       <nav aria-label="Conversation list" className="min-h-0 flex-1 overflow-y-auto px-2">
         {visible.length === 0 ? (
-          <p className="px-2 py-4 text-sm text-slate-600">{q === '' ? 'No conversations yet.' : 'No conversation matches.'}</p>
+          <p className="px-2 py-4 text-sm text-slate-600 dark:text-slate-400">{q === '' ? 'No conversations yet.' : 'No conversation matches.'}</p>
         ) : (
           <ul className="space-y-0.5">
             {visible.map((id) => (
@@ -183,7 +183,7 @@ export function Sidebar({ className, onPicked }: { className: string; onPicked: 
       <div className="space-y-2 border-t border-slate-200 p-3 text-xs dark:border-slate-800">
         {storageError && <ErrorNotice error={storageError} />}
         <div className="flex flex-wrap items-center gap-1">
-          <span className="text-slate-600">Export all:</span>
+          <span className="text-slate-600 dark:text-slate-400">Export all:</span>
           <button type="button" className={small} disabled={order.length === 0} onClick={() => downloadText(exportFileName('all chats', 'json'), exportJson(allConversations()), 'application/json')}>
             JSON
           </button>
