@@ -2,7 +2,7 @@
  * @file The conversation list: new, search (titles and message text), open, rename, delete (asks first),
  * export one or all as JSON or Markdown, and import a Brix JSON export. On a phone it is a drawer.
  */
-import { memo, useMemo, useState } from 'react';
+import { memo, useEffect, useMemo, useState } from 'react';
 import { ErrorNotice } from '../../components/ErrorNotice.tsx';
 import { appStore, useApp } from '../../appStore.ts';
 import { downloadText } from '../../lib/download.ts';
@@ -29,6 +29,10 @@ const Item = memo(function Item({ id, active, onPicked }: { id: string; active: 
   const streaming = useApp((s) => s.streaming?.conversationId === id);
   const [mode, setMode] = useState<'view' | 'rename' | 'confirm-delete' | 'menu'>('view');
   const [draft, setDraft] = useState(title);
+  // The menu (or a pending delete) belongs to the open chat: opening another one closes it.
+  useEffect(() => {
+    if (!active) setMode((m) => (m === 'menu' || m === 'confirm-delete' ? 'view' : m));
+  }, [active]);
 
   if (mode === 'rename') {
     const done = (save: boolean): void => {
