@@ -10,6 +10,7 @@ import { memoryConversationRepo } from '../../app/features/chat/repo.ts';
 import { engineMessages } from '../../app/features/chat/generationSlice.ts';
 import type { ModelCache, CachedModelSummary } from '../../app/features/models/modelCache.ts';
 import { DEMO_MODEL_ID } from '../../app/features/models/catalog.ts';
+import { distinctTitle } from '../../app/features/chat/types.ts';
 import {
   DEFAULT_SAMPLING,
   type GenerateRequest,
@@ -405,6 +406,25 @@ describe('conversations', () => {
     await h2.store.getState().flushWrites();
     expect(repo.records.has(second ?? '')).toBe(false);
     expect(h2.store.getState().activeId).toBe(first);
+  });
+
+  it('chats started with the same message get distinct titles; an edit keeps its own title distinct too', async () => {
+    const h = harness();
+    const titles: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      h.store.getState().newConversation();
+      await h.store.getState().send('Hello!');
+      const s = h.store.getState();
+      titles.push(s.conversations[s.activeId ?? ''].title);
+    }
+    expect(titles).toEqual(['Hello!', 'Hello! (2)', 'Hello! (3)']);
+    // Editing the first message of "Hello! (3)" to "Hello!" again: still distinct, and not counted against itself.
+    const s = h.store.getState();
+    const c = s.conversations[s.activeId ?? ''];
+    await h.store.getState().editAndResend(c.messages[0].id, 'Hello!');
+    expect(h.store.getState().conversations[c.id].title).toBe('Hello! (3)');
+    expect(distinctTitle('Hi', ['Hi', 'Hi (2)', 'Hi (4)'])).toBe('Hi (3)');
+    expect(distinctTitle('Hi', ['Hello'])).toBe('Hi');
   });
 
   it('New chat reuses an empty open conversation; broken stored records are skipped and reported', async () => {

@@ -108,8 +108,8 @@ export const MessageItem = memo(function MessageItem({
           )
         ) : (
           <>
-            {message.content !== '' ? <Markdown text={message.content} /> : !message.error && <p className="italic text-slate-600">(no text)</p>}
-            {message.finishReason === 'abort' && <p className="mt-1 text-xs italic text-slate-600">Stopped.</p>}
+            {message.content !== '' ? <Markdown text={message.content} /> : !message.error && <p className="italic text-slate-600 dark:text-slate-400">(no text)</p>}
+            {message.finishReason === 'abort' && <p className="mt-1 text-xs italic text-slate-600 dark:text-slate-400">Stopped.</p>}
             {message.stats && message.stats.truncatedTokens > 0 && (
               <p className="mt-1 text-xs text-amber-800 dark:text-amber-300" data-testid="truncated-note">
                 Older messages were left out to fit the context ({message.stats.truncatedTokens} tokens dropped).
@@ -119,7 +119,7 @@ export const MessageItem = memo(function MessageItem({
             {message.sources && message.sources.length > 0 && <Sources sources={message.sources} messageId={message.id} />}
             {message.stats && <MessageStats stats={message.stats} />}
             {message.finishReason && message.finishReason !== 'abort' && message.finishReason !== 'eog' && !message.stats && (
-              <p className="text-xs text-slate-600">{finishText(message.finishReason)}</p>
+              <p className="text-xs text-slate-600 dark:text-slate-400">{finishText(message.finishReason)}</p>
             )}
           </>
         )}

@@ -2,7 +2,7 @@
  * @file The conversation list: new, search (titles and message text), open, rename, delete (asks first),
  * export one or all as JSON or Markdown, and import a Brix JSON export. On a phone it is a drawer.
  */
-import { memo, useMemo, useState } from 'react';
+import { memo, useEffect, useMemo, useState } from 'react';
 import { ErrorNotice } from '../../components/ErrorNotice.tsx';
 import { appStore, useApp } from '../../appStore.ts';
 import { downloadText } from '../../lib/download.ts';
@@ -29,6 +29,10 @@ const Item = memo(function Item({ id, active, onPicked }: { id: string; active: 
   const streaming = useApp((s) => s.streaming?.conversationId === id);
   const [mode, setMode] = useState<'view' | 'rename' | 'confirm-delete' | 'menu'>('view');
   const [draft, setDraft] = useState(title);
+  // The menu (or a pending delete) belongs to the open chat: opening another one closes it.
+  useEffect(() => {
+    if (!active) setMode((m) => (m === 'menu' || m === 'confirm-delete' ? 'view' : m));
+  }, [active]);
 
   if (mode === 'rename') {
     const done = (save: boolean): void => {
@@ -171,7 +175,7 @@ export function Sidebar({ className, onPicked }: { className: string; onPicked: 
       </div>
       <nav aria-label="Conversation list" className="min-h-0 flex-1 overflow-y-auto px-2">
         {visible.length === 0 ? (
-          <p className="px-2 py-4 text-sm text-slate-600">{q === '' ? 'No conversations yet.' : 'No conversation matches.'}</p>
+          <p className="px-2 py-4 text-sm text-slate-600 dark:text-slate-400">{q === '' ? 'No conversations yet.' : 'No conversation matches.'}</p>
         ) : (
           <ul className="space-y-0.5">
             {visible.map((id) => (
@@ -183,7 +187,7 @@ export function Sidebar({ className, onPicked }: { className: string; onPicked: 
       <div className="space-y-2 border-t border-slate-200 p-3 text-xs dark:border-slate-800">
         {storageError && <ErrorNotice error={storageError} />}
         <div className="flex flex-wrap items-center gap-1">
-          <span className="text-slate-600">Export all:</span>
+          <span className="text-slate-600 dark:text-slate-400">Export all:</span>
           <button type="button" className={small} disabled={order.length === 0} onClick={() => downloadText(exportFileName('all chats', 'json'), exportJson(allConversations()), 'application/json')}>
             JSON
           </button>

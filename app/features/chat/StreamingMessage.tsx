@@ -15,9 +15,9 @@ export function StreamingMessage({ conversationId, onGrow }: { conversationId: s
     <article aria-label="Assistant message (generating)" aria-busy="true" data-role="assistant" data-streaming="true" className="flex justify-start">
       <div className="w-full min-w-0 max-w-[min(100%,48rem)] rounded-2xl bg-slate-100 px-4 py-2 dark:bg-slate-900">
         {streaming.phase === 'loading' ? (
-          <p className="text-sm italic text-slate-600">Waiting for the model to load…</p>
+          <p className="text-sm italic text-slate-600 dark:text-slate-400">Waiting for the model to load…</p>
         ) : text === '' ? (
-          <p className="text-sm italic text-slate-600" aria-live="polite">
+          <p className="text-sm italic text-slate-600 dark:text-slate-400" aria-live="polite">
             Thinking…
           </p>
         ) : (

@@ -11,7 +11,7 @@ import type { ChatMessage, SamplingParams } from '../../../workers/protocol.ts';
 import { runTurn } from '../../engines/turn.ts';
 import type { SliceCreator } from '../../store.ts';
 import type { ReadyEngine } from '../models/engineSlice.ts';
-import { titleFrom, type ChatMessageRecord, type ChatSettings, type Conversation, type MessageVersion } from './types.ts';
+import { distinctTitle, titleFrom, type ChatMessageRecord, type ChatSettings, type Conversation, type MessageVersion } from './types.ts';
 import { addVersion, switchVersion, updateShown, versionOf } from './versions.ts';
 
 export interface StreamingState {
@@ -158,6 +158,15 @@ export const createGenerationSlice: SliceCreator<GenerationSlice> = (set, get, d
     }
   }
 
+  /** The title the first message gives a conversation, distinct from every other conversation's. */
+  const firstTitle = (id: string, text: string): string =>
+    distinctTitle(
+      titleFrom(text),
+      Object.values(get().conversations)
+        .filter((o) => o.id !== id)
+        .map((o) => o.title),
+    );
+
   const open = (): Conversation | undefined => {
     const id = get().activeId;
     return id === null ? undefined : get().conversations[id];
@@ -173,7 +182,7 @@ export const createGenerationSlice: SliceCreator<GenerationSlice> = (set, get, d
       if (id === null || !get().conversations[id]) id = get().newConversation();
       const c = get().conversations[id];
       const msg: ChatMessageRecord = { id: deps.newId(), role: 'user', content: t, createdAt: deps.now() };
-      const title = c.titleEdited || c.messages.some((m) => m.role === 'user') ? c.title : titleFrom(t);
+      const title = c.titleEdited || c.messages.some((m) => m.role === 'user') ? c.title : firstTitle(id, t);
       get().putConversation({ ...c, title, messages: [...c.messages, msg] });
       await answer(id);
     },
@@ -205,7 +214,7 @@ export const createGenerationSlice: SliceCreator<GenerationSlice> = (set, get, d
       const firstUser = c.messages.findIndex((m) => m.role === 'user') === i;
       get().putConversation({
         ...c,
-        title: firstUser && !c.titleEdited ? titleFrom(t) : c.title,
+        title: firstUser && !c.titleEdited ? firstTitle(c.id, t) : c.title,
         messages: [...c.messages.slice(0, i), edited],
       });
       await answer(c.id);

@@ -76,3 +76,15 @@ export function titleFrom(text: string): string {
   const space = cut.lastIndexOf(' ');
   return `${space > 24 ? cut.slice(0, space) : cut}…`;
 }
+
+/**
+ * `title`, or `title (2)`, `title (3)`… when another conversation has it already: many chats start with the same
+ * "Hello!", and a list of identical titles cannot be told apart.
+ */
+export function distinctTitle(title: string, taken: Iterable<string>): string {
+  const used = new Set(taken);
+  if (!used.has(title)) return title;
+  let n = 2;
+  while (used.has(`${title} (${n})`)) n++;
+  return `${title} (${n})`;
+}

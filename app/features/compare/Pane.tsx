@@ -132,14 +132,14 @@ const LiveText = memo(function LiveText({ paneId, status }: { paneId: string; st
   const text = useCompare((s) => s.live[paneId] ?? '');
   if (status === 'loading') {
     return (
-      <p data-testid="pane-answer" data-status="loading" aria-busy="true" className="text-sm italic text-slate-600">
+      <p data-testid="pane-answer" data-status="loading" aria-busy="true" className="text-sm italic text-slate-600 dark:text-slate-400">
         Loading the model…
       </p>
     );
   }
   return (
     <div data-testid="pane-answer" data-status="streaming" aria-busy="true">
-      {text === '' ? <p className="text-sm italic text-slate-600">Thinking…</p> : <Markdown text={text} />}
+      {text === '' ? <p className="text-sm italic text-slate-600 dark:text-slate-400">Thinking…</p> : <Markdown text={text} />}
     </div>
   );
 });
@@ -149,7 +149,7 @@ const Answer = memo(function Answer({ paneId, a }: { paneId: string; a: PaneAnsw
   return (
     <div data-testid="pane-answer" data-status={a.status}>
       {a.text !== '' && <Markdown text={a.text} />}
-      {a.status === 'stopped' && <p className="text-xs italic text-slate-600">Stopped.</p>}
+      {a.status === 'stopped' && <p className="text-xs italic text-slate-600 dark:text-slate-400">Stopped.</p>}
       {a.error && <EngineErrorNotice error={a.error} />}
       <Stats a={a} />
     </div>
@@ -242,7 +242,7 @@ export function Pane({ paneId, index }: { paneId: string; index: number }) {
       {load.kind === 'loading' && (
         <div>
           <LoadProgress label={`Loading model in ${name}`} progress={load.progress} />
-          {load.text && !hidden && <p className="mt-1 truncate text-xs text-slate-600" title={load.text}>{load.text}</p>}
+          {load.text && !hidden && <p className="mt-1 truncate text-xs text-slate-600 dark:text-slate-400" title={load.text}>{load.text}</p>}
         </div>
       )}
       {load.kind === 'ready' && !hidden && (

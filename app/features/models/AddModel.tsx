@@ -46,7 +46,7 @@ export function AddModel() {
           Add
         </button>
       </form>
-      <p className="text-xs text-slate-600">
+      <p className="text-xs text-slate-600 dark:text-slate-400">
         A .gguf file (or the first part of a split set, <code>…-00001-of-0000N.gguf</code>); on Hugging Face use the file's
         “resolve” link. Nothing downloads until you press Download or Load.
       </p>
@@ -68,7 +68,7 @@ export function AddModel() {
             }}
           />
         </label>
-        <span className="text-xs text-slate-600">Read straight from disk; nothing is copied.</span>
+        <span className="text-xs text-slate-600 dark:text-slate-400">Read straight from disk; nothing is copied.</span>
       </div>
       {added && (
         <p role="status" className="text-sm text-teal-700 dark:text-teal-400">

@@ -115,7 +115,7 @@ export const ModelCard = memo(function ModelCard({ entry, fit }: { entry: ModelE
         </div>
       </div>
       {entry.details?.note && <p className="text-sm text-slate-600 dark:text-slate-400">{entry.details.note}</p>}
-      {entry.url && entry.origin === 'url' && <p className="break-all font-mono text-xs text-slate-600">{entry.url}</p>}
+      {entry.url && entry.origin === 'url' && <p className="break-all font-mono text-xs text-slate-600 dark:text-slate-400">{entry.url}</p>}
       <DetailsList d={entry.details} size={size} approx={approx} />
       <FitView fit={fit} />
       <p className="text-sm" data-testid="cache-state">
@@ -130,7 +130,7 @@ export const ModelCard = memo(function ModelCard({ entry, fit }: { entry: ModelE
       {download && download.status !== 'error' && (
         <LoadProgress label={`Downloading ${entry.name}`} progress={download.progress} starting={download.status === 'paused' ? 'Paused' : 'Starting…'} />
       )}
-      {download?.status === 'paused' && <p className="text-xs text-slate-600">Paused: what was downloaded is kept.</p>}
+      {download?.status === 'paused' && <p className="text-xs text-slate-600 dark:text-slate-400">Paused: what was downloaded is kept.</p>}
       {download?.error && <ErrorNotice error={download.error} />}
       <div className="flex flex-wrap gap-2">
         <button type="button" className={primary} disabled={busyLoading || downloading || loadKind === 'ready'} onClick={() => void store().loadModel(entry.id)}>
