@@ -3,6 +3,7 @@
  * the weight cache, localStorage for preferences, settings for sampling. `useApp(selector)` is the hook
  * components use (atomic selectors: one value each).
  */
+import { describeGgufUrl } from './features/models/describeGguf.ts';
 import { useStore } from 'zustand';
 import { fetchModelManifest } from '../workers/storage/index.ts';
 import type { LoadOptions } from '../workers/protocol.ts';
@@ -130,6 +131,7 @@ export const appStore = createAppStore({
   deviceMemoryGb,
   now: () => Date.now(),
   newId: () => crypto.randomUUID(),
+  describeUrl: describeGgufUrl,
   retrieve: (conversationId, messages, engine, contextSize, maxTokens) =>
     retrieveForAnswer(docsClient(), conversationId, messages, engine, contextSize, maxTokens),
   registry: engineRegistry,

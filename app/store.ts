@@ -14,7 +14,7 @@ import type { PromptCounter, SourceRef } from '../workers/retrieval/context.ts';
 import { createConversationsSlice, type ConversationsSlice } from './features/chat/conversationsSlice.ts';
 import { createGenerationSlice, type GenerationSlice } from './features/chat/generationSlice.ts';
 import type { ConversationRepo } from './features/chat/repo.ts';
-import type { ModelEntry } from './features/models/catalog.ts';
+import type { ModelDetails, ModelEntry } from './features/models/catalog.ts';
 import { createEngineSlice, type EngineSlice } from './features/models/engineSlice.ts';
 import type { ModelCache } from './features/models/modelCache.ts';
 import { createModelsSlice, type ModelsSlice } from './features/models/modelsSlice.ts';
@@ -66,6 +66,8 @@ export interface AppDeps {
   ) => Promise<{ readonly messages: readonly ChatMessage[]; readonly sources: readonly SourceRef[] }>;
   /** The tab's loaded engines, shared with Compare; a private one when absent. */
   readonly registry?: EngineRegistry;
+  /** Reads a GGUF's header at a URL by ranged requests (models added by URL); absent: they stay undescribed. */
+  readonly describeUrl?: (url: string, signal?: AbortSignal) => Promise<{ readonly details: ModelDetails; readonly sizeBytes: number }>;
   /** Engines besides Brix the chat can use (WebLLM, the endpoints). */
   readonly providers?: readonly EngineProvider[];
 }

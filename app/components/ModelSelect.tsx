@@ -11,6 +11,8 @@ export interface ModelSelectItem {
   readonly value: string;
   readonly option: ModelOption;
   readonly fit: OptionFit;
+  /** A few words after the name, e.g. the download size. */
+  readonly detail?: string;
 }
 
 export function ModelSelect({
@@ -22,6 +24,7 @@ export function ModelSelect({
   className = '',
   placeholder,
   onOpen,
+  ariaDescribedBy,
 }: {
   items: readonly ModelSelectItem[];
   value: string;
@@ -33,11 +36,13 @@ export function ModelSelect({
   placeholder?: string;
   /** The user is about to open the list (focus, pointer down): a chance to refresh it. */
   onOpen?: () => void;
+  ariaDescribedBy?: string;
 }) {
   const groups = useMemo(() => groupOptions(items), [items]);
   return (
     <select
       aria-label="Model"
+      aria-describedby={ariaDescribedBy}
       title={title}
       value={value}
       disabled={disabled}
@@ -51,7 +56,9 @@ export function ModelSelect({
         <optgroup key={kind} label={ENGINE_GROUP_LABEL[kind]}>
           {xs.map((i) => (
             <option key={i.value} value={i.value} title={i.fit.text} data-fit={i.fit.verdict}>
-              {i.option.name} · {i.fit.short}
+              {i.option.name}
+              {i.detail ? ` (${i.detail})` : ''}
+              {i.fit.short !== '' ? ` · ${i.fit.short}` : ''}
             </option>
           ))}
         </optgroup>

@@ -29,6 +29,7 @@ export function brixOption(e: ModelEntry): ModelOption {
     name: e.name,
     gpuBytesEstimate: e.sizeBytes !== undefined ? Math.round(e.sizeBytes * OVERHEAD) : undefined,
     downloadBytes: e.sizeBytes,
+    ...(e.sizeApprox ? { downloadApprox: true } : {}),
     note: e.details?.note,
     ...(e.details?.largestTensorBytes !== undefined ? { needs: { bufferBytes: e.details.largestTensorBytes } } : {}),
   };

@@ -29,6 +29,8 @@ export interface ModelOption {
   readonly gpuBytesEstimate?: number;
   /** Download size, when known. */
   readonly downloadBytes?: number;
+  /** True when downloadBytes is a model card's estimate. */
+  readonly downloadApprox?: boolean;
   /** A short line shown under the picker (e.g. "runs on the server at …"). */
   readonly note?: string;
   /** What the adapter must offer, checked against the engine worker's ping before loading. */

@@ -319,6 +319,7 @@ export function wllamaOption(e: ModelEntry, backend: WllamaBackend | undefined):
     ref: e.id,
     name: e.name,
     downloadBytes: e.sizeBytes,
+    ...(e.sizeApprox ? { downloadApprox: true } : {}),
     note: `llama.cpp (wllama ${WLLAMA_VERSION}) in this tab${where}`,
   };
 }

@@ -68,3 +68,11 @@ export function formatParams(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e8 ? 0 : 1)}M`;
   return `${Math.round(n / 1e3)}K`;
 }
+
+/**
+ * A model's download size, the one way every page writes it: "28.6 MB", or "about 820 MB" for a model card's
+ * estimate.
+ */
+export function formatModelSize(bytes: number, approx = false): string {
+  return `${approx ? 'about ' : ''}${formatBytes(bytes)}`;
+}

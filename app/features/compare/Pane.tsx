@@ -4,11 +4,13 @@
  * conversation — the shared prompts and this pane's answers, rendered with the app's sanitized Markdown, each
  * with its statistics. In blind mode the model is hidden ("Model A") until a vote reveals it.
  */
-import { memo, useMemo } from 'react';
+import { memo, useMemo, useState } from 'react';
+import { ModelSelect, type ModelSelectItem } from '../../components/ModelSelect.tsx';
+import { matchesQuery, shortFit } from '../../engines/groups.ts';
 import { LoadProgress } from '../../components/LoadProgress.tsx';
 import { Markdown } from '../../components/Markdown.tsx';
-import { ENGINE_LABEL, type EngineKind, type ModelOption } from '../../engines/types.ts';
-import { formatBytes } from '../../lib/format.ts';
+import { ENGINE_LABEL, type ModelOption } from '../../engines/types.ts';
+import { formatBytes, formatModelSize } from '../../lib/format.ts';
 import { ExpertHeatmap } from '../chat/ExpertHeatmap.tsx';
 import { compareStore, useCompare } from './compareApp.ts';
 import { MIN_PANES, labelOf, type PaneAnswer, type PaneState, type SamplingOverrides } from './compareStore.ts';
@@ -16,35 +18,55 @@ import { EngineErrorNotice } from './EngineErrorNotice.tsx';
 import { statsLine } from './statsLine.ts';
 import { btn, input } from './ui.ts';
 
-const GROUPS: readonly EngineKind[] = ['brix', 'wllama', 'webllm', 'openai'];
-const GROUP_LABEL: Record<EngineKind, string> = { brix: 'Brix (this tab, our engine)', wllama: 'wllama (llama.cpp in this tab, same files)',
-  webllm: 'WebLLM (this tab, downloads from the internet)', openai: 'Endpoints' };
-
-function ModelSelect({ pane, label }: { pane: PaneState; label: string }) {
+/**
+ * The pane's picker: the shared grouped select (combobox "Model"), each entry with its download size (the one
+ * formatter the Models page uses) and the memory check's verdict next to what the other panes hold, and a
+ * search box that narrows WebLLM's long catalog. The picked model stays listed whatever the search.
+ */
+function ModelPick({ pane, label }: { pane: PaneState; label: string }) {
   const options = useCompare((s) => s.options);
   const running = useCompare((s) => s.running);
-  const groups = useMemo(() => GROUPS.map((k) => [k, options.filter((o) => o.kind === k)] as const).filter(([, xs]) => xs.length > 0), [options]);
+  const panes = useCompare((s) => s.panes);
+  const gpu = useCompare((s) => s.gpu);
+  const [query, setQuery] = useState('');
+  const items = useMemo((): ModelSelectItem[] => {
+    const st = compareStore.getState();
+    return options
+      .filter((o) => o.id === pane.modelId || matchesQuery(o, query))
+      .map((o) => {
+        const f = st.fitFor(pane.id, o.id);
+        const fit = f ? shortFit(o, gpu, f) : { verdict: 'checking' as const, short: '', text: '' };
+        // Endpoints take no memory here: their group says so, the entry stays just its name.
+        return { value: o.id, option: o, fit: fit.verdict === 'remote' ? { ...fit, short: '' } : fit, ...(o.downloadBytes ? { detail: formatModelSize(o.downloadBytes, o.downloadApprox) } : {}) };
+      });
+    // panes: the verdicts depend on what the other panes hold.
+  }, [options, query, pane.id, pane.modelId, panes, gpu]);
+  const shown = items.length - (items.some((i) => i.value === pane.modelId && !matchesQuery(i.option, query)) ? 1 : 0);
+  const countId = `model-count-${pane.id}`;
   return (
-    <select
-      aria-label="Model"
-      title={`Model of ${label}`}
-      value={pane.modelId ?? ''}
-      disabled={running}
-      onChange={(e) => compareStore.getState().pickModel(pane.id, e.target.value === '' ? null : e.target.value)}
-      className={`${input} min-w-0 max-w-full flex-1`}
-    >
-      <option value="">Pick a model…</option>
-      {groups.map(([kind, xs]) => (
-        <optgroup key={kind} label={GROUP_LABEL[kind]}>
-          {xs.map((o) => (
-            <option key={o.id} value={o.id}>
-              {o.name}
-              {o.gpuBytesEstimate ? ` (${formatBytes(o.gpuBytesEstimate)})` : ''}
-            </option>
-          ))}
-        </optgroup>
-      ))}
-    </select>
+    <div className="flex min-w-0 flex-1 flex-col gap-1">
+      <input
+        type="search"
+        aria-label="Search models"
+        placeholder="Search models…"
+        value={query}
+        onChange={(e) => setQuery(e.target.value)}
+        className={`${input} min-w-0`}
+      />
+      <ModelSelect
+        items={items}
+        value={pane.modelId ?? ''}
+        disabled={running}
+        title={`Model of ${label}`}
+        placeholder={query === '' ? 'Pick a model…' : `Pick a model… (${shown} match${shown === 1 ? '' : 'es'})`}
+        ariaDescribedBy={countId}
+        className="max-w-full flex-1"
+        onChange={(v) => compareStore.getState().pickModel(pane.id, v === '' ? null : v)}
+      />
+      <span id={countId} className="sr-only" data-testid="model-count">
+        {query === '' ? `${options.length} models` : `${shown} of ${options.length} models match`}
+      </span>
+    </div>
   );
 }
 
@@ -217,8 +239,8 @@ export function Pane({ paneId, index }: { paneId: string; index: number }) {
         <p className="text-sm text-slate-600 dark:text-slate-400">{model ? 'Model hidden until you vote.' : 'No model: turn blind mode off to pick one.'}</p>
       ) : (
         <>
-          <div className="flex items-center gap-2">
-            <ModelSelect pane={pane} label={name} />
+          <div className="flex items-end gap-2">
+            <ModelPick pane={pane} label={name} />
             {model && (load.kind === 'none' || load.kind === 'error') && (
               <button type="button" className={btn} disabled={running} onClick={() => void compareStore.getState().loadPane(pane.id)}>
                 Load

@@ -7,7 +7,7 @@ import { memo } from 'react';
 import { ErrorNotice } from '../../components/ErrorNotice.tsx';
 import { LoadProgress } from '../../components/LoadProgress.tsx';
 import { appStore, useApp } from '../../appStore.ts';
-import { formatBytes, formatParams } from '../../lib/format.ts';
+import { formatBytes, formatModelSize, formatParams } from '../../lib/format.ts';
 import type { ModelDetails, ModelEntry } from './catalog.ts';
 import type { Fit } from './fit.ts';
 
@@ -26,7 +26,7 @@ const CHECK_MARK = { ok: '✓', warn: '!', fail: '✗', unknown: '?' } as const;
 
 export function DetailsList({ d, size, approx }: { d: ModelDetails | undefined; size: number | undefined; approx?: boolean }) {
   const rows: [string, string][] = [];
-  if (size !== undefined) rows.push(['Size', `${approx ? 'about ' : ''}${formatBytes(size)}`]);
+  if (size !== undefined) rows.push(['Size', formatModelSize(size, approx)]);
   if (d) {
     rows.push(['Architecture', d.architecture]);
     rows.push(['Parameters', d.activeParams < d.params ? `${formatParams(d.params)} total, ${formatParams(d.activeParams)} active per token` : formatParams(d.params)]);
@@ -92,6 +92,7 @@ export const ModelCard = memo(function ModelCard({ entry, fit }: { entry: ModelE
   const cacheUrl = useApp((s) => s.cacheUrls[entry.id]);
   const cached = useApp((s) => (cacheUrl ? s.cached.find((c) => c.url === cacheUrl) : undefined));
   const download = useApp((s) => s.downloads[entry.id]);
+  const describing = useApp((s) => s.describing[entry.id]);
   const loadKind = useApp((s) => (s.load.kind !== 'idle' && s.load.modelId === entry.id ? s.load.kind : 'idle'));
   const busyLoading = loadKind === 'loading';
   const downloading = download?.status === 'downloading';
@@ -117,6 +118,11 @@ export const ModelCard = memo(function ModelCard({ entry, fit }: { entry: ModelE
       {entry.details?.note && <p className="text-sm text-slate-600 dark:text-slate-400">{entry.details.note}</p>}
       {entry.url && entry.origin === 'url' && <p className="break-all font-mono text-xs text-slate-600 dark:text-slate-400">{entry.url}</p>}
       <DetailsList d={entry.details} size={size} approx={approx} />
+      {describing && (
+        <p className="text-xs text-slate-600 dark:text-slate-400" data-testid="model-describing" data-status={describing.status}>
+          {describing.status === 'reading' ? 'Reading the model’s header…' : `Could not read the model’s header: ${describing.message}`}
+        </p>
+      )}
       <FitView fit={fit} />
       <p className="text-sm" data-testid="cache-state">
         {entry.origin === 'file'

@@ -53,6 +53,8 @@ export function ModelsPage() {
     void s.refreshStorage();
     void s.probeGpu();
     for (const m of s.models) if (m.origin === 'bundled') void s.resolveCacheUrl(m.id);
+    // Models added by URL in an earlier visit: their headers are read again (a few ranged requests).
+    for (const m of s.models) if (m.origin === 'url') void s.describeModel(m.id);
   }, []);
 
   const facts: DeviceFacts = useMemo(() => ({ gpu, ...(storage ? { storage } : {}), deviceMemoryGb: deviceMemoryGb() }), [gpu, storage]);

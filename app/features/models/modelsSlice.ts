@@ -27,6 +27,8 @@ export interface ModelsSlice {
   readonly storage: { readonly usage: number; readonly quota: number } | null;
   readonly persisted: boolean | null;
   readonly downloads: Readonly<Record<string, DownloadState>>;
+  /** Model id → reading its GGUF header (models added by URL), or why that failed. */
+  readonly describing: Readonly<Record<string, { readonly status: 'reading' } | { readonly status: 'error'; readonly message: string }>>;
   /** The last failed management call (list, delete, persist…). */
   readonly modelsError: SerializedError | null;
   setSelectedModel(id: string): void;
@@ -35,6 +37,8 @@ export interface ModelsSlice {
   /** Adds a GGUF picked from disk (this session only). */
   addModelFile(file: Blob, fileName: string): ModelEntry;
   removeModel(id: string): void;
+  /** Reads a URL model's GGUF header (ranged requests) into its details and size; once per session. */
+  describeModel(id: string): Promise<void>;
   refreshStorage(): Promise<void>;
   resolveCacheUrl(id: string): Promise<string | undefined>;
   /** Downloads (or resumes) a model into the cache without loading it. */
@@ -115,6 +119,7 @@ export const createModelsSlice: SliceCreator<ModelsSlice> = (set, get, deps) => 
     storage: null,
     persisted: null,
     downloads: {},
+    describing: {},
     modelsError: null,
 
     setSelectedModel(id) {
@@ -137,6 +142,7 @@ export const createModelsSlice: SliceCreator<ModelsSlice> = (set, get, deps) => 
       };
       set({ models: [...get().models, entry], cacheUrls: key ? { ...get().cacheUrls, [entry.id]: key } : get().cacheUrls });
       saveCustom();
+      void get().describeModel(entry.id);
       return entry;
     },
 
@@ -161,6 +167,22 @@ export const createModelsSlice: SliceCreator<ModelsSlice> = (set, get, deps) => 
       set({ models: get().models.filter((x) => x.id !== id) });
       if (get().selectedModelId === id) get().setSelectedModel(DEMO_MODEL_ID);
       saveCustom();
+    },
+
+    async describeModel(id) {
+      const entry = get().models.find((m) => m.id === id);
+      if (!deps.describeUrl || !entry || entry.origin !== 'url' || !entry.url || entry.details || get().describing[id]) return;
+      set({ describing: { ...get().describing, [id]: { status: 'reading' } } });
+      try {
+        const d = await deps.describeUrl(entry.url);
+        set({
+          models: get().models.map((m) => (m.id === id ? { ...m, details: d.details, sizeBytes: d.sizeBytes, sizeApprox: false } : m)),
+        });
+        const { [id]: _done, ...rest } = get().describing;
+        set({ describing: rest });
+      } catch (e) {
+        set({ describing: { ...get().describing, [id]: { status: 'error', message: toSerialized(e).message } } });
+      }
     },
 
     async refreshStorage() {
