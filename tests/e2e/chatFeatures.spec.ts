@@ -2,10 +2,12 @@
  * @file Chat features users expect (issue #18), end to end. Fast, against a local OpenAI-compatible server
  * (`brix serve`'s HTTP layer with a scripted engine): Settings → Endpoints shared by Chat and Compare, the chat
  * on an endpoint, Continue of a cut-off answer, versions of answers and edits ("2 / 2", exported), Chat settings
- * reaching the request; math rendered by KaTeX, still sanitized. On the Brix demo (SwiftShader, a few tokens):
- * a model found through "Search Hugging Face" (a local fake Hub serving the demo's split files), loaded in the
- * chat, answering, Continue, a second version, Chat settings, the context meter and the note when old turns are
- * dropped, and Compare reusing the chat's loaded model (no second engine worker).
+ * and the system prompt reaching the request; math rendered by KaTeX, still sanitized. On the Brix demo: the real
+ * `brix serve` (the CLI, our engine in Node) as an endpoint in the chat, answering and continuing; and in the tab
+ * (SwiftShader, a few tokens) a model found through "Search Hugging Face" (a local fake Hub serving the demo's
+ * split files), loaded in the chat, answering, Continue, a second version, Chat settings, the context meter and
+ * the note when old turns are dropped, math in an answer the engine continued, and Compare reusing the chat's
+ * loaded model (no second engine worker).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -103,6 +105,8 @@ async function pickEndpoint(page: Page, label: string): Promise<void> {
 }
 
 test('an endpoint from Settings → Endpoints in the chat: Continue, versions of answers and edits, Chat settings, export; Compare lists it too', async ({ page, baseURL }) => {
+  // Many steps, each quick; a busy 2-core runner needs more than the default minute.
+  test.setTimeout(180_000);
   const requests: GenerateRequest[] = [];
   // Like `brix serve --cors <the app's origin>`: without it the server refuses the page (403, a CORS failure).
   const server = createOpenAIServer({ engine: storyEngine(requests), modelId: 'tiny', cors: [new URL(baseURL ?? '').origin] });
@@ -177,7 +181,7 @@ test('an endpoint from Settings → Endpoints in the chat: Continue, versions of
 
     // The export keeps every version (with the old branch of the edited message).
     const list = page.getByRole('navigation', { name: 'Conversation list' });
-    await list.getByRole('button', { name: /^More actions for/ }).first().click();
+    await list.getByRole('button', { name: /more actions for / }).first().click();
     const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('group', { name: /^Actions for/ }).getByRole('button', { name: 'JSON' }).click()]);
     const file = JSON.parse(readFileSync(await dl.path(), 'utf8')) as { conversations: { settings?: unknown; systemPrompt: string; messages: { content: string; versions?: { content: string; tail?: { content: string }[] }[] }[] }[] };
     const conv = file.conversations[0];
