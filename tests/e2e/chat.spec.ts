@@ -168,8 +168,13 @@ test('stop, regenerate, edit and resend, a second conversation, and everything p
 });
 
 test('system prompt per conversation, Shift+Enter for a new line, and the phone layout', async ({ page }) => {
+  // No model is needed here: an uncached catalog model is selected, so the first visit downloads and compiles
+  // nothing (the demo's auto-load would compete with this test for the CPU, twice with the reload).
+  await page.addInitScript(() => localStorage.setItem('brix.selectedModel', JSON.stringify('granite-3.1-1b-a400m-instruct-q4_k_m')));
   await page.setViewportSize({ width: 390, height: 800 });
   await page.goto('/#/chat');
+  const chat = page.getByTestId('chat');
+  await expect(chat).toHaveAttribute('data-hydrated', 'true');
   // The sidebar is a drawer on a phone.
   await expect(page.getByRole('button', { name: 'New chat' })).toBeHidden();
   await page.getByRole('button', { name: 'Conversations' }).click();
@@ -177,10 +182,12 @@ test('system prompt per conversation, Shift+Enter for a new line, and the phone 
   await page.getByRole('button', { name: 'New chat' }).click();
   await expect(page.getByRole('button', { name: 'New chat' })).toBeHidden();
 
-  await page.getByRole('button', { name: 'System prompt' }).click();
+  await page.getByRole('button', { name: 'System prompt', exact: true }).click();
   await page.getByRole('textbox', { name: 'System prompt' }).fill('Answer like a pirate.');
   await page.getByRole('textbox', { name: 'System prompt' }).blur();
-  await expect(page.getByTestId('chat')).toHaveAttribute('data-saving', 'false');
+  // The bullet shows once the store holds the prompt, and its write is counted in data-saving from then on.
+  await expect(page.getByRole('button', { name: 'System prompt •' })).toBeVisible();
+  await expect(chat).toHaveAttribute('data-saving', 'false');
 
   const box = page.getByRole('textbox', { name: 'Message' });
   await box.fill('line one');
@@ -189,6 +196,9 @@ test('system prompt per conversation, Shift+Enter for a new line, and the phone 
   await expect(box).toHaveValue('line one\nline two');
 
   await page.reload();
-  await page.getByRole('button', { name: /^System prompt/ }).click();
+  // Read back from IndexedDB: the open conversation again, with its prompt (the bullet), before the box opens.
+  await expect(chat).toHaveAttribute('data-hydrated', 'true');
+  await page.getByRole('button', { name: 'System prompt •' }).click();
   await expect(page.getByRole('textbox', { name: 'System prompt' })).toHaveValue('Answer like a pirate.');
+  await expect(page.getByTestId('load-status')).toHaveAttribute('data-state', 'idle');
 });

@@ -2,11 +2,14 @@
  * @file Chat features users expect (issue #18), end to end. Fast, against a local OpenAI-compatible server
  * (`brix serve`'s HTTP layer with a scripted engine): Settings → Endpoints shared by Chat and Compare, the chat
  * on an endpoint, Continue of a cut-off answer, versions of answers and edits ("2 / 2", exported), Chat settings
- * reaching the request; math rendered by KaTeX, still sanitized. On the Brix demo (SwiftShader, a few tokens):
- * a model found through "Search Hugging Face" (a local fake Hub serving the demo's split files), loaded in the
- * chat, answering, Continue, a second version, Chat settings, the context meter and the note when old turns are
- * dropped, and Compare reusing the chat's loaded model (no second engine worker).
+ * and the system prompt reaching the request; math rendered by KaTeX, still sanitized. On the Brix demo: the real
+ * `brix serve` (the CLI, our engine in Node) as an endpoint in the chat, answering and continuing; and in the tab
+ * (SwiftShader, a few tokens) a model found through "Search Hugging Face" (a local fake Hub serving the demo's
+ * split files), loaded in the chat, answering, Continue, a second version, Chat settings, the context meter and
+ * the note when old turns are dropped, math in an answer the engine continued, and Compare reusing the chat's
+ * loaded model (no second engine worker).
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -77,33 +80,44 @@ async function settled(page: Page, timeout = 30_000): Promise<void> {
   await expect(page.getByTestId('chat')).toHaveAttribute('data-saving', 'false');
 }
 
+/** Settings → Endpoints → "Add endpoint", filled in and switched on. */
+async function addEndpoint(page: Page, name: string, baseUrl: string, model: string): Promise<void> {
+  await page.goto('/#/settings');
+  await page.getByRole('button', { name: 'Add endpoint' }).click();
+  const form = page.getByRole('group', { name: /^Endpoint / });
+  await form.getByRole('textbox', { name: 'Name' }).fill(name);
+  await form.getByRole('textbox', { name: 'Name' }).blur();
+  await form.getByRole('textbox', { name: 'Base URL' }).fill(baseUrl);
+  await form.getByRole('textbox', { name: 'Base URL' }).blur();
+  await expect(form.getByLabel(/^API key/)).toBeVisible();
+  await form.getByRole('combobox', { name: 'Model name' }).fill(model);
+  await form.getByRole('combobox', { name: 'Model name' }).blur();
+  await form.getByRole('checkbox').check();
+}
+
+/** Chat's picker: the endpoint's entry (in the "Endpoints" group), selected and ready. */
+async function pickEndpoint(page: Page, label: string): Promise<void> {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Chat', exact: true }).click();
+  const option = page.getByRole('combobox', { name: 'Model' }).locator('optgroup[label="Endpoints"] option');
+  await expect(option).toHaveText([label]);
+  await page.getByRole('combobox', { name: 'Model' }).selectOption((await option.getAttribute('value')) ?? '');
+  await expect(page.getByTestId('load-status')).toHaveAttribute('data-state', 'ready');
+}
+
 test('an endpoint from Settings → Endpoints in the chat: Continue, versions of answers and edits, Chat settings, export; Compare lists it too', async ({ page, baseURL }) => {
+  // Many steps, each quick; a busy 2-core runner needs more than the default minute.
+  test.setTimeout(180_000);
   const requests: GenerateRequest[] = [];
-  // `brix serve --cors <the app's origin>`: serve refuses foreign origins by default.
+  // Like `brix serve --cors <the app's origin>`: without it the server refuses the page (403, a CORS failure).
   const server = createOpenAIServer({ engine: storyEngine(requests), modelId: 'tiny', cors: [new URL(baseURL ?? '').origin] });
   const origin = await listen(server);
   try {
     await seedSettings(page, 4, 256);
-    await page.goto('/#/settings');
-    await page.getByRole('button', { name: 'Add endpoint' }).click();
-    const form = page.getByRole('group', { name: /^Endpoint / });
-    await form.getByRole('textbox', { name: 'Name' }).fill('Story server');
-    await form.getByRole('textbox', { name: 'Name' }).blur();
-    await form.getByRole('textbox', { name: 'Base URL' }).fill(origin);
-    await form.getByRole('textbox', { name: 'Base URL' }).blur();
-    await expect(form.getByLabel(/^API key/)).toBeVisible();
-    await form.getByRole('combobox', { name: 'Model name' }).fill('tiny');
-    await form.getByRole('combobox', { name: 'Model name' }).blur();
-    await form.getByRole('checkbox').check();
+    await addEndpoint(page, 'Story server', origin, 'tiny');
 
     // The chat's picker: every engine grouped, each model with its fit verdict.
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Chat', exact: true }).click();
-    const picker = page.getByRole('combobox', { name: 'Model' });
-    const endpointOption = picker.locator('optgroup[label="Endpoints"] option');
-    await expect(endpointOption).toHaveText(['Story server (tiny) · runs on the server']);
-    await expect(picker.locator('optgroup[label^="Brix"] option', { hasText: /^Brix Demo 30M · / })).toHaveCount(1);
-    await picker.selectOption((await endpointOption.getAttribute('value')) ?? '');
-    await expect(page.getByTestId('load-status')).toHaveAttribute('data-state', 'ready');
+    await pickEndpoint(page, 'Story server (tiny) · runs on the server');
+    await expect(page.getByRole('combobox', { name: 'Model' }).locator('optgroup[label^="Brix"] option', { hasText: /^Brix Demo 30M · / })).toHaveCount(1);
 
     // Cut off (finish reason length): Continue extends the same message.
     await send(page, 'Tell me a long story');
@@ -155,17 +169,24 @@ test('an endpoint from Settings → Endpoints in the chat: Continue, versions of
     await settings.getByRole('spinbutton', { name: 'Max tokens' }).fill('7');
     await settings.getByRole('spinbutton', { name: 'Max tokens' }).press('Enter');
     await expect(page.getByRole('button', { name: 'Chat settings (2)' })).toBeVisible();
+    // ...and so does its system prompt, first in the request.
+    await page.getByRole('button', { name: 'System prompt', exact: true }).click();
+    await page.getByRole('textbox', { name: 'System prompt' }).fill('Answer briefly.');
+    await page.getByRole('textbox', { name: 'System prompt' }).blur();
+    await expect(page.getByRole('button', { name: 'System prompt •' })).toBeVisible();
     await send(page, 'Again');
     await settled(page);
     expect(requests.at(-1)?.sampling).toMatchObject({ temperature: 0.3, maxTokens: 7 });
+    expect(requests.at(-1)?.messages[0]).toEqual({ role: 'system', content: 'Answer briefly.' });
 
     // The export keeps every version (with the old branch of the edited message).
     const list = page.getByRole('navigation', { name: 'Conversation list' });
-    await list.getByRole('button', { name: /^More actions for/ }).first().click();
+    await list.getByRole('button', { name: /more actions for / }).first().click();
     const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('group', { name: /^Actions for/ }).getByRole('button', { name: 'JSON' }).click()]);
-    const file = JSON.parse(readFileSync(await dl.path(), 'utf8')) as { conversations: { settings?: unknown; messages: { content: string; versions?: { content: string; tail?: { content: string }[] }[] }[] }[] };
+    const file = JSON.parse(readFileSync(await dl.path(), 'utf8')) as { conversations: { settings?: unknown; systemPrompt: string; messages: { content: string; versions?: { content: string; tail?: { content: string }[] }[] }[] }[] };
     const conv = file.conversations[0];
     expect(conv.settings).toEqual({ temperature: 0.3, maxTokens: 7 });
+    expect(conv.systemPrompt).toBe('Answer briefly.');
     expect(conv.messages[0].versions?.map((v) => v.content)).toEqual(['Tell me a long story', 'Say something']);
     expect(conv.messages[0].versions?.[0].tail?.[0].content).toBe('Once upon a time');
 
@@ -177,6 +198,62 @@ test('an endpoint from Settings → Endpoints in the chat: Continue, versions of
   } finally {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
+  }
+});
+
+/** `brix serve` (the CLI: our engine in Node, here on the machine's Vulkan driver) with the demo; resolves with its origin. */
+async function startBrixServe(cors: string): Promise<{ origin: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['scripts/cli.mjs', 'serve', '--model', path.join(DEMO_DIR, 'brix-demo-30m-q8_0-00001-of-00002.gguf'), '--port', '0', '--context-size', '256', '--cors', cors, '--quiet'], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await gone;
+  };
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+  try {
+    const origin = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening on (http:\/\/[^/\s]+)\/v1/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      child.once('exit', (code) => reject(new Error(`brix serve exited (${code}) before listening:\n${err}`)));
+    });
+    return { origin, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+test('on the Brix demo behind `brix serve`: an endpoint in the chat answers, and Continue extends the answer', async ({ page, baseURL }) => {
+  test.setTimeout(LOAD_MS + 2 * ANSWER_MS);
+  const serve = await startBrixServe(new URL(baseURL ?? '').origin);
+  try {
+    await seedSettings(page, 3, 256);
+    await addEndpoint(page, 'Brix serve', serve.origin, 'brix-demo-30m-q8_0');
+    await pickEndpoint(page, 'Brix serve (brix-demo-30m-q8_0) · runs on the server');
+    await send(page, 'Hello!');
+    await settled(page, ANSWER_MS);
+    const a = answers(page).first();
+    await expect(a).toHaveAccessibleName('Assistant message from Brix serve (brix-demo-30m-q8_0)');
+    await expect(a).toHaveAttribute('data-finish', 'length');
+    const before = (await a.locator('.markdown').innerText()).trim();
+    expect(before.length).toBeGreaterThan(0);
+    await a.getByRole('button', { name: 'Continue' }).click();
+    await settled(page, ANSWER_MS);
+    await expect(answers(page)).toHaveCount(1);
+    const after = (await a.locator('.markdown').innerText()).trim();
+    expect(after.length).toBeGreaterThan(before.length);
+    expect(after.startsWith(before.slice(0, Math.max(1, before.length - 2)))).toBe(true);
+  } finally {
+    await serve.stop();
   }
 });
 
@@ -304,15 +381,52 @@ test('on the Brix demo: found on (a fake) Hugging Face, loaded, Continue, versio
     await expect(last.getByTestId('truncated-note')).toContainText(/tokens dropped/);
     await expect(page.getByTestId('context-dropped')).toContainText('Old turns were dropped to fit');
 
+    // Math in a Brix answer: the demo model writes no LaTeX of its own, so a cut-off answer that holds math comes
+    // in through import; Continue has the Brix engine read it and extend it, and the stored result renders KaTeX.
+    const t = Date.now();
+    const mathChat = {
+      format: 'brix-conversations',
+      version: 1,
+      exportedAt: new Date(t).toISOString(),
+      conversations: [
+        {
+          id: 'math-brix',
+          title: 'Math on Brix',
+          titleEdited: true,
+          systemPrompt: '',
+          createdAt: t,
+          updatedAt: t,
+          messages: [
+            { id: 'mu', role: 'user', content: 'What is the energy?', createdAt: t },
+            { id: 'ma', role: 'assistant', content: 'It is $E = mc^2$ and', createdAt: t + 1, finishReason: 'length' },
+          ],
+        },
+      ],
+    };
+    await page.getByLabel('Import conversations').setInputFiles({ name: 'math.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(mathChat)) });
+    await page.getByRole('navigation', { name: 'Conversation list' }).getByRole('button', { name: 'Math on Brix', exact: true }).click();
+    // Imported without a model name: the name says who wrote it only after the Brix engine has extended it.
+    const m = page.getByRole('article', { name: /^Assistant message/ }).last();
+    await expect(m.locator('.katex')).toHaveCount(1);
+    await m.getByRole('button', { name: 'Continue' }).click();
+    await settled(page, ANSWER_MS);
+    await expect(answers(page)).toHaveCount(1);
+    await expect(m).toHaveAccessibleName(/from Brix-Demo-30M-GGUF Q8_0/);
+    await expect(m.getByTestId('message-stats')).toContainText(/\+ [1-4] generated tokens?/);
+    await expect(m.locator('.katex annotation')).toHaveText('E = mc^2');
+    const extended = (await m.locator('.markdown').innerText()).trim();
+    expect(extended.length).toBeGreaterThan('It is E = mc^2 and'.length);
+
     // Compare reuses the chat's loaded model: ready at once, no second engine worker.
     const engineWorkers = (): number => workers.filter((u) => u.includes('engine.worker')).length;
     const n = engineWorkers();
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Compare', exact: true }).click();
     const pane = page.getByRole('region', { name: 'Pane 1' });
     const box = pane.getByRole('combobox', { name: 'Model', exact: true });
-    await expect(box.locator('optgroup[label^="Brix"] option', { hasText: 'Brix-Demo-30M-GGUF Q8_0' })).toHaveCount(1);
-    // By value: wllama's group has an option of the same name.
-    await box.selectOption((await box.locator('optgroup[label^="Brix"] option', { hasText: 'Brix-Demo-30M-GGUF Q8_0' }).getAttribute('value')) ?? '');
+    // In the Brix group (the wllama group lists the same file).
+    const brixOption = box.locator('optgroup[label^="Brix"] option', { hasText: 'Brix-Demo-30M-GGUF Q8_0' });
+    await expect(brixOption).toHaveCount(1);
+    await box.selectOption((await brixOption.getAttribute('value')) ?? '');
     await pane.getByRole('button', { name: 'Load' }).click();
     await expect(pane.getByTestId('pane-ready')).toContainText('already loaded in this tab', { timeout: 10_000 });
     expect(engineWorkers()).toBe(n);
