@@ -139,7 +139,7 @@ test('panes list the models of every engine; panes can be added and closed', asy
   await openCompare(page);
   await expect(page.getByRole('region', { name: /^Pane \d$/ })).toHaveCount(2);
   const groups = await modelBox(page, 1).locator('optgroup').evaluateAll((gs) => gs.map((g) => g.getAttribute('label')));
-  expect(groups).toEqual(['Brix (this tab, our engine)', 'WebLLM (this tab, downloads from the internet)']);
+  expect(groups).toEqual(['Brix (this tab, our engine)', 'wllama (llama.cpp in this tab)', 'WebLLM (this tab, downloads from the internet)']);
   expect(await modelBox(page, 1).locator('optgroup[label^="WebLLM"] option').count()).toBeGreaterThan(10);
 
   await addEndpoint(page, 0, 'http://127.0.0.1:9/v1', 'dbrx-instruct');

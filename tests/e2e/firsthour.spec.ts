@@ -137,7 +137,8 @@ test.describe('6: WebGPU without an adapter', () => {
     page.on('request', (r) => {
       if (r.url().includes('/models/')) modelRequests.push(r.url());
     });
-    await page.route(/engine\.worker.*\.js$/, async (route) => {
+    // The engine host's script, dedicated or shared (a SharedWorker's fetch is the context's, not the page's).
+    await page.context().route(/host\.(worker|shared).*\.js$/, async (route) => {
       const res = await route.fetch();
       const stub = 'GPU.prototype.requestAdapter = async function () { return null; };\n';
       await route.fulfill({ response: res, body: stub + (await res.text()) });

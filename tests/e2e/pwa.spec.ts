@@ -52,7 +52,9 @@ test('the service worker controls the page, precaches the shell but not the weig
   });
   expect(cached.some((u) => /\/index\.html/.test(u))).toBe(true);
   expect(cached.some((u) => /\/assets\/index-[^/]+\.js/.test(u))).toBe(true);
-  expect(cached.some((u) => /engine\.worker-[^/]+\.js/.test(u))).toBe(true);
+  // The engine host: a dedicated worker, or a SharedWorker where the browser has them.
+  expect(cached.some((u) => /host\.worker-[^/]+\.js/.test(u))).toBe(true);
+  expect(cached.some((u) => /host\.shared-[^/]+\.js/.test(u))).toBe(true);
   expect(cached.filter((u) => /\.gguf/.test(u))).toEqual([]);
 
   await context.setOffline(true);

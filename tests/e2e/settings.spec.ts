@@ -23,7 +23,7 @@ test('sampling settings are clamped, persist over a reload and reset to defaults
   await page.getByRole('spinbutton', { name: 'Context size' }).fill('1000');
   await page.getByRole('spinbutton', { name: 'Context size' }).press('Tab');
   const arithmetic = page.getByRole('combobox', { name: 'Arithmetic' });
-  await expect(arithmetic).toHaveValue('f32');
+  await expect(arithmetic).toHaveValue('auto');
   await arithmetic.selectOption('int8');
 
   await page.reload();
