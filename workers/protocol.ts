@@ -4,7 +4,7 @@
  * echoes the `id` of the request it belongs to, so one worker can serve overlapping requests (generate + abort).
  * No `any`, no casts: the client narrows events with the type guards below.
  */
-import type { GpuInfo } from './gpu/device.ts';
+import type { GpuInfo } from '../kernels/lib/gpuInfo.ts';
 import type { SerializedError } from './errors.ts';
 import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun } from './bench/bench.ts';
 

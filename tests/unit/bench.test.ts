@@ -21,7 +21,7 @@ import {
 } from '../../workers/bench/bench.ts';
 import type { Runner, EvalOptions } from '../../workers/engine/runner.ts';
 import type { ModelConfig } from '../../workers/gguf/arch.ts';
-import type { GpuInfo } from '../../workers/gpu/device.ts';
+import type { GpuInfo } from '../../kernels/lib/gpuInfo.ts';
 import type { Engine } from '../../workers/engine/types.ts';
 import { AbortError, EngineStateError, ProtocolError } from '../../workers/errors.ts';
 import type { GenerationResult, ModelInfo } from '../../workers/protocol.ts';

@@ -9,7 +9,7 @@
  * What stays with the host: the load time (measured around `load`), the JS heap (Node's process heap; the
  * browser's page + worker heaps read over CDP) and the peer comparison (CLI only). No Node imports here.
  */
-import type { GpuInfo } from '../gpu/device.ts';
+import type { GpuInfo } from '../../kernels/lib/gpuInfo.ts';
 import { describeGpu } from '../gpu/device.ts';
 import type { ModelConfig } from '../gguf/arch.ts';
 import { GREEDY, type Runner } from '../engine/runner.ts';
