@@ -6,9 +6,9 @@
  */
 import type { GpuInfo } from '../kernels/lib/gpuInfo.ts';
 import type { SerializedError } from './errors.ts';
-import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun } from './bench/bench.ts';
+import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun } from './measurement.ts';
 
-export type { BenchMeasurement, BenchParams, BenchRun } from './bench/bench.ts';
+export type { BenchMeasurement, BenchParams, BenchRun } from './measurement.ts';
 
 /** Bumped on any incompatible change; `load` carries it and the worker refuses a mismatch. */
 export const PROTOCOL_VERSION = 1;
