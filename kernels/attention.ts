@@ -24,7 +24,8 @@
 import source from './attention.wgsl?raw';
 import { check, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
-import { bindCache, bindPositions, bindSpan, checkHeads, type Positions } from './kv_cache.ts';
+import { bindCache, bindPositions, checkHeads, type Positions } from './kv_cache.ts';
+import { bindSpan } from './lib/span.ts';
 
 export const ATTENTION_PARAMS = [
   ['n_head', 'u32'],

@@ -1,12 +1,11 @@
 /**
- * @file Dispatch wrapper for kernels/kv_cache.wgsl, the KV cache layout, and `bindSpan`, which the attention,
- * rope and norm wrappers use to bind a part of a buffer larger than the binding limit.
+ * @file Dispatch wrapper for kernels/kv_cache.wgsl and the KV cache layout.
  *
  * Layout (chosen for attention reads): per layer, K and V each `(n_kv, n_ctx, head_dim)`, row-major, f32 or f16.
  * One KV head's positions are contiguous, so a decode workgroup that owns (KV head, chunk of positions) reads
  * one contiguous block of `chunk * head_dim` values with coalesced vec4 loads, and all query heads of a GQA group
  * share it. Layers may live in separate buffers or at element offsets (`kOffset`/`vOffset`, multiples of 4) in
- * one big buffer; a buffer larger than the binding limit is bound as a 256-byte-aligned range (`bindSpan`).
+ * one big buffer; a buffer larger than the binding limit is bound as a 256-byte-aligned range (lib/span.ts `bindSpan`).
  * f16 (`kvF16`) halves the bytes attention reads; it needs `ctx.f16` (`shader-f16`).
  *
  * API:
@@ -14,34 +13,11 @@
  *     in `src`, to cache positions pos[t] (from a u32 buffer or `pos0 + t`). The fused `qkvRope` (rope.ts) does
  *     this write itself; this kernel is for engines that project K/V separately.
  *   kvCacheElems(nKv, nCtx, headDim): elements of one layer's K (or V).
- *   bindSpan(ctx, buffer, lo, hi, elemBytes, what): a binding covering elements [lo, hi) and the shift to
- *     subtract from element offsets inside the kernel.
  */
 import source from './kv_cache.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
-
-export interface Span {
-  readonly resource: GPUBufferBinding;
-  /** Elements to subtract from offsets into the buffer to get offsets into the binding. */
-  readonly shift: number;
-}
-
-/**
- * Binds the whole buffer when it is within the binding limit; otherwise a range starting at the largest
- * `minStorageBufferOffsetAlignment` multiple at or below element `lo` and ending at element `hi`.
- */
-export function bindSpan(ctx: KernelContext, buffer: GPUBuffer, lo: number, hi: number, elemBytes: number, what: string): Span {
-  check(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi >= lo, () => `${what}: bad element range [${lo}, ${hi})`);
-  check(hi * elemBytes <= buffer.size, () => `${what}: needs ${hi * elemBytes} bytes, buffer ${buffer.label || ''} holds ${buffer.size}`);
-  if (buffer.size <= ctx.maxBinding) return { resource: { buffer }, shift: 0 };
-  const align = ctx.device.limits.minStorageBufferOffsetAlignment;
-  const start = Math.floor((lo * elemBytes) / align) * align;
-  const size = Math.min(Math.ceil((hi * elemBytes - start) / 4) * 4, buffer.size - start);
-  check(size <= ctx.maxBinding, () => `${what}: range of ${size} bytes exceeds the binding limit ${ctx.maxBinding}`);
-  check(start % elemBytes === 0, () => `${what}: offset alignment ${align} is not a multiple of ${elemBytes}`);
-  return { resource: { buffer, offset: start, size: Math.max(size, 4) }, shift: start / elemBytes };
-}
+import { bindSpan, type Span } from './lib/span.ts';
 
 /** Elements of one layer's K (or V) cache. */
 export function kvCacheElems(nKv: number, nCtx: number, headDim: number): number {

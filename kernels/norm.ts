@@ -16,7 +16,7 @@ import source from './norm.wgsl?raw';
 import wgReduceSource from './lib/wg_reduce.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
-import { bindSpan } from './kv_cache.ts';
+import { bindSpan } from './lib/span.ts';
 import type { NormKind } from './norm.ref.ts';
 
 export const NORM_PARAMS = [

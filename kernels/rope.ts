@@ -20,7 +20,8 @@
 import source from './rope.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
-import { bindCache, bindPositions, bindSpan, checkHeads, type Positions, type Span } from './kv_cache.ts';
+import { bindCache, bindPositions, checkHeads, type Positions } from './kv_cache.ts';
+import { bindSpan, type Span } from './lib/span.ts';
 import { ropeThetaScale, type RopeStyle } from './rope.ref.ts';
 
 export { ropeThetaScale };

@@ -26,7 +26,7 @@
 import source from './sample.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
-import { bindSpan } from './kv_cache.ts';
+import { bindSpan } from './lib/span.ts';
 
 export const SAMPLE_PARAMS = [
   ['n', 'u32'],

@@ -11,7 +11,7 @@ import source from './softmax.wgsl?raw';
 import wgReduceSource from './lib/wg_reduce.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
-import { bindSpan } from './kv_cache.ts';
+import { bindSpan } from './lib/span.ts';
 
 export const SOFTMAX_PARAMS = [
   ['n', 'u32'],

@@ -1,18 +1,12 @@
 /**
- * @file Worker-side dispatcher: turns protocol requests into Engine calls and engine callbacks into events.
+ * @file Worker-side dispatcher: a table of one handler per protocol method (RequestHandlers) turns requests
+ * into Engine calls and engine callbacks into events.
  * Each request's work is tracked by id so that `abort` can reach a running `load` or `generate`; every
  * failure becomes an `error` event with the original error's name, so the worker never dies silently.
  */
 import { acquireGpu, browserGpu } from './gpu/device.ts';
 import { AbortError, EngineStateError, ProtocolError, serializeError } from './errors.ts';
-import {
-  PROTOCOL_VERSION,
-  assertNever,
-  isWorkerRequest,
-  requestProblem,
-  type WorkerEvent,
-  type WorkerRequest,
-} from './protocol.ts';
+import { PROTOCOL_VERSION, dispatchRequest, isWorkerRequest, requestProblem, type RequestHandlers, type WorkerEvent } from './protocol.ts';
 import type { Engine } from './engine/types.ts';
 
 export type Post = (ev: WorkerEvent) => void;
@@ -29,78 +23,67 @@ export function createWorkerHandler(deps: HandlerDeps, post: Post): (data: unkno
   let engine: Engine | undefined;
   const getEngine = (): Engine => (engine ??= deps.engine());
 
-  async function handle(req: WorkerRequest): Promise<void> {
-    switch (req.type) {
-      case 'ping': {
-        try {
-          const ctx = await acquireGpu((deps.gpu ?? browserGpu)());
-          const gpu = ctx.info;
-          ctx.device.destroy();
-          post({ type: 'result', id: req.id, method: 'ping', result: { payload: req.payload, gpu } });
-        } catch (e) {
-          post({ type: 'result', id: req.id, method: 'ping', result: { payload: req.payload, gpu: null, gpuError: serializeError(e) } });
-        }
-        return;
+  const handlers: RequestHandlers = {
+    async ping(req) {
+      try {
+        const ctx = await acquireGpu((deps.gpu ?? browserGpu)());
+        const gpu = ctx.info;
+        ctx.device.destroy();
+        post({ type: 'result', id: req.id, method: 'ping', result: { payload: req.payload, gpu } });
+      } catch (e) {
+        post({ type: 'result', id: req.id, method: 'ping', result: { payload: req.payload, gpu: null, gpuError: serializeError(e) } });
       }
-      case 'load': {
-        if (req.protocolVersion !== PROTOCOL_VERSION) {
-          throw new ProtocolError(`protocol version ${req.protocolVersion} != worker's ${PROTOCOL_VERSION}: reload the page`);
-        }
-        const ac = new AbortController();
-        running.set(req.id, ac);
-        const info = await getEngine().load(
-          req.source,
-          req.options,
-          (progress) => post({ type: 'progress', id: req.id, progress }),
-          ac.signal,
-        );
-        post({ type: 'result', id: req.id, method: 'load', result: info });
-        return;
+    },
+    async load(req) {
+      if (req.protocolVersion !== PROTOCOL_VERSION) {
+        throw new ProtocolError(`protocol version ${req.protocolVersion} != worker's ${PROTOCOL_VERSION}: reload the page`);
       }
-      case 'generate': {
-        const ac = new AbortController();
-        running.set(req.id, ac);
-        const result = await getEngine().generate(
-          req.request,
-          (delta) => post({ type: 'token', id: req.id, delta }),
-          ac.signal,
-        );
-        post({ type: 'result', id: req.id, method: 'generate', result: result });
-        return;
-      }
-      case 'abort': {
-        const ac = running.get(req.target);
-        ac?.abort(new AbortError());
-        post({ type: 'result', id: req.id, method: 'abort', result: { aborted: ac !== undefined } });
-        return;
-      }
-      case 'unload': {
-        for (const ac of running.values()) ac.abort(new AbortError('model unloaded'));
-        const had = engine !== undefined;
-        await engine?.unload();
-        post({ type: 'result', id: req.id, method: 'unload', result: { unloaded: had } });
-        return;
-      }
-      case 'bench': {
-        const engine = getEngine();
-        if (!engine.bench) throw new EngineStateError('this engine has no benchmark');
-        const ac = new AbortController();
-        running.set(req.id, ac);
-        const result = await engine.bench(req.params, (run) => post({ type: 'benchRun', id: req.id, run }), ac.signal);
-        post({ type: 'result', id: req.id, method: 'bench', result });
-        return;
-      }
-      case 'countPromptTokens': {
-        const engine = getEngine();
-        if (!engine.countPromptTokens) throw new EngineStateError('this engine cannot count prompt tokens');
-        const counts = await engine.countPromptTokens(req.prompts);
-        post({ type: 'result', id: req.id, method: 'countPromptTokens', result: { counts } });
-        return;
-      }
-      default:
-        assertNever(req);
-    }
-  }
+      const ac = new AbortController();
+      running.set(req.id, ac);
+      const info = await getEngine().load(
+        req.source,
+        req.options,
+        (progress) => post({ type: 'progress', id: req.id, progress }),
+        ac.signal,
+      );
+      post({ type: 'result', id: req.id, method: 'load', result: info });
+    },
+    async generate(req) {
+      const ac = new AbortController();
+      running.set(req.id, ac);
+      const result = await getEngine().generate(
+        req.request,
+        (delta) => post({ type: 'token', id: req.id, delta }),
+        ac.signal,
+      );
+      post({ type: 'result', id: req.id, method: 'generate', result: result });
+    },
+    async abort(req) {
+      const ac = running.get(req.target);
+      ac?.abort(new AbortError());
+      post({ type: 'result', id: req.id, method: 'abort', result: { aborted: ac !== undefined } });
+    },
+    async unload(req) {
+      for (const ac of running.values()) ac.abort(new AbortError('model unloaded'));
+      const had = engine !== undefined;
+      await engine?.unload();
+      post({ type: 'result', id: req.id, method: 'unload', result: { unloaded: had } });
+    },
+    async bench(req) {
+      const engine = getEngine();
+      if (!engine.bench) throw new EngineStateError('this engine has no benchmark');
+      const ac = new AbortController();
+      running.set(req.id, ac);
+      const result = await engine.bench(req.params, (run) => post({ type: 'benchRun', id: req.id, run }), ac.signal);
+      post({ type: 'result', id: req.id, method: 'bench', result });
+    },
+    async countPromptTokens(req) {
+      const engine = getEngine();
+      if (!engine.countPromptTokens) throw new EngineStateError('this engine cannot count prompt tokens');
+      const counts = await engine.countPromptTokens(req.prompts);
+      post({ type: 'result', id: req.id, method: 'countPromptTokens', result: { counts } });
+    },
+  };
 
   return (data: unknown) => {
     if (!isWorkerRequest(data)) {
@@ -108,7 +91,7 @@ export function createWorkerHandler(deps: HandlerDeps, post: Post): (data: unkno
       post({ type: 'error', id, error: serializeError(new ProtocolError(`malformed request: ${requestProblem(data)}`)) });
       return;
     }
-    handle(data)
+    dispatchRequest(handlers, data)
       .catch((e: unknown) => post({ type: 'error', id: data.id, error: serializeError(e) }))
       .finally(() => running.delete(data.id));
   };

@@ -4,11 +4,11 @@
  * echoes the `id` of the request it belongs to, so one worker can serve overlapping requests (generate + abort).
  * No `any`, no casts: the client narrows events with the type guards below.
  */
-import type { GpuInfo } from './gpu/device.ts';
+import type { GpuInfo } from '../kernels/lib/gpuInfo.ts';
 import type { SerializedError } from './errors.ts';
-import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun } from './bench/bench.ts';
+import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun } from './measurement.ts';
 
-export type { BenchMeasurement, BenchParams, BenchRun } from './bench/bench.ts';
+export type { BenchMeasurement, BenchParams, BenchRun } from './measurement.ts';
 
 /** Bumped on any incompatible change; `load` carries it and the worker refuses a mismatch. */
 export const PROTOCOL_VERSION = 1;
@@ -166,8 +166,23 @@ export interface Methods {
 
 export type Method = keyof Methods;
 
+/** One method's request. */
+export type RequestOf<M extends Method> = { readonly type: M; readonly id: number } & Methods[M]['params'];
+
 /** App → worker. */
-export type WorkerRequest = { [M in Method]: { readonly type: M; readonly id: number } & Methods[M]['params'] }[Method];
+export type WorkerRequest = { [M in Method]: RequestOf<M> }[Method];
+
+/**
+ * A worker's dispatcher: one function per method, typed by its request, so a new method does not compile
+ * until every worker handles it. Each posts its own events (result, progress, tokens).
+ */
+export type RequestHandlers = { readonly [M in Method]: (req: RequestOf<M>) => Promise<void> };
+
+/** Calls the handler of the request's method (the generic keeps request and handler of the same method). */
+export function dispatchRequest<M extends Method>(handlers: RequestHandlers, req: RequestOf<M>): Promise<void> {
+  const handler: (r: RequestOf<M>) => Promise<void> = handlers[req.type];
+  return handler(req);
+}
 
 export type ResultEvent<M extends Method = Method> = {
   [K in M]: { readonly type: 'result'; readonly id: number; readonly method: K; readonly result: Methods[K]['result'] };
@@ -244,12 +259,8 @@ export function isWorkerRequest(x: unknown): x is WorkerRequest {
 }
 
 export function isWorkerEvent(x: unknown): x is WorkerEvent {
-  if (typeof x !== 'object' || x === null) return false;
-  const r = x as { type?: unknown; id?: unknown };
-  return (
-    typeof r.id === 'number' &&
-    (r.type === 'result' || r.type === 'progress' || r.type === 'token' || r.type === 'benchRun' || r.type === 'error')
-  );
+  if (!isObject(x)) return false;
+  return typeof x.id === 'number' && (x.type === 'result' || x.type === 'progress' || x.type === 'token' || x.type === 'benchRun' || x.type === 'error');
 }
 
 export function assertNever(x: never): never {

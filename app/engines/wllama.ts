@@ -14,7 +14,8 @@ import type {
   ResultTimings,
 } from '@wllama/wllama/esm/index.js';
 import { AbortError } from '../../workers/errors.ts';
-import { spread, type BenchParams, type Spread } from '../../workers/bench/bench.ts';
+import { spread } from '../../workers/bench/bench.ts';
+import type { BenchParams, Spread } from '../../workers/measurement.ts';
 import type { ChatMessage, FinishReason, GenerateRequest, GenerationResult, LoadProgress, ModelInfo, TokenDelta } from '../../workers/protocol.ts';
 import type { ModelEntry } from '../features/models/catalog.ts';
 import { WllamaEngineError } from './errors.ts';

@@ -4,7 +4,7 @@
  * dry run of the recording collected, see dryRun.ts), uniform and storage buffer helpers, and `Dispatch` — a pipeline + bind group + grid built
  * once and encoded many times, so a decode step can be re-recorded without rebuilding bind groups.
  */
-import type { GpuInfo } from '../../workers/gpu/device.ts';
+import type { GpuInfo } from './gpuInfo.ts';
 import { definesKey, preprocess, type Defines } from './preprocess.ts';
 import { packParams, paramsByteSize, type ParamSchema, type ParamValues } from './params.ts';
 

@@ -7,7 +7,7 @@
  * Only what recording touches is emulated; anything else throws `DryRunUnsupported`, and callers fall back to
  * recording on the real device (compiling as they go).
  */
-import type { GpuInfo } from '../../workers/gpu/device.ts';
+import type { GpuInfo } from './gpuInfo.ts';
 import { KernelContext, type KernelContextOptions, type PipelineSpec } from './context.ts';
 
 export class DryRunUnsupported extends Error {

@@ -5,16 +5,28 @@
  * embedding, MoE) includes quant.wgsl through `QUANT_INCLUDES` and these defines.
  */
 import quantWgsl from './quant.wgsl?raw';
+import quantFloatWgsl from './quant_float.wgsl?raw';
+import quantQ32Wgsl from './quant_q32.wgsl?raw';
+import quantCodebookWgsl from './quant_codebook.wgsl?raw';
+import quantKWgsl from './quant_k.wgsl?raw';
 import weightBindingWgsl from './weight_binding.wgsl?raw';
 import xq8Wgsl from './xq8.wgsl?raw';
 import { check } from './context.ts';
 import type { Defines } from './preprocess.ts';
 import { QUANT_GEOMETRY, QUANT_TYPES, isQuantType, type GpuWeightType, type QuantGeometry } from './weightTypes.ts';
 
-/** Include map for `ctx.pipeline({ includes })`: `#include "quant"`. */
-/** `quant`: block decoding; `weight_binding`: binding 1 + accessors for kernels reading one weight chunk; `xq8`:
+/** Include map for `ctx.pipeline({ includes })`. `quant`: block decoding (it includes its per-family parts
+ * `quant_float`, `quant_q32`, `quant_codebook`, `quant_k`); `weight_binding`: binding 1 + accessors for kernels reading one weight chunk; `xq8`:
  * accessors of act_quant's int8 activations. */
-export const QUANT_INCLUDES: Readonly<Record<string, string>> = { quant: quantWgsl, weight_binding: weightBindingWgsl, xq8: xq8Wgsl };
+export const QUANT_INCLUDES: Readonly<Record<string, string>> = {
+  quant: quantWgsl,
+  quant_float: quantFloatWgsl,
+  quant_q32: quantQ32Wgsl,
+  quant_codebook: quantCodebookWgsl,
+  quant_k: quantKWgsl,
+  weight_binding: weightBindingWgsl,
+  xq8: xq8Wgsl,
+};
 
 export { QUANT_GEOMETRY, QUANT_TYPES, isQuantType, type QuantGeometry, type QuantType } from './weightTypes.ts';
 

@@ -14,7 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, CDPSession, Page } from '@playwright/test';
-import { benchResult, type BenchParams, type BenchResult } from '../../workers/bench/bench.ts';
+import { benchResult, type BenchResult } from '../../workers/bench/bench.ts';
+import type { BenchParams } from '../../workers/measurement.ts';
 import type { BrowserBenchOutcome, BrowserBenchRequest, PeerBackendChoice, PeerOutcome } from '../bench-browser/page.ts';
 
 /** The repository root: the nearest directory above this module (or the CLI bundle) holding workers/ and package.json. */

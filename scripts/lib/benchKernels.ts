@@ -1,6 +1,6 @@
 /**
  * @file Measuring kernel throughput for `bench-kernels`: the decode matvec cases and the fused MoE decode
- * (kernels/moe.ts), timed by workers/bench/timing.ts (shared with the model benchmark), which also holds the
+ * (kernels/moe_decode.ts), timed by workers/bench/timing.ts (shared with the model benchmark), which also holds the
  * streaming-read kernel that gives the device's read bandwidth in the same run. Matvec weights are rotated over
  * enough copies that each dispatch reads memory, not the L2 cache.
  */
@@ -10,7 +10,7 @@ import { QUANT_GEOMETRY, type QuantType } from '../../kernels/lib/quant.ts';
 import { createWeight, destroyWeight, writeWeightRows, BLOCK_LAYOUT, type GpuWeight } from '../../kernels/lib/weights.ts';
 import { matvec, type MatvecVariant } from '../../kernels/matvec.ts';
 import { Q8_WEIGHT_TYPES, createQ8Activations, isQ8WeightType, q8ActivationBytes, quantizeActivations } from '../../kernels/act_quant.ts';
-import { moeDecode } from '../../kernels/moe.ts';
+import { moeDecode } from '../../kernels/moe_decode.ts';
 import { dequantizeRows, matmulRef, matvecRef } from '../../kernels/matvec.ref.ts';
 import { matmul, MATMUL_TOKEN_TILES } from '../../kernels/matmul.ts';
 import { quantize, QUANTIZABLE_TYPES } from '../../workers/quant/quant.ts';
@@ -240,7 +240,7 @@ export interface MoeResult extends MoeCase {
   readonly gbps: number;
 }
 
-/** Times the fused MoE decode of kernels/moe.ts (moeDecode) for one layer of the given shape. */
+/** Times the fused MoE decode of kernels/moe_decode.ts (moeDecode) for one layer of the given shape. */
 export async function benchMoe(ctx: KernelContext, c: MoeCase, opts: TimeOptions, int8 = false): Promise<MoeResult> {
   const type = c.type;
   if (int8 && !isQ8WeightType(type)) throw new BenchError(`moe ${type}: no int8-activation path`);

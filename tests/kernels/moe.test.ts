@@ -5,15 +5,10 @@
  * off, every offered workgroup size.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  MOE_ROUTER_WG_SIZES,
-  MOE_WG_SIZES,
-  moeDecode,
-  moeDownCombine,
-  moeGateUp,
-  moeRouter,
-  type MoeGating,
-} from '../../kernels/moe.ts';
+import { MOE_ROUTER_WG_SIZES, MOE_WG_SIZES } from '../../kernels/moe_bindings.ts';
+import { moeDecode, moeDownCombine, moeGateUp } from '../../kernels/moe_decode.ts';
+import { moeRouter } from '../../kernels/moe_router.ts';
+import type { MoeGating } from '../../kernels/moe.ref.ts';
 import { moeDownRef, moeGateUpRef, moeLayerRef, moeRouterRef } from '../../kernels/moe.ref.ts';
 import { KernelShapeError, type KernelContext } from '../../kernels/lib/context.ts';
 import { uploadWeight, type GpuWeightType } from '../../kernels/lib/weights.ts';

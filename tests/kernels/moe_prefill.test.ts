@@ -5,7 +5,9 @@
  * usage counters; reuse of the scratch (the grouping counters reset themselves).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMoePrefillScratch, destroyMoePrefillScratch, moeDecode, moePrefill, type MoeGating } from '../../kernels/moe.ts';
+import { createMoePrefillScratch, destroyMoePrefillScratch, moePrefill } from '../../kernels/moe_prefill.ts';
+import { moeDecode } from '../../kernels/moe_decode.ts';
+import type { MoeGating } from '../../kernels/moe.ref.ts';
 import { moeLayerRef, moeRouterRef } from '../../kernels/moe.ref.ts';
 import type { KernelContext } from '../../kernels/lib/context.ts';
 import { uploadWeight, type GpuWeightType } from '../../kernels/lib/weights.ts';

@@ -5,7 +5,7 @@
  * shared expert reads `sharedX` and rounds its own row, and y is the down products of exactly those rows.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { moeDecode } from '../../kernels/moe.ts';
+import { moeDecode } from '../../kernels/moe_decode.ts';
 import { moeDownRef, moeGateUpRef, moeRouterRef } from '../../kernels/moe.ref.ts';
 import { GgmlTypeId, uploadWeight } from '../../kernels/lib/weights.ts';
 import { KernelShapeError } from '../../kernels/lib/context.ts';

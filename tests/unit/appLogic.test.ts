@@ -3,7 +3,7 @@
  * the stats line; sampling settings clamping and per-request seeds; model URL checks and names; error advice.
  */
 import { describe, expect, it } from 'vitest';
-import type { GpuInfo } from '../../workers/gpu/device.ts';
+import type { GpuInfo } from '../../kernels/lib/gpuInfo.ts';
 import { assessFit, type DeviceFacts } from '../../app/features/models/fit.ts';
 import { CATALOG, ENDPOINT_MODELS, ModelUrlError, checkModelUrl, nameFromUrl, uniqueName } from '../../app/features/models/catalog.ts';
 import { formatBytes, formatDuration, formatParams, formatStatsLine } from '../../app/lib/format.ts';

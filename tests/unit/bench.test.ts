@@ -7,7 +7,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   activeWeightBytes,
-  benchParamsProblem,
   benchPrompt,
   benchReportLines,
   benchResult,
@@ -15,13 +14,11 @@ import {
   measureBench,
   roofline,
   spread,
-  type BenchMeasurement,
-  type BenchParams,
-  type BenchRun,
 } from '../../workers/bench/bench.ts';
+import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun } from '../../workers/measurement.ts';
 import type { Runner, EvalOptions } from '../../workers/engine/runner.ts';
 import type { ModelConfig } from '../../workers/gguf/arch.ts';
-import type { GpuInfo } from '../../workers/gpu/device.ts';
+import type { GpuInfo } from '../../kernels/lib/gpuInfo.ts';
 import type { Engine } from '../../workers/engine/types.ts';
 import { AbortError, EngineStateError, ProtocolError } from '../../workers/errors.ts';
 import type { GenerationResult, ModelInfo } from '../../workers/protocol.ts';

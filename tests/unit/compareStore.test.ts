@@ -16,7 +16,7 @@ import { API_KEYS_KEY, ENDPOINTS_KEY, isInsecureRemote, memoryStorage } from '..
 import { StreamDroppedError } from '../../app/engines/errors.ts';
 import { opaqueModelInfo, type ChatEngine, type EngineKind, type EngineProvider, type ModelOption } from '../../app/engines/types.ts';
 import { DEFAULT_SAMPLING, type GenerateRequest, type GenerationResult, type LoadProgress, type TokenDelta } from '../../workers/protocol.ts';
-import type { GpuInfo } from '../../workers/gpu/device.ts';
+import type { GpuInfo } from '../../kernels/lib/gpuInfo.ts';
 
 interface Script {
   readonly pieces: readonly string[];

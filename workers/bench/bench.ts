@@ -9,60 +9,11 @@
  * What stays with the host: the load time (measured around `load`), the JS heap (Node's process heap; the
  * browser's page + worker heaps read over CDP) and the peer comparison (CLI only). No Node imports here.
  */
-import type { GpuInfo } from '../gpu/device.ts';
+import type { GpuInfo } from '../../kernels/lib/gpuInfo.ts';
+import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun, type Roofline, type Spread } from '../measurement.ts';
 import { describeGpu } from '../gpu/device.ts';
 import type { ModelConfig } from '../gguf/arch.ts';
 import { GREEDY, type Runner } from '../engine/runner.ts';
-
-export interface BenchParams {
-  readonly promptTokens: number;
-  readonly genTokens: number;
-  /** Measured runs, after one warm-up run. */
-  readonly runs: number;
-}
-
-export interface Spread {
-  readonly median: number;
-  readonly min: number;
-  readonly max: number;
-}
-
-export interface Roofline {
-  /** The KV cache's element type (f16 where the device has shader-f16). */
-  readonly kvCache: 'f16' | 'f32';
-  readonly activeWeightBytesPerToken: number;
-  readonly kvBytesPerToken: number;
-  readonly bytesPerToken: number;
-  readonly measuredReadGBps: number;
-  readonly rooflineTokensPerSecond: number;
-  readonly percentOfRoofline: number;
-}
-
-/** One finished run, reported as it ends (run 0 is the warm-up). */
-export interface BenchRun {
-  readonly run: number;
-  readonly runs: number;
-  readonly prefillTokensPerSecond: number;
-  readonly decodeTokensPerSecond: number;
-  readonly timeToFirstTokenMs: number;
-}
-
-/** What the engine measures on a loaded model (the worker's `bench` result). */
-export interface BenchMeasurement {
-  readonly architecture: string;
-  /** describeGpu() of the adapter the model runs on. */
-  readonly adapter: string;
-  readonly gpu: GpuInfo;
-  readonly promptTokens: number;
-  readonly genTokens: number;
-  readonly runs: number;
-  readonly prefillTokensPerSecond: Spread;
-  readonly decodeTokensPerSecond: Spread;
-  readonly decodeMsPerToken: Spread;
-  readonly timeToFirstTokenMs: Spread;
-  readonly gpuMemoryBytes: number;
-  readonly roofline: Roofline;
-}
 
 /** The full report: the CLI's `--json` object (bench:browser adds `browser`); field order in benchResult. */
 export interface BenchResult extends BenchMeasurement {
@@ -93,16 +44,6 @@ export function benchResult(host: { date: string; model: string; loadSeconds: nu
     peakJsHeapBytes: host.peakJsHeapBytes,
     roofline: m.roofline,
   };
-}
-
-/** What is wrong with the parameters, or undefined: each must be a positive integer. */
-export function benchParamsProblem(p: unknown): string | undefined {
-  if (typeof p !== 'object' || p === null) return 'benchmark parameters must be an object';
-  for (const k of ['promptTokens', 'genTokens', 'runs'] as const) {
-    const v: unknown = k in p ? Reflect.get(p, k) : undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) return `benchmark ${k} must be a positive integer, got ${String(v)}`;
-  }
-  return undefined;
 }
 
 /** Median, min and max; NaN for no values. */

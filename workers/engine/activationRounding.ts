@@ -29,7 +29,7 @@ import {
 import { elementwise } from '../../kernels/elementwise.ts';
 import type { Dispatch, KernelContext } from '../../kernels/lib/context.ts';
 import type { GpuWeight } from '../../kernels/lib/weights.ts';
-import type { MoeRounding } from '../../kernels/moe.ts';
+import type { MoeRounding } from '../../kernels/moe_bindings.ts';
 import { UnsupportedModelError } from './loader.ts';
 
 export type ActivationMode = 'f32' | 'ggml-cpu' | 'int8';

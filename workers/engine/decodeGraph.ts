@@ -17,7 +17,7 @@ import type { GpuWeight } from '../../kernels/lib/weights.ts';
 import type { Q8Activations } from '../../kernels/act_quant.ts';
 import { matvec } from '../../kernels/matvec.ts';
 import { norm } from '../../kernels/norm.ts';
-import { moeDecode } from '../../kernels/moe.ts';
+import { moeDecode } from '../../kernels/moe_decode.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
 import { attentionDecode } from '../../kernels/attention.ts';
 import type { ModelConfig } from '../model/config.ts';

@@ -36,7 +36,8 @@ import { GREEDY, type CreateRunnerArgs, type Runner } from './runner.ts';
 import { productWeights, resolveActivations } from './activationChoice.ts';
 import type { ActivationMode } from './activationRounding.ts';
 import { StopStringFilter, commonPrefix } from './textStream.ts';
-import { activeWeightBytes, measureBench, type BenchMeasurement, type BenchParams, type BenchRun } from '../bench/bench.ts';
+import { activeWeightBytes, measureBench } from '../bench/bench.ts';
+import type { BenchMeasurement, BenchParams, BenchRun } from '../measurement.ts';
 import { measureReadBandwidth } from '../bench/timing.ts';
 
 export interface OpenedSource {

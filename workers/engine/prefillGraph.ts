@@ -23,7 +23,7 @@ import type { GpuWeight } from '../../kernels/lib/weights.ts';
 import { matmul } from '../../kernels/matmul.ts';
 import { norm } from '../../kernels/norm.ts';
 import { attentionPrefill } from '../../kernels/attention.ts';
-import { createMoePrefillScratch, destroyMoePrefillScratch, moePrefill, type MoePrefillScratch } from '../../kernels/moe.ts';
+import { createMoePrefillScratch, destroyMoePrefillScratch, moePrefill, type MoePrefillScratch } from '../../kernels/moe_prefill.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
 import { ActivationRounding, type ActivationMode } from './activationRounding.ts';
 import { recordLayers, type GraphBackend, type KvCache, type MoeBlock, type Product } from './layerProgram.ts';

@@ -12,7 +12,7 @@ import type {
   ModelSource,
   TokenDelta,
 } from '../protocol.ts';
-import type { BenchMeasurement, BenchParams, BenchRun } from '../bench/bench.ts';
+import type { BenchMeasurement, BenchParams, BenchRun } from '../measurement.ts';
 
 export interface Engine {
   load(

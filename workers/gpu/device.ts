@@ -4,6 +4,7 @@
  * the few limits the engine depends on) and which optional features we enable (only those present).
  * Nothing else in the engine calls requestAdapter/requestDevice.
  */
+import type { GpuFeatures, GpuInfo, GpuLimits } from '../../kernels/lib/gpuInfo.ts';
 
 /** No usable WebGPU: the UI shows the "WebGPU missing" page, tests fail loudly. */
 export class GpuUnavailableError extends Error {
@@ -13,37 +14,6 @@ export class GpuUnavailableError extends Error {
 /** The device was lost (driver reset, tab backgrounded too long, destroy()). */
 export class GpuDeviceLostError extends Error {
   override name = 'GpuDeviceLostError';
-}
-
-/** Optional features the engine uses when present. */
-export interface GpuFeatures {
-  readonly f16: boolean;
-  readonly subgroups: boolean;
-  readonly timestampQuery: boolean;
-}
-
-/** The limits the engine sizes its buffers and workgroups by. */
-export interface GpuLimits {
-  readonly maxStorageBufferBindingSize: number;
-  readonly maxBufferSize: number;
-  readonly maxComputeWorkgroupStorageSize: number;
-  readonly maxStorageBuffersPerShaderStage: number;
-  readonly maxComputeInvocationsPerWorkgroup: number;
-  readonly maxComputeWorkgroupSizeX: number;
-  readonly maxComputeWorkgroupsPerDimension: number;
-}
-
-/** What we got, in plain data (safe to post across the worker boundary and to print). */
-export interface GpuInfo {
-  readonly vendor: string;
-  readonly architecture: string;
-  readonly device: string;
-  readonly description: string;
-  readonly isFallbackAdapter: boolean;
-  readonly subgroupMinSize: number;
-  readonly subgroupMaxSize: number;
-  readonly features: GpuFeatures;
-  readonly limits: GpuLimits;
 }
 
 export interface GpuContext {

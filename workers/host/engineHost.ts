@@ -12,6 +12,7 @@ import { AbortError, EngineStateError, ProtocolError, serializeError } from '../
 import {
   PROTOCOL_VERSION,
   assertNever,
+  dispatchRequest,
   isWorkerRequest,
   requestProblem,
   type GenerationResult,
@@ -19,8 +20,8 @@ import {
   type LoadProgress,
   type ModelInfo,
   type ModelSource,
+  type RequestHandlers,
   type WorkerEvent,
-  type WorkerRequest,
 } from '../protocol.ts';
 import { EngineSlot, type HostedEngine, type RecoveryPolicy } from './engineSlot.ts';
 import { FairQueue } from './fairQueue.ts';
@@ -261,9 +262,10 @@ export function createEngineHost(deps: EngineHostDeps): EngineHost {
     return rec;
   }
 
-  async function handle(s: Session, req: WorkerRequest, post: (ev: WorkerEvent) => void): Promise<void> {
-    switch (req.type) {
-      case 'ping': {
+  /** The method table for one session's request. */
+  function handlersFor(s: Session, post: (ev: WorkerEvent) => void): RequestHandlers {
+    return {
+      async ping(req) {
         try {
           const ctx = await acquireGpu((deps.gpu ?? browserGpu)());
           const gpu = ctx.info;
@@ -272,9 +274,8 @@ export function createEngineHost(deps: EngineHostDeps): EngineHost {
         } catch (e) {
           post({ type: 'result', id: req.id, method: 'ping', result: { payload: req.payload, gpu: null, gpuError: serializeError(e) } });
         }
-        return;
-      }
-      case 'load': {
+      },
+      async load(req) {
         if (req.protocolVersion !== PROTOCOL_VERSION) {
           throw new ProtocolError(`protocol version ${req.protocolVersion} != worker's ${PROTOCOL_VERSION}: reload the page`);
         }
@@ -298,9 +299,8 @@ export function createEngineHost(deps: EngineHostDeps): EngineHost {
         } finally {
           rec.progress.delete(onProgress);
         }
-        return;
-      }
-      case 'generate': {
+      },
+      async generate(req) {
         const ac = new AbortController();
         s.running.set(req.id, ac);
         const rec = await boundSlot(s);
@@ -314,9 +314,8 @@ export function createEngineHost(deps: EngineHostDeps): EngineHost {
           },
           () => post({ type: 'result', id: req.id, method: 'generate', result: abortedResult() }),
         );
-        return;
-      }
-      case 'bench': {
+      },
+      async bench(req) {
         const ac = new AbortController();
         s.running.set(req.id, ac);
         const rec = await boundSlot(s);
@@ -332,29 +331,23 @@ export function createEngineHost(deps: EngineHostDeps): EngineHost {
             throw new AbortError('benchmark aborted');
           },
         );
-        return;
-      }
-      case 'countPromptTokens': {
+      },
+      async countPromptTokens(req) {
         const rec = await boundSlot(s);
         const counts = await rec.slot.countPromptTokens(req.prompts);
         post({ type: 'result', id: req.id, method: 'countPromptTokens', result: { counts } });
-        return;
-      }
-      case 'abort': {
+      },
+      async abort(req) {
         const ac = s.running.get(req.target);
         ac?.abort(new AbortError());
         post({ type: 'result', id: req.id, method: 'abort', result: { aborted: ac !== undefined } });
-        return;
-      }
-      case 'unload': {
+      },
+      async unload(req) {
         const had = s.slot !== undefined;
         release(s);
         post({ type: 'result', id: req.id, method: 'unload', result: { unloaded: had } });
-        return;
-      }
-      default:
-        assertNever(req);
-    }
+      },
+    };
   }
 
   function tabOf(id: string, reply: (m: HostMessage) => void): Tab {
@@ -420,7 +413,7 @@ export function createEngineHost(deps: EngineHostDeps): EngineHost {
           post({ type: 'error', id: idOf(req), error: serializeError(new ProtocolError(`malformed request: ${requestProblem(req)}`)) });
           return;
         }
-        handle(session, req, post)
+        dispatchRequest(handlersFor(session, post), req)
           .catch((e: unknown) => post({ type: 'error', id: req.id, error: serializeError(e) }))
           .finally(() => session.running.delete(req.id));
         return;

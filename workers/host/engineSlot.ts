@@ -10,7 +10,7 @@
 import { EngineStateError } from '../errors.ts';
 import { GpuDeviceLostError } from '../gpu/device.ts';
 import type { Engine } from '../engine/types.ts';
-import type { BenchMeasurement, BenchParams, BenchRun } from '../bench/bench.ts';
+import type { BenchMeasurement, BenchParams, BenchRun } from '../measurement.ts';
 import type { ChatMessage, GenerateRequest, GenerationResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, TokenDelta } from '../protocol.ts';
 import type { SlotState } from './messages.ts';
 

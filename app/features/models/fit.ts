@@ -4,7 +4,7 @@
  * the browser's rough memory hint. WebGPU does not reveal GPU memory, so a big model can still fail to load;
  * the verdict says so instead of promising.
  */
-import type { GpuInfo } from '../../../workers/gpu/device.ts';
+import type { GpuInfo } from '../../../kernels/lib/gpuInfo.ts';
 import { formatBytes } from '../../lib/format.ts';
 
 export type CheckVerdict = 'ok' | 'warn' | 'fail' | 'unknown';

@@ -5,7 +5,7 @@
 import { useState, type ReactNode } from 'react';
 import type { HostMode } from '../../../workers/host/messages.ts';
 import { simulateDeviceLoss, thisTab, useEngineHost } from '../../lib/useEngineHost.ts';
-import type { GpuInfo } from '../../../workers/gpu/device.ts';
+import type { GpuInfo } from '../../../kernels/lib/gpuInfo.ts';
 import { WEBGPU_BROWSERS } from '../../lib/errorHelp.ts';
 import { PING_PAYLOAD, useDiagnostics, type DiagnosticsState } from './useDiagnostics.ts';
 

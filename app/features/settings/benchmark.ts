@@ -4,7 +4,7 @@
  * the median and spread of prefill and decode tok/s over the runs, and decode against the bandwidth roofline.
  */
 import type { Engine } from '../../../workers/engine/types.ts';
-import type { GpuInfo } from '../../../workers/gpu/device.ts';
+import type { GpuInfo } from '../../../kernels/lib/gpuInfo.ts';
 import { EngineStateError } from '../../../workers/errors.ts';
 import type { BenchMeasurement, BenchParams, BenchRun, ModelInfo } from '../../../workers/protocol.ts';
 import { formatTokPerSec } from '../../lib/format.ts';

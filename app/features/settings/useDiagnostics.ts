@@ -5,7 +5,7 @@
  */
 import { useCallback, useEffect, useState } from 'react';
 import { startEngineWorker, type EngineClient } from '../../lib/engineClient.ts';
-import type { GpuInfo } from '../../../workers/gpu/device.ts';
+import type { GpuInfo } from '../../../kernels/lib/gpuInfo.ts';
 import type { SerializedError } from '../../../workers/errors.ts';
 
 export const PING_PAYLOAD = 'hello';
