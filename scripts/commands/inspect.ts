@@ -6,6 +6,7 @@
 import { requireString, type CliCommand } from '../cliTypes.ts';
 import { describeModel, expectedTensors, type ModelConfig } from '../../workers/gguf/arch.ts';
 import { BLOCK_LAYOUT, typeName } from '../../kernels/lib/weights.ts';
+import { unsupportedTypeReason } from '../../kernels/lib/weightTypes.ts';
 import { GgufError } from '../../workers/gguf/errors.ts';
 import { ggmlTypeName } from '../../workers/gguf/ggmlTypes.ts';
 import { typeLabel, type GgufValue } from '../../workers/gguf/metadata.ts';
@@ -79,6 +80,12 @@ export function inspectModel(model: GgufModel): InspectReport {
   } catch (e) {
     if (!(e instanceof GgufError)) throw e;
     problem = `${e.code}: ${e.message}`;
+  }
+  // A tensor type without kernels is as fatal as bad metadata: the loader refuses it before any upload.
+  const noKernels = model.tensors.find((t) => unsupportedTypeReason(t.type) !== undefined);
+  if (noKernels) {
+    const why = `tensor ${noKernels.name} has type ${ggmlTypeName(noKernels.type)}: ${unsupportedTypeReason(noKernels.type)}`;
+    problem = problem ? `${problem}; ${why}` : why;
   }
   const types: InspectReport['types'] = {};
   let params = 0;

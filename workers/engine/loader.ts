@@ -44,7 +44,7 @@ export interface UploadPlan {
  * Checks types (the type table: a type no kernel decodes is refused here, before any upload) and limits for the
  * named tensors; throws UnsupportedModelError / GpuOutOfMemoryError with specifics.
  */
-export function planUpload(ctx: KernelContext, model: GgufModel, names: readonly string[]): UploadPlan {
+export function planUpload(ctx: Pick<KernelContext, 'maxBinding'>, model: GgufModel, names: readonly string[]): UploadPlan {
   const tensors = names.map((n) => model.requireTensor(n));
   let fileBytes = 0;
   let gpuBytes = 0;
