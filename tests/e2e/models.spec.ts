@@ -40,6 +40,11 @@ test('catalog: models, sizes, requirements and a verdict before downloading; DBR
   await expect(inTab.getByRole('listitem').first()).toContainText('Q2_K');
   await expect(inTab.getByRole('listitem').first()).toContainText('fits a 64 GB unified-memory machine');
   await expect(inTab.getByRole('listitem').nth(1)).toContainText('fits a 96 GB unified-memory machine');
+  // The engine's GPU memory per quant (upload plan + KV cache + scratch), and this device's verdict on it.
+  await expect(inTab.getByRole('listitem').first()).toContainText('49.7 GB of GPU memory at a 4,096-token context');
+  await expect(inTab.getByRole('listitem').nth(2)).toContainText('fits a 128 GB unified-memory machine');
+  await expect(inTab.getByTestId('tab-quant').first()).toHaveAttribute('data-verdict', /^(slow|risky|no)$/);
+  await expect(inTab.getByRole('listitem').first()).toContainText('This device:');
 });
 
 test('add a model by URL (validated) and from a file; both appear in the model picker', async ({ page }) => {

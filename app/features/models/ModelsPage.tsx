@@ -11,11 +11,19 @@ import { AddModel } from './AddModel.tsx';
 import { ENDPOINT_MODELS, type EndpointModel } from './catalog.ts';
 import { DetailsList, ModelCard, button } from './ModelCard.tsx';
 import { StoragePanel } from './StoragePanel.tsx';
-import { assessFit, deviceMemoryGb, type DeviceFacts } from './fit.ts';
+import { assessFit, deviceMemoryGb, fitsUnifiedMemoryGb, type DeviceFacts, type FitVerdict } from './fit.ts';
 import { formatBytes } from '../../lib/format.ts';
 import { hrefOf } from '../../router.ts';
 
-function EndpointCard({ m }: { m: EndpointModel }) {
+const HERE: Record<FitVerdict, string> = {
+  runs: 'it fits',
+  slow: 'software adapter, far too slow',
+  risky: 'it may not fit',
+  no: 'it cannot run here',
+  unknown: 'checking…',
+};
+
+function EndpointCard({ m, facts }: { m: EndpointModel; facts: DeviceFacts }) {
   return (
     <li data-testid="endpoint-model" className="space-y-2 rounded-lg border border-dashed border-slate-300 p-4 dark:border-slate-700">
       <div className="flex flex-wrap items-baseline justify-between gap-2">
@@ -25,13 +33,26 @@ function EndpointCard({ m }: { m: EndpointModel }) {
       <p className="text-sm text-slate-600 dark:text-slate-400">{m.details.note}</p>
       <DetailsList d={m.details} size={m.sizeBytes} approx />
       {m.tabQuants && (
-        <ul aria-label={`${m.name} in a tab`} className="text-sm text-slate-600 dark:text-slate-400">
-          {m.tabQuants.map((q) => (
-            <li key={q.quant}>
-              {q.quant}: {formatBytes(q.bytes)} of storage and GPU memory (largest tensor {formatBytes(q.largestTensorBytes)}); fits a{' '}
-              {q.fitsMemoryGb} GB unified-memory machine
-            </li>
-          ))}
+        <ul aria-label={`${m.name} in a tab`} className="space-y-1 text-sm text-slate-600 dark:text-slate-400">
+          {m.tabQuants.map((q) => {
+            const fits = fitsUnifiedMemoryGb(q.gpuBytes);
+            const fit = assessFit({ sizeBytes: q.bytes, gpuBytes: q.gpuBytes, largestTensorBytes: q.largestTensorBytes }, facts);
+            return (
+              <li key={q.quant} data-testid="tab-quant" data-verdict={fit.verdict}>
+                {q.quant}: {formatBytes(q.bytes)} of storage, {formatBytes(q.gpuBytes)} of GPU memory at a 4,096-token context (largest
+                tensor {formatBytes(q.largestTensorBytes)}); {fits !== undefined ? `fits a ${fits} GB unified-memory machine` : 'fits no single machine'}.{' '}
+                <span className="text-slate-700 dark:text-slate-300">This device: {HERE[fit.verdict]}</span>
+                {fit.checks
+                  .filter((c) => c.verdict === 'fail' || c.verdict === 'warn')
+                  .map((c) => (
+                    <span key={c.label}>
+                      {' '}
+                      ({c.label}: {c.detail})
+                    </span>
+                  ))}
+              </li>
+            );
+          })}
         </ul>
       )}
       <a href={hrefOf('compare')} className="inline-block text-sm text-teal-700 underline dark:text-teal-400">
@@ -99,7 +120,7 @@ export function ModelsPage() {
         </h2>
         <ul className="space-y-3">
           {ENDPOINT_MODELS.map((m) => (
-            <EndpointCard key={m.id} m={m} />
+            <EndpointCard key={m.id} m={m} facts={facts} />
           ))}
         </ul>
       </section>

@@ -49,12 +49,12 @@ export interface ModelEntry {
 /** One quantization of a big model: what a tab needs to hold it. */
 export interface TabQuant {
   readonly quant: string;
-  /** GGUF tensor bytes: the download, the storage, and (plus ~1 % padding and the KV cache) the GPU memory. */
+  /** GGUF tensor bytes: the download and the storage. */
   readonly bytes: number;
+  /** GPU memory at the app's default context: weights as uploaded (rows padded), the f16 KV cache, scratch. */
+  readonly gpuBytes: number;
   /** Largest single tensor (one GPU buffer binding). */
   readonly largestTensorBytes: number;
-  /** Smallest unified-memory machine (GB) it fits next to the OS and browser. */
-  readonly fitsMemoryGb: number;
 }
 
 /** A model that cannot run in a tab; compare against it through an OpenAI-compatible endpoint. */
@@ -73,6 +73,13 @@ export const DEMO_MANIFEST_PATH = 'models/brix-demo-30m/manifest.json';
 
 const GB = 1e9;
 const MB = 1e6;
+
+/**
+ * The DBRX engine's GPU memory besides weights and KV cache (activations, prefill chunk scratch, MoE grouping,
+ * logits): bench gpuMemoryBytes − upload plan − KV, the same 231,549,064 bytes at 4 and at 8 layers
+ * (tests/bench-results/2026-11-28-h200-dbrx-{4,8}-layers.json).
+ */
+export const DBRX_SCRATCH_BYTES = 231_549_064;
 const HF = 'https://huggingface.co';
 
 export const CATALOG: readonly ModelEntry[] = [
@@ -219,11 +226,13 @@ export const ENDPOINT_MODELS: readonly EndpointModel[] = [
     },
     // Computed, not guessed: the sum of tensorBytes over the real DBRX tensor shapes (40 layers, d 6144, 16
     // experts of ff 10752, vocab 100352; 131,596,523,520 parameters) under llama.cpp's mixes, as make-model plans
-    // them (scripts/lib/makeModel.ts tensorTypeFor; asserted in tests/unit/syntheticSource.test.ts).
+    // them (scripts/lib/makeModel.ts tensorTypeFor). GPU memory: the loader's upload plan of those tensors
+    // (planUpload), + the KV cache at the default 4,096-token context in f16 (671,088,640 bytes), + the
+    // engine's scratch as measured on the H200 (DBRX_SCRATCH_BYTES). Both asserted in tests/unit/dbrxFit.test.ts.
     tabQuants: [
-      { quant: 'Q2_K', bytes: 48_418_971_648, largestTensorBytes: 506 * MB, fitsMemoryGb: 64 },
-      { quant: 'Q3_K_M', bytes: 63_161_917_440, largestTensorBytes: 727 * MB, fitsMemoryGb: 96 },
-      { quant: 'Q4_K_M', bytes: 79_898_861_568, largestTensorBytes: 867 * MB, fitsMemoryGb: 128 },
+      { quant: 'Q2_K', bytes: 48_418_971_648, gpuBytes: 49_668_524_168, largestTensorBytes: 506 * MB },
+      { quant: 'Q3_K_M', bytes: 63_161_917_440, gpuBytes: 64_734_791_816, largestTensorBytes: 727 * MB },
+      { quant: 'Q4_K_M', bytes: 79_898_861_568, gpuBytes: 80_971_466_888, largestTensorBytes: 867 * MB },
     ],
   },
 ];

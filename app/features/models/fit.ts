@@ -41,6 +41,8 @@ export interface FitInput {
   /** Bytes of this model already in the cache (they need no new space). */
   readonly cachedBytes?: number;
   readonly largestTensorBytes?: number;
+  /** GPU memory the engine allocates for it, when known (weights as uploaded, KV cache, scratch). */
+  readonly gpuBytes?: number;
 }
 
 /** Tiny models are fine even on a software adapter. */
@@ -79,16 +81,28 @@ function storageCheck(storage: DeviceFacts['storage'], size: number | undefined,
   return { label: 'Storage', verdict: 'ok', detail: `needs ${formatBytes(need)} of ${formatBytes(free)} available` };
 }
 
-function memoryCheck(gb: number | undefined, size: number | undefined): FitCheck {
-  if (size === undefined) return { label: 'Memory', verdict: 'unknown', detail: 'size unknown' };
-  if (gb === undefined) return { label: 'Memory', verdict: 'unknown', detail: `needs about ${formatBytes(size * 1.2)} of GPU memory; this browser does not say how much there is` };
+function memoryCheck(gb: number | undefined, size: number | undefined, gpuBytes: number | undefined): FitCheck {
+  if (size === undefined && gpuBytes === undefined) return { label: 'Memory', verdict: 'unknown', detail: 'size unknown' };
+  // Known: the engine's own accounting. Otherwise the file plus a margin for padding, KV cache and scratch.
+  const need = gpuBytes ?? (size ?? 0) * 1.2;
+  const needs = gpuBytes !== undefined ? `needs ${formatBytes(need)} of GPU memory` : `needs about ${formatBytes(need)} of GPU memory`;
+  if (gb === undefined) return { label: 'Memory', verdict: 'unknown', detail: `${needs}; this browser does not say how much there is` };
   // deviceMemory is capped at 8, so "≥ 8 GB" is all we can know at the top end.
   const have = gb * 1e9;
-  if (size * 1.2 > have) {
-    return { label: 'Memory', verdict: gb >= 8 ? 'warn' : 'fail', detail: `needs about ${formatBytes(size * 1.2)}; this device reports ${gb >= 8 ? 'at least ' : ''}${gb} GB of RAM` };
-  }
-  if (size * 1.2 > have / 2) return { label: 'Memory', verdict: 'warn', detail: `needs about ${formatBytes(size * 1.2)} of ${gb >= 8 ? 'at least ' : ''}${gb} GB: close the other heavy tabs` };
-  return { label: 'Memory', verdict: 'ok', detail: `needs about ${formatBytes(size * 1.2)}` };
+  const reports = `${gb >= 8 ? 'at least ' : ''}${gb} GB`;
+  if (need > have) return { label: 'Memory', verdict: gb >= 8 ? 'warn' : 'fail', detail: `${needs}; this device reports ${reports} of RAM` };
+  if (need > have / 2) return { label: 'Memory', verdict: 'warn', detail: `${needs} of ${reports}: close the other heavy tabs` };
+  return { label: 'Memory', verdict: 'ok', detail: needs };
+}
+
+/** Unified-memory sizes machines are sold with (GiB). */
+const UNIFIED_MEMORY_GIB = [8, 16, 18, 24, 32, 36, 48, 64, 96, 128, 192, 256, 512] as const;
+/** Share of unified memory the GPU may hold by default (macOS's recommendedMaxWorkingSetSize is about 75 %). */
+export const GPU_SHARE_OF_UNIFIED = 0.75;
+
+/** The smallest unified-memory machine (GiB, as sold) whose GPU share holds `gpuBytes`; undefined past 512. */
+export function fitsUnifiedMemoryGb(gpuBytes: number): number | undefined {
+  return UNIFIED_MEMORY_GIB.find((g) => gpuBytes <= g * 2 ** 30 * GPU_SHARE_OF_UNIFIED);
 }
 
 function limitsCheck(gpu: GpuProbe, largest: number | undefined): FitCheck {
@@ -112,7 +126,7 @@ export function assessFit(model: FitInput, facts: DeviceFacts): Fit {
   const checks = [
     gpu,
     storageCheck(facts.storage, model.sizeBytes, model.cachedBytes ?? 0),
-    memoryCheck(facts.deviceMemoryGb, model.sizeBytes),
+    memoryCheck(facts.deviceMemoryGb, model.sizeBytes, model.gpuBytes),
     limitsCheck(facts.gpu, model.largestTensorBytes),
   ];
   let verdict: FitVerdict;
