@@ -200,7 +200,8 @@ describe('inspect flags tensors the loader would not expect', () => {
       { name: 'blk.7.attn_q.weight', dims: [64, 64], type: GgmlType.F32 },
       { name: 'mystery.weight', dims: [64], type: GgmlType.F32 },
     ]);
-    expect(r.problem).toBeUndefined();
+    // A type without kernels cannot run (the loader refuses it before any upload).
+    expect(r.problem).toMatch(/^tensor blk\.0\.attn_norm\.weight has type I32: Brix has no GPU kernels for it/);
     expect(r.warnings).toEqual([
       "tensor 'blk.0.attn_norm.weight' has type I32, which Brix has no kernels for (supported: " + r.warnings[0].split('(supported: ')[1],
       "tensor 'blk.1.ffn_norm.weight' is a vector of type Q8_0; norms and biases are F32 (or F16/BF16)",
