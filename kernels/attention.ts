@@ -15,11 +15,10 @@
  * API:
  *   attentionDecode(ctx, a: AttentionArgs & { chunk?, scratch? }): Dispatch[] (1 or 2 dispatches)
  *   attentionPrefill(ctx, a: AttentionArgs): Dispatch
- *   attention(ctx, a): Dispatch[] — decode for nTok ≤ 4, prefill otherwise.
  *   attentionScratchBytes(nTok, nHead, headDim, nChunks): bytes of the decode partials buffer.
  *   decodePlan(ctx, a): the decode chunking (chunk, nChunks, heads per workgroup) the wrapper would use.
  * Requirements: headDim a multiple of 4 (≤ 256); q/out offsets and strides multiples of 4; nHead % nKv = 0.
- * The caller must have written K/V of the T new tokens (qkvRope / kvCacheWrite) before this runs.
+ * The caller must have written K/V of the T new tokens (qkvRope) before this runs.
  */
 import source from './attention.wgsl?raw';
 import { check, type Dispatch, type KernelContext } from './lib/context.ts';
@@ -265,9 +264,4 @@ export function attentionPrefill(ctx: KernelContext, a: AttentionArgs): Dispatch
   const buffers: GPUBufferBinding[] = [{ buffer: params }, c.q, c.k, c.v, c.out.resource];
   if (c.pos) buffers.push(c.pos);
   return ctx.dispatch(pipeline, buffers, [nb, a.nHead, 1], params);
-}
-
-/** Decode (split-K) for a few tokens, tiled prefill otherwise. */
-export function attention(ctx: KernelContext, a: DecodeArgs): Dispatch[] {
-  return a.nTok <= 4 ? attentionDecode(ctx, a) : [attentionPrefill(ctx, a)];
 }

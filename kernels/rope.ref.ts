@@ -46,19 +46,6 @@ export function ropeHead(x: Float32Array, b: number, p: number, c: RopeRefConfig
   }
 }
 
-/** In-place RoPE of x (T, heads, hd) at xOff, tokens xStride apart; returns a rotated copy. */
-export function ropeRef(
-  x: Float32Array,
-  o: { nTok: number; heads: number; hd: number; positions: readonly number[]; xOff?: number; xStride?: number },
-  c: RopeRefConfig,
-): Float32Array {
-  const y = x.slice();
-  const xOff = o.xOff ?? 0;
-  const xStride = o.xStride ?? o.heads * o.hd;
-  for (let t = 0; t < o.nTok; t++) for (let h = 0; h < o.heads; h++) ropeHead(y, xOff + t * xStride + h * o.hd, o.positions[t], c);
-  return y;
-}
-
 export interface QkvRefArgs {
   readonly nTok: number;
   readonly nHead: number;

@@ -1,6 +1,6 @@
 /**
- * @file Dispatch wrappers for kernels/rope.wgsl: the fused attention prologue (clamp → Q/K norm → RoPE → Q out,
- * K/V into the cache: one dispatch per layer) and a standalone in-place RoPE.
+ * @file Dispatch wrapper for kernels/rope.wgsl: the fused attention prologue (clamp → Q/K norm → RoPE → Q out,
+ * K/V into the cache: one dispatch per layer).
  *
  * RoPE matches ggml_rope_ext without YaRN (ext_factor 0, attn_factor 1): θ_i = freq_scale·(pos·s^i)/ff_i with
  * s = base^(−2/n_rot) in f32 and the power built by repeated f32 multiplication (ggml_rope_cache_init), so θ is
@@ -14,7 +14,6 @@
  *     ('head' | 'full'), RoPE on Q and K, Q written to qOut (T, n_head, hd), K and V to the cache
  *     (n_kv, n_ctx, hd) at each token's position. Grid: T·(n_head + 2·n_kv) workgroups.
  *   fusedQkvLayout(nHead, nKv, headDim, base = 0): offsets and stride of a fused QKV output (T, n_embd + 2·n_kv·hd).
- *   rope(ctx, a: RopeArgs): Dispatch — in place on x (T, heads, hd) at offsets/strides.
  *   ropeThetaScale(freqBase, nRot): base^(−2/n_rot) rounded to f32, as ggml computes it.
  */
 import source from './rope.wgsl?raw';
@@ -52,20 +51,6 @@ export const QKV_ROPE_PARAMS = [
   ['freq_scale', 'f32'],
   ['clamp', 'f32'],
   ['eps', 'f32'],
-] as const;
-
-export const ROPE_PARAMS = [
-  ['n_tok', 'u32'],
-  ['heads', 'u32'],
-  ['hd', 'u32'],
-  ['n_rot', 'u32'],
-  ['x_off', 'u32'],
-  ['x_stride', 'u32'],
-  ['pos_off', 'u32'],
-  ['pos0', 'u32'],
-  ['ff_off', 'u32'],
-  ['theta_scale', 'f32'],
-  ['freq_scale', 'f32'],
 ] as const;
 
 export const QKV_ROPE_WG_SIZES = [32, 64, 128] as const;
@@ -226,7 +211,6 @@ export function qkvRope(ctx: KernelContext, a: QkvRopeArgs): Dispatch {
     family: 'rope',
     source: source.replace('PARAMS_STRUCT', wgslParamsStruct(QKV_ROPE_PARAMS)),
     defines: {
-      QKV: true,
       NEOX: a.rope.style === 'neox',
       KV_F16: !!a.kvF16,
       POS_PARAM: !pos.span,
@@ -241,57 +225,4 @@ export function qkvRope(ctx: KernelContext, a: QkvRopeArgs): Dispatch {
   const buffers: (GPUBuffer | GPUBufferBinding)[] = [params, src.resource, qOut.resource, cache.k.resource, cache.v.resource, ...opt.resources];
   const [gx, gy] = grid2d(nTok * (nHead + 2 * nKv), ctx.info.limits.maxComputeWorkgroupsPerDimension);
   return ctx.dispatch(pipeline, buffers, [gx, gy], params);
-}
-
-export interface RopeArgs {
-  readonly nTok: number;
-  readonly heads: number;
-  readonly headDim: number;
-  readonly rope: RopeConfig;
-  /** (T, heads, hd) at xOffset, tokens xStride apart (default heads·hd); rotated in place. */
-  readonly x: GPUBuffer;
-  readonly xOffset?: number;
-  readonly xStride?: number;
-  readonly positions: Positions;
-}
-
-export function rope(ctx: KernelContext, a: RopeArgs): Dispatch {
-  const what = 'rope';
-  const { nTok, heads, headDim: hd, xOffset = 0 } = a;
-  check(Number.isInteger(nTok) && nTok > 0, () => `${what}: nTok must be a positive integer, got ${nTok}`);
-  check(Number.isInteger(heads) && heads > 0, () => `${what}: heads must be a positive integer, got ${heads}`);
-  check(Number.isInteger(hd) && hd >= 2, () => `${what}: headDim must be an integer ≥ 2, got ${hd}`);
-  const nRot = checkRope(what, a.rope, hd);
-  const xStride = a.xStride ?? heads * hd;
-  check(xStride >= heads * hd, () => `${what}: xStride ${xStride} shorter than heads·hd`);
-  const x = bindSpan(ctx, a.x, xOffset, xOffset + (nTok - 1) * xStride + heads * hd, 4, `${what}: x`);
-  const pos = bindPositions(ctx, what, a.positions, nTok);
-  const ffOff = a.rope.freqFactors?.offset ?? 0;
-  const ff = a.rope.freqFactors ? bindSpan(ctx, a.rope.freqFactors.buffer, ffOff, ffOff + nRot / 2, 4, `${what}: freq factors`) : undefined;
-  const values: ParamValues<typeof ROPE_PARAMS> = {
-    n_tok: nTok,
-    heads,
-    hd,
-    n_rot: nRot,
-    x_off: xOffset - x.shift,
-    x_stride: xStride,
-    pos_off: pos.posOff,
-    pos0: pos.pos0,
-    ff_off: ff ? ffOff - ff.shift : 0,
-    theta_scale: ropeThetaScale(a.rope.freqBase, nRot),
-    freq_scale: a.rope.freqScale ?? 1,
-  };
-  const params = ctx.uniform(ROPE_PARAMS, values, `${what}.params`);
-  const opt = optionalBindings(2, [
-    ['B_POS', pos.span],
-    ['B_FF', ff],
-  ]);
-  const pipeline = ctx.pipeline({
-    family: 'rope',
-    source: source.replace('PARAMS_STRUCT', wgslParamsStruct(ROPE_PARAMS)),
-    defines: { NEOX: a.rope.style === 'neox', POS_PARAM: !pos.span, FREQ_FACTORS: !!ff, ...opt.defines },
-    overrides: { WG: 64 },
-  });
-  const [gx, gy] = grid2d(Math.ceil((nTok * heads * (nRot / 2)) / 64), ctx.info.limits.maxComputeWorkgroupsPerDimension);
-  return ctx.dispatch(pipeline, [params, x.resource, ...opt.resources], [gx, gy], params);
 }

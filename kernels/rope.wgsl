@@ -1,12 +1,9 @@
-// Rotary position embedding (ggml_rope_ext without YaRN), f32.
-// Two kernels, chosen by define:
-//   QKV  — the attention prologue in one pass: one workgroup per (token, head section) over the Q, K and V of T
-//          tokens read at offsets/strides (a fused QKV output or separate projections in one buffer). It clamps
-//          (CLAMP: DBRX's clamp_kqv, before everything else), optionally RMS-normalises Q and K (QK_NORM_HEAD:
-//          weight (hd) per head, Qwen3; QK_NORM_FULL: weight over the whole Q / K projection, OLMoE — each
-//          workgroup recomputes its row's sum of squares), rotates Q and K, writes Q to q_out (T, n_head, hd) and
-//          K, V into the cache (n_kv, n_ctx, hd) at the token's position (f32, or f16 with KV_F16).
-//   ROPE — in place on x (T, heads, hd) at x_off, tokens x_stride apart; one invocation per rotated pair.
+// Rotary position embedding (ggml_rope_ext without YaRN), f32, as the attention prologue in one pass: one
+// workgroup per (token, head section) over the Q, K and V of T tokens read at offsets/strides (a fused QKV output
+// or separate projections in one buffer). It clamps (CLAMP: DBRX's clamp_kqv, before everything else), optionally
+// RMS-normalises Q and K (QK_NORM: weight (hd) per head, Qwen3; with QK_NORM_FULL: weight over the whole Q / K
+// projection, OLMoE — each workgroup recomputes its row's sum of squares), rotates Q and K, writes Q to q_out
+// (T, n_head, hd) and K, V into the cache (n_kv, n_ctx, hd) at the token's position (f32, or f16 with KV_F16).
 // Styles: NEOX pairs (i, i + n_rot/2) (rotate-half), otherwise (2i, 2i+1). Dimensions >= n_rot pass through.
 // theta_i = freq_scale * (pos * theta_scale^i) / ff[i], the power built by repeated f32 multiplication exactly as
 // ggml's CPU rope cache does (theta_scale = base^(-2/n_rot) computed on the host in f32). cos/sin come from our own
@@ -24,14 +21,10 @@ override WG: u32 = 64u;
 PARAMS_STRUCT
 
 @group(0) @binding(0) var<uniform> params: Params;
-#ifdef QKV
 @group(0) @binding(1) var<storage, read> src: array<f32>;          // Q/K/V of token t at {q,k,v}_off + t*{q,k,v}_stride
 @group(0) @binding(2) var<storage, read_write> q_out: array<f32>;  // (T, n_head, hd) at qo_off, tokens qo_stride apart
 @group(0) @binding(3) var<storage, read_write> kc: array<KvT>;     // (n_kv, n_ctx, hd) at kc_off
 @group(0) @binding(4) var<storage, read_write> vc: array<KvT>;     // (n_kv, n_ctx, hd) at vc_off
-#else
-@group(0) @binding(1) var<storage, read_write> x: array<f32>;      // (T, heads, hd) at x_off, tokens x_stride apart
-#endif
 #ifndef POS_PARAM
 @group(0) @binding(B_POS) var<storage, read> pos: array<u32>;      // (T) at pos_off
 #endif
@@ -85,7 +78,6 @@ fn pair(j: u32) -> vec2<u32> {
 #endif
 }
 
-#ifdef QKV
 var<workgroup> buf: array<f32, 256>;  // one head (hd <= 256)
 var<workgroup> red: array<f32, WG>;
 
@@ -193,22 +185,3 @@ fn main(
     }
   }
 }
-#else
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = gid.x + gid.y * nwg.x * WG;
-  let half = params.n_rot / 2u;
-  if (e >= params.n_tok * params.heads * half) { return; }
-  let j = e % half;
-  let th = e / half;  // t * heads + h
-  let t = th / params.heads;
-  let h = th % params.heads;
-  let b = params.x_off + t * params.x_stride + h * params.hd;
-  let cs = cos_sin(rope_theta(position(t), j));
-  let ij = pair(j);
-  let x0 = x[b + ij.x];
-  let x1 = x[b + ij.y];
-  x[b + ij.x] = x0 * cs.x - x1 * cs.y;
-  x[b + ij.y] = x0 * cs.y + x1 * cs.x;
-}
-#endif

@@ -1,7 +1,6 @@
 /**
  * @file `bindSpan`: binds the part of a buffer a kernel reads when the whole buffer is larger than the binding
- * limit (KV caches, logits, big activations). Used by the attention, kv_cache, rope, norm, softmax and sample
- * wrappers.
+ * limit (KV caches, logits, big activations). Used by the attention, kv_cache, rope, norm and sample wrappers.
  */
 import { check, type KernelContext } from './context.ts';
 

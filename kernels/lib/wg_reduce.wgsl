@@ -1,4 +1,4 @@
-// Workgroup reductions for the one-workgroup-per-row kernels (norm, softmax): #include "wg_reduce" after
+// Workgroup reductions for the one-workgroup-per-row kernels (norm): #include "wg_reduce" after
 // `override WG`. USE_SUBGROUPS: a subgroup op, then one partial per subgroup in workgroup memory; otherwise a
 // tree in workgroup memory (WG a power of two). Without subgroups the sg_* arguments are unused (pass 0).
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attention, attentionDecode, attentionPrefill, decodePlan, prefillPlan, ATTENTION_WG_SIZES } from '../../kernels/attention.ts';
+import { attentionDecode, attentionPrefill, decodePlan, prefillPlan, ATTENTION_WG_SIZES } from '../../kernels/attention.ts';
 import { attentionRef } from '../../kernels/attention.ref.ts';
 import { KernelShapeError, type KernelContext } from '../../kernels/lib/context.ts';
 import { f32ToF16Bits, roundF16 } from '../../workers/quant/half.ts';
@@ -29,7 +29,7 @@ interface Case {
   readonly wg?: number;
   readonly chunk?: number;
   readonly headsPerWorkgroup?: number;
-  readonly kernel: 'decode' | 'prefill' | 'auto';
+  readonly kernel: 'decode' | 'prefill';
 }
 
 /** Uploads q and the caches (f16 bits when asked), runs the kernel, compares with the reference. */
@@ -87,7 +87,7 @@ async function runCase(ctx: KernelContext, c: Case, seed: number): Promise<void>
     chunk: c.chunk,
     headsPerWorkgroup: c.headsPerWorkgroup,
   };
-  const ds = c.kernel === 'decode' ? attentionDecode(ctx, args) : c.kernel === 'prefill' ? [attentionPrefill(ctx, args)] : attention(ctx, args);
+  const ds = c.kernel === 'decode' ? attentionDecode(ctx, args) : [attentionPrefill(ctx, args)];
   ctx.run(ds);
   const got = await ctx.readF32(gout, nTok * nHead * hd, outOffset);
   const want = attentionRef({ nTok, nHead, nKv, hd, nCtx, scale, q, qOff: qOffset, qStride, k, v, positions: c.positions });
@@ -175,7 +175,7 @@ describe('attention prefill (causal, tiled)', () => {
           }
     });
 
-  it('every workgroup size, head_dim 256, scattered positions, auto choice', async () => {
+  it('every workgroup size, head_dim 256, scattered positions, T 9', async () => {
     const { ctx } = gpu;
     let seed = 900;
     for (const wg of ATTENTION_WG_SIZES)
@@ -184,7 +184,8 @@ describe('attention prefill (causal, tiled)', () => {
         await runCase(ctx, { kernel: 'prefill', nTok: 19, nHead: 4, nKv: 2, hd, nCtx: 30, positions, wg }, seed++);
       }
     await runCase(ctx, { kernel: 'prefill', nTok: 5, nHead: 4, nKv: 1, hd: 64, nCtx: 90, positions: [80, 3, 17, 17, 44] }, seed++);
-    await runCase(ctx, { kernel: 'auto', nTok: 9, nHead: 6, nKv: 2, hd: 32, nCtx: 40, positions: Array.from({ length: 9 }, (_, t) => 30 + t) }, seed++);
+    // T = 9: the case that went through the removed decode-or-prefill dispatcher (prefill for T > 4).
+    await runCase(ctx, { kernel: 'prefill', nTok: 9, nHead: 6, nKv: 2, hd: 32, nCtx: 40, positions: Array.from({ length: 9 }, (_, t) => 30 + t) }, seed++);
     expect(prefillPlan(ctx, 128).bq).toBe(16);
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fusedQkvLayout, qkvRope, rope, QKV_ROPE_WG_SIZES, type RopeConfig } from '../../kernels/rope.ts';
-import { qkvRopeRef, ropeRef, ropeThetas, ropeThetaScale, type RopeStyle } from '../../kernels/rope.ref.ts';
+import { fusedQkvLayout, qkvRope, QKV_ROPE_WG_SIZES, type RopeConfig } from '../../kernels/rope.ts';
+import { qkvRopeRef, ropeThetas, ropeThetaScale, type RopeRefConfig, type RopeStyle } from '../../kernels/rope.ref.ts';
 import { KernelShapeError, type KernelContext } from '../../kernels/lib/context.ts';
 import { f16BitsToF32, roundF16 } from '../../workers/quant/half.ts';
 import { adapterLine, expectClose, gpuFixture, randomF32, type GpuFixture } from './harness.ts';
@@ -41,59 +41,6 @@ describe('ropeThetas (host)', () => {
     let differs = 0;
     for (let i = 0; i < 64; i++) if (th[i] !== Math.fround(4095 * Math.pow(500000, (-2 * i) / 128))) differs++;
     expect(differs).toBeGreaterThan(0);
-  });
-});
-
-describe('rope (standalone, in place)', () => {
-  const STYLES: readonly RopeStyle[] = ['neox', 'normal'];
-  for (const style of STYLES)
-    it(`${style}: head_dim 16/64/128/256, partial n_rot, positions up to 100000, base and buffer positions`, async () => {
-      const { ctx } = gpu;
-      for (const hd of [16, 64, 128, 256])
-        for (const nRot of [hd, hd - 6])
-          for (const usePosBuffer of [false, true]) {
-            const heads = 3;
-            const nTok = 6;
-            const xOff = 5;
-            const xStride = heads * hd + 7;
-            const x = randomF32(xOff + nTok * xStride, hd + nRot, 2);
-            const positions = usePosBuffer ? [0, 1, 17, 4095, 32767, 100000] : [11, 12, 13, 14, 15, 16];
-            const gx = ctx.storage(x);
-            const gp = ctx.storage(new Uint32Array([99, ...positions]));
-            const cfg: RopeConfig = { style, nRot, freqBase: hd === 128 ? 500000 : 10000 };
-            ctx.run([
-              rope(ctx, {
-                nTok,
-                heads,
-                headDim: hd,
-                rope: cfg,
-                x: gx,
-                xOffset: xOff,
-                xStride,
-                positions: usePosBuffer ? { buffer: gp, offset: 1 } : { base: 11 },
-              }),
-            ]);
-            const got = await ctx.readF32(gx);
-            const want = ropeRef(x, { nTok, heads, hd, positions, xOff, xStride }, { style, nRot, freqBase: cfg.freqBase });
-            expectClose(`rope ${style} hd=${hd} nRot=${nRot} posbuf=${usePosBuffer}`, got, want, TOL);
-            gx.destroy();
-            gp.destroy();
-          }
-    });
-
-  it('freq scale and per-pair frequency factors (llama3 rope_freqs)', async () => {
-    const { ctx } = gpu;
-    const hd = 64;
-    const ff = Float32Array.from({ length: hd / 2 }, (_, i) => 1 + (i % 5) * 0.75);
-    const x = randomF32(2 * 2 * hd, 3, 1);
-    const gx = ctx.storage(x);
-    const gf = ctx.storage(new Float32Array([0, 0, ...ff]));
-    ctx.run([rope(ctx, { nTok: 2, heads: 2, headDim: hd, rope: { style: 'normal', freqBase: 500000, freqScale: 0.25, freqFactors: { buffer: gf, offset: 2 } }, x: gx, positions: { base: 3000 } })]);
-    const got = await ctx.readF32(gx);
-    const want = ropeRef(x, { nTok: 2, heads: 2, hd, positions: [3000, 3001] }, { style: 'normal', nRot: hd, freqBase: 500000, freqScale: 0.25, freqFactors: ff });
-    expectClose('rope freq factors', got, want, TOL);
-    gx.destroy();
-    gf.destroy();
   });
 });
 
@@ -217,6 +164,68 @@ describe('qkvRope (clamp → Q/K norm → RoPE → Q out, K/V to the cache)', ()
             for (const b of [gsrc, gq, gk, gv, gpos, gqw, gkw]) b.destroy();
           }
       });
+
+  // The θ and cos/sin paths at large angles, head_dim 256 and the frequency options (the cases the standalone
+  // in-place rope kernel's test covered before that kernel was removed as unused).
+  async function thetaCase(ctx: KernelContext, hd: number, positions: readonly number[], cfg: RopeConfig, ff: Float32Array | undefined, label: string) {
+    const nTok = positions.length;
+    const nHead = 2;
+    const nKv = 1;
+    const nCtx = 24;
+    const L = fusedQkvLayout(nHead, nKv, hd);
+    const src = randomF32(nTok * L.qStride, hd + (cfg.nRot ?? hd), 2);
+    const nc = nKv * nCtx * hd;
+    const gsrc = ctx.storage(src);
+    const gq = ctx.storage(nTok * nHead * hd * 4);
+    const gk = ctx.storage(new Float32Array(nc).fill(SENTINEL));
+    const gv = ctx.storage(new Float32Array(nc).fill(SENTINEL));
+    const gpos = ctx.storage(new Uint32Array([99, ...positions]));
+    const gff = ctx.storage(new Float32Array([0, 0, ...(ff ?? [])]));
+    ctx.run([
+      qkvRope(ctx, {
+        nTok,
+        nHead,
+        nKv,
+        headDim: hd,
+        rope: ff ? { ...cfg, freqFactors: { buffer: gff, offset: 2 } } : cfg,
+        src: gsrc,
+        ...L,
+        qOut: gq,
+        kCache: gk,
+        vCache: gv,
+        nCtx,
+        positions: { buffer: gpos, offset: 1 },
+      }),
+    ]);
+    const rope: RopeRefConfig = { style: cfg.style, nRot: cfg.nRot ?? hd, freqBase: cfg.freqBase, freqScale: cfg.freqScale, freqFactors: ff };
+    const want = qkvRopeRef({ nTok, nHead, nKv, hd, src, ...L, qOff: L.qOffset, kOff: L.kOffset, vOff: L.vOffset, positions, nCtx, rope });
+    expectClose(`${label} Q`, await ctx.readF32(gq), want.q, TOL);
+    for (const [nm, buf, ref] of [
+      ['K', gk, want.k],
+      ['V', gv, want.v],
+    ] as const) {
+      const got = await ctx.readF32(buf);
+      const idx = [...ref.keys()].filter((i) => !Number.isNaN(ref[i]));
+      expect(idx.length, `${label} ${nm}: rows written`).toBe(nKv * hd * positions.filter((p) => p < nCtx).length);
+      expect([...got.keys()].filter((i) => Number.isNaN(ref[i]) && got[i] !== SENTINEL).slice(0, 8), `${label} ${nm}: untouched rows`).toEqual([]);
+      expectClose(`${label} ${nm} cache`, idx.map((i) => got[i]), idx.map((i) => ref[i]), TOL);
+    }
+    for (const b of [gsrc, gq, gk, gv, gpos, gff]) b.destroy();
+  }
+
+  for (const style of ['neox', 'normal'] as const)
+    it(`${style}: head_dim 16/64/128/256, partial n_rot, positions up to 100000`, async () => {
+      const { ctx } = gpu;
+      for (const hd of [16, 64, 128, 256])
+        for (const nRot of [hd, hd - 6])
+          await thetaCase(ctx, hd, [0, 1, 17, 4095, 32767, 100000], { style, nRot, freqBase: hd === 128 ? 500000 : 10000 }, undefined, `${style} hd=${hd} nRot=${nRot}`);
+    });
+
+  it('freq scale and per-pair frequency factors (llama3 rope_freqs)', async () => {
+    const hd = 64;
+    const ff = Float32Array.from({ length: hd / 2 }, (_, i) => 1 + (i % 5) * 0.75);
+    await thetaCase(gpu.ctx, hd, [3000, 3001], { style: 'normal', freqBase: 500000, freqScale: 0.25 }, ff, 'freq factors');
+  });
 
   it('rejects bad shapes with KernelShapeError', () => {
     const { ctx } = gpu;
