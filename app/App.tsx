@@ -1,7 +1,8 @@
 /**
  * @file The app shell: header with the nav, the page for the current hash route (pages live in
- * app/features/<feature>/), and the PWA update prompt. The chat page fills the viewport below the header;
- * the others scroll in a centred column. A skip link (first Tab stop) jumps to the page's main control.
+ * app/features/<feature>/), and the PWA update prompt. The chat page fills the viewport below the header (its
+ * message list scrolls itself); the others are a centred column that scrolls with the window (no inner
+ * scroller: wheel, keys, find-in-page and phones' address bar behave as on any page). A skip link (first Tab stop) jumps to the page's main control.
  */
 import { Nav } from './components/Nav.tsx';
 import { UpdatePrompt } from './components/UpdatePrompt.tsx';
@@ -40,7 +41,7 @@ export function App() {
   useApplyTheme();
   const route = useRoute();
   return (
-    <div className="flex h-dvh flex-col">
+    <div className={`flex flex-col ${route === 'chat' ? 'h-dvh' : 'min-h-dvh'}`}>
       <a
         href="#main"
         className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded-md focus:bg-teal-700 focus:px-3 focus:py-1 focus:text-white"
@@ -67,7 +68,7 @@ export function App() {
           <ChatPage />
         </main>
       ) : (
-        <main id="main" tabIndex={-1} className="min-h-0 flex-1 overflow-y-auto outline-none">
+        <main id="main" tabIndex={-1} className="flex-1 outline-none">
           <div className="mx-auto max-w-4xl space-y-4 px-4 py-6">
             {!hasWebGpu() && route !== null && <NoWebGpu />}
             <Page route={route} />

@@ -39,7 +39,7 @@ async function seedChats(page: Page): Promise<void> {
   );
 }
 
-test.fixme('10: deleting the bundled model\'s download asks first', async ({ page }) => {
+test('10: deleting the bundled model\'s download asks first', async ({ page }) => {
   await page.goto('/#/models');
   const card = page.locator('[data-testid="model-card"][data-model-id="brix-demo-30m"]');
   const state = card.getByTestId('cache-state');
@@ -48,10 +48,14 @@ test.fixme('10: deleting the bundled model\'s download asks first', async ({ pag
   await card.getByRole('button', { name: 'Delete download' }).click();
   const confirm = card.getByRole('group', { name: 'Confirm delete' });
   await expect(confirm).toBeVisible();
+  // It says what comes back and from where (the bundled model: this site), and Keep is where focus lands.
+  await expect(confirm).toContainText(/downloaded again from this site/);
+  await expect(confirm.getByRole('button', { name: 'Keep' })).toBeFocused();
   await expect(state).toHaveText(/^Downloaded/);
   await confirm.getByRole('button', { name: 'Keep' }).click();
   await expect(confirm).toHaveCount(0);
   await expect(state).toHaveText(/^Downloaded/);
+  await expect(card.getByRole('button', { name: 'Delete download' })).toBeFocused();
   await card.getByRole('button', { name: 'Delete download' }).click();
   await card.getByRole('group', { name: 'Confirm delete' }).getByRole('button', { name: 'Delete', exact: true }).click();
   await expect(state).toHaveText('Not downloaded.');
@@ -99,7 +103,7 @@ async function layoutFaults(page: Page): Promise<string[]> {
 test.describe('10: phone layout (390 px)', () => {
   test.use({ viewport: { width: 390, height: 844 } });
 
-  test.fixme('no placeholder is clipped and the nav keeps off the right edge, on every page', async ({ page }) => {
+  test('no placeholder is clipped and the nav keeps off the right edge, on every page', async ({ page }) => {
     await noAutoLoad(page);
     const found: string[] = [];
     for (const route of ['chat', 'compare', 'models', 'settings']) {
@@ -111,23 +115,51 @@ test.describe('10: phone layout (390 px)', () => {
   });
 });
 
-test('10: radio buttons and checkboxes take the theme colour', async ({ page }) => {
+/** Each radio's and checkbox's accent colour, and its contrast with the page's background (any CSS colour, via a 2d canvas). */
+async function accents(page: Page): Promise<{ type: string; accent: string; contrast: number }[]> {
+  return page.evaluate(() => {
+    const ctx = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
+    const luminance = (css: string): number => {
+      if (!ctx) return NaN;
+      ctx.clearRect(0, 0, 1, 1);
+      ctx.fillStyle = css;
+      ctx.fillRect(0, 0, 1, 1);
+      const [r, g, b] = [...ctx.getImageData(0, 0, 1, 1).data].map((v) => (v / 255 <= 0.04045 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const bg = luminance(getComputedStyle(document.documentElement).backgroundColor);
+    return [...document.querySelectorAll<HTMLInputElement>('input[type=radio], input[type=checkbox]')].map((i) => {
+      const accent = getComputedStyle(i).accentColor;
+      const l = accent === 'auto' ? NaN : luminance(accent);
+      return { type: i.type, accent, contrast: (Math.max(l, bg) + 0.05) / (Math.min(l, bg) + 0.05) };
+    });
+  });
+}
+
+test('10: radio buttons and checkboxes take the theme colour, in both themes', async ({ page }) => {
   await noAutoLoad(page);
   const found: string[] = [];
-  for (const route of ['settings', 'compare']) {
-    await page.goto(`/#/${route}`);
-    await expect(page.locator('main h1').first()).toBeAttached();
-    const inputs = await page.evaluate(() =>
-      [...document.querySelectorAll<HTMLInputElement>('input[type=radio], input[type=checkbox]')].map((i) => ({ type: i.type, accent: getComputedStyle(i).accentColor })),
-    );
-    // Settings has the theme radios and the random-seed checkbox, Compare the blind-mode checkbox.
-    expect(inputs.map((i) => i.type)).toContain(route === 'settings' ? 'radio' : 'checkbox');
-    found.push(...inputs.filter((i) => i.accent === 'auto').map((i) => `${route}: a ${i.type} with the browser's accent colour`));
+  for (const theme of ['Light', 'Dark'] as const) {
+    await page.goto('/#/settings');
+    await page.getByRole('radio', { name: theme }).check();
+    await expect(page.locator('html')).toHaveClass(theme === 'Dark' ? /\bdark\b/ : /^(?!.*\bdark\b)/);
+    for (const route of ['settings', 'compare']) {
+      await page.goto(`/#/${route}`);
+      await expect(page.locator('main h1').first()).toBeAttached();
+      const inputs = await accents(page);
+      // Settings has the theme radios and the random-seed checkbox, Compare the blind-mode checkbox.
+      expect(inputs.map((i) => i.type)).toContain(route === 'settings' ? 'radio' : 'checkbox');
+      for (const i of inputs) {
+        if (i.accent === 'auto') found.push(`${theme} ${route}: a ${i.type} with the browser's accent colour`);
+        // WCAG 1.4.11: a control's state needs 3:1 against what is around it.
+        else if (!(i.contrast >= 3)) found.push(`${theme} ${route}: a ${i.type}'s ${i.accent} has ${i.contrast.toFixed(2)}:1 on the page`);
+      }
+    }
   }
   expect(found).toEqual([]);
 });
 
-test.fixme('10: the Models page scrolls with the window, not inside a box', async ({ page }) => {
+test('10: the Models page scrolls with the window, not inside a box', async ({ page }) => {
   await page.setViewportSize({ width: 1280, height: 600 });
   await page.goto('/#/models');
   await expect(page.locator('[data-testid="model-card"]').first()).toBeVisible();

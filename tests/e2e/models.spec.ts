@@ -90,6 +90,7 @@ test('storage panel, and the demo model downloaded into the cache from this page
   await expect(demo.getByTestId('cache-state')).toHaveText('Downloaded (28.6 MB).', { timeout: 90_000 });
   await expect(page.getByTestId('storage-usage')).toContainText('1 downloaded model: 28.6 MB');
   await demo.getByRole('button', { name: 'Delete download' }).click();
+  await demo.getByRole('group', { name: 'Confirm delete' }).getByRole('button', { name: 'Delete', exact: true }).click();
   await expect(demo.getByTestId('cache-state')).toHaveText('Not downloaded.');
 });
 

@@ -30,7 +30,8 @@ function Composer() {
   };
   return (
     <form
-      className="flex items-end gap-2"
+      // Phones: the box takes its own row (its placeholder fits) and the buttons go below it.
+      className="flex flex-wrap items-end gap-2 sm:flex-nowrap"
       onSubmit={(e) => {
         e.preventDefault();
         send();
@@ -50,7 +51,7 @@ function Composer() {
             send();
           } else if (e.key === 'Escape') compareStore.getState().stopAll();
         }}
-        className="min-h-[2.5rem] flex-1 resize-none rounded-xl border border-slate-300 bg-white px-3 py-2 text-base focus:border-teal-600 focus:outline-none dark:border-slate-700 dark:bg-slate-900"
+        className="min-h-[2.5rem] w-full resize-none sm:w-auto sm:flex-1 rounded-xl border border-slate-300 bg-white px-3 py-2 text-base focus:border-teal-600 focus:outline-none dark:border-slate-700 dark:bg-slate-900"
       />
       <button type="submit" className={`${btnPrimary} py-2`} disabled={running || !ready || text.trim() === ''}>
         Send

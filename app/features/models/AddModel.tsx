@@ -39,7 +39,7 @@ export function AddModel() {
           type="url"
           value={url}
           onChange={(e) => setUrl(e.target.value)}
-          placeholder="https://huggingface.co/…/resolve/main/model-Q4_K_M.gguf"
+          placeholder="https://…/resolve/main/model.gguf"
           className="min-w-0 flex-1 rounded-md border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900"
         />
         <button type="submit" className={button} disabled={url.trim() === ''}>

@@ -1,9 +1,9 @@
 /**
  * @file One model on the Models page: what it is (size, architecture, experts, context, license), whether this
  * device can run it (before downloading), its cache state and download progress, and its actions: load,
- * download / pause / resume, delete the download, remove (models the user added).
+ * download / pause / resume, delete the download (after a confirm step), remove (models the user added).
  */
-import { memo } from 'react';
+import { memo, useEffect, useRef, useState, type ReactNode } from 'react';
 import { ErrorNotice } from '../../components/ErrorNotice.tsx';
 import { LoadProgress } from '../../components/LoadProgress.tsx';
 import { appStore, useApp } from '../../appStore.ts';
@@ -23,6 +23,64 @@ const VERDICT_STYLE: Record<Fit['verdict'], string> = {
   unknown: 'bg-slate-100 text-slate-700 dark:bg-slate-800 dark:text-slate-300',
 };
 const CHECK_MARK = { ok: '✓', warn: '!', fail: '✗', unknown: '?' } as const;
+
+/**
+ * "Delete download" with an inline confirm step (as the chat list's delete): the question says what comes back
+ * and from where; Keep is focused first, so Enter or a second click on the same spot deletes nothing.
+ */
+export function DeleteDownload({ question, disabled, onDelete }: { question: ReactNode; disabled?: boolean; onDelete: () => void }) {
+  const [asking, setAsking] = useState(false);
+  const keep = useRef<HTMLButtonElement>(null);
+  const ask = useRef<HTMLButtonElement>(null);
+  const returnFocus = useRef(false);
+  useEffect(() => {
+    if (asking) keep.current?.focus();
+    else if (returnFocus.current) ask.current?.focus();
+    returnFocus.current = false;
+  }, [asking]);
+  if (!asking)
+    return (
+      <button ref={ask} type="button" className={button} disabled={disabled} onClick={() => setAsking(true)}>
+        Delete download
+      </button>
+    );
+  return (
+    <div role="group" aria-label="Confirm delete" className="flex basis-full flex-wrap items-center gap-2 rounded-md border border-red-200 bg-red-50 p-2 text-sm dark:border-red-900 dark:bg-red-950">
+      <span className="min-w-0 basis-full">{question}</span>
+      <button
+        type="button"
+        className={`${button} text-red-700 dark:text-red-300`}
+        onClick={() => {
+          setAsking(false);
+          onDelete();
+        }}
+      >
+        Delete
+      </button>
+      <button
+        ref={keep}
+        type="button"
+        className={button}
+        onClick={() => {
+          returnFocus.current = true;
+          setAsking(false);
+        }}
+      >
+        Keep
+      </button>
+    </div>
+  );
+}
+
+/** Where a deleted download would come from again: the app's own origin for the bundled model, else the host. */
+export function refetchNote(origin: ModelEntry['origin'] | undefined, url: string): string {
+  if (origin === 'bundled') return 'It ships with Brix, so it can be downloaded again from this site at any time (until then it needs a connection).';
+  try {
+    return `Using it again downloads it again from ${new URL(url, location.href).host}.`;
+  } catch {
+    return 'Using it again downloads it again.';
+  }
+}
 
 export function DetailsList({ d, size, approx }: { d: ModelDetails | undefined; size: number | undefined; approx?: boolean }) {
   const rows: [string, string][] = [];
@@ -154,9 +212,11 @@ export const ModelCard = memo(function ModelCard({ entry, fit }: { entry: ModelE
           )
         )}
         {cached && cacheUrl && (
-          <button type="button" className={button} disabled={busyLoading || loadKind === 'ready'} onClick={() => void store().deleteCached(cacheUrl)}>
-            Delete download
-          </button>
+          <DeleteDownload
+            disabled={busyLoading || loadKind === 'ready'}
+            question={`Delete the downloaded copy of ${entry.name} (${formatBytes(cached.storedBytes)})? ${refetchNote(entry.origin, cacheUrl)}`}
+            onDelete={() => void store().deleteCached(cacheUrl)}
+          />
         )}
         {(entry.origin === 'url' || entry.origin === 'file') && (
           <button type="button" className={button} onClick={() => store().removeModel(entry.id)}>

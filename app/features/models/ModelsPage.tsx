@@ -9,7 +9,7 @@ import { LoadStatus } from './LoadStatus.tsx';
 import { HfSearch } from './HfSearch.tsx';
 import { AddModel } from './AddModel.tsx';
 import { ENDPOINT_MODELS, type EndpointModel } from './catalog.ts';
-import { DetailsList, ModelCard, button } from './ModelCard.tsx';
+import { DeleteDownload, DetailsList, ModelCard, refetchNote } from './ModelCard.tsx';
 import { StoragePanel } from './StoragePanel.tsx';
 import { assessFit, deviceMemoryGb, fitsUnifiedMemoryGb, type DeviceFacts, type FitVerdict } from './fit.ts';
 import { formatBytes } from '../../lib/format.ts';
@@ -136,9 +136,10 @@ export function ModelsPage() {
                   <span className="font-medium">{c.name}</span> · {formatBytes(c.storedBytes)}
                   {c.state === 'partial' ? ` of ${formatBytes(c.totalBytes)}` : ''}
                 </span>
-                <button type="button" className={button} onClick={() => void appStore.getState().deleteCached(c.url)}>
-                  Delete download
-                </button>
+                <DeleteDownload
+                  question={`Delete ${c.name} (${formatBytes(c.storedBytes)})? ${refetchNote(undefined, c.url)}`}
+                  onDelete={() => void appStore.getState().deleteCached(c.url)}
+                />
               </li>
             ))}
           </ul>
