@@ -74,7 +74,12 @@ export function createWorkerHandler(deps: HandlerDeps, post: Post): (data: unkno
       if (!engine.bench) throw new EngineStateError('this engine has no benchmark');
       const ac = new AbortController();
       running.set(req.id, ac);
-      const result = await engine.bench(req.params, (run) => post({ type: 'benchRun', id: req.id, run }), ac.signal);
+      const result = await engine.bench(
+        req.params,
+        (run) => post({ type: 'benchRun', id: req.id, run }),
+        ac.signal,
+        (step) => post({ type: 'benchStep', id: req.id, step }),
+      );
       post({ type: 'result', id: req.id, method: 'bench', result });
     },
     async countPromptTokens(req) {

@@ -1,7 +1,7 @@
 /**
- * @file The benchmark's data shapes as they cross the worker boundary (the `bench` method's params, its result
- * and the `benchRun` events), and the check of its params. Plain data, no benchmark code: workers/protocol.ts,
- * the engine (bench/bench.ts measures) and the UI share these.
+ * @file The benchmark's data shapes as they cross the worker boundary (the `bench` method's params, its result,
+ * the `benchRun` and `benchStep` events), and the check of its params. Plain data, no benchmark code:
+ * workers/protocol.ts, the engine (bench/bench.ts measures) and the UI share these.
  */
 import type { GpuInfo } from '../kernels/lib/gpuInfo.ts';
 
@@ -36,6 +36,21 @@ export interface BenchRun {
   readonly prefillTokensPerSecond: number;
   readonly decodeTokensPerSecond: number;
   readonly timeToFirstTokenMs: number;
+}
+
+/**
+ * Where the benchmark is, reported as it goes (the `benchStep` events): a run's prefill starting (done 0), its
+ * decode starting (done 0) and each decoded token; then 'bandwidth' once, after the last run (run = runs).
+ * Run 0 is the warm-up. The UI turns these into progress and time left.
+ */
+export interface BenchStep {
+  readonly run: number;
+  readonly runs: number;
+  readonly phase: 'prefill' | 'decode' | 'bandwidth';
+  /** Tokens of this phase done so far. */
+  readonly done: number;
+  /** Tokens of this phase in all (0 for 'bandwidth'). */
+  readonly total: number;
 }
 
 /** What the engine measures on a loaded model (the worker's `bench` result). */

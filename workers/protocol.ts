@@ -6,9 +6,9 @@
  */
 import type { GpuInfo } from '../kernels/lib/gpuInfo.ts';
 import type { SerializedError } from './errors.ts';
-import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun } from './measurement.ts';
+import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun, type BenchStep } from './measurement.ts';
 
-export type { BenchMeasurement, BenchParams, BenchRun } from './measurement.ts';
+export type { BenchMeasurement, BenchParams, BenchRun, BenchStep } from './measurement.ts';
 
 /** Bumped on any incompatible change; `load` carries it and the worker refuses a mismatch. */
 export const PROTOCOL_VERSION = 1;
@@ -155,7 +155,7 @@ export interface Methods {
   readonly generate: { readonly params: { readonly request: GenerateRequest }; readonly result: GenerationResult };
   readonly abort: { readonly params: { readonly target: number }; readonly result: { readonly aborted: boolean } };
   readonly unload: { readonly params: { readonly reason?: string }; readonly result: { readonly unloaded: boolean } };
-  /** The model benchmark on the loaded model; each finished run is also sent as a `benchRun` event. */
+  /** The model benchmark on the loaded model; each finished run is also sent as a `benchRun` event, progress within runs as `benchStep`. */
   readonly bench: { readonly params: { readonly params: BenchParams }; readonly result: BenchMeasurement };
   /** Prompt tokens of each message list as `generate` would encode it (retrieval sizes its sources by it). */
   readonly countPromptTokens: {
@@ -194,6 +194,7 @@ export type WorkerEvent =
   | { readonly type: 'progress'; readonly id: number; readonly progress: LoadProgress }
   | { readonly type: 'token'; readonly id: number; readonly delta: TokenDelta }
   | { readonly type: 'benchRun'; readonly id: number; readonly run: BenchRun }
+  | { readonly type: 'benchStep'; readonly id: number; readonly step: BenchStep }
   | { readonly type: 'error'; readonly id: number; readonly error: SerializedError };
 
 export function isResultOf<M extends Method>(
@@ -260,7 +261,7 @@ export function isWorkerRequest(x: unknown): x is WorkerRequest {
 
 export function isWorkerEvent(x: unknown): x is WorkerEvent {
   if (!isObject(x)) return false;
-  return typeof x.id === 'number' && (x.type === 'result' || x.type === 'progress' || x.type === 'token' || x.type === 'benchRun' || x.type === 'error');
+  return typeof x.id === 'number' && (x.type === 'result' || x.type === 'progress' || x.type === 'token' || x.type === 'benchRun' || x.type === 'benchStep' || x.type === 'error');
 }
 
 export function assertNever(x: never): never {

@@ -8,6 +8,7 @@ import {
   type BenchMeasurement,
   type BenchParams,
   type BenchRun,
+  type BenchStep,
   type ChatMessage,
   isResultOf,
   isWorkerEvent,
@@ -64,7 +65,7 @@ export class EngineClient implements Engine {
     build: (id: number) => WorkerRequest,
     method: M,
     accept: (ev: Extract<WorkerEvent, { type: 'result'; method: M }>) => T,
-    on?: { progress?: (p: LoadProgress) => void; token?: (d: TokenDelta) => void; benchRun?: (r: BenchRun) => void },
+    on?: { progress?: (p: LoadProgress) => void; token?: (d: TokenDelta) => void; benchRun?: (r: BenchRun) => void; benchStep?: (s: BenchStep) => void },
     signal?: AbortSignal,
   ): Promise<T> {
     const id = this.nextId++;
@@ -83,6 +84,7 @@ export class EngineClient implements Engine {
           if (ev.type === 'progress') on?.progress?.(ev.progress);
           else if (ev.type === 'token') on?.token?.(ev.delta);
           else if (ev.type === 'benchRun') on?.benchRun?.(ev.run);
+          else if (ev.type === 'benchStep') on?.benchStep?.(ev.step);
           else if (ev.type === 'error') {
             cleanup();
             reject(deserializeError(ev.error));
@@ -125,9 +127,9 @@ export class EngineClient implements Engine {
     return this.call((id) => ({ type: 'generate', id, request }), 'generate', (ev) => ev.result, { token: onToken }, signal);
   }
 
-  /** The model benchmark in the worker (workers/bench/bench.ts); `onRun` gets each finished run. */
-  bench(params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal): Promise<BenchMeasurement> {
-    return this.call((id) => ({ type: 'bench', id, params }), 'bench', (ev) => ev.result, { benchRun: onRun }, signal);
+  /** The model benchmark in the worker (workers/bench/bench.ts); `onRun` gets each finished run, `onStep` the progress within runs. */
+  bench(params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal, onStep?: (s: BenchStep) => void): Promise<BenchMeasurement> {
+    return this.call((id) => ({ type: 'bench', id, params }), 'bench', (ev) => ev.result, { benchRun: onRun, benchStep: onStep }, signal);
   }
 
   async countPromptTokens(prompts: readonly (readonly ChatMessage[])[]): Promise<readonly number[]> {

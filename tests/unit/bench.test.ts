@@ -2,7 +2,7 @@
  * @file The shared model benchmark (workers/bench/bench.ts) without a GPU: median/spread, the roofline and the
  * active-weight count, the run loop on a scripted runner and clock (warm-up excluded, positions, context check,
  * abort), the report lines, and the worker's `bench` method through EngineClient ↔ FakeWorker ↔ the real handler
- * (benchRun events, error names, malformed parameters).
+ * (benchRun and benchStep events, error names, malformed parameters).
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -15,7 +15,7 @@ import {
   roofline,
   spread,
 } from '../../workers/bench/bench.ts';
-import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun } from '../../workers/measurement.ts';
+import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun, type BenchStep } from '../../workers/measurement.ts';
 import type { Runner, EvalOptions } from '../../workers/engine/runner.ts';
 import type { ModelConfig } from '../../workers/gguf/arch.ts';
 import type { GpuInfo } from '../../kernels/lib/gpuInfo.ts';
@@ -207,6 +207,26 @@ describe('measureBench', () => {
     expect(m.roofline.kvCache).toBe('f32');
   });
 
+  it("steps: each run's prefill start, decode start and every decoded token, as they happen; then the bandwidth probe", async () => {
+    const clock = { t: 0 };
+    const runner = new ScriptedRunner(64, clock, cost);
+    const steps: { s: BenchStep; t: number }[] = [];
+    let probedAt = -1;
+    await measureBench({ runner, gpu: GPU, activeWeightBytes: 1 }, { ...P, runs: 1 }, {
+      now: () => clock.t,
+      readGBps: async () => ((probedAt = clock.t), 3),
+      onStep: (s) => steps.push({ s, t: clock.t }),
+    });
+    const run = (r: number) => [
+      { run: r, runs: 1, phase: 'prefill', done: 0, total: 10 },
+      ...[0, 1, 2, 3, 4].map((done) => ({ run: r, runs: 1, phase: 'decode', done, total: 4 })),
+    ];
+    expect(steps.map((x) => x.s)).toEqual([...run(0), ...run(1), { run: 1, runs: 1, phase: 'bandwidth', done: 0, total: 0 }]);
+    // Each step comes as its work ends: warm-up prefill 1000 ms, decode steps 1000 ms; run 1 prefill 20 ms, decode 10 ms.
+    expect(steps.map((x) => x.t)).toEqual([0, 1000, 2000, 3000, 4000, 5000, 5000, 5020, 5030, 5040, 5050, 5060, 5060]);
+    expect(probedAt).toBe(5060);
+  });
+
   it("the KV bytes follow the runner's cache type", async () => {
     const clock = { t: 0 };
     const runner = new ScriptedRunner(64, clock, cost);
@@ -282,9 +302,10 @@ describe("the worker's bench method", () => {
       throw new Error('not here');
     };
     unload = async (): Promise<void> => undefined;
-    async bench(p: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal): Promise<BenchMeasurement> {
+    async bench(p: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal, onStep?: (s: BenchStep) => void): Promise<BenchMeasurement> {
       this.params = p;
       if (this.fail) throw this.fail;
+      onStep?.({ run: 0, runs: 1, phase: 'decode', done: 1, total: 2 });
       onRun?.({ run: 0, runs: 1, prefillTokensPerSecond: 1, decodeTokensPerSecond: 2, timeToFirstTokenMs: 3 });
       if (this.waitForAbort) {
         await new Promise<void>((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason), { once: true }));
@@ -302,11 +323,13 @@ describe("the worker's bench method", () => {
     const engine = new BenchEngine();
     const { client, worker } = setup(engine);
     const runs: BenchRun[] = [];
-    const m = await client.bench({ promptTokens: 8, genTokens: 2, runs: 1 }, (r) => runs.push(r));
+    const steps: BenchStep[] = [];
+    const m = await client.bench({ promptTokens: 8, genTokens: 2, runs: 1 }, (r) => runs.push(r), undefined, (s) => steps.push(s));
     expect(m).toEqual(MEASUREMENT);
     expect(engine.params).toEqual({ promptTokens: 8, genTokens: 2, runs: 1 });
     expect(runs.map((r) => r.run)).toEqual([0, 1]);
-    expect(worker.received.map((e) => e.type)).toEqual(['benchRun', 'benchRun', 'result']);
+    expect(steps).toEqual([{ run: 0, runs: 1, phase: 'decode', done: 1, total: 2 }]);
+    expect(worker.received.map((e) => e.type)).toEqual(['benchStep', 'benchRun', 'benchRun', 'result']);
   });
 
   it('errors keep their names; an engine without bench says so; abort ends it with AbortError', async () => {

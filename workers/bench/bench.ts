@@ -10,7 +10,7 @@
  * browser's page + worker heaps read over CDP) and the peer comparison (CLI only). No Node imports here.
  */
 import type { GpuInfo } from '../../kernels/lib/gpuInfo.ts';
-import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun, type Roofline, type Spread } from '../measurement.ts';
+import { benchParamsProblem, type BenchMeasurement, type BenchParams, type BenchRun, type BenchStep, type Roofline, type Spread } from '../measurement.ts';
 import { describeGpu } from '../gpu/device.ts';
 import type { ModelConfig } from '../gguf/arch.ts';
 import { GREEDY, type Runner } from '../engine/runner.ts';
@@ -127,6 +127,8 @@ export interface MeasureOptions {
   /** The device's read bandwidth in GB/s (timing.ts `measureReadBandwidth` on the model's device). */
   readonly readGBps: () => Promise<number>;
   readonly onRun?: (r: BenchRun) => void;
+  /** Progress within the runs: each phase's start and each decoded token. */
+  readonly onStep?: (s: BenchStep) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -152,13 +154,16 @@ export async function measureBench(t: BenchTarget, p: BenchParams, o: MeasureOpt
   // One warm-up run compiles and pages everything in, then the measured runs.
   for (let run = 0; run <= p.runs; run++) {
     o.signal?.throwIfAborted();
+    o.onStep?.({ run, runs: p.runs, phase: 'prefill', done: 0, total: p.promptTokens });
     const tp = o.now();
     // `next`: the following step may be submitted before this one is read back, as in a chat.
     let tok = await runner.evalAndSample(prompt, 0, { sampling: GREEDY, step: 0, next: p.genTokens > 0 });
     const tf = o.now();
+    o.onStep?.({ run, runs: p.runs, phase: 'decode', done: 0, total: p.genTokens });
     for (let i = 0; i < p.genTokens; i++) {
       o.signal?.throwIfAborted();
       tok = await runner.evalAndSample([tok], p.promptTokens + i, { sampling: GREEDY, step: i + 1, next: i + 1 < p.genTokens });
+      o.onStep?.({ run, runs: p.runs, phase: 'decode', done: i + 1, total: p.genTokens });
     }
     const td = o.now();
     const r: BenchRun = {
@@ -176,6 +181,7 @@ export async function measureBench(t: BenchTarget, p: BenchParams, o: MeasureOpt
     decodeMs.push((td - tf) / p.genTokens);
   }
   o.signal?.throwIfAborted();
+  o.onStep?.({ run: p.runs, runs: p.runs, phase: 'bandwidth', done: 0, total: 0 });
   const readGBps = await o.readGBps();
   const dec = spread(decode);
   const kvCache = runner.kvCache ?? 'f32';

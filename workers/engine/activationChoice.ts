@@ -8,28 +8,17 @@ import { Q8_WEIGHT_TYPES } from '../../kernels/act_quant.ts';
 import type { GgufTensorInfo } from '../gguf/reader.ts';
 import { ggmlTypeName } from '../gguf/ggmlTypes.ts';
 import type { ActivationMode } from './activationRounding.ts';
+import { isSoftwareAdapter, type AdapterFacts } from '../gpu/software.ts';
 
 export type ActivationChoice = 'auto' | ActivationMode;
 
-/** The adapter facts the choice reads (GpuInfo has them all). */
-export interface AdapterFacts {
-  readonly vendor: string;
-  readonly architecture: string;
-  readonly device: string;
-  readonly description: string;
-  readonly isFallbackAdapter: boolean;
-}
+// Shared with the UI (the benchmark's sizing); re-exported for the engine's callers.
+export { isSoftwareAdapter, type AdapterFacts };
 
 /** One matrix-product weight: its GGUF type name and bytes. */
 export interface ProductWeight {
   readonly type: string;
   readonly bytes: number;
-}
-
-const SOFTWARE = /swiftshader|llvmpipe|lavapipe|softpipe|software|microsoft basic render|warp/i;
-
-export function isSoftwareAdapter(a: AdapterFacts): boolean {
-  return a.isFallbackAdapter || SOFTWARE.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
 }
 
 /** Share of product weight bytes an int8 path serves for 'auto' to pick it. */

@@ -37,7 +37,7 @@ import { productWeights, resolveActivations } from './activationChoice.ts';
 import type { ActivationMode } from './activationRounding.ts';
 import { StopStringFilter, commonPrefix } from './textStream.ts';
 import { activeWeightBytes, measureBench } from '../bench/bench.ts';
-import type { BenchMeasurement, BenchParams, BenchRun } from '../measurement.ts';
+import type { BenchMeasurement, BenchParams, BenchRun, BenchStep } from '../measurement.ts';
 import { measureReadBandwidth } from '../bench/timing.ts';
 
 export interface OpenedSource {
@@ -305,7 +305,7 @@ export class BrixEngine implements Engine {
    * The model benchmark (workers/bench/bench.ts) on the loaded model: warm-up + `runs` runs straight on the
    * runner, then the read bandwidth on the same device. Aborting throws (unlike generate).
    */
-  async bench(params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal): Promise<BenchMeasurement> {
+  async bench(params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal, onStep?: (s: BenchStep) => void): Promise<BenchMeasurement> {
     const l = this.require();
     if (this.busy) throw new EngineStateError('the engine is busy with another request');
     this.busy = true;
@@ -314,7 +314,7 @@ export class BrixEngine implements Engine {
       return await measureBench(
         { runner: l.runner, gpu: l.gpu.info, activeWeightBytes: l.activeWeightBytes },
         params,
-        { now: this.now, readGBps: () => measureReadBandwidth(l.gpu), onRun, signal },
+        { now: this.now, readGBps: () => measureReadBandwidth(l.gpu), onRun, onStep, signal },
       );
     } catch (e) {
       throw l.lost ?? e;

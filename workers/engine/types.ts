@@ -12,7 +12,7 @@ import type {
   ModelSource,
   TokenDelta,
 } from '../protocol.ts';
-import type { BenchMeasurement, BenchParams, BenchRun } from '../measurement.ts';
+import type { BenchMeasurement, BenchParams, BenchRun, BenchStep } from '../measurement.ts';
 
 export interface Engine {
   load(
@@ -26,9 +26,10 @@ export interface Engine {
   unload(): Promise<void>;
   /**
    * The model benchmark on the loaded model (workers/bench/bench.ts): the engine itself and its worker client
-   * have it; engines that cannot measure it (fakes, other engines) leave it out. Aborting throws.
+   * have it; engines that cannot measure it (fakes, other engines) leave it out. Aborting throws. `onRun` gets
+   * each finished run, `onStep` the progress within runs.
    */
-  bench?(params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal): Promise<BenchMeasurement>;
+  bench?(params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal, onStep?: (s: BenchStep) => void): Promise<BenchMeasurement>;
   /**
    * Prompt tokens of each message list, encoded as `generate` would encode it (template included, nothing cut).
    * Retrieval fits its sources to the engine's budget with it; engines without a tokenizer leave it out.

@@ -324,7 +324,12 @@ export function createEngineHost(deps: EngineHostDeps): EngineHost {
           s,
           ac,
           async () => {
-            const result = await rec.slot.bench(req.params, (run) => post({ type: 'benchRun', id: req.id, run }), ac.signal);
+            const result = await rec.slot.bench(
+              req.params,
+              (run) => post({ type: 'benchRun', id: req.id, run }),
+              ac.signal,
+              (step) => post({ type: 'benchStep', id: req.id, step }),
+            );
             post({ type: 'result', id: req.id, method: 'bench', result });
           },
           () => {

@@ -10,7 +10,7 @@
 import { EngineStateError } from '../errors.ts';
 import { GpuDeviceLostError } from '../gpu/device.ts';
 import type { Engine } from '../engine/types.ts';
-import type { BenchMeasurement, BenchParams, BenchRun } from '../measurement.ts';
+import type { BenchMeasurement, BenchParams, BenchRun, BenchStep } from '../measurement.ts';
 import type { ChatMessage, GenerateRequest, GenerationResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, TokenDelta } from '../protocol.ts';
 import type { SlotState } from './messages.ts';
 
@@ -136,13 +136,13 @@ export class EngineSlot {
   }
 
   /** A benchmark is not resumed: after a loss the model is reloaded and the benchmark fails saying so. */
-  async bench(params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal): Promise<BenchMeasurement> {
+  async bench(params: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal, onStep?: (s: BenchStep) => void): Promise<BenchMeasurement> {
     this.running++;
     try {
       const engine = await this.ready();
       if (!engine.bench) throw new GpuDeviceLostError('this engine has no benchmark');
       try {
-        return await this.orLost(engine.bench(params, onRun, signal), this.lostSignal);
+        return await this.orLost(engine.bench(params, onRun, signal, onStep), this.lostSignal);
       } catch (e) {
         if (!(await this.isLoss(e, engine, signal))) throw e;
         await this.recover(true);
