@@ -2,7 +2,10 @@
 /**
  * @file `npm test`: every test stage in order, one summary. Stages: typecheck, unit, kernels (twice: lavapipe,
  * then SwiftShader — the f16/subgroup-8 path and the browser's no-f16/subgroup-4 path), golden, e2e (vite
- * build + Playwright). A missing Vulkan driver FAILS its stage with the fix; nothing is skipped silently.
+ * build + Playwright). On Debian, when a chosen stage needs Chromium or lavapipe and it is missing, it first runs
+ * scripts/setup-system.sh where that needs no password (root, or `sudo -n`), else stops before any stage with
+ * the one command to run (scripts/lib/systemSetup.mjs; BRIX_NO_SYSTEM_SETUP=1: never install, only say so). A
+ * driver still missing FAILS its stage with the fix; nothing is skipped silently.
  * Test counts come from the runners' JSON reports, so the last line (`N passed, N failed`) counts tests; a
  * stage that fails outside any test (type errors, a missing driver, a crash) adds one failure so the line
  * never reads "0 failed" on a red run.
@@ -10,11 +13,12 @@
  * usage: node scripts/test.mjs [stage...] [-- extra args for vitest/playwright]
  *   stages: typecheck unit kernels (= kernels:lavapipe kernels:swiftshader) golden e2e; default: all.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { missingFor, setupPlan } from './lib/systemSetup.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name) => path.join(root, 'node_modules/.bin', name);
@@ -198,7 +202,39 @@ const RUNNERS = {
 };
 
 // ---------------------------------------------------------------------------------------------------------
+// System packages: what the chosen stages need that setup-system.sh installs (Debian only; elsewhere the
+// stages say what is missing, as before).
+
+function missingSystemPackages() {
+  const sh = (cmd) => spawnSync('sh', ['-c', cmd], { stdio: 'ignore', timeout: 10_000 }).status === 0;
+  if (!sh('command -v apt-get')) return { missing: [], sh };
+  return { missing: missingFor(stages, { chromium: SYSTEM_CHROMIUM, ...DRIVERS }, existsSync), sh };
+}
+
+async function ensureSystemPackages() {
+  const { missing, sh } = missingSystemPackages();
+  if (missing.length === 0) return;
+  // BRIX_NO_SYSTEM_SETUP=1: never install from here, only say what to run (and the tests of this path).
+  const mayInstall = !process.env.BRIX_NO_SYSTEM_SETUP;
+  const uid = mayInstall && typeof process.getuid === 'function' ? process.getuid() : undefined;
+  const plan = setupPlan({ uid, hasSudo: mayInstall && uid !== 0 && sh('sudo -n true'), missing });
+  if (plan.action === 'none') return;
+  if (plan.action === 'stop') {
+    console.error(plan.message);
+    process.exit(1);
+  }
+  console.log(plan.message);
+  const code = await run(plan.argv[0], plan.argv.slice(1));
+  if (code !== 0) {
+    console.error(`test.mjs: scripts/setup-system.sh failed (exit ${code}); fix what it printed, then run \`sudo bash scripts/setup-system.sh\` and \`npm test\` again`);
+    process.exit(1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Main
+
+await ensureSystemPackages();
 
 const results = [];
 for (const [i, name] of stages.entries()) {

@@ -11,6 +11,50 @@ import { readBytes, startShardServer } from './server/shardServer.ts';
 const DEMO_DIR = 'public/models/brix-demo-30m';
 const PARTS = ['brix-demo-30m-q8_0-00001-of-00002.gguf', 'brix-demo-30m-q8_0-00002-of-00002.gguf'];
 
+test('4: the benchmark page opened directly offers the load, runs a default sized to the adapter, shows progress and time left', async ({ page }) => {
+  test.setTimeout(600_000); // a SwiftShader load (~30 s) and the short run (~20–60 s) on a busy runner
+  await page.goto('/#/settings');
+  const bench = page.getByRole('region', { name: 'Benchmark' });
+  await expect(bench).toContainText('No model is loaded.');
+  await bench.getByRole('button', { name: 'Load Brix Demo 30M' }).click();
+  const run = bench.getByRole('button', { name: 'Run benchmark' });
+  await expect(run.or(page.getByTestId('load-status').and(page.locator('[data-state="error"]')))).toBeVisible({ timeout: 300_000 });
+  await expect(run, 'the demo model did not load').toBeEnabled();
+
+  // SwiftShader is a software adapter: the short default, said so.
+  await expect(bench.getByTestId('bench-sizing')).toContainText('software adapter');
+  await expect(bench.getByRole('spinbutton', { name: 'Prompt tokens' })).toHaveValue('4');
+  await expect(bench.getByRole('spinbutton', { name: 'Tokens to generate' })).toHaveValue('2');
+  await expect(bench.getByRole('spinbutton', { name: 'Runs' })).toHaveValue('1');
+
+  // Every progress line shown, kept as it changes (a step can pass between two polls).
+  await page.evaluate(() => {
+    const seen: string[] = [];
+    Object.assign(window, { benchProgressSeen: seen });
+    new MutationObserver(() => {
+      const t = document.querySelector('[data-testid="bench-progress"]')?.textContent ?? '';
+      if (t && seen[seen.length - 1] !== t) seen.push(t);
+    }).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
+  await run.click();
+  await expect(bench.getByRole('progressbar', { name: 'Benchmark progress' })).toBeVisible();
+  const result = page.getByRole('status', { name: 'Benchmark result' });
+  await expect(result).toHaveAttribute('data-state', /^(done|error)$/, { timeout: 240_000 });
+  expect(await result.getAttribute('data-state'), await result.innerText()).toBe('done');
+  await expect(page.getByTestId('bench-prefill')).toHaveText(/^[\d.]+ tok\/s \(4 tokens\)$/);
+  await expect(page.getByTestId('bench-decode')).toHaveText(/^[\d.]+ tok\/s \(2 tokens\)$/);
+  await expect(result).toContainText('Over 1 run');
+
+  const seen = await page.evaluate(() => {
+    const v: unknown = Reflect.get(window, 'benchProgressSeen');
+    return Array.isArray(v) ? v.map(String) : [];
+  });
+  const text = seen.join('\n');
+  expect(text).toMatch(/Run 1 of 2 \(warm-up\) · prefill of 4 tokens · estimating time left/);
+  expect(text).toMatch(/Run 1 of 2 \(warm-up\) · decode, [12] of 2 tokens · about (\d+ min )?\d+ s left/);
+  expect(text).toMatch(/Run 2 of 2 · (prefill of 4 tokens|decode, [0-2] of 2 tokens) · about (\d+ min )?\d+ s left/);
+});
+
 test('7: a model added by URL is described from its GGUF header by ranged reads; sizes agree between pages', async ({ page }) => {
   const srv = await startShardServer();
   try {

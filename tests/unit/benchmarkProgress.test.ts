@@ -29,7 +29,7 @@ const adapter = (o: Partial<{ vendor: string; architecture: string; device: stri
 
 describe('benchmarkDefaults', () => {
   it('a software adapter gets a short run: few tokens, one measured run', () => {
-    expect(BENCHMARK_SOFTWARE_DEFAULTS).toEqual({ promptTokens: 8, genTokens: 4, runs: 1 });
+    expect(BENCHMARK_SOFTWARE_DEFAULTS).toEqual({ promptTokens: 4, genTokens: 2, runs: 1 });
     expect(benchmarkDefaults(adapter({ vendor: 'google', architecture: 'swiftshader', isFallbackAdapter: true }))).toEqual(BENCHMARK_SOFTWARE_DEFAULTS);
     // Chromium does not always flag it: the name tells.
     expect(benchmarkDefaults(adapter({ vendor: 'google', architecture: 'swiftshader' }))).toEqual(BENCHMARK_SOFTWARE_DEFAULTS);

@@ -14,10 +14,10 @@ import { formatDuration, formatTokPerSec } from '../../lib/format.ts';
 /** A real GPU's default, small enough for a phone; the CLI's defaults are 512/128/5. */
 export const BENCHMARK_DEFAULTS: BenchParams = { promptTokens: 64, genTokens: 32, runs: 3 };
 /**
- * A software adapter's (SwiftShader, lavapipe): there the demo model decodes about a token per second and the
- * GPU default took over 5 minutes, this takes well under a minute.
+ * A software adapter's (SwiftShader, lavapipe): there the demo model takes 1–6 s per token, prefill too, and the
+ * GPU default ran over 5 minutes; this (warm-up + 1 run of 4 + 2 tokens) takes under a minute.
  */
-export const BENCHMARK_SOFTWARE_DEFAULTS: BenchParams = { promptTokens: 8, genTokens: 4, runs: 1 };
+export const BENCHMARK_SOFTWARE_DEFAULTS: BenchParams = { promptTokens: 4, genTokens: 2, runs: 1 };
 export const BENCHMARK_MAX_RUNS = 20;
 
 /** The default run for the adapter the model runs on (the GPU default while it is unknown). */
