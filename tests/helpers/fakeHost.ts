@@ -5,7 +5,7 @@
  */
 import { GpuDeviceLostError } from '../../workers/gpu/device.ts';
 import { EngineStateError } from '../../workers/errors.ts';
-import type { GenerateRequest, GenerationResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, TokenDelta } from '../../workers/protocol.ts';
+import type { BenchMeasurement, BenchParams, BenchRun, BenchStep, GenerateRequest, GenerationResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, TokenDelta } from '../../workers/protocol.ts';
 import type { HostedEngine } from '../../workers/host/engineSlot.ts';
 import { createEngineHost, type EngineHost, type EngineHostDeps } from '../../workers/host/engineHost.ts';
 import type { HostMessage, HostState } from '../../workers/host/messages.ts';
@@ -89,6 +89,35 @@ export class FakeHostedEngine implements HostedEngine {
     this.log.runs.push(`end:${prompt}:${finish}`);
     const stats = { promptTokens: 1, generatedTokens: tokenIds.length, timeToFirstTokenMs: 0, prefillTokensPerSecond: 0, decodeTokensPerSecond: 0, totalMs: 0, finishReason: finish, expertUsage: [], truncatedTokens: 0 };
     return { text, tokenIds, stats };
+  }
+
+  /** A benchmark of `runs` + 1 runs, a step per phase start and decoded token, one `stepMs` each. */
+  async bench(p: BenchParams, onRun?: (r: BenchRun) => void, signal?: AbortSignal, onStep?: (s: BenchStep) => void): Promise<BenchMeasurement> {
+    if (!this.loaded) throw new EngineStateError('no model is loaded');
+    for (let run = 0; run <= p.runs; run++) {
+      onStep?.({ run, runs: p.runs, phase: 'prefill', done: 0, total: p.promptTokens });
+      for (let done = 0; done <= p.genTokens; done++) {
+        await tick(this.stepMs);
+        signal?.throwIfAborted();
+        onStep?.({ run, runs: p.runs, phase: 'decode', done, total: p.genTokens });
+      }
+      onRun?.({ run, runs: p.runs, prefillTokensPerSecond: 1, decodeTokensPerSecond: 1, timeToFirstTokenMs: 1 });
+    }
+    onStep?.({ run: p.runs, runs: p.runs, phase: 'bandwidth', done: 0, total: 0 });
+    const one = { median: 1, min: 1, max: 1 };
+    const limits = { maxStorageBufferBindingSize: 1, maxBufferSize: 1, maxComputeWorkgroupStorageSize: 1, maxStorageBuffersPerShaderStage: 1, maxComputeInvocationsPerWorkgroup: 1, maxComputeWorkgroupSizeX: 1, maxComputeWorkgroupsPerDimension: 1 };
+    return {
+      architecture: 'fake',
+      adapter: 'fake',
+      gpu: { vendor: 'fake', architecture: '', device: '', description: '', isFallbackAdapter: true, subgroupMinSize: 4, subgroupMaxSize: 4, features: { f16: false, subgroups: false, timestampQuery: false }, limits },
+      ...p,
+      prefillTokensPerSecond: one,
+      decodeTokensPerSecond: one,
+      decodeMsPerToken: one,
+      timeToFirstTokenMs: one,
+      gpuMemoryBytes: 1000,
+      roofline: { kvCache: 'f32', activeWeightBytesPerToken: 1, kvBytesPerToken: 1, bytesPerToken: 2, measuredReadGBps: 1, rooflineTokensPerSecond: 1, percentOfRoofline: 100 },
+    };
   }
 
   async restoreContext(request: GenerateRequest, answer: readonly number[]): Promise<void> {

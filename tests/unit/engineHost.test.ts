@@ -112,6 +112,25 @@ describe('engine host', () => {
     expect(log.runs.some((r) => r.startsWith('start:a2'))).toBe(false);
   });
 
+  it("a benchmark's progress steps and finished runs reach its own session through the host, before the result", async () => {
+    const { tab } = setup();
+    const a = tab('A').client();
+    await a.load(SOURCE, {});
+    const seen: string[] = [];
+    const m = await a.bench(
+      { promptTokens: 3, genTokens: 2, runs: 1 },
+      (r) => seen.push(`run ${r.run}`),
+      undefined,
+      (s) => seen.push(`${s.run} ${s.phase} ${s.done}/${s.total}`),
+    );
+    expect(m.genTokens).toBe(2);
+    expect(seen).toEqual([
+      '0 prefill 0/3', '0 decode 0/2', '0 decode 1/2', '0 decode 2/2', 'run 0',
+      '1 prefill 0/3', '1 decode 0/2', '1 decode 1/2', '1 decode 2/2', 'run 1',
+      '1 bandwidth 0/0',
+    ]);
+  });
+
   it('a tab that closes mid-answer releases its requests; a model nobody uses is unloaded', async () => {
     const { host, log, tab } = setup(5);
     const ta = tab('A');
