@@ -33,6 +33,7 @@ import {
   type BenchTrack,
   type BenchmarkResult,
 } from './benchmark.ts';
+
 /** A labelled whole-number input clamped to [1, max]. */
 function CountInput(props: { id: string; label: string; value: number; max: number; onChange: (n: number) => void }) {
   return (
@@ -191,7 +192,8 @@ export function Benchmark() {
       )}
       <div role="status" aria-label="Benchmark result" data-testid="benchmark" data-state={state.kind}>
         {state.kind === 'running' && (
-          <div className="space-y-1">
+          // Not announced on every tick of the countdown; the result is.
+          <div className="space-y-1" aria-live="off">
             <div
               role="progressbar"
               aria-label="Benchmark progress"
