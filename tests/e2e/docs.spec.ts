@@ -156,7 +156,7 @@ test('a 50 MB PDF is read and indexed in the docs worker with progress while the
 
   const big = await page.evaluate(() => (window as unknown as { __big: { start: number; end: number; maxGap: number; seen: { text: string; t: number }[] } }).__big);
   const shown = big.seen.map((s) => s.text);
-  const parsed = big.seen.find((s) => s.text.startsWith('Indexing'));
+  const parsed = big.seen.find((s) => /^(Indexing|Saving)/.test(s.text));
   const figures = `${bytes.length} bytes: read and parsed in ${parsed ? Math.round(parsed.t - big.start) : '?'} ms, listed as indexed after ${Math.round(big.end - big.start)} ms, longest frame gap ${Math.round(big.maxGap)} ms`;
   testInfo.annotations.push({ type: 'big PDF', description: figures });
   console.log(`big PDF, ${figures}; progress: ${shown.join(' | ')}`);
