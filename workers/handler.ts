@@ -6,7 +6,7 @@
  */
 import { acquireGpu, browserGpu } from './gpu/device.ts';
 import { AbortError, EngineStateError, ProtocolError, serializeError } from './errors.ts';
-import { PROTOCOL_VERSION, dispatchRequest, isWorkerRequest, requestProblem, type RequestHandlers, type WorkerEvent } from './protocol.ts';
+import { PROTOCOL_VERSION, dispatchRequest, isWorkerRequest, requestProblem, type RequestHandlers, type RequestOf, type WorkerEvent } from './protocol.ts';
 import type { Engine } from './engine/types.ts';
 
 export type Post = (ev: WorkerEvent) => void;
@@ -18,26 +18,32 @@ export interface HandlerDeps {
   readonly gpu?: () => GPU | undefined;
 }
 
+/** `ping`: the adapter this worker gets (a device is acquired and destroyed), or why it gets none. */
+export async function answerPing(gpu: (() => GPU | undefined) | undefined, req: RequestOf<'ping'>, post: Post): Promise<void> {
+  try {
+    const ctx = await acquireGpu((gpu ?? browserGpu)());
+    const info = ctx.info;
+    ctx.device.destroy();
+    post({ type: 'result', id: req.id, method: 'ping', result: { payload: req.payload, gpu: info } });
+  } catch (e) {
+    post({ type: 'result', id: req.id, method: 'ping', result: { payload: req.payload, gpu: null, gpuError: serializeError(e) } });
+  }
+}
+
+/** A page built against another protocol version must reload rather than talk past the worker. */
+export function checkProtocolVersion(version: number): void {
+  if (version !== PROTOCOL_VERSION) throw new ProtocolError(`protocol version ${version} != worker's ${PROTOCOL_VERSION}: reload the page`);
+}
+
 export function createWorkerHandler(deps: HandlerDeps, post: Post): (data: unknown) => void {
   const running = new Map<number, AbortController>();
   let engine: Engine | undefined;
   const getEngine = (): Engine => (engine ??= deps.engine());
 
   const handlers: RequestHandlers = {
-    async ping(req) {
-      try {
-        const ctx = await acquireGpu((deps.gpu ?? browserGpu)());
-        const gpu = ctx.info;
-        ctx.device.destroy();
-        post({ type: 'result', id: req.id, method: 'ping', result: { payload: req.payload, gpu } });
-      } catch (e) {
-        post({ type: 'result', id: req.id, method: 'ping', result: { payload: req.payload, gpu: null, gpuError: serializeError(e) } });
-      }
-    },
+    ping: (req) => answerPing(deps.gpu, req, post),
     async load(req) {
-      if (req.protocolVersion !== PROTOCOL_VERSION) {
-        throw new ProtocolError(`protocol version ${req.protocolVersion} != worker's ${PROTOCOL_VERSION}: reload the page`);
-      }
+      checkProtocolVersion(req.protocolVersion);
       const ac = new AbortController();
       running.set(req.id, ac);
       const info = await getEngine().load(

@@ -7,6 +7,7 @@
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { ROUTES } from '../../app/router.ts';
+import { putConversations } from './seedChats.ts';
 
 /** Not cached in a fresh profile: the chat page does not auto-load it (the bundled demo would load). */
 const UNCACHED_MODEL = 'granite-3.1-1b-a400m-instruct-q4_k_m';
@@ -25,48 +26,34 @@ async function seed(page: Page, theme: 'light' | 'dark'): Promise<void> {
     },
     { t: theme, model: UNCACHED_MODEL },
   );
-  await page.goto('/#/settings');
-  await page.evaluate(
-    () =>
-      new Promise<void>((resolve, reject) => {
-        const open = indexedDB.open('brix-chats');
-        open.onupgradeneeded = () => open.result.createObjectStore('conversations');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const now = Date.now();
-          const stats = {
-            promptTokens: 12,
-            generatedTokens: 3,
-            timeToFirstTokenMs: 850,
-            prefillTokensPerSecond: 14.1,
-            decodeTokensPerSecond: 0.5,
-            totalMs: 6850,
-            finishReason: 'abort',
-            expertUsage: [],
-            truncatedTokens: 0,
-          };
-          const chats = [
-            {
-              id: 'c1',
-              title: 'Whales',
-              titleEdited: false,
-              systemPrompt: '',
-              createdAt: now,
-              updatedAt: now,
-              messages: [
-                { id: 'm1', role: 'user', content: 'Tell me a short story about a whale.', createdAt: now },
-                { id: 'm2', role: 'assistant', content: 'Once upon', createdAt: now, model: 'Brix Demo 30M', stats, finishReason: 'abort', seed: 1 },
-              ],
-            },
-            { id: 'c2', title: 'Serendipity', titleEdited: false, systemPrompt: '', createdAt: now - 1000, updatedAt: now - 1000, messages: [] },
-          ];
-          const tx = open.result.transaction('conversations', 'readwrite');
-          for (const c of chats) tx.objectStore('conversations').put(c, c.id);
-          tx.oncomplete = () => resolve();
-          tx.onerror = () => reject(tx.error);
-        };
-      }),
-  );
+  const now = Date.now();
+  const stats = {
+    promptTokens: 12,
+    generatedTokens: 3,
+    timeToFirstTokenMs: 850,
+    prefillTokensPerSecond: 14.1,
+    decodeTokensPerSecond: 0.5,
+    totalMs: 6850,
+    finishReason: 'abort',
+    expertUsage: [],
+    truncatedTokens: 0,
+  };
+  const chats = [
+    {
+      id: 'c1',
+      title: 'Whales',
+      titleEdited: false,
+      systemPrompt: '',
+      createdAt: now,
+      updatedAt: now,
+      messages: [
+        { id: 'm1', role: 'user', content: 'Tell me a short story about a whale.', createdAt: now },
+        { id: 'm2', role: 'assistant', content: 'Once upon', createdAt: now, model: 'Brix Demo 30M', stats, finishReason: 'abort', seed: 1 },
+      ],
+    },
+    { id: 'c2', title: 'Serendipity', titleEdited: false, systemPrompt: '', createdAt: now - 1000, updatedAt: now - 1000, messages: [] },
+  ];
+  await putConversations(page, chats);
 }
 
 /** Serious and critical violations, one line each (rule, impact, the first few elements). */

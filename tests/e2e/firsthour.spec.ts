@@ -5,6 +5,7 @@
  * painting during a load.
  */
 import { expect, test, type Page } from '@playwright/test';
+import { putConversations } from './seedChats.ts';
 
 /** Hides navigator.gpu in the page (not the worker): no auto-load, so these tests cost seconds. */
 async function noGpuInPage(page: Page): Promise<void> {
@@ -19,31 +20,18 @@ async function seedTheme(page: Page, theme: 'light' | 'dark'): Promise<void> {
 
 /** One stored conversation with a user message, written into the chats database before the app reads it. */
 async function seedConversation(page: Page): Promise<void> {
-  await page.goto('/#/settings');
-  await page.evaluate(
-    () =>
-      new Promise<void>((resolve, reject) => {
-        const open = indexedDB.open('brix-chats');
-        open.onupgradeneeded = () => open.result.createObjectStore('conversations');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const now = Date.now();
-          const c = {
-            id: 'c1',
-            title: 'Seeded',
-            titleEdited: false,
-            systemPrompt: '',
-            createdAt: now,
-            updatedAt: now,
-            messages: [{ id: 'm1', role: 'user', content: 'Edit me please', createdAt: now }],
-          };
-          const tx = open.result.transaction('conversations', 'readwrite');
-          tx.objectStore('conversations').put(c, c.id);
-          tx.oncomplete = () => resolve();
-          tx.onerror = () => reject(tx.error);
-        };
-      }),
-  );
+  const now = Date.now();
+  await putConversations(page, [
+    {
+      id: 'c1',
+      title: 'Seeded',
+      titleEdited: false,
+      systemPrompt: '',
+      createdAt: now,
+      updatedAt: now,
+      messages: [{ id: 'm1', role: 'user', content: 'Edit me please', createdAt: now }],
+    },
+  ]);
 }
 
 /** Contrast ratio of every visible, enabled text control against the background it is drawn on. */

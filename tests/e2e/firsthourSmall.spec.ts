@@ -5,6 +5,7 @@
  * colour, and the pages other than Chat scroll with the window. (Distinct titles: tests/unit/appStore.test.ts.)
  */
 import { expect, test, type Page } from '@playwright/test';
+import { putConversations } from './seedChats.ts';
 
 /** Not cached in a fresh profile: the chat page does not auto-load it (the bundled demo would load). */
 const UNCACHED_MODEL = 'granite-3.1-1b-a400m-instruct-q4_k_m';
@@ -16,27 +17,12 @@ async function noAutoLoad(page: Page): Promise<void> {
 /** Two stored conversations, "Whales" (open) and "Serendipity", written before the app reads them. */
 async function seedChats(page: Page): Promise<void> {
   await page.addInitScript(() => localStorage.setItem('brix.activeChat', JSON.stringify('c1')));
-  await page.goto('/#/settings');
-  await page.evaluate(
-    () =>
-      new Promise<void>((resolve, reject) => {
-        const open = indexedDB.open('brix-chats');
-        open.onupgradeneeded = () => open.result.createObjectStore('conversations');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const now = Date.now();
-          const base = { titleEdited: false, systemPrompt: '' };
-          const chats = [
-            { ...base, id: 'c1', title: 'Whales', createdAt: now, updatedAt: now, messages: [{ id: 'm1', role: 'user', content: 'Whales?', createdAt: now }] },
-            { ...base, id: 'c2', title: 'Serendipity', createdAt: now - 1, updatedAt: now - 1, messages: [{ id: 'm2', role: 'user', content: 'Serendipity?', createdAt: now }] },
-          ];
-          const tx = open.result.transaction('conversations', 'readwrite');
-          for (const c of chats) tx.objectStore('conversations').put(c, c.id);
-          tx.oncomplete = () => resolve();
-          tx.onerror = () => reject(tx.error);
-        };
-      }),
-  );
+  const now = Date.now();
+  const base = { titleEdited: false, systemPrompt: '' };
+  await putConversations(page, [
+    { ...base, id: 'c1', title: 'Whales', createdAt: now, updatedAt: now, messages: [{ id: 'm1', role: 'user', content: 'Whales?', createdAt: now }] },
+    { ...base, id: 'c2', title: 'Serendipity', createdAt: now - 1, updatedAt: now - 1, messages: [{ id: 'm2', role: 'user', content: 'Serendipity?', createdAt: now }] },
+  ]);
 }
 
 test('10: deleting the bundled model\'s download asks first', async ({ page }) => {

@@ -7,10 +7,9 @@
  * own request; a tab that closes releases its sessions (queued requests dropped, running ones aborted), and a
  * model no session uses any more is unloaded. Pure logic: transports, GPU and engines are injected.
  */
-import { acquireGpu, browserGpu } from '../gpu/device.ts';
+import { browserGpu } from '../gpu/device.ts';
 import { AbortError, EngineStateError, ProtocolError, serializeError } from '../errors.ts';
 import {
-  PROTOCOL_VERSION,
   assertNever,
   dispatchRequest,
   isWorkerRequest,
@@ -25,6 +24,7 @@ import {
 } from '../protocol.ts';
 import { EngineSlot, type HostedEngine, type RecoveryPolicy } from './engineSlot.ts';
 import { FairQueue } from './fairQueue.ts';
+import { answerPing, checkProtocolVersion } from '../handler.ts';
 import { isTabMessage, type HostEngineState, type HostMessage, type HostMode, type HostState } from './messages.ts';
 
 export interface EngineHostDeps {
@@ -265,20 +265,9 @@ export function createEngineHost(deps: EngineHostDeps): EngineHost {
   /** The method table for one session's request. */
   function handlersFor(s: Session, post: (ev: WorkerEvent) => void): RequestHandlers {
     return {
-      async ping(req) {
-        try {
-          const ctx = await acquireGpu((deps.gpu ?? browserGpu)());
-          const gpu = ctx.info;
-          ctx.device.destroy();
-          post({ type: 'result', id: req.id, method: 'ping', result: { payload: req.payload, gpu } });
-        } catch (e) {
-          post({ type: 'result', id: req.id, method: 'ping', result: { payload: req.payload, gpu: null, gpuError: serializeError(e) } });
-        }
-      },
+      ping: (req) => answerPing(deps.gpu, req, post),
       async load(req) {
-        if (req.protocolVersion !== PROTOCOL_VERSION) {
-          throw new ProtocolError(`protocol version ${req.protocolVersion} != worker's ${PROTOCOL_VERSION}: reload the page`);
-        }
+        checkProtocolVersion(req.protocolVersion);
         // Bound synchronously, so a request sent right after this one finds the model it waits for.
         const key = modelKey(req.source, req.options);
         if (s.slot && s.slot.slot.key !== key) release(s);
