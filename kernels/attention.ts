@@ -96,6 +96,18 @@ const SPLIT_SN = 4096;
 /** Query heads per decode workgroup (HMAX in the shader). */
 const DECODE_HMAX = 8;
 const PREFILL_SN = 1024;
+/**
+ * Compact workgroup memory (KernelContext.compact, software adapters): fixed small query, score and K/V tile
+ * slots (one pipeline per workgroup size whatever the head size; the shape picks heads per workgroup and tile
+ * sizes within them): 5.3 KiB for decode, 6.6 KiB for prefill, instead of 29 and 33 KiB.
+ */
+const COMPACT_QS4 = 128;
+const COMPACT_SPLIT_SN = 512;
+const COMPACT_TILE4 = 136;
+const COMPACT_PREFILL_SN = 64;
+/** Prefill tile bounds with compact memory: tokens and keys. */
+const COMPACT_BQ = 8;
+const COMPACT_BC = 8;
 
 interface Common {
   readonly values: Omit<AttnValues, 'chunk' | 'n_chunks' | 'hsub' | 'n_hg' | 'part_off' | 'bq' | 'bc' | 'o_off'>;
@@ -151,8 +163,12 @@ function common(ctx: KernelContext, what: string, a: AttentionArgs): Common {
   };
 }
 
-/** 256 invocations (more loads in flight per workgroup) where the device allows, else 128. */
+/**
+ * 256 invocations (more loads in flight per workgroup) where the device allows, else 128; 64 with compact
+ * workgroup memory (the decode kernel's reduction arrays are WG long).
+ */
 function defaultWg(ctx: KernelContext): number {
+  if (ctx.compact) return 64;
   return ctx.info.limits.maxComputeInvocationsPerWorkgroup >= 256 ? 256 : 128;
 }
 
@@ -165,6 +181,9 @@ export interface DecodePlan {
   /** Query heads per workgroup and head groups per KV head. */
   readonly hsub: number;
   readonly nHg: number;
+  /** The kernel's query slots (vec4) and score slots: QS4 and SN. */
+  readonly qs4: number;
+  readonly sn: number;
 }
 
 export function decodePlan(
@@ -175,10 +194,12 @@ export function decodePlan(
   const hd4 = a.headDim / 4;
   const g = a.nHead / a.nKv;
   // Heads per workgroup: register accumulators (HMAX) and the query rows in workgroup memory bound the group.
-  const hsub = Math.min(g, DECODE_HMAX, Math.floor(QS4 / hd4), a.headsPerWorkgroup ?? g);
+  const qs4 = ctx.compact ? COMPACT_QS4 : QS4;
+  const hsub = Math.min(g, DECODE_HMAX, Math.floor(qs4 / hd4), a.headsPerWorkgroup ?? g);
   check(Number.isInteger(hsub) && hsub >= 1, () => `attentionDecode: headsPerWorkgroup must be a positive integer`);
   const nHg = Math.ceil(g / hsub);
-  const maxChunk = pow2floor(SPLIT_SN / hsub);
+  const sn = ctx.compact ? COMPACT_SPLIT_SN : SPLIT_SN;
+  const maxChunk = pow2floor(sn / hsub);
   // Short chunks, ~1024 workgroups over a full cache: at the positions a chat actually uses (a few hundred of a
   // 4096-position cache) enough workgroups are busy; 256-position chunks left OLMoE at 33 µs per layer on an H200.
   let chunk = a.chunk ?? Math.min(maxChunk, Math.max(64, pow2ceil((a.nCtx * a.nKv * nHg) / 1024)));
@@ -186,8 +207,8 @@ export function decodePlan(
   check(chunk <= maxChunk, () => `attentionDecode: chunk ${chunk} exceeds ${maxChunk} for ${hsub} heads per workgroup`);
   chunk = Math.min(chunk, pow2ceil(a.nCtx));
   const limit = ctx.info.limits.maxComputeWorkgroupStorageSize;
-  check(16 * QS4 + 4 * SPLIT_SN + 20 * wg + 128 <= limit, () => `attentionDecode: workgroup memory ${limit} too small`);
-  return { chunk, nChunks: Math.ceil(a.nCtx / chunk), hsub, nHg };
+  check(16 * qs4 + 4 * sn + 20 * wg + 128 <= limit, () => `attentionDecode: workgroup memory ${limit} too small`);
+  return { chunk, nChunks: Math.ceil(a.nCtx / chunk), hsub, nHg, qs4, sn };
 }
 
 export function attentionScratchBytes(nTok: number, nHead: number, headDim: number, nChunks: number): number {
@@ -201,7 +222,7 @@ export function attentionDecode(ctx: KernelContext, a: DecodeArgs): Dispatch[] {
   const maxDim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
   check(plan.nChunks <= maxDim && a.nTok <= maxDim && a.nKv * plan.nHg <= maxDim, () => `${what}: grid too large`);
   const direct = plan.nChunks === 1;
-  const overrides = { WG: c.wg, QS4, SN: SPLIT_SN };
+  const overrides = { WG: c.wg, QS4: plan.qs4, SN: plan.sn };
   const src = source.replace('PARAMS_STRUCT', wgslParamsStruct(ATTENTION_PARAMS));
   const base: AttnValues = { ...c.values, chunk: plan.chunk, n_chunks: plan.nChunks, hsub: plan.hsub, n_hg: plan.nHg, part_off: 0, bq: 0, bc: 0, o_off: c.out.off };
   const grid: [number, number, number] = [plan.nChunks, a.nKv * plan.nHg, a.nTok];
@@ -232,18 +253,28 @@ export function attentionDecode(ctx: KernelContext, a: DecodeArgs): Dispatch[] {
 export interface PrefillPlan {
   readonly bq: number;
   readonly bc: number;
+  /** Workgroup memory: K (and V) tile, query and score slots (TILE4, QS4, SN). */
   readonly tile4: number;
+  readonly qs4: number;
+  readonly sn: number;
 }
 
 export function prefillPlan(ctx: KernelContext, headDim: number, workgroupSize = defaultWg(ctx)): PrefillPlan {
   const hd4 = headDim / 4;
+  if (ctx.compact) {
+    // BQ rows with ≥ hd4/4 invocations each (ACC = 4 vec4) and BC keys, within the fixed compact slots.
+    const bq = Math.min(COMPACT_BQ, pow2floor(COMPACT_QS4 / hd4), pow2floor((16 * workgroupSize) / headDim), workgroupSize);
+    const bc = Math.min(COMPACT_BC, Math.floor(COMPACT_TILE4 / (hd4 + 1)), Math.floor(COMPACT_PREFILL_SN / bq));
+    check(bq >= 1 && bc >= 1, () => `attentionPrefill: head_dim ${headDim} does not fit the compact tiles`);
+    return { bq, bc, tile4: COMPACT_TILE4, qs4: COMPACT_QS4, sn: COMPACT_PREFILL_SN };
+  }
   const limit = ctx.info.limits.maxComputeWorkgroupStorageSize;
   const tile4 = Math.min(2048, Math.floor((limit - 16 * QS4 - 4 * PREFILL_SN - 64) / 32));
   // BQ rows: query tile in QS4, ≥ hd4/4 invocations per row (ACC = 4 vec4 each), at most 64.
   const bq = Math.min(pow2floor(QS4 / hd4), pow2floor((16 * workgroupSize) / headDim), 64, workgroupSize);
   const bc = Math.min(64, Math.floor(tile4 / (hd4 + 1)), Math.floor(PREFILL_SN / bq));
   check(bq >= 1 && bc >= 1, () => `attentionPrefill: head_dim ${headDim} does not fit workgroup memory ${limit}`);
-  return { bq, bc, tile4 };
+  return { bq, bc, tile4, qs4: QS4, sn: PREFILL_SN };
 }
 
 export function attentionPrefill(ctx: KernelContext, a: AttentionArgs): Dispatch {
@@ -259,7 +290,7 @@ export function attentionPrefill(ctx: KernelContext, a: AttentionArgs): Dispatch
     family: 'attention',
     source: source.replace('PARAMS_STRUCT', wgslParamsStruct(ATTENTION_PARAMS)),
     defines: { ...c.defines, PREFILL: true },
-    overrides: { WG: c.wg, QS4, TILE4: plan.tile4, SN: PREFILL_SN },
+    overrides: { WG: c.wg, QS4: plan.qs4, TILE4: plan.tile4, SN: plan.sn },
   });
   const buffers: GPUBufferBinding[] = [{ buffer: params }, c.q, c.k, c.v, c.out.resource];
   if (c.pos) buffers.push(c.pos);

@@ -55,7 +55,8 @@ export function matmul(ctx: KernelContext, args: MatmulArgs): Dispatch[] {
   const nIn = w.rowElems;
   const xStride = args.xStride ?? nIn;
   const yStride = args.yStride ?? w.rows;
-  const tt = args.tokenTile ?? matmulDefaultTokenTile(tokens);
+  // Compact workgroup memory: the smallest token tile (10 KiB of tiles instead of 16 KiB at TT = 64).
+  const tt = args.tokenTile ?? (ctx.compact ? 16 : matmulDefaultTokenTile(tokens));
   blocksPerRow(w.type, nIn, `matmul ${w.name}`);
   check(Number.isInteger(tokens) && tokens > 0, () => `matmul ${w.name}: token count must be a positive integer, got ${tokens}`);
   check(MATMUL_TOKEN_TILES.includes(tt), () => `matmul: token tile ${tt} not in ${MATMUL_TOKEN_TILES.join(',')}`);
@@ -68,7 +69,8 @@ export function matmul(ctx: KernelContext, args: MatmulArgs): Dispatch[] {
   check(xEnd * 4 <= x.size, () => `matmul ${w.name}: x holds ${x.size / 4} < ${xEnd} floats`);
   check(yEnd * 4 <= y.size, () => `matmul ${w.name}: y holds ${y.size / 4} < ${yEnd} floats`);
   check(x !== y, () => `matmul ${w.name}: y must not alias x`);
-  const shared = SLOTS * (64 + tt) * 16;
+  const tr = ctx.compact ? 16 : 64;
+  const shared = SLOTS * (tr + tt) * 16;
   check(
     shared <= ctx.info.limits.maxComputeWorkgroupStorageSize && ctx.info.limits.maxComputeInvocationsPerWorkgroup >= 256,
     () => `matmul: token tile ${tt} needs ${shared} bytes of workgroup memory and 256 invocations`,
@@ -83,6 +85,7 @@ export function matmul(ctx: KernelContext, args: MatmulArgs): Dispatch[] {
       TT: tt,
       X_VEC4: xOffset % 4 === 0 && xStride % 4 === 0,
       ACCUMULATE: args.accumulate === true,
+      COMPACT: ctx.compact,
     },
   });
   const tokenTiles = Math.ceil(tokens / tt);
@@ -99,6 +102,6 @@ export function matmul(ctx: KernelContext, args: MatmulArgs): Dispatch[] {
       slots: SLOTS,
     };
     const params = ctx.uniform(MATMUL_PARAMS, values, `matmul.params ${w.name}`);
-    return ctx.dispatch(pipeline, [params, c.buffer, x, y], [Math.ceil(c.rows / 64), tokenTiles], params);
+    return ctx.dispatch(pipeline, [params, c.buffer, x, y], [Math.ceil(c.rows / tr), tokenTiles], params);
   });
 }

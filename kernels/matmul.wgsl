@@ -6,9 +6,14 @@
 // Thread (tr, tt) owns rows tr + 16i (i < 4) and tokens tt + 16j (j < TT / 16): consecutive threads read
 // consecutive vec4s (no bank conflicts). Variants (defines): the weight type (quantDefines), TT (16, 32, 64),
 // X_VEC4 (x offset and stride multiples of 4), ACCUMULATE (Y += W·X). Rows and tokens need not be multiples of
-// the tile; grid (ceil(rows / 64), ceil(T / TT)); one dispatch per weight chunk.
+// the tile; grid (ceil(rows / TR), ceil(T / TT)); one dispatch per weight chunk. COMPACT: TR = 16 rows (one per
+// thread), for software adapters, where every byte of workgroup memory costs compile time.
 
+#ifdef COMPACT
+const TR: u32 = 16u;  // compact workgroup memory (software adapters: KernelContext.compact): one row per thread
+#else
 const TR: u32 = 64u;
+#endif
 const SLOTS: u32 = 8u;
 // Units (block parts) per reduction step.
 const KU: u32 = SLOTS / PART_VEC4;
@@ -78,6 +83,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     // params.slots == SLOTS: a uniform bound keeps software drivers (lavapipe, SwiftShader) from unrolling this
     // loop, whose unrolled form takes them tens of seconds to compile.
     for (var s = 0u; s < params.slots; s++) {
+#ifdef COMPACT
+      let w0 = ws[s * TR + tr];
+      for (var j = 0u; j < MT; j++) {
+        acc[j].x += dot(w0, xs[s * TT + tt + 16u * j]);
+      }
+#else
       let w0 = ws[s * TR + tr];
       let w1 = ws[s * TR + tr + 16u];
       let w2 = ws[s * TR + tr + 32u];
@@ -86,10 +97,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         let xv = xs[s * TT + tt + 16u * j];
         acc[j] += vec4<f32>(dot(w0, xv), dot(w1, xv), dot(w2, xv), dot(w3, xv));
       }
+#endif
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
+  for (var i = 0u; i < TR / 16u; i++) {
     let row = r0 + tr + 16u * i;
     for (var j = 0u; j < MT; j++) {
       let t = t0 + tt + 16u * j;

@@ -11,10 +11,14 @@
 // tiles[0] (the GPU-computed count) exit at once. Chunked expert tensors: qw_load reads chunk q_sel; tiles of
 // experts outside [e_lo, e_hi) exit (one dispatch per window, as in the decode kernels).
 // K steps: 32 elements = KP consecutive (block, part) units (KP = 8 / PART_VEC4). Workgroup: 256 = 16 x 16.
-// Defines: the weight type (quantDefines), GATE_UP, DENSE, X_VEC4 (x_off, x_stride % 4 == 0).
+// Defines: the weight type (quantDefines), GATE_UP, DENSE, X_VEC4 (x_off, x_stride % 4 == 0), COMPACT (TN = 16).
 
 const TM: u32 = 32u;
+#ifdef COMPACT
+const TN: u32 = 16u;  // compact workgroup memory (software adapters: KernelContext.compact)
+#else
 const TN: u32 = 64u;
+#endif
 const KS: u32 = 32u;
 const KSP: u32 = 33u; // padded row stride of the workgroup tiles (no bank conflicts across rows)
 const MI: u32 = TM / 16u;

@@ -34,6 +34,8 @@ import { moeRouter } from './moe_router.ts';
 /** Rows (routes) per grouped-matmul tile and output features per workgroup (moe_mm.wgsl TM / TN). */
 export const MOE_MM_TILE_ROWS = 32;
 export const MOE_MM_TILE_COLS = 64;
+/** TN with compact workgroup memory (KernelContext.compact): 8.4 KiB of tiles for gate/up instead of 21 KiB. */
+export const MOE_MM_TILE_COLS_COMPACT = 16;
 
 export interface MoePrefillDims {
   /** Largest T the scratch serves. */
@@ -181,7 +183,8 @@ function mmDispatches(ctx: KernelContext, a: MmCore, who: string): Dispatch[] {
   const nTiles = dense ? Math.ceil(a.nTokens / MOE_MM_TILE_ROWS) : a.maxTiles;
   const maxWg = ctx.info.limits.maxComputeWorkgroupsPerDimension;
   check(nTiles <= maxWg, () => `${who}: ${nTiles} tiles exceed the grid limit ${maxWg}; prefill fewer tokens at once`);
-  const shared = (MOE_MM_TILE_ROWS + (gateUp ? 2 : 1) * MOE_MM_TILE_COLS) * 33 * 4;
+  const tn = ctx.compact ? MOE_MM_TILE_COLS_COMPACT : MOE_MM_TILE_COLS;
+  const shared = (MOE_MM_TILE_ROWS + (gateUp ? 2 : 1) * tn) * 33 * 4;
   check(shared <= ctx.info.limits.maxComputeWorkgroupStorageSize, () => `${who}: needs ${shared} bytes of workgroup memory`);
   check(ctx.info.limits.maxComputeInvocationsPerWorkgroup >= 256, () => `${who}: needs 256 invocations per workgroup`);
   return windows.map((win) => {
@@ -192,6 +195,7 @@ function mmDispatches(ctx: KernelContext, a: MmCore, who: string): Dispatch[] {
       X_VEC4: a.xOffset % 4 === 0 && a.xStride % 4 === 0,
       GATE_UP: gateUp,
       DENSE: dense,
+      COMPACT: ctx.compact,
     };
     const values: ParamValues<typeof MOE_MM_PARAMS> = {
       n_out: nOut,
@@ -215,7 +219,7 @@ function mmDispatches(ctx: KernelContext, a: MmCore, who: string): Dispatch[] {
     const source = withParams(mmSource, MOE_MM_PARAMS).replace('WEIGHT_BINDINGS', weightBindingsWgsl(fixedBufs.length + 1, nBuf, geo.vec4));
     const pipeline = ctx.pipeline({ family: 'moe_mm', source, defines, includes: MOE_INCLUDES });
     const wbufs = ws.flatMap((t, i) => t.chunks.slice(win.c0[i], win.c0[i] + win.n[i]).map((c) => c.buffer));
-    return ctx.dispatch(pipeline, [params, ...fixedBufs, ...wbufs], [Math.ceil(nOut / MOE_MM_TILE_COLS), nTiles], params);
+    return ctx.dispatch(pipeline, [params, ...fixedBufs, ...wbufs], [Math.ceil(nOut / tn), nTiles], params);
   });
 }
 

@@ -210,3 +210,51 @@ function dummyArgs(ctx: KernelContext) {
   dummy ??= makeDummy(ctx);
   return { nTok: 1, nHead: 8, nKv: 2, headDim: 32, nCtx: 300, scale: 0.1, q: dummy.q, out: dummy.out, kCache: dummy.k, vCache: dummy.v, positions: { buffer: dummy.q } };
 }
+
+describe('attention with compact workgroup memory (software adapters)', () => {
+  let compact: GpuFixture;
+  beforeAll(async () => {
+    compact = await gpuFixture({ compactWorkgroupMemory: true });
+  });
+  afterAll(() => compact?.release());
+  const declared = (p: { qs4: number; sn: number }, tile4 = 0, wg = 0) => 16 * p.qs4 + 4 * p.sn + 32 * tile4 + 20 * wg;
+
+  it('plans: small fixed slots (one pipeline per workgroup size), tiles fitted inside them, a fraction of the memory', () => {
+    const c = compact.ctx;
+    const d = decodePlan(c, { nHead: 48, nKv: 8, headDim: 128, nCtx: 4096 });
+    expect([d.hsub, d.nHg, d.qs4, d.sn, d.chunk, d.nChunks]).toEqual([4, 2, 128, 512, 64, 64]);
+    const full = decodePlan(gpu.ctx, { nHead: 48, nKv: 8, headDim: 128, nCtx: 4096 });
+    expect(declared(d, 0, 64)).toBeLessThan(declared(full, 0, 256) / 3);
+    const p = prefillPlan(c, 64);
+    expect([p.bq, p.bc, p.qs4, p.tile4, p.sn]).toEqual([8, 8, 128, 136, 64]);
+    expect(declared(p, p.tile4)).toBeLessThan(declared(prefillPlan(gpu.ctx, 64), prefillPlan(gpu.ctx, 64).tile4) / 4);
+    const p256 = prefillPlan(c, 256, 64);
+    expect([p256.bq, p256.bc, p256.qs4, p256.tile4]).toEqual([2, 2, 128, 136]);
+  });
+
+  it('decode: n_head/n_kv 1, 4, 6 × head_dim 16, 32, 64, 128 at contexts 1, 300 and 4096; T = 3 scattered; head groups; hd 256', async () => {
+    const ctx = compact.ctx;
+    let seed = 3000;
+    for (const len of [1, 300, 4096])
+      for (const r of RATIOS)
+        for (const hd of HDS) await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 2 * r, nKv: 2, hd, nCtx: len + 5, positions: [len - 1] }, seed++);
+    await runCase(ctx, { kernel: 'decode', nTok: 3, nHead: 6, nKv: 1, hd: 128, nCtx: 200, positions: [150, 0, 33] }, seed++);
+    await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 32, nKv: 1, hd: 256, nCtx: 300, positions: [250] }, seed++);
+    await runCase(ctx, { kernel: 'decode', nTok: 1, nHead: 12, nKv: 2, hd: 64, nCtx: 600, positions: [590], headsPerWorkgroup: 4, wg: 256 }, seed++);
+  });
+
+  it('prefill: T 1, 7, 130 from position 0 and after 37 cached tokens, head_dim 16 to 256, every workgroup size', async () => {
+    const ctx = compact.ctx;
+    let seed = 4000;
+    for (const nTok of [1, 7, 130])
+      for (const past of [0, 37])
+        for (const r of RATIOS)
+          for (const hd of HDS) {
+            const positions = Array.from({ length: nTok }, (_, t) => past + t);
+            await runCase(ctx, { kernel: 'prefill', nTok, nHead: 2 * r, nKv: 2, hd, nCtx: past + nTok + 3, positions }, seed++);
+          }
+    for (const wg of ATTENTION_WG_SIZES)
+      await runCase(ctx, { kernel: 'prefill', nTok: 19, nHead: 4, nKv: 2, hd: 256, nCtx: 30, positions: Array.from({ length: 19 }, (_, t) => 5 + t), wg }, seed++);
+    await runCase(ctx, { kernel: 'prefill', nTok: 5, nHead: 4, nKv: 1, hd: 64, nCtx: 90, positions: [80, 3, 17, 17, 44] }, seed++);
+  });
+});

@@ -110,6 +110,24 @@ describe('matmul', () => {
     }
   });
 
+  it('compact workgroup memory (software adapters: 16-row tiles): every weight family, rows not multiples of 16, tiles, chunks', async () => {
+    const compact = await gpuFixture({ compactWorkgroupMemory: true });
+    const split = await gpuFixture({ compactWorkgroupMemory: true, maxBindingOverride: 4096 });
+    try {
+      let seed = 70;
+      for (const type of ['F32', 'Q8_0', 'Q4_K', 'Q6_K', 'IQ4_NL'] as const) {
+        const nIn = inSize(type);
+        await runCase(compact.ctx, type, { rows: 70, nIn, tokens: 5, xOff: 3, xPad: 1, yOff: 2, yPad: 3 }, seed++);
+        await runCase(compact.ctx, type, { rows: 33, nIn: 2 * nIn, tokens: 21, xOff: 4, yOff: 1, accumulate: true }, seed++);
+      }
+      await runCase(compact.ctx, 'Q4_K', { rows: 17, nIn: 512, tokens: 67, tokenTile: 64 }, seed++);
+      await runCase(split.ctx, 'Q6_K', { rows: 45, nIn: 768, tokens: 9, yPad: 2 }, seed++, 3);
+    } finally {
+      compact.release();
+      split.release();
+    }
+  });
+
   it('rejects bad shapes with KernelShapeError', () => {
     const { ctx } = gpu;
     const t = testWeight('Q8_0', 4, 64, 1);

@@ -202,6 +202,25 @@ describe('moe prefill', () => {
     await checkPrefill(ctx, makeLayer(ctx, { nEmbd: 64, nFf: 32, nExpert: 60, k: 4, type: 'F32', gating: 'softmax_topk', sharedFf: 160 }), [5, 33], 'shared F32 60/4');
   });
 
+  it('compact workgroup memory (software adapters: 16-feature tiles): F32, Q8_0, Q4_K, shared expert, split bindings', async () => {
+    const compact = await gpuFixture({ compactWorkgroupMemory: true });
+    const split = await gpuFixture({ compactWorkgroupMemory: true, maxBindingOverride: 3 * 5120 + 64 });
+    try {
+      const ctx = compact.ctx;
+      // Output widths not multiples of 16 (20, 36).
+      await checkPrefill(ctx, makeLayer(ctx, { nEmbd: 36, nFf: 20, nExpert: 16, k: 4, type: 'F32', gating: 'softmax_topk_renorm' }), [1, 33, 100], 'compact F32 16/4');
+      await checkPrefill(ctx, makeLayer(ctx, { nEmbd: 64, nFf: 96, nExpert: 64, k: 8, type: 'Q8_0', gating: 'softmax_topk' }), [5, 33], 'compact Q8_0 64/8');
+      await checkPrefill(ctx, makeLayer(ctx, { nEmbd: 256, nFf: 512, nExpert: 8, k: 2, type: 'Q4_K', gating: 'softmax_topk_renorm' }), [33], 'compact Q4_K 8/2');
+      await checkPrefill(ctx, makeLayer(ctx, { nEmbd: 64, nFf: 32, nExpert: 60, k: 4, type: 'F32', gating: 'softmax_topk', sharedFf: 160 }), [5], 'compact shared F32 60/4');
+      const l = makeLayer(split.ctx, { nEmbd: 32, nFf: 40, nExpert: 16, k: 4, type: 'F32', gating: 'softmax_topk_renorm' });
+      expect(l.gate.gpu.chunks.length).toBeGreaterThanOrEqual(3);
+      await checkPrefill(split.ctx, l, [33], 'compact chunks, windows', 7);
+    } finally {
+      compact.release();
+      split.release();
+    }
+  });
+
   it('split bindings (experts in >= 3 chunks) and windows', async () => {
     // One F32 expert of gate/up is 40 rows x 128 bytes = 5120 bytes: 3 experts per chunk -> 6 chunks of 16.
     const split = await gpuFixture({ maxBindingOverride: 3 * 5120 + 64 });

@@ -28,6 +28,7 @@ import { KernelContext, KernelShapeError, encodeDispatch, type Dispatch } from '
 import { collectPipelines } from '../../kernels/lib/dryRun.ts';
 import { destroyWeight, type GpuWeight } from '../../kernels/lib/weights.ts';
 import { planUpload, uploadTensors } from './loader.ts';
+import { isSoftwareAdapter } from '../gpu/software.ts';
 import type { ActivationMode } from './activationRounding.ts';
 import { recordDecodeGraph } from './decodeGraph.ts';
 import { biasWidth } from './layerProgram.ts';
@@ -49,7 +50,9 @@ export type { CreateRunnerArgs, KvCacheType, RunnerOptions as GpuRunnerOptions }
 
 export async function createGpuRunner(a: CreateRunnerArgs): Promise<Runner> {
   const { gpu, model, config, options: opts, onProgress, signal } = a;
-  const ctx = new KernelContext(gpu.device, gpu.info);
+  // Software adapters compile each byte of workgroup memory (Dawn zero-initialises it in generated code there).
+  const kernelOpts = { compactWorkgroupMemory: isSoftwareAdapter(gpu.info) };
+  const ctx = new KernelContext(gpu.device, gpu.info, kernelOpts);
   const plan = planUpload(
     ctx,
     model,
@@ -72,7 +75,7 @@ export async function createGpuRunner(a: CreateRunnerArgs): Promise<Runner> {
       });
     // A dry run of the recording names the pipelines; they compile in parallel (with real progress) before the
     // real recording, which then finds each in the cache.
-    const specs = collectPipelines(gpu.device, gpu.info, (c) => void record(c)) ?? [];
+    const specs = collectPipelines(gpu.device, gpu.info, (c) => void record(c), kernelOpts) ?? [];
     await ctx.precompile(specs, (done, total) => onProgress({ phase: 'compile', loaded: done, total }), signal);
     const runner = record(ctx);
     await gpu.device.queue.onSubmittedWorkDone();
