@@ -52,6 +52,7 @@ fi
 report "call 1" .gpu-browser/a .gpu-b16/c1
 report "call 2" .gpu-browser/b .gpu-b16/c2
 report "call 3" 
+[ -d .gpu/peer ] && report "call peer" .gpu/peer
 cat <<'CALLS'
 
 Device calls, back to back (each within ~30 s of the last one's end), kind left out (H100 or H200):
@@ -61,6 +62,8 @@ Device calls, back to back (each within ~30 s of the last one's end), kind left 
      bash scripts/gpu-browser-bench.sh browser 2>&1 | tee $OUT/browser.log
   3  only if call 2 ends with "NEXT CALL": carry []   timeout_s 600
      bash scripts/gpu-browser-bench.sh browser 2>&1 | tee $OUT/browser3.log
+  peer (issues 14/15, any time after call 1; .gpu/peer from ../shared/tools/gpu-peer/prepare.sh): carry [".gpu/peer"]
+     bash scripts/gpu-browser-bench.sh peer 2>&1 | tee $OUT/peer.log   -> gpu-peer-latest.json
 Each call brings back b16.tgz (all raw outputs so far), browser-gpu-latest.json, browser-gpu-details.json,
 summary.txt and its log; the last call's browser-gpu-latest.json is the one to commit.
 CALLS

@@ -49,6 +49,7 @@ flags_of() { case $1 in
   olmoe-1b-7b) echo "--preset olmoe-1b-7b --quant mixed-q4_k_m";;
   dense-olmoe-active) echo "--arch llama --layers 16 --embd 2048 --heads 16 --kv-heads 16 --ff 8192 --vocab 50304 --quant mixed-q4_k_m --seed 1";;
   dbrx-4l) echo "--preset dbrx --layers 4 --quant mixed-q4_k_m";;
+  dbrx-8l) echo "--preset dbrx --layers 8 --quant mixed-q4_k_m";;
   tiny-olmoe) echo "--arch olmoe --layers 2 --embd 256 --heads 4 --ff 256 --experts 8 --experts-used 2 --vocab small --quant mixed-q4_k_m";;  # rehearsal
   tiny-llama) echo "--arch llama --layers 2 --embd 256 --heads 4 --ff 512 --vocab small --quant mixed-q4_k_m";;                           # rehearsal
   *) return 1;;
@@ -201,6 +202,35 @@ browser)
   finish
   if [ -n "$next" ]; then echo "NEXT CALL (issue it right away, carrying nothing): bash scripts/gpu-browser-bench.sh browser   (left:$next)"; fi
   ;;
+peer)
+  # Issues 14/15: llama.cpp's Vulkan build (../shared/tools/gpu-peer, carried as .gpu/peer) beside Brix in Node with the
+  # app's default arithmetic (Auto = int8 on a GPU for these Q4_K mixes) on the same files, the four shapes of
+  # gpu-peer-latest.json (dbrx-8l made here). Needs call 1 (stage1's loaders and node, the models) on this machine.
+  # PEER_MODELS, PEER_RUNS (Brix runs; llama.cpp: 4 runs, the first cold and dropped).
+  NODE=$S/node; [ -x "$NODE" ] || { echo "no $S/node: call 1 must come right before"; exit 2; }
+  PP=$(realpath -m "${PEER_DIR:-.gpu/peer}"); [ -f "$PP/peer-nm.tar.xz" ] || { echo "no $PP/peer-nm.tar.xz: carry .gpu/peer"; exit 2; }
+  [ -f /tmp/peer/node_modules/node-llama-cpp/package.json ] || { mkdir -p /tmp/peer && tar -C /tmp/peer -xJf "$PP/peer-nm.tar.xz"; }
+  cp "$PP/peer-bench.mjs" /tmp/peer/
+  PM=${PEER_MODELS:-olmoe-1b-7b dense-olmoe-active dbrx-4l dbrx-8l}
+  for m in $PM; do [ -s "$W/model-$m.path" ] || { say "make-model $m"; SPLIT_MIB=0 make_one "$m"; }; done
+  for m in $PM; do
+    f=$(model_of "$m"); [ -n "$f" ] && [ -f "$f" ] || { echo "$m: no model file"; continue; }
+    [ "$(left)" -gt 120 ] || { echo "NEXT CALL: no time left for $m"; break; }
+    if [ ! -s "$RES/peer-brix-$m.json" ]; then
+      say "Brix (int8) $m"
+      env -u LD_LIBRARY_PATH -u FONTCONFIG_PATH timeout 200 "$NODE" "$S/brix-cli.mjs" bench --model "$f" --prompt-tokens "$PT" --gen-tokens "$GT" --runs "${PEER_RUNS:-5}" \
+        --activations int8 --json > "$RES/peer-brix-$m.json" 2> "$RES/peer-brix-$m.err" || { echo "rc $?"; tail -3 "$RES/peer-brix-$m.err"; }
+    fi
+    if [ ! -s "$RES/llamacpp-$m.jsonl" ]; then
+      say "llama.cpp Vulkan $m"
+      (cd /tmp/peer && env -u LD_LIBRARY_PATH -u FONTCONFIG_PATH timeout 200 "$NODE" peer-bench.mjs "$f" vulkan "$PT" "$GT") > "$RES/llamacpp-$m.jsonl" 2> "$RES/llamacpp-$m.err" \
+        || { echo "rc $?"; tail -3 "$RES/llamacpp-$m.err"; }
+      tail -1 "$RES/llamacpp-$m.jsonl" | cut -c1-300
+    fi
+    "$NODE" "$ROOT/scripts/gpu-peer-assemble.mjs" "$RES" "$O/gpu-peer-latest.json" $PM; pack
+  done
+  say "done (peer)"
+  ;;
 assemble) NODE=$(command -v node || echo "$S/node"); assemble ;;
-*) echo "unknown step $step (node|browser|assemble)" >&2; exit 2 ;;
+*) echo "unknown step $step (node|browser|peer|assemble)" >&2; exit 2 ;;
 esac
