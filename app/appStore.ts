@@ -23,6 +23,9 @@ import { createEndpointsStore } from './engines/endpointsStore.ts';
 import { endpointProvider } from './engines/openai.ts';
 import { webllmProvider } from './engines/webllm.ts';
 import { browserWebLLMDeps } from './engines/webllmBrowser.ts';
+import { wllamaProvider, type AdapterKind } from './engines/wllama.ts';
+import { createWllama } from './engines/wllamaBrowser.ts';
+import { isSoftwareAdapter } from '../workers/gpu/software.ts';
 import { memoryStorage, type KeyValueStorage } from './features/compare/endpointSettings.ts';
 
 const localPrefs: Prefs = {
@@ -115,6 +118,34 @@ export const endpointEngines = endpointProvider(() => endpointsStore.getState().
   apiKey: (id, url) => endpointsStore.getState().apiKey(id, url),
 });
 
+/** The adapter the engine worker reports, as wllama's backend choice needs it (probed once, shared with the fit check). */
+async function wllamaAdapter(): Promise<AdapterKind> {
+  await appStore.getState().probeGpu();
+  const g = appStore.getState().gpu;
+  return g.kind === 'ok' ? { webgpu: true, software: isSoftwareAdapter(g.info) } : { webgpu: false, software: true };
+}
+
+/**
+ * wllama, one provider for Chat and Compare: the same GGUFs as Brix (the app's model list) through llama.cpp in
+ * wasm: WebGPU on a real GPU, its wasm CPU path on a software adapter (there it is the faster engine; the picker's
+ * note and the chat's offer say so).
+ */
+export const wllamaEngines = wllamaProvider({
+  create: createWllama,
+  adapter: wllamaAdapter,
+  entries: () => appStore.getState().models,
+  sourceOf: async (entry) => {
+    if (entry.file) return { kind: 'blobs', blobs: [entry.file] };
+    const r = await resolveSource(entry);
+    return r.source.kind === 'url' ? { kind: 'url', url: new URL(r.source.url, location.href).href } : undefined;
+  },
+  contextSize: () => {
+    const n = useSettingsStore.getState().contextSize;
+    return n > 0 ? n : 2048;
+  },
+  now: () => performance.now(),
+});
+
 export function loadOptions(): LoadOptions {
   const { contextSize: n, activations } = useSettingsStore.getState();
   return { ...(n > 0 ? { contextSize: n } : {}), activations };
@@ -135,7 +166,12 @@ export const appStore = createAppStore({
   retrieve: (conversationId, messages, engine, contextSize, maxTokens) =>
     retrieveForAnswer(docsClient(), conversationId, messages, engine, contextSize, maxTokens),
   registry: engineRegistry,
-  providers: [webllmEngines, endpointEngines],
+  providers: [webllmEngines, wllamaEngines, endpointEngines],
+});
+
+// A model added or removed on the Models page (a URL, a picked file) is listed by wllama in the chat's picker too.
+appStore.subscribe((now, before) => {
+  if (now.models !== before.models) void appStore.getState().refreshOptions(['wllama']);
 });
 
 // An endpoint added, edited or removed in Settings shows in the chat's picker.

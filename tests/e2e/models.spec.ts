@@ -64,15 +64,20 @@ test('add a model by URL (validated) and from a file; both appear in the model p
   await page.getByLabel('Open a GGUF file').setInputFiles({ name: 'tiny-test.gguf', mimeType: 'application/octet-stream', buffer: Buffer.from('GGUF') });
   await expect(page.getByTestId('model-card').filter({ has: page.getByRole('heading', { name: 'tiny-test (local file)', exact: true }) })).toBeVisible();
 
-  // The picker offers every model by its display name; the added URL survives a reload, the file does not.
+  // The picker offers every model by its display name (Brix's group; wllama's lists the same files); the added
+  // URL survives a reload, the file does not.
   await page.goto('/#/chat');
-  const picker = page.getByRole('combobox', { name: 'Model' });
+  const picker = page.getByRole('combobox', { name: 'Model' }).locator('optgroup[label^="Brix"]');
+  const wllama = page.getByRole('combobox', { name: 'Model' }).locator('optgroup[label^="wllama"]');
   await expect(picker.getByRole('option', { name: 'Brix Demo 30M' })).toHaveCount(1);
   await expect(picker.getByRole('option', { name: 'Some-MoE-Q4_K_M' })).toHaveCount(1);
   await expect(picker.getByRole('option', { name: 'tiny-test (local file)' })).toHaveCount(1);
+  await expect(wllama.getByRole('option', { name: 'Some-MoE-Q4_K_M' })).toHaveCount(1);
+  await expect(wllama.getByRole('option', { name: 'tiny-test (local file)' })).toHaveCount(1);
   await page.reload();
   await expect(picker.getByRole('option', { name: 'Some-MoE-Q4_K_M' })).toHaveCount(1);
   await expect(picker.getByRole('option', { name: 'tiny-test (local file)' })).toHaveCount(0);
+  await expect(wllama.getByRole('option', { name: 'tiny-test (local file)' })).toHaveCount(0);
 
   await page.goto('/#/models');
   await card.getByRole('button', { name: 'Remove from list' }).click();

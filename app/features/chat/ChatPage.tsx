@@ -14,7 +14,8 @@ import { Sidebar } from './Sidebar.tsx';
 import { SystemPrompt } from './SystemPrompt.tsx';
 import { ChatSettings } from './ChatSettings.tsx';
 import { ContextMeter } from './ContextMeter.tsx';
-import { isExternalSelection } from '../models/engineSlice.ts';
+import { externalKindOf, initialOptionKinds } from '../models/engineSlice.ts';
+import { WllamaOfferNotice } from '../models/WllamaOfferNotice.tsx';
 
 let autoLoadTried = false;
 
@@ -27,6 +28,14 @@ async function autoLoad(): Promise<void> {
   const s = appStore.getState();
   if (s.gpu.kind === 'none') return;
   if (s.load.kind !== 'idle') return;
+  if (externalKindOf(s.selectedModelId) === 'wllama') {
+    // wllama chosen for a bundled model (the software-adapter offer): it loads from this origin, like Brix's.
+    const ref = s.selectedModelId.slice('wllama:'.length);
+    if (s.models.find((m) => m.id === ref)?.origin !== 'bundled') return;
+    await s.refreshOptions(['wllama']);
+    if (appStore.getState().load.kind === 'idle' && appStore.getState().optionOf(s.selectedModelId)) await appStore.getState().loadModel(s.selectedModelId);
+    return;
+  }
   const entry = s.models.find((m) => m.id === s.selectedModelId);
   if (!entry || entry.origin === 'file') return;
   if (entry.origin !== 'bundled') {
@@ -77,8 +86,8 @@ export function ChatPage() {
   useEffect(() => {
     void appStore.getState().hydrate();
     void autoLoad();
-    // Endpoints are listed at once; WebLLM's list (its library) only when the picker opens or it is selected.
-    void appStore.getState().refreshOptions(isExternalSelection(appStore.getState().selectedModelId) ? undefined : ['openai']);
+    // Endpoints and wllama are listed at once; WebLLM's list (its library) only when the picker opens or it is selected.
+    void appStore.getState().refreshOptions(initialOptionKinds(appStore.getState().selectedModelId));
   }, []);
 
   // The fit verdicts need the adapter: ask the loaded model's worker (no extra worker while loading).
@@ -121,6 +130,7 @@ export function ChatPage() {
             <ModelPicker disabled={!gpu} />
           </div>
           {gpu && <LoadStatus />}
+          {gpu && <WllamaOfferNotice />}
           <ContextMeter conversationId={activeId} />
           <div className="space-y-1">
             <SystemPrompt conversationId={activeId} />

@@ -5,11 +5,9 @@
  * with the rest of the app. `useCompare(selector)` is the hook components use.
  */
 import { useStore } from 'zustand';
-import { appStore, endpointEngines, endpointsStore, engineRegistry, loadOptions, resolveSource, webllmEngines } from '../../appStore.ts';
+import { appStore, endpointEngines, endpointsStore, engineRegistry, loadOptions, resolveSource, webllmEngines, wllamaEngines } from '../../appStore.ts';
 import { startEngineWorker } from '../../lib/engineClient.ts';
 import { brixProvider } from '../../engines/brix.ts';
-import { wllamaProvider } from '../../engines/wllama.ts';
-import { createWllama } from '../../engines/wllamaBrowser.ts';
 import { deviceMemoryGb } from '../models/fit.ts';
 import { samplingFor, useSettingsStore } from '../settings/store.ts';
 import { createCompareStore, type CompareState } from './compareStore.ts';
@@ -25,27 +23,8 @@ export const compareStore = createCompareStore({
       // The chat's load options: a model loaded by either page is the same engine (engineRegistry).
       loadOptions,
     }),
-    // The same GGUFs as Brix, through llama.cpp in wasm: WebGPU on a real GPU, its wasm CPU path on a software
-    // adapter (there it is the faster engine; the picker's note says so).
-    wllamaProvider({
-      create: createWllama,
-      adapter: async () => {
-        await appStore.getState().probeGpu();
-        const g = appStore.getState().gpu;
-        return g.kind === 'ok' ? { webgpu: true, software: g.info.isFallbackAdapter } : { webgpu: false, software: true };
-      },
-      entries: () => appStore.getState().models,
-      sourceOf: async (entry) => {
-        if (entry.file) return { kind: 'blobs', blobs: [entry.file] };
-        const r = await resolveSource(entry);
-        return r.source.kind === 'url' ? { kind: 'url', url: new URL(r.source.url, location.href).href } : undefined;
-      },
-      contextSize: () => {
-        const n = useSettingsStore.getState().contextSize;
-        return n > 0 ? n : 2048;
-      },
-      now: () => performance.now(),
-    }),
+    // The same GGUFs as Brix through llama.cpp in wasm: the chat's provider (one engine per model for both pages).
+    wllamaEngines,
     webllmEngines,
     endpointEngines,
   ],

@@ -40,12 +40,13 @@ export function LoadStatus() {
       );
     case 'ready': {
       const i = load.info;
+      // Engines that do not describe their model (wllama, WebLLM, endpoints) report 0 for what they do not know.
       const parts = [
         i.architecture,
-        formatParams(i.nParams),
-        i.nExpert > 0 ? `${i.nExpert} experts (top ${i.nExpertUsed})` : 'dense',
+        ...(i.nParams > 0 ? [formatParams(i.nParams)] : []),
+        ...(i.nLayer > 0 ? [i.nExpert > 0 ? `${i.nExpert} experts (top ${i.nExpertUsed})` : 'dense'] : []),
         `context ${i.contextSize.toLocaleString('en-US')}`,
-        `${formatBytes(i.gpuBytes)} on the GPU`,
+        ...(i.gpuBytes > 0 ? [`${formatBytes(i.gpuBytes)} on the GPU`] : []),
         `loaded in ${load.loadMs < 1000 ? `${load.loadMs} ms` : formatDuration(load.loadMs / 1000)}`,
       ];
       return (

@@ -8,6 +8,7 @@ import { optionFit } from '../../engines/groups.ts';
 import { brixOption } from '../../engines/brix.ts';
 import { useApp, appStore } from '../../appStore.ts';
 import { hrefOf } from '../../router.ts';
+import { externalKindOf } from './engineSlice.ts';
 import { deviceMemoryGb } from './fit.ts';
 
 export function ModelPicker({ disabled = false }: { disabled?: boolean }) {
@@ -43,7 +44,7 @@ export function ModelPicker({ disabled = false }: { disabled?: boolean }) {
 }
 
 function unlisted(id: string): ModelSelectItem[] {
-  const kind = id.startsWith('webllm:') ? 'webllm' : id.startsWith('openai:') ? 'openai' : undefined;
+  const kind = externalKindOf(id);
   if (!kind) return [];
   return [{ value: id, option: { id, kind, ref: id.slice(kind.length + 1), name: id.slice(kind.length + 1) }, fit: { verdict: 'checking', short: 'listing…', text: 'Listing models…' } }];
 }

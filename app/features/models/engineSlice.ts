@@ -1,5 +1,5 @@
 /**
- * @file Engine slice: the chat's model, on any engine (Brix, WebLLM, an endpoint), held in the tab's engine
+ * @file Engine slice: the chat's model, on any engine (Brix, wllama, WebLLM, an endpoint), held in the tab's engine
  * registry (app/engines/registry.ts) so a model Compare already loaded is reused, not loaded twice. Switching
  * models lets go of the old one, which is freed (unload, then the worker ends) unless a Compare pane still
  * holds it. Load progress is throttled before it reaches React. `ensureEngine` is what a chat turn awaits: the
@@ -37,10 +37,26 @@ export interface ReadyEngine {
 /** The chat's hold in the engine registry (Compare panes hold theirs by pane id). */
 export const CHAT_HOLDER = 'chat';
 
-/** A chat selection naming another engine's model (`webllm:…`, `openai:…`); anything else is a Brix model id. */
-export function isExternalSelection(id: string): boolean {
-  return id.startsWith('webllm:') || id.startsWith('openai:');
+/** Engines whose models the chat selects by option id (`<kind>:<ref>`); a Brix model is selected by its bare id. */
+const EXTERNAL_KINDS: readonly EngineKind[] = ['wllama', 'webllm', 'openai'];
+
+/** The engine of a chat selection naming another engine's model (`wllama:…`, `webllm:…`, `openai:…`). */
+export function externalKindOf(id: string): EngineKind | undefined {
+  return EXTERNAL_KINDS.find((k) => id.startsWith(`${k}:`));
 }
+
+/** A chat selection naming another engine's model; anything else is a Brix model id. */
+export function isExternalSelection(id: string): boolean {
+  return externalKindOf(id) !== undefined;
+}
+
+/** The engines whose lists the chat asks for at once: endpoints and wllama (cheap), WebLLM's (its library) only when it is selected. */
+export function initialOptionKinds(selectedId: string): readonly EngineKind[] {
+  return externalKindOf(selectedId) === 'webllm' ? EXTERNAL_KINDS : ['wllama', 'openai'];
+}
+
+/** Where the "use wllama" offer is remembered as dismissed (prefs). */
+export const WLLAMA_OFFER_DISMISSED_KEY = 'brix.wllamaOfferDismissed';
 
 export interface EngineSlice {
   /** The Brix worker of the loaded model (benchmark, adapter probe); null for other engines. */
@@ -49,7 +65,7 @@ export interface EngineSlice {
   readonly chatEngine: ChatEngine | null;
   readonly load: LoadState;
   readonly gpu: GpuProbe;
-  /** Models of the other engines (WebLLM, endpoints) for the chat's picker. */
+  /** Models of the other engines (wllama, WebLLM, endpoints) for the chat's picker. */
   readonly externalOptions: readonly ModelOption[];
   readonly optionErrors: readonly string[];
   /** Lists the other engines' models (only `kinds` when given; WebLLM's list loads its library, so the picker asks for it on focus). */
@@ -64,8 +80,11 @@ export interface EngineSlice {
   ensureEngine(signal?: AbortSignal): Promise<ReadyEngine>;
   /** The engine died under a request (worker crash, device lost): drop it, keep the error. */
   engineFailed(error: unknown): void;
-  /** Asks a worker which adapter it gets (for the fit check); cached unless forced. */
+  /** Asks a worker which adapter it gets (for the fit check); cached unless forced; callers at once share one probe. */
   probeGpu(force?: boolean): Promise<void>;
+  /** The user dismissed the offer to use wllama on a software adapter (kept in prefs). */
+  readonly wllamaOfferDismissed: boolean;
+  dismissWllamaOffer(): void;
 }
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -116,6 +135,7 @@ export const createEngineSlice: SliceCreator<EngineSlice> = (set, get, deps) => 
   const providers = (): readonly EngineProvider[] => [brix, ...(deps.providers ?? [])];
   /** The option the chat holds in the registry. */
   let heldId: string | null = null;
+  let probing: Promise<void> | null = null;
 
   function letGo(): void {
     if (heldId !== null) registry.release(CHAT_HOLDER, heldId);
@@ -248,18 +268,33 @@ export const createEngineSlice: SliceCreator<EngineSlice> = (set, get, deps) => 
       set({ engine: null, chatEngine: null, load: { kind: 'error', modelId: load.modelId, modelName: load.modelName, error: toSerialized(error) } });
     },
 
-    async probeGpu(force = false) {
-      if (!force && get().gpu.kind !== 'unknown') return;
+    probeGpu(force = false) {
+      if (!force && get().gpu.kind !== 'unknown') return Promise.resolve();
+      if (!force && probing) return probing;
       const existing = get().engine;
       const worker = existing ?? deps.startEngine();
-      try {
-        const r = await withTimeout(worker.ping('fit'), PING_TIMEOUT_MS, 'the engine worker');
-        set({ gpu: r.gpu ? { kind: 'ok', info: r.gpu } : { kind: 'none', message: r.gpuError?.message ?? 'the engine worker got no WebGPU adapter' } });
-      } catch (e) {
-        set({ gpu: { kind: 'none', message: toSerialized(e).message } });
-      } finally {
-        if (!existing) worker.terminate();
-      }
+      const run = async (): Promise<void> => {
+        try {
+          const r = await withTimeout(worker.ping('fit'), PING_TIMEOUT_MS, 'the engine worker');
+          set({ gpu: r.gpu ? { kind: 'ok', info: r.gpu } : { kind: 'none', message: r.gpuError?.message ?? 'the engine worker got no WebGPU adapter' } });
+        } catch (e) {
+          set({ gpu: { kind: 'none', message: toSerialized(e).message } });
+        } finally {
+          if (!existing) worker.terminate();
+        }
+      };
+      const p: Promise<void> = run().finally(() => {
+        if (probing === p) probing = null;
+      });
+      probing = p;
+      return p;
+    },
+
+    wllamaOfferDismissed: deps.prefs.get(WLLAMA_OFFER_DISMISSED_KEY) === true,
+
+    dismissWllamaOffer() {
+      deps.prefs.set(WLLAMA_OFFER_DISMISSED_KEY, true);
+      set({ wllamaOfferDismissed: true });
     },
   };
 };
