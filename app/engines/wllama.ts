@@ -1,6 +1,6 @@
 /**
  * @file wllama (`@wllama/wllama` 3.8.1: llama.cpp compiled to one wasm with its WebGPU backend built in) behind
- * the compare view's interface, and the measurement `bench:browser --peer wllama` runs through it. It runs the
+ * the engines' interface (a Chat and Compare engine; app/appStore.ts holds the one provider), and the measurement `bench:browser --peer wllama` runs through it. It runs the
  * same GGUF files as Brix (the app's model list: catalog, bundled demo, added URLs, picked files), on the GPU
  * through llama.cpp's WebGPU backend where the adapter is a real GPU, else on its wasm CPU path (which beats any
  * software WebGPU adapter). Only types come from the library here; wllamaBrowser.ts loads it lazily.
