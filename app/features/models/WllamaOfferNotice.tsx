@@ -1,6 +1,6 @@
 /**
  * @file The chat's notice on a software adapter: Brix runs on a software renderer here, wllama (llama.cpp's wasm
- * CPU path) ran the same model about 20× faster when measured here; "Use wllama" switches the chat to wllama's
+ * CPU path) ran the same model about 90× faster when measured here (wllamaOffer.ts); "Use wllama" switches the chat to wllama's
  * option of the same model and loads it, "Not now" dismisses the notice for good.
  */
 import { appStore, useApp } from '../../appStore.ts';

@@ -14,11 +14,11 @@ import type { GpuProbe } from './fit.ts';
 export const MEASURED_SOFTWARE = {
   adapter: 'SwiftShader',
   model: 'Brix Demo 30M',
-  wllama: { decode: 44, prefill: 106 },
-  brix: { decode: 2.3, prefill: 3.2 },
+  wllama: { decode: 189, prefill: 470 },
+  brix: { decode: 2.1, prefill: 2.5 },
 } as const;
 
-/** wllama's decode over Brix's, as measured here, rounded to a multiple of 5 (44 / 2.3 ≈ 19 → "about 20×"). */
+/** wllama's decode over Brix's, as measured here, rounded to a multiple of 5 (189 / 2.1 ≈ 90 → "about 90×"; tests/bench-results/2026-12-07-cpu-swiftshader-bench-browser-peer-wllama-compact.txt). */
 export function measuredSpeedup(): number {
   return Math.max(1, Math.round(MEASURED_SOFTWARE.wllama.decode / MEASURED_SOFTWARE.brix.decode / 5) * 5);
 }
