@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { GpuInfo } from '../../kernels/lib/gpuInfo.ts';
+import { testGpuInfo } from '../helpers/gpuInfo.ts';
 import { assessFit, type DeviceFacts } from '../../app/features/models/fit.ts';
 import { CATALOG, ENDPOINT_MODELS, ModelUrlError, checkModelUrl, nameFromUrl, uniqueName } from '../../app/features/models/catalog.ts';
 import { formatBytes, formatDuration, formatParams, formatStatsLine } from '../../app/lib/format.ts';
@@ -12,25 +13,7 @@ import { DEFAULT_SAMPLING_SETTINGS, cleanContextSize, cleanSampling, samplingFor
 import { usageSummary } from '../../app/features/chat/ExpertHeatmap.tsx';
 import { progressText } from '../../app/components/LoadProgress.tsx';
 
-const GPU: GpuInfo = {
-  vendor: 'nvidia',
-  architecture: 'hopper',
-  device: '',
-  description: '',
-  isFallbackAdapter: false,
-  subgroupMinSize: 32,
-  subgroupMaxSize: 32,
-  features: { f16: true, subgroups: true, timestampQuery: true },
-  limits: {
-    maxStorageBufferBindingSize: 2 ** 31,
-    maxBufferSize: 2 ** 31,
-    maxComputeWorkgroupStorageSize: 32768,
-    maxStorageBuffersPerShaderStage: 10,
-    maxComputeInvocationsPerWorkgroup: 1024,
-    maxComputeWorkgroupSizeX: 1024,
-    maxComputeWorkgroupsPerDimension: 65535,
-  },
-};
+const GPU: GpuInfo = testGpuInfo({ limits: { maxStorageBufferBindingSize: 2 ** 31, maxBufferSize: 2 ** 31 } });
 const GB = 1e9;
 
 describe('assessFit', () => {

@@ -21,27 +21,10 @@ import type { GpuProbe } from '../../app/features/models/fit.ts';
 import { createEngineRegistry } from '../../app/engines/registry.ts';
 import { wllamaProvider, type WllamaLike, type WllamaSource } from '../../app/engines/wllama.ts';
 import type { GpuInfo } from '../../kernels/lib/gpuInfo.ts';
+import { testGpuInfo } from '../helpers/gpuInfo.ts';
 import { DEFAULT_SAMPLING, type PingResult } from '../../workers/protocol.ts';
 
-const HARDWARE: GpuInfo = {
-  vendor: 'nvidia',
-  architecture: 'hopper',
-  device: '',
-  description: '',
-  isFallbackAdapter: false,
-  subgroupMinSize: 32,
-  subgroupMaxSize: 32,
-  features: { f16: true, subgroups: true, timestampQuery: true },
-  limits: {
-    maxStorageBufferBindingSize: 2 ** 30,
-    maxBufferSize: 2 ** 30,
-    maxComputeWorkgroupStorageSize: 32768,
-    maxStorageBuffersPerShaderStage: 10,
-    maxComputeInvocationsPerWorkgroup: 1024,
-    maxComputeWorkgroupSizeX: 1024,
-    maxComputeWorkgroupsPerDimension: 65535,
-  },
-};
+const HARDWARE: GpuInfo = testGpuInfo();
 /** SwiftShader as headless Chromium reports it here: a fallback adapter. */
 const SWIFTSHADER: GpuInfo = { ...HARDWARE, vendor: 'google', architecture: 'swiftshader', isFallbackAdapter: true, features: { f16: false, subgroups: true, timestampQuery: true } };
 /** llvmpipe through a Vulkan ICD need not say it is a fallback: its name does. */

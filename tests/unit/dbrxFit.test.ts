@@ -10,6 +10,7 @@ import { openGgufModel } from '../../workers/gguf/model.ts';
 import { planUpload } from '../../workers/engine/loader.ts';
 import { syntheticModelSource } from '../../scripts/lib/syntheticModel.ts';
 import type { GpuInfo } from '../../kernels/lib/gpuInfo.ts';
+import { testGpuInfo } from '../helpers/gpuInfo.ts';
 
 const dbrx = ENDPOINT_MODELS.find((m) => m.id === 'dbrx-instruct');
 const RECIPE = { Q2_K: 'mixed-q2_k', Q3_K_M: 'mixed-q3_k_m', Q4_K_M: 'mixed-q4_k_m' } as const;
@@ -41,25 +42,13 @@ describe('DBRX in a tab', () => {
   });
 
   it('the fit check reads the GPU bytes, not the file size with a margin', () => {
-    const info: GpuInfo = {
+    const info: GpuInfo = testGpuInfo({
       vendor: 'apple',
       architecture: 'metal-3',
-      device: '',
-      description: '',
-      isFallbackAdapter: false,
-      features: { f16: true, subgroups: true, timestampQuery: false },
-      limits: {
-        maxBufferSize: 4 * 2 ** 30,
-        maxStorageBufferBindingSize: 4 * 2 ** 30,
-        maxComputeWorkgroupStorageSize: 32768,
-        maxStorageBuffersPerShaderStage: 10,
-        maxComputeInvocationsPerWorkgroup: 1024,
-        maxComputeWorkgroupSizeX: 1024,
-        maxComputeWorkgroupsPerDimension: 65535,
-      },
-      subgroupMinSize: 32,
-      subgroupMaxSize: 32,
-    };
+      features: { timestampQuery: false },
+      limits: { maxBufferSize: 4 * 2 ** 30, maxStorageBufferBindingSize: 4 * 2 ** 30 },
+    });
+
     const fit = assessFit({ sizeBytes: 10e9, gpuBytes: 11e9 }, { gpu: { kind: 'ok', info }, deviceMemoryGb: 8 });
     const mem = fit.checks.find((c) => c.label === 'Memory');
     expect(mem?.detail).toContain('needs 11.0 GB of GPU memory');
