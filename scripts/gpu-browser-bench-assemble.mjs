@@ -8,6 +8,7 @@
 // adapter features, flags and errors. Prints a summary with the targets.
 import fs from 'node:fs';
 import path from 'node:path';
+import { median, readText as readTextIn } from './lib/resultFiles.mjs';
 
 const [res, outPath, detailsPath, ...argModels] = process.argv.slice(2);
 if (!res || !outPath || !detailsPath) {
@@ -24,19 +25,7 @@ const readJson = (f) => {
     return null;
   }
 };
-const readText = (f) => {
-  try {
-    return fs.readFileSync(path.join(res, f), 'utf8');
-  } catch {
-    return null;
-  }
-};
-const median = (xs) => {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const k = s.length >> 1;
-  return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2;
-};
+const readText = (f) => readTextIn(res, f);
 const r2 = (x) => (typeof x === 'number' && Number.isFinite(x) ? Math.round(x * 100) / 100 : null);
 const spreadOf = (s) => (s && typeof s.median === 'number' ? { median: r2(s.median), min: r2(s.min), max: r2(s.max) } : null);
 

@@ -6,14 +6,11 @@
  * Prints one line per model with the ratios.
  * usage: node scripts/gpu-peer-assemble.mjs RES_DIR OUT.json MODEL...
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { median, readText } from './lib/resultFiles.mjs';
 
 const [res, out, ...models] = process.argv.slice(2);
-const read = (f) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
+const read = (f) => readText(res, f) ?? '';
 const r1 = (x) => (x === null || x === undefined ? null : Math.round(x * 10) / 10);
 let gpu = null;
 let date = null;
@@ -22,7 +19,7 @@ for (const m of models) {
   let brix = null;
   let llamacpp = null;
   try {
-    const b = JSON.parse(read(`${res}/peer-brix-${m}.json`));
+    const b = JSON.parse(read(`peer-brix-${m}.json`));
     gpu ??= b.gpu?.description ? `${b.gpu.vendor} ${b.gpu.device} (${b.gpu.description})` : b.adapter;
     date ??= b.date?.slice(0, 10) ?? null;
     brix = {
@@ -35,7 +32,7 @@ for (const m of models) {
   } catch {
     /* not measured */
   }
-  const lines = read(`${res}/llamacpp-${m}.jsonl`).split('\n').filter((l) => l.startsWith('{'));
+  const lines = read(`llamacpp-${m}.jsonl`).split('\n').filter((l) => l.startsWith('{'));
   const devices = lines.map((l) => JSON.parse(l)).find((o) => o.devices)?.devices;
   const last = lines.map((l) => JSON.parse(l)).find((o) => Array.isArray(o.runs));
   if (last && last.runs.length > 1) {
@@ -48,5 +45,5 @@ for (const m of models) {
     `${m.padEnd(20)} Brix decode ${brix?.decode ?? '-'} prefill ${brix?.prefill ?? '-'} | llama.cpp decode ${llamacpp?.decode ?? '-'} prefill ${llamacpp?.prefill ?? '-'} | decode x${ratio(brix?.decode, llamacpp?.decode)} prefill x${ratio(brix?.prefill, llamacpp?.prefill)}`,
   );
 }
-const commit = read(`${res}/commit.txt`).trim().split(/\s+/)[0] || null;
+const commit = read('commit.txt').trim().split(/\s+/)[0] || null;
 writeFileSync(out, JSON.stringify({ date: date ?? new Date().toISOString().slice(0, 10), gpu, commit, runs }, null, 2) + '\n');
