@@ -3,7 +3,8 @@
  * @file gpu-peer-latest.json (issues 14/15) from the raw files of `gpu-browser-bench.sh peer`: per model, Brix's bench
  * JSON (`peer-brix-<m>.json`: medians of its measured runs after a warm-up, spread = decode min and max) and
  * llama.cpp's peer-bench lines (`llamacpp-<m>.jsonl`: the first run is cold and dropped, median of the rest).
- * Prints one line per model with the ratios.
+ * The JSON has exactly issue 14's form (its checks read it; activations, run counts and devices stay in the raw
+ * files). Prints one line per model with the ratios.
  * usage: node scripts/gpu-peer-assemble.mjs RES_DIR OUT.json MODEL...
  */
 import { writeFileSync } from 'node:fs';
@@ -26,18 +27,15 @@ for (const m of models) {
       decode: r1(b.decodeTokensPerSecond.median),
       prefill: r1(b.prefillTokensPerSecond.median),
       spread: [r1(b.decodeTokensPerSecond.min), r1(b.decodeTokensPerSecond.max)],
-      activations: b.activations,
-      runs: b.runs,
     };
   } catch {
     /* not measured */
   }
   const lines = read(`llamacpp-${m}.jsonl`).split('\n').filter((l) => l.startsWith('{'));
-  const devices = lines.map((l) => JSON.parse(l)).find((o) => o.devices)?.devices;
   const last = lines.map((l) => JSON.parse(l)).find((o) => Array.isArray(o.runs));
   if (last && last.runs.length > 1) {
     const warm = last.runs.slice(1);
-    llamacpp = { decode: r1(median(warm.map((r) => r.decodeTokPerS))), prefill: r1(median(warm.map((r) => r.prefillTokPerS))), runs: warm.length, devices };
+    llamacpp = { decode: r1(median(warm.map((r) => r.decodeTokPerS))), prefill: r1(median(warm.map((r) => r.prefillTokPerS))) };
   }
   runs.push({ model: m, brix, llamacpp });
   const ratio = (a, b) => (a && b ? (a / b).toFixed(2) : '-');
