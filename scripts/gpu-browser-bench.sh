@@ -207,12 +207,24 @@ peer)
   # app's default arithmetic (Auto = int8 on a GPU for these Q4_K mixes) on the same files, the four shapes of
   # gpu-peer-latest.json (dbrx-8l made here). Needs call 1 (stage1's loaders and node, the models) on this machine.
   # PEER_MODELS, PEER_RUNS (Brix runs; llama.cpp: 4 runs, the first cold and dropped).
-  NODE=$S/node; [ -x "$NODE" ] || { echo "no $S/node: call 1 must come right before"; exit 2; }
+  # Without call 1 on this machine: .gpu alone (gpu-prepare.sh + the bundled CLI at .gpu/brix-cli.mjs) stages node,
+  # Dawn and the loaders, and the models are made here.
+  if [ ! -x "$S/node" ] && [ -f "$ROOT/.gpu/run.sh" ] && [ -f "$ROOT/.gpu/brix-cli.mjs" ]; then
+    say "staging from .gpu (no call 1 on this machine)"
+    bash "$ROOT/.gpu/run.sh" -e 0 || { echo ".gpu/run.sh failed"; exit 2; }
+    mkdir -p "$S" && ln -sf /tmp/gpu-node "$S/node" && cp "$ROOT/.gpu/brix-cli.mjs" "$S/" && ln -sfn "$ROOT/.gpu/node_modules" "$S/node_modules"
+    cp "$ROOT/.gpu/commit.txt" "$RES/" 2>/dev/null || git -C "$ROOT" rev-parse HEAD > "$RES/commit.txt" 2>/dev/null || true
+    (cd "$S" && timeout 60 ./node brix-cli.mjs gpu-info) > "$RES/gpu-info.txt" 2>&1; head -3 "$RES/gpu-info.txt"
+    PEER_DIR=${PEER_DIR:-$ROOT/.gpu/peer}
+  fi
+  NODE=$S/node; [ -x "$NODE" ] || { echo "no $S/node: call 1 must come right before (or carry .gpu with brix-cli.mjs)"; exit 2; }
   PP=$(realpath -m "${PEER_DIR:-.gpu/peer}"); [ -f "$PP/peer-nm.tar.xz" ] || { echo "no $PP/peer-nm.tar.xz: carry .gpu/peer"; exit 2; }
   [ -f /tmp/peer/node_modules/node-llama-cpp/package.json ] || { mkdir -p /tmp/peer && tar -C /tmp/peer -xJf "$PP/peer-nm.tar.xz"; }
   cp "$PP/peer-bench.mjs" /tmp/peer/
   PM=${PEER_MODELS:-olmoe-1b-7b dense-olmoe-active dbrx-4l dbrx-8l}
-  for m in $PM; do [ -s "$W/model-$m.path" ] || { say "make-model $m"; SPLIT_MIB=0 make_one "$m"; }; done
+  say "make-model (those not made yet, at once)"
+  for m in $PM; do [ -s "$W/model-$m.path" ] || { SPLIT_MIB=0 make_one "$m" > "$RES/make-$m.txt" 2>&1 & }; done; wait
+  for m in $PM; do cat "$RES/make-$m.txt" 2>/dev/null; done
   for m in $PM; do
     f=$(model_of "$m"); [ -n "$f" ] && [ -f "$f" ] || { echo "$m: no model file"; continue; }
     [ "$(left)" -gt 120 ] || { echo "NEXT CALL: no time left for $m"; break; }
