@@ -18,8 +18,8 @@
  * rowsPerThread (MOE_ROWS_PER_THREAD, default 1).
  *
  * `rounding` (moeDecode): the engine's llama.cpp-CPU emulation. roundActivations dispatches replace the expert
- * products' inputs by ggml-cpu's rounding of them, in place: x after the router has read it (the router and
- * the shared-expert gate multiply in f32, as in llama.cpp), the GLU rows before down.
+ * products' inputs by ggml-cpu's rounding of them, in place: x after the router has read it (and with `norm`
+ * written it; the router and the shared-expert gate multiply in f32, as in llama.cpp), the GLU rows before down.
  *
  * The Dispatch[] results are usually one dispatch; more when the experts are split into binding windows
  * (moe_bindings.ts; down+combine accumulates into y after the first).

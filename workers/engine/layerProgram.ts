@@ -1,7 +1,8 @@
 /**
  * @file The transformer, written once: embedding, then per layer norm → QKV (+ biases) → clamp/Q-K-norm/RoPE and
  * the KV-cache write → attention → output projection into the residual → norm → MoE (router, experts, shared
- * expert, combine with the residual) or the dense SwiGLU → residual; the residual stream's last buffer is
+ * expert, combine with the residual; the norm is the block's, which the decode backend folds into the router) or
+ * the dense SwiGLU → residual; the residual stream's last buffer is
  * returned for the caller's final norm. It runs over T tokens at once and records into a `GraphBackend`: the
  * decode graph (T = 1: matvec, split-K attention, moeDecode; decodeBackend.ts) or the prefill graph (T > 1:
  * tiled matmul, flash attention over the cache, moePrefill; prefillGraph.ts). Kernels that are the same for
