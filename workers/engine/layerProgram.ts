@@ -1,12 +1,12 @@
 /**
  * @file The transformer, written once: embedding, then per layer norm → QKV (+ biases) → clamp/Q-K-norm/RoPE and
  * the KV-cache write → attention → output projection into the residual → norm → MoE (router, experts, shared
- * expert, combine with the residual; the norm is the block's, which the decode backend folds into the router) or
- * the dense SwiGLU → residual; the residual stream's last buffer is
+ * expert, combine with the residual) or the dense SwiGLU → residual; the residual stream's last buffer is
  * returned for the caller's final norm. It runs over T tokens at once and records into a `GraphBackend`: the
  * decode graph (T = 1: matvec, split-K attention, moeDecode; decodeBackend.ts) or the prefill graph (T > 1:
  * tiled matmul, flash attention over the cache, moePrefill; prefillGraph.ts). Kernels that are the same for
- * both (norm, qkvRope, elementwise) are recorded here directly. Architecture differences are the model
+ * both (norm, qkvRope, elementwise) are recorded here directly, except a MoE layer's pre-FFN norm: it goes to
+ * the backend with the block (`MoeBlock.norm`), and the decode backend folds it into the router. Architecture differences are the model
  * description's data (workers/model/config.ts), never a test of `arch`; activation arithmetic (f32, ggml-cpu
  * rounding, int8) is the backend's product strategy, chosen once per load.
  *
