@@ -4,6 +4,7 @@
  * Qwen2-MoE shared expert. Plain TypeScript on dequantized f32 weights (workers/quant `dequantize`),
  * accumulating in float64, so GPU results are compared against the exact math.
  */
+import { normRef, type NormKind } from './norm.ref.ts';
 
 /** softmax -> top-k -> renormalise (DBRX, Mixtral, Qwen3-MoE, Granite) or without renormalisation (OLMoE, Qwen2-MoE). */
 export type MoeGating = 'softmax_topk_renorm' | 'softmax_topk';
@@ -67,6 +68,17 @@ export function moeRouterRef(x: Float32Array, wr: Float32Array, o: RouterRefOpti
     }
   }
   return { ids, weights, logits };
+}
+
+/** The router with its input norm folded in (moeRouter `norm`): xn = normRef(x) (n_tokens, n_embd), then the router on xn. */
+export function moeRouterNormRef(
+  x: Float32Array,
+  norm: { readonly kind: NormKind; readonly weight: Float32Array; readonly eps: number },
+  wr: Float32Array,
+  o: RouterRefOptions,
+): RouterRefResult & { readonly xn: Float32Array } {
+  const xn = normRef(norm.kind, x, norm.weight, { n: o.nEmbd, nTok: x.length / o.nEmbd, eps: norm.eps });
+  return { ...moeRouterRef(xn, wr, o), xn };
 }
 
 function dot(a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number, n: number): number {

@@ -9,7 +9,8 @@
  *   moeSharedExpert(ctx, {x, gate, up, down, gateWeight, h, y}): Dispatch[]
  *       y += sigmoid(x·w_gate_shexp) · down_sh(silu(gate_sh·x) ⊙ up_sh·x); the sigmoid gate is computed by
  *       moeRouter (`sharedGate`) into slot k of `weights`, so this is 2 small dense dispatches.
- *   moeDecode(ctx, {...}): Dispatch[] — the router and the above in order for one MoE block.
+ *   moeDecode(ctx, {...}): Dispatch[] — the router and the above in order for one MoE block; with `norm`, the
+ *       router also normalises the block's input into x (the norm dispatch before the block folded in).
  *
  * Every wrapper checks shapes, offsets and buffer sizes and throws KernelShapeError. Tuning knobs
  * (MoeDecodeTuning): workgroupSize (MOE_WG_SIZES, default 128), threadsPerRow (lanes per team, default 16 for
@@ -17,8 +18,8 @@
  * rowsPerThread (MOE_ROWS_PER_THREAD, default 1).
  *
  * `rounding` (moeDecode): the engine's llama.cpp-CPU emulation. roundActivations dispatches replace the expert
- * products' inputs by ggml-cpu's rounding of them, in place: x after the router has read it (the router and
- * the shared-expert gate multiply in f32, as in llama.cpp), the GLU rows before down.
+ * products' inputs by ggml-cpu's rounding of them, in place: x after the router has read it (and with `norm`
+ * written it; the router and the shared-expert gate multiply in f32, as in llama.cpp), the GLU rows before down.
  *
  * The Dispatch[] results are usually one dispatch; more when the experts are split into binding windows
  * (moe_bindings.ts; down+combine accumulates into y after the first).
@@ -47,6 +48,7 @@ import {
   type MoeRounding,
 } from './moe_bindings.ts';
 import { moeRouter } from './moe_router.ts';
+import type { NormKind } from './norm.ref.ts';
 
 export const MOE_GATE_UP_PARAMS = [
   ['n_ff', 'u32'],
@@ -387,8 +389,26 @@ export function moeSharedExpert(ctx: KernelContext, a: MoeSharedExpertArgs): Dis
 // ---- one decode MoE block ------------------------------------------------------------------------------
 
 export interface MoeDecodeArgs extends MoeDecodeTuning {
+  /** The experts' input (n_embd) f32: the normalised row (written by the router when `norm` is given). */
   readonly x: GPUBuffer;
   readonly xOffset?: number;
+  /**
+   * The block's input norm, folded into the router: it reads `input` (n_embd, e.g. the residual), writes
+   * x = norm(input)·weight and routes x. Without it, x is already normalised.
+   */
+  readonly norm?: {
+    readonly kind: NormKind;
+    readonly weight: GPUBuffer;
+    readonly weightOffset?: number;
+    readonly eps: number;
+    readonly input: GPUBuffer;
+    readonly inputOffset?: number;
+  };
+  /**
+   * Recorded right after the router, before x is rounded or quantized (the caller's preparation of a copy of x,
+   * e.g. `sharedX`, which needs the x the router has just normalised).
+   */
+  readonly afterRouter?: readonly Dispatch[];
   readonly router: GpuWeight;
   readonly gate: GpuWeight;
   readonly up: GpuWeight;
@@ -430,10 +450,12 @@ export function moeDecode(ctx: KernelContext, a: MoeDecodeArgs): Dispatch[] {
   const q8 = a.int8;
   check(!(q8?.x && r.x) && !(q8?.h && r.h), () => 'moeDecode: int8 activations and rounding in place of one input are exclusive');
   check(a.sharedX === undefined || (a.shared !== undefined && a.sharedX !== a.x), () => 'moeDecode: sharedX needs a shared expert and a buffer other than x');
+  const nm = a.norm;
   const out: Dispatch[] = [
     moeRouter(ctx, {
-      x: a.x,
-      xOffset: a.xOffset,
+      x: nm ? nm.input : a.x,
+      xOffset: nm ? nm.inputOffset : a.xOffset,
+      norm: nm ? { kind: nm.kind, weight: nm.weight, weightOffset: nm.weightOffset, eps: nm.eps, out: a.x, outOffset: a.xOffset } : undefined,
       router: a.router,
       k,
       gating: a.gating,
@@ -444,7 +466,8 @@ export function moeDecode(ctx: KernelContext, a: MoeDecodeArgs): Dispatch[] {
       sharedGate: a.shared?.gateInp,
       workgroupSize: a.routerWorkgroupSize,
     }),
-    // After the router: it (and the shared gate) read x in f32.
+    ...(a.afterRouter ?? []),
+    // After the router: it (and the shared gate) read x in f32, or write it (norm).
     ...(r.x ? [roundActivations(ctx, { x: a.x, xOffset: a.xOffset, n: nEmbd, rounding: r.x })] : []),
     ...(q8?.x ? [quantizeActivations(ctx, { x: a.x, xOffset: a.xOffset, out: q8.x })] : []),
     ...moeGateUp(ctx, { ...tuning, x: a.x, xOffset: a.xOffset, xq: q8?.x, gate: a.gate, up: a.up, ids: a.ids, k, h: a.h }),

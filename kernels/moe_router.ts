@@ -1,17 +1,20 @@
 /**
  * @file The MoE router (kernels/moe_router.wgsl), shared by decode (1 token) and prefill (T tokens):
- *   moeRouter(ctx, {x, router, k, gating, ids, weights, counts?, sharedGate?, grouping?}): Dispatch
+ *   moeRouter(ctx, {x, router, k, gating, ids, weights, counts?, sharedGate?, grouping?, norm?}): Dispatch
  *       logits = W_r·x, softmax, top-k, gating -> ids[k] (u32), weights[k] (f32); optional usage counters;
- *       prefill's per-expert counts and slots (`grouping`).
+ *       prefill's per-expert counts and slots (`grouping`); `norm`: x is the raw residual, normalised first
+ *       (norm.wgsl's LayerNorm / RMSNorm) into `norm.out`, which the logits (and the shared gate) then read.
  *       Tie-break: experts are ordered by descending logit; equal logits -> lower expert index first.
  * Workgroup sizes MOE_ROUTER_WG_SIZES (default the device's maximum up to 1024: one workgroup per token reads
  * the whole router, so it is latency-bound).
  */
 import routerSource from './moe_router.wgsl?raw';
+import wgReduceSource from './lib/wg_reduce.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import type { ParamValues } from './lib/params.ts';
 import type { GpuWeight } from './lib/weights.ts';
 import type { MoeGating } from './moe.ref.ts';
+import type { NormKind } from './norm.ref.ts';
 import {
   MOE_INCLUDES,
   MOE_MAX_K,
@@ -38,11 +41,30 @@ export const MOE_ROUTER_PARAMS = [
   ['cnt_off', 'u32'],
   ['slot_off', 'u32'],
   ['tpr', 'u32'],
+  ['xn_off', 'u32'],
+  ['xn_stride', 'u32'],
+  ['nw_off', 'u32'],
   ['scale', 'f32'],
+  ['eps', 'f32'],
 ] as const;
 
+/** The MoE block's input norm, folded into the router (`MoeRouterArgs.norm`). */
+export interface MoeRouterNorm {
+  /** LayerNorm without bias or RMSNorm, as kernels/norm.wgsl. */
+  readonly kind: NormKind;
+  /** (n_embd) f32 at weightOffset. */
+  readonly weight: GPUBuffer;
+  readonly weightOffset?: number;
+  readonly eps: number;
+  /** Out: the normalised rows (n_tokens, outStride) f32 from outOffset; a buffer other than x. */
+  readonly out: GPUBuffer;
+  readonly outOffset?: number;
+  /** Elements between tokens (default n_embd). */
+  readonly outStride?: number;
+}
+
 export interface MoeRouterArgs {
-  /** Activations (n_tokens, xStride) f32; the MoE block's normalised input. */
+  /** Activations (n_tokens, xStride) f32: the MoE block's normalised input, or with `norm` the raw residual. */
   readonly x: GPUBuffer;
   readonly xOffset?: number;
   /** Elements between tokens (default n_embd). */
@@ -66,6 +88,8 @@ export interface MoeRouterArgs {
   readonly sharedGate?: GpuWeight;
   /** Prefill grouping: hist[e] += 1 and slotPos[offset + t*k + j] = the route's position in expert e's list. */
   readonly grouping?: { readonly hist: GPUBuffer; readonly slotPos: GPUBuffer; readonly slotOffset?: number };
+  /** Normalise x first (one dispatch instead of norm + router): xn = norm(x) is written and routed. */
+  readonly norm?: MoeRouterNorm;
   /** One of MOE_ROUTER_WG_SIZES within the device limit (default: the largest, up to 1024). */
   readonly workgroupSize?: number;
 }
@@ -97,6 +121,22 @@ export function moeRouter(ctx: KernelContext, a: MoeRouterArgs): Dispatch {
     const g = a.sharedGate;
     check(g.type === 'F32' && g.rowElems === nEmbd && g.rows === 1, () => `${who}: ${g.name} must be F32 [${nEmbd}], got ${g.type} [${g.dims.join(', ')}]`);
   }
+  const nm = a.norm;
+  const outOffset = nm?.outOffset ?? 0;
+  const outStride = nm?.outStride ?? nEmbd;
+  const nwOffset = nm?.weightOffset ?? 0;
+  if (nm) {
+    check(nm.kind === 'layer' || nm.kind === 'rms', () => `${who}: unknown norm kind`);
+    check(Number.isFinite(nm.eps) && nm.eps >= 0, () => `${who}: norm eps must be a finite non-negative number`);
+    check(outStride >= nEmbd, () => `${who}: norm outStride ${outStride} < n_embd ${nEmbd}`);
+    checkBuffer(nm.weight, nwOffset, nEmbd, who, 'norm weight');
+    checkBuffer(nm.out, outOffset, (nTokens - 1) * outStride + nEmbd, who, 'norm out');
+    // Written in the same dispatch as x, ids, weights and counts are bound: a separate buffer (WebGPU usage).
+    check(
+      nm.out !== a.x && nm.out !== a.ids && nm.out !== a.weights && nm.out !== a.counts?.buffer && nm.out !== nm.weight,
+      () => `${who}: norm out must not alias x, ids, weights, counts or the norm weight`,
+    );
+  }
   const slotOffset = a.grouping?.slotOffset ?? 0;
   if (a.grouping) {
     checkBuffer(a.grouping.hist, 0, nExpert, who, 'hist');
@@ -108,7 +148,8 @@ export function moeRouter(ctx: KernelContext, a: MoeRouterArgs): Dispatch {
   checkWorkgroup(ctx, workgroupSize, tpr, who, MOE_ROUTER_WG_SIZES);
   check(a.ids !== a.weights, () => `${who}: ids and weights must be different buffers`);
 
-  const vec4 = nEmbd % 4 === 0 && xOffset % 4 === 0 && xStride % 4 === 0;
+  const vec4 =
+    nEmbd % 4 === 0 && xOffset % 4 === 0 && xStride % 4 === 0 && (!nm || (outOffset % 4 === 0 && outStride % 4 === 0 && nwOffset % 4 === 0));
   const vw = vec4 ? 4 : 1;
   const defines: Defines = { ...baseDefines(ctx), MAX_E: Math.ceil((nExpert + 1) / 256) * 256, TPR: 'params.tpr' };
   if (vec4) defines.VEC4 = true;
@@ -130,6 +171,14 @@ export function moeRouter(ctx: KernelContext, a: MoeRouterArgs): Dispatch {
     defines.B_SLOT = buffers.length + 2;
     buffers.push(a.grouping.hist, a.grouping.slotPos);
   }
+  if (nm) {
+    defines.NORM = true;
+    if (nm.kind === 'layer') defines.LAYER_NORM = true;
+    defines.WG_RED_BORROW = true;
+    defines.B_NW = buffers.length + 1;
+    defines.B_XN = buffers.length + 2;
+    buffers.push(nm.weight, nm.out);
+  }
   const values: ParamValues<typeof MOE_ROUTER_PARAMS> = {
     n_cols: nEmbd / vw,
     n_expert: nExpert,
@@ -143,14 +192,18 @@ export function moeRouter(ctx: KernelContext, a: MoeRouterArgs): Dispatch {
     cnt_off: a.counts?.offset ?? 0,
     slot_off: slotOffset,
     tpr,
+    xn_off: outOffset / vw,
+    xn_stride: outStride / vw,
+    nw_off: nwOffset / vw,
     scale,
+    eps: nm?.eps ?? 0,
   };
   const params = ctx.uniform(MOE_ROUTER_PARAMS, values, 'moe_router.params');
   const pipeline = ctx.pipeline({
     family: 'moe_router',
     source: withParams(routerSource, MOE_ROUTER_PARAMS),
     defines,
-    includes: MOE_INCLUDES,
+    includes: nm ? { ...MOE_INCLUDES, wg_reduce: wgReduceSource } : MOE_INCLUDES,
     overrides: { WG: workgroupSize },
   });
   const [gx, gy] = grid2d(nTokens, ctx.info.limits.maxComputeWorkgroupsPerDimension);

@@ -1,8 +1,13 @@
-// Workgroup reductions for the one-workgroup-per-row kernels (norm): #include "wg_reduce" after
-// `override WG`. USE_SUBGROUPS: a subgroup op, then one partial per subgroup in workgroup memory; otherwise a
-// tree in workgroup memory (WG a power of two). Without subgroups the sg_* arguments are unused (pass 0).
+// Workgroup reductions for the one-workgroup-per-row kernels (norm, the MoE router's folded norm):
+// #include "wg_reduce" after `override WG`. USE_SUBGROUPS: a subgroup op, then one partial per subgroup in
+// workgroup memory; otherwise a tree in workgroup memory (WG a power of two). Without subgroups the sg_*
+// arguments are unused (pass 0).
 
+// WG_RED_BORROW (define): the including kernel declares `red` (f32, WG elements) itself and lends it to these
+// reductions between its own uses (the MoE router, whose workgroup memory is near the 16 KiB minimum limit).
+#ifndef WG_RED_BORROW
 var<workgroup> red: array<f32, WG>;
+#endif
 
 // Sum (is_max false) or max of v over the workgroup; every invocation gets the result. Must be called in uniform
 // control flow; may be called repeatedly (it ends with a barrier).

@@ -7,9 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MOE_ROUTER_WG_SIZES, MOE_WG_SIZES } from '../../kernels/moe_bindings.ts';
 import { moeDecode, moeDownCombine, moeGateUp } from '../../kernels/moe_decode.ts';
-import { moeRouter } from '../../kernels/moe_router.ts';
+import { moeRouter, moeRouterDefaultWorkgroup } from '../../kernels/moe_router.ts';
 import type { MoeGating } from '../../kernels/moe.ref.ts';
-import { moeDownRef, moeGateUpRef, moeLayerRef, moeRouterRef } from '../../kernels/moe.ref.ts';
+import { moeDownRef, moeGateUpRef, moeLayerRef, moeRouterNormRef, moeRouterRef } from '../../kernels/moe.ref.ts';
+import { normRef, type NormKind } from '../../kernels/norm.ref.ts';
 import { KernelShapeError, type KernelContext } from '../../kernels/lib/context.ts';
 import { uploadWeight, type GpuWeightType } from '../../kernels/lib/weights.ts';
 import { QUANT_TYPES, quantGeometry } from '../../kernels/lib/quant.ts';
@@ -156,6 +157,185 @@ describe('moe router', () => {
     expect(() => moeRouter(ctx, { x: ctx.storage(4), router, k: 2, gating: 'softmax_topk', ids: b, weights: ctx.storage(64) })).toThrow(
       KernelShapeError,
     );
+  });
+});
+
+interface RouterNormCase {
+  readonly kind: NormKind;
+  readonly nEmbd: number;
+  readonly nExpert: number;
+  readonly k: number;
+  readonly gating: MoeGating;
+  readonly nTok: number;
+  readonly shared?: boolean;
+  readonly wg?: number;
+}
+
+/** Rows `nTok` of `n` at off + t·stride, packed. */
+function rows(a: Float32Array, n: number, nTok: number, off: number, stride: number): Float32Array {
+  const out = new Float32Array(nTok * n);
+  for (let t = 0; t < nTok; t++) out.set(a.subarray(off + t * stride, off + t * stride + n), t * n);
+  return out;
+}
+
+/**
+ * One case of the router with its input norm folded in: xn against the norm reference, ids exactly and weights
+ * against the router reference on the GPU's xn (so only the logits' own rounding is compared) and on the CPU's
+ * (the whole reference). Router rows e ≡ 3 (mod 4) repeat row e − 2: exact ties on the GPU and the CPU alike.
+ * The last token of 3 is zero (every logit ties: ids 0..k−1).
+ */
+async function routerNormCase(ctx: KernelContext, c: RouterNormCase, tag: string): Promise<void> {
+  const { kind, nEmbd, nExpert, k, gating, nTok } = c;
+  const vec4 = nEmbd % 4 === 0;
+  // Offsets and strides aligned when vec4 loads are possible, odd otherwise.
+  const [xOff, xStride, outOff, outStride, wOff] = vec4 ? [8, nEmbd + 4, 4, nEmbd + 8, 4] : [3, nEmbd + 5, 1, nEmbd + 2, 2];
+  const seed = nEmbd * 31 + nExpert * 7 + k + nTok + (kind === 'layer' ? 1 : 2);
+  const x = randomF32(xOff + nTok * xStride, seed, 3);
+  for (let i = 0; i < x.length; i++) x[i] += 0.5; // a shifted mean: LayerNorm's centring matters
+  if (nTok >= 3) x.fill(0, xOff + 2 * xStride, xOff + 2 * xStride + nEmbd);
+  const nw = randomF32(wOff + nEmbd, seed + 1, 1.5);
+  const wr = randomF32(nExpert * nEmbd, seed + 2, 0.3);
+  for (let e = 3; e < nExpert; e += 4) wr.copyWithin(e * nEmbd, (e - 2) * nEmbd, (e - 1) * nEmbd);
+  const shg = randomF32(nEmbd, seed + 3, 0.3);
+  const router = uploadWeight(ctx, 'ffn_gate_inp', 'F32', [nEmbd, nExpert], f32Bytes(wr));
+  const sharedGate = c.shared ? uploadWeight(ctx, 'ffn_gate_inp_shexp', 'F32', [nEmbd], f32Bytes(shg)) : undefined;
+  const ks = k + (c.shared ? 1 : 0);
+  const xb = ctx.storage(x);
+  const nwb = ctx.storage(nw);
+  const out = ctx.storage((outOff + nTok * outStride) * 4);
+  const ids = ctx.storage((1 + nTok * ks) * 4);
+  const weights = ctx.storage((2 + nTok * ks) * 4);
+  const counts = ctx.storage(nExpert * 2 * 4);
+  const eps = 1e-5;
+  ctx.run([
+    moeRouter(ctx, {
+      x: xb,
+      xOffset: xOff,
+      xStride,
+      nTokens: nTok,
+      router,
+      k,
+      gating,
+      scale: 1.25,
+      ids,
+      idsOffset: 1,
+      weights,
+      weightsOffset: 2,
+      counts: { buffer: counts, offset: nExpert },
+      sharedGate,
+      norm: { kind, weight: nwb, weightOffset: wOff, eps, out, outOffset: outOff, outStride },
+      workgroupSize: c.wg,
+    }),
+  ]);
+  const o = { nEmbd, nExpert, k, gating, scale: 1.25, sharedGate: c.shared ? shg : undefined };
+  const full = moeRouterNormRef(rows(x, nEmbd, nTok, xOff, xStride), { kind, weight: nw.subarray(wOff), eps }, wr, o);
+  const xnAll = await ctx.readF32(out);
+  const xn = rows(xnAll, nEmbd, nTok, outOff, outStride);
+  expectClose(`${tag}: xn`, xn, full.xn, { nmse: 1e-11, maxAbs: 2e-5 });
+  // Nothing written outside the rows.
+  for (let t = 0; t <= nTok; t++) {
+    const from = t === 0 ? 0 : outOff + (t - 1) * outStride + nEmbd;
+    const to = t === nTok ? xnAll.length : outOff + t * outStride;
+    expect(Array.from(xnAll.subarray(from, to)).every((v) => v === 0), `${tag}: xn gaps untouched`).toBe(true);
+  }
+  const onGpuXn = moeRouterRef(xn, wr, o);
+  const gotIds = Array.from(await ctx.readU32(ids, nTok * ks, 1));
+  expect(gotIds, `${tag}: ids (router reference on the GPU's xn)`).toEqual(Array.from(onGpuXn.ids));
+  expect(gotIds, `${tag}: ids (norm + router reference)`).toEqual(Array.from(full.ids));
+  if (nTok >= 3) expect(gotIds.slice(2 * ks, 2 * ks + k), `${tag}: zero row ties`).toEqual(Array.from({ length: k }, (_, j) => j));
+  const gotW = await ctx.readF32(weights, nTok * ks, 2);
+  expectClose(`${tag}: weights`, gotW, onGpuXn.weights, { nmse: 1e-10, maxAbs: 1e-5 });
+  expectClose(`${tag}: weights (full reference)`, gotW, full.weights, { nmse: 1e-9, maxAbs: 1e-4 });
+  const wantCnt = new Uint32Array(nExpert * 2);
+  for (let t = 0; t < nTok; t++) for (let j = 0; j < k; j++) wantCnt[nExpert + full.ids[t * ks + j]]++;
+  expect(Array.from(await ctx.readU32(counts)), `${tag}: counts`).toEqual(Array.from(wantCnt));
+  for (const b of [xb, nwb, out, ids, weights, counts, router.chunks[0].buffer, ...(sharedGate ? [sharedGate.chunks[0].buffer] : [])]) b.destroy();
+}
+
+describe('moe router with the input norm folded in (NORM)', () => {
+  const KINDS: readonly NormKind[] = ['layer', 'rms'];
+  for (const [label, get] of [
+    ['subgroups', () => sub.ctx],
+    ['no-subgroups', () => nosub.ctx],
+  ] as const) {
+    // Each NORM pipeline costs seconds to compile on lavapipe: a covering set of the variants, not their product.
+    it(`both norm kinds x odd/vec4 n_embd, both gatings, the shared gate, T 3, counts; ${label}`, async () => {
+      const ctx = get();
+      const cases: readonly [NormKind, number, MoeGating][] = [
+        ['layer', 37, 'softmax_topk_renorm'],
+        ['layer', 64, 'softmax_topk'],
+        ['rms', 37, 'softmax_topk'],
+        ['rms', 64, 'softmax_topk_renorm'],
+      ];
+      for (const [kind, nEmbd, gating] of cases) {
+        const shared = gating === 'softmax_topk';
+        const c: RouterNormCase = { kind, nEmbd, nExpert: 60, k: 4, gating, nTok: 3, shared };
+        await routerNormCase(ctx, c, `${label} ${kind} n_embd=${nEmbd} ${gating}${shared ? ' shared' : ''}`);
+        await routerNormCase(ctx, { ...c, nExpert: 128, k: 8 }, `${label} ${kind} n_embd=${nEmbd} ${gating} 128/8`);
+      }
+    });
+    it(`rows past the register path (n_cols > PT·WG at WG 64), T 1 (decode) and 3; ${label}`, async () => {
+      const ctx = get();
+      for (const kind of KINDS)
+        for (const nEmbd of [1001, 2068])
+          for (const nTok of [1, 3]) {
+            const c: RouterNormCase = { kind, nEmbd, nExpert: 16, k: 2, gating: 'softmax_topk_renorm', nTok, wg: 64 };
+            await routerNormCase(ctx, c, `${label} ${kind} n_embd=${nEmbd} T=${nTok} wg64`);
+          }
+    });
+    it(`the other router workgroup sizes (128..512; 64 above, the largest by default); ${label}`, async () => {
+      const ctx = get();
+      const sizes = MOE_ROUTER_WG_SIZES.filter((w) => w > 64 && w < moeRouterDefaultWorkgroup(ctx));
+      for (const [i, wg] of sizes.entries()) {
+        const kind = KINDS[i % 2];
+        await routerNormCase(ctx, { kind, nEmbd: 96, nExpert: 64, k: 8, gating: 'softmax_topk', nTok: 3, wg }, `${label} ${kind} 64/8 wg${wg}`);
+        await routerNormCase(ctx, { kind, nEmbd: 96, nExpert: 1, k: 1, gating: 'softmax_topk', nTok: 3, wg }, `${label} ${kind} 1/1 wg${wg}`);
+      }
+    });
+  }
+
+  it('NaN in a residual row: its xn is NaN, its logits rank as equals (ids 0..k-1); other tokens unaffected', async () => {
+    for (const [label, ctx] of fixtures()) {
+      const nEmbd = 64;
+      const nExpert = 8;
+      const k = 2;
+      const x = randomF32(2 * nEmbd, 21, 1);
+      x[5] = NaN;
+      const nw = randomF32(nEmbd, 22, 1);
+      const wr = randomF32(nExpert * nEmbd, 23, 0.3);
+      const router = uploadWeight(ctx, 'ffn_gate_inp', 'F32', [nEmbd, nExpert], f32Bytes(wr));
+      const out = ctx.storage(2 * nEmbd * 4);
+      const ids = ctx.storage(2 * k * 4);
+      const weights = ctx.storage(2 * k * 4);
+      ctx.run([
+        moeRouter(ctx, {
+          x: ctx.storage(x),
+          nTokens: 2,
+          router,
+          k,
+          gating: 'softmax_topk_renorm',
+          ids,
+          weights,
+          norm: { kind: 'rms', weight: ctx.storage(nw), eps: 1e-6, out },
+        }),
+      ]);
+      const xn = await ctx.readF32(out);
+      expect(Array.from(xn.subarray(0, nEmbd)).every(Number.isNaN), `${label}: NaN row`).toBe(true);
+      const want = moeRouterNormRef(x, { kind: 'rms', weight: nw, eps: 1e-6 }, wr, { nEmbd, nExpert, k, gating: 'softmax_topk_renorm' });
+      expect(Array.from(await ctx.readU32(ids)), `${label}: ids`).toEqual([0, 1, ...Array.from(want.ids.subarray(k))]);
+      expectClose(`${label}: other token's xn`, xn.subarray(nEmbd), want.xn.subarray(nEmbd), { nmse: 1e-11, maxAbs: 2e-5 });
+    }
+  });
+
+  it('rejects an xn output aliasing x, a short output, a short norm weight', () => {
+    const ctx = sub.ctx;
+    const router = uploadWeight(ctx, 'r', 'F32', [8, 4], new Uint8Array(8 * 4 * 4));
+    const x = ctx.storage(64);
+    const args = { x, router, k: 2, gating: 'softmax_topk' as const, ids: ctx.storage(64), weights: ctx.storage(64) };
+    const w = ctx.storage(32);
+    expect(() => moeRouter(ctx, { ...args, norm: { kind: 'rms', weight: w, eps: 1e-5, out: x } })).toThrow(KernelShapeError);
+    expect(() => moeRouter(ctx, { ...args, norm: { kind: 'rms', weight: w, eps: 1e-5, out: ctx.storage(16) } })).toThrow(KernelShapeError);
+    expect(() => moeRouter(ctx, { ...args, norm: { kind: 'layer', weight: w, weightOffset: 1, eps: 1e-5, out: ctx.storage(64) } })).toThrow(KernelShapeError);
   });
 });
 
@@ -327,7 +507,13 @@ interface BlockSetup {
   readonly shared?: { readonly nFf: number };
 }
 
-async function checkBlock(ctx: KernelContext, s: BlockSetup, label: string, extra: { maxStorageBuffers?: number; nTok?: number } = {}): Promise<void> {
+/** `norm`: the block's input norm folded into the router, over the residual (the engine's decode layout). */
+async function checkBlock(
+  ctx: KernelContext,
+  s: BlockSetup,
+  label: string,
+  extra: { maxStorageBuffers?: number; nTok?: number; norm?: NormKind } = {},
+): Promise<void> {
   const { nEmbd, nFf, nExpert, k, type } = s;
   const seed = nEmbd * 7 + nFf * 3 + nExpert;
   const wr = randomF32(nExpert * nEmbd, seed, 0.3);
@@ -343,10 +529,12 @@ async function checkBlock(ctx: KernelContext, s: BlockSetup, label: string, extr
         down: randomWeight(ctx, 'ffn_down_shexp', type, [s.shared.nFf, nEmbd], seed + 7),
       }
     : undefined;
-  const x = randomF32(nEmbd, seed + 8, 1);
   const residual = randomF32(nEmbd, seed + 9, 1);
-  const xb = ctx.storage(x);
+  const nw = randomF32(nEmbd, seed + 10, 1.5);
+  const xIn = randomF32(nEmbd, seed + 8, 1);
+  const xb = ctx.storage(extra.norm ? new Float32Array(nEmbd) : xIn);
   const resb = ctx.storage(residual);
+  const nwb = ctx.storage(nw);
   const y = ctx.storage(nEmbd * 4);
   const ids = ctx.storage((k + 1) * 4);
   const weights = ctx.storage((k + 1) * 4);
@@ -365,6 +553,7 @@ async function checkBlock(ctx: KernelContext, s: BlockSetup, label: string, extr
     weights,
     h,
     maxStorageBuffers: extra.maxStorageBuffers,
+    norm: extra.norm ? { kind: extra.norm, weight: nwb, eps: 1e-5, input: resb } : undefined,
     shared: sh
       ? {
           gateInp: uploadWeight(ctx, 'ffn_gate_inp_shexp', 'F32', [nEmbd], f32Bytes(sh.gateInp)),
@@ -375,6 +564,13 @@ async function checkBlock(ctx: KernelContext, s: BlockSetup, label: string, extr
       : undefined,
   });
   ctx.run(ds);
+  let x = xIn;
+  if (extra.norm) {
+    // The experts' input is the router's xn: checked against the norm reference, then used as the reference's x
+    // (so near-equal logits cannot flip an id between the GPU's and the CPU's rounding of the norm).
+    x = await ctx.readF32(xb);
+    expectClose(`${label}: xn`, x, normRef(extra.norm, residual, nw, { n: nEmbd, eps: 1e-5 }), { nmse: 1e-11, maxAbs: 2e-5 });
+  }
   const want = moeLayerRef(x, residual, {
     nEmbd,
     nFf,
@@ -399,6 +595,19 @@ describe('moe decode block', () => {
       await checkBlock(ctx, { nEmbd: 96, nFf: 64, nExpert: 16, k: 4, type: 'Q8_0', gating: 'softmax_topk_renorm' }, `${label} 16/4 Q8_0`);
       await checkBlock(ctx, { nEmbd: 64, nFf: 32, nExpert: 64, k: 8, type: 'F32', gating: 'softmax_topk' }, `${label} 64/8`);
       await checkBlock(ctx, { nEmbd: 36, nFf: 20, nExpert: 128, k: 8, type: 'F32', gating: 'softmax_topk_renorm' }, `${label} 128/8`);
+    }
+  });
+
+  it('input norm folded into the router: both kinds, the shared expert and its gate read the router-written xn', async () => {
+    for (const [label, ctx] of fixtures()) {
+      await checkBlock(ctx, { nEmbd: 64, nFf: 32, nExpert: 64, k: 8, type: 'F32', gating: 'softmax_topk' }, `${label} layer 64/8`, { norm: 'layer' });
+      await checkBlock(ctx, { nEmbd: 96, nFf: 64, nExpert: 16, k: 4, type: 'Q8_0', gating: 'softmax_topk_renorm' }, `${label} rms 16/4 Q8_0`, { norm: 'rms' });
+      await checkBlock(
+        ctx,
+        { nEmbd: 24, nFf: 12, nExpert: 8, k: 2, type: 'F32', gating: 'softmax_topk', shared: { nFf: 40 } },
+        `${label} rms shared`,
+        { norm: 'rms' },
+      );
     }
   });
 

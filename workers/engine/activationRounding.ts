@@ -170,8 +170,9 @@ export class ActivationRounding {
 
   /**
    * The MoE block's rounding (routed gate/up input, GLU rows, shared GLU row) and, when the shared expert's
-   * gate/up round x differently from the routed experts', its input: a copy of x in the scratch rounded here
-   * (recorded before the block, while x is still f32).
+   * gate/up round x differently from the routed experts', its input: a copy of x in the scratch rounded here,
+   * recorded into `s` while x is still f32 and already written: the prefill graph records its norm first, the
+   * decode graph passes `s` as moeDecode's `afterRouter` (the router writes x there).
    */
   moe(
     s: Dispatch[],

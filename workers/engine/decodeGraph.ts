@@ -111,11 +111,16 @@ class DecodeBackend implements GraphBackend {
     const { c } = this;
     const k = c.nExpertUsed;
     const experts = { gate: m.gate, up: m.up, down: m.down };
-    const { rounding, sharedX, int8 } = this.R.moe(s, { buffer: m.x, n: c.nEmbd, rows: 1 }, { ...experts, shared: m.shared }, { k });
+    // The router normalises the residual into m.x (the FFN norm folded in), so whatever the rounding records on
+    // m.x (a copy for the shared expert) goes right after the router.
+    const afterRouter: Dispatch[] = [];
+    const { rounding, sharedX, int8 } = this.R.moe(afterRouter, { buffer: m.x, n: c.nEmbd, rows: 1 }, { ...experts, shared: m.shared }, { k });
     const { ids, wts, h, counts } = this.scratch;
     s.push(
       ...moeDecode(this.ctx, {
         x: m.x,
+        norm: { kind: m.norm.kind, weight: m.norm.weight, eps: m.norm.eps, input: m.residual },
+        afterRouter,
         router: m.router,
         ...experts,
         k,

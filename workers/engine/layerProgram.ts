@@ -5,7 +5,8 @@
  * returned for the caller's final norm. It runs over T tokens at once and records into a `GraphBackend`: the
  * decode graph (T = 1: matvec, split-K attention, moeDecode; decodeBackend.ts) or the prefill graph (T > 1:
  * tiled matmul, flash attention over the cache, moePrefill; prefillGraph.ts). Kernels that are the same for
- * both (norm, qkvRope, elementwise) are recorded here directly. Architecture differences are the model
+ * both (norm, qkvRope, elementwise) are recorded here directly, except a MoE layer's pre-FFN norm: it goes to
+ * the backend with the block (`MoeBlock.norm`), and the decode backend folds it into the router. Architecture differences are the model
  * description's data (workers/model/config.ts), never a test of `arch`; activation arithmetic (f32, ggml-cpu
  * rounding, int8) is the backend's product strategy, chosen once per load.
  *
@@ -20,6 +21,7 @@
 import type { Dispatch, KernelContext } from '../../kernels/lib/context.ts';
 import type { GpuWeight } from '../../kernels/lib/weights.ts';
 import { norm } from '../../kernels/norm.ts';
+import type { NormKind } from '../../kernels/norm.ref.ts';
 import { qkvRope, fusedQkvLayout } from '../../kernels/rope.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
 import { embedding } from '../../kernels/embedding.ts';
@@ -35,11 +37,21 @@ export interface Product {
   readonly accumulate?: boolean;
 }
 
-/** One layer's MoE block: y = residual + scale · Σ experts (+ shared expert). */
+/** The pre-FFN norm of a MoE block: x = norm(residual)·weight. */
+export interface MoeNorm {
+  readonly kind: NormKind;
+  /** (n_embd) f32. */
+  readonly weight: GPUBuffer;
+  readonly eps: number;
+}
+
+/** One layer's MoE block: x = norm(residual), then y = residual + scale · Σ experts(x) (+ shared expert). */
 export interface MoeBlock {
   readonly layer: number;
-  /** Normalised input (T, n_embd). */
+  /** Where the normalised input goes (T, n_embd); the backend records `norm` into it (decode: in the router). */
   readonly x: GPUBuffer;
+  readonly norm: MoeNorm;
+  /** The residual stream (T, n_embd): the norm's input and the block's residual. */
   readonly residual: GPUBuffer;
   readonly y: GPUBuffer;
   readonly router: GpuWeight;
@@ -155,12 +167,14 @@ export function recordLayers(b: GraphBackend, c: ModelConfig, io: LayerInputs, s
     b.attention(s, l, q, att);
     branch(att, nQ, W(`${p}attn_output.weight`), opt(`${p}attn_output.bias`));
     // ---- feed-forward ----
-    s.push(norm(ctx, { kind: c.norm, n: E, nTok: T, x, w: one(W(`${p}${c.ffnNormName}.weight`)), y: xn, eps: c.normEps }));
+    const ffnNorm: MoeNorm = { kind: c.norm, weight: one(W(`${p}${c.ffnNormName}.weight`)), eps: c.normEps };
     if (c.nExpert > 0) {
       const sharedGate = opt(`${p}ffn_gate_shexp.weight`);
+      // The norm goes with the block: the decode backend folds it into the router (one dispatch fewer).
       b.moe(s, {
         layer: l,
         x: xn,
+        norm: ffnNorm,
         residual: x,
         y: other,
         router: W(`${p}ffn_gate_inp.weight`),
@@ -175,6 +189,7 @@ export function recordLayers(b: GraphBackend, c: ModelConfig, io: LayerInputs, s
     } else {
       const { ffg, h } = io.buffers;
       if (!ffg || !h) throw new Error('internal: a dense FFN needs the ffg and h buffers');
+      s.push(norm(ctx, { kind: ffnNorm.kind, n: E, nTok: T, x, w: ffnNorm.weight, y: xn, eps: ffnNorm.eps }));
       b.project(s, xn, E, [
         { weight: W(`${p}ffn_gate.weight`), y: ffg, bias: opt(`${p}ffn_gate.bias`) },
         { weight: W(`${p}ffn_up.weight`), y: tmp, bias: opt(`${p}ffn_up.bias`) },

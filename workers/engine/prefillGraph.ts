@@ -302,6 +302,8 @@ class PrefillBackend implements GraphBackend {
     const scratch = this.scratch.moe;
     if (!scratch) throw new Error('internal: a MoE layer needs the MoE prefill scratch');
     const experts = { gate: m.gate, up: m.up, down: m.down };
+    // The FFN norm as its own dispatch (the prefill router reads x already normalised).
+    s.push(norm(this.ctx, { kind: m.norm.kind, n: c.nEmbd, nTok: this.tokens, x: m.residual, w: m.norm.weight, y: m.x, eps: m.norm.eps }));
     const { rounding, sharedX } = this.R.moe(s, { buffer: m.x, n: c.nEmbd, rows: this.tokens }, { ...experts, shared: m.shared });
     const counts = this.scratch.counts;
     s.push(
