@@ -162,7 +162,8 @@ export interface BoundPrologue {
   /** Optional bindings (positions first when a buffer gives them, then ff, qw, kw), numbered from firstBinding. */
   readonly optional: readonly GPUBufferBinding[];
   readonly defines: Readonly<Record<string, boolean | number>>;
-  readonly pos: { readonly posOff: number; readonly pos0: number; readonly buffer: boolean };
+  /** The positions' params and, when a buffer gives them, its binding (also the first of `optional`). */
+  readonly pos: { readonly posOff: number; readonly pos0: number; readonly resource: GPUBufferBinding | undefined };
   readonly cache: ReturnType<typeof bindCache>;
   readonly nRot: number;
 }
@@ -242,7 +243,7 @@ export function bindQkvPrologue(ctx: KernelContext, what: string, a: QkvPrologue
       QK_NORM_FULL: n?.mode === 'full',
       ...opt.defines,
     },
-    pos: { posOff: pos.posOff, pos0: pos.pos0, buffer: !!pos.span },
+    pos: { posOff: pos.posOff, pos0: pos.pos0, resource: pos.span?.resource },
     cache,
     nRot,
   };
