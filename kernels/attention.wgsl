@@ -108,16 +108,16 @@ fn pro_vec4(b: u32, d: u32, inv: f32, is_k: bool, wb: u32) -> vec4<f32> {
   var r: vec4<f32>;
   for (var c = 0u; c < 4u; c++) {
     let i = 4u * d + c;
-    var y = pro_load(b, i, inv, is_k, wb);
     if (i < params.n_rot) {
       let j = rope_pair_of(i);
       let ij = rope_pair(j);
       let x0 = pro_load(b, ij.x, inv, is_k, wb);
       let x1 = pro_load(b, ij.y, inv, is_k, wb);
       let cs = vec2<f32>(s[2u * j], s[2u * j + 1u]);
-      y = select(rope_second(x0, x1, cs), rope_first(x0, x1, cs), i == ij.x);
+      r[c] = select(rope_second(x0, x1, cs), rope_first(x0, x1, cs), i == ij.x);
+    } else {
+      r[c] = pro_load(b, i, inv, is_k, wb);
     }
-    r[c] = y;
   }
   return r;
 }

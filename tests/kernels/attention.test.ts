@@ -467,6 +467,8 @@ describe('attention decode fused with the prologue (attentionDecodeFused)', () =
       // Default plan (chunks of 64), and one chunk over a 20-position cache (DIRECT; base positions once).
       await runFused(ctx, c, { nCtx: 100, pos: 70, f16: false, wg }, seed++);
       for (const pos of [0, 13, 19, 25]) await runFused(ctx, c, { nCtx: 20, pos, f16: false, wg, basePos: ci === 0 && pos === 13 }, seed++);
+      // A long cache (default plan: 64 chunks of 64 or more) once.
+      if (ci === 0) await runFused(ctx, c, { nCtx: 4096, pos: 3000, f16: false, wg }, seed++);
     });
   }
 
