@@ -10,21 +10,28 @@
  *   serves every step while positions grow. The chunk defaults to a size that gives ~128 workgroups at a full
  *   cache, at least 256 positions (DBRX's 8 KV heads: 256 at 4096, 512 at 32768 — the best measured on an H200
  *   for every shape tried); with one chunk the reduce is skipped (DIRECT).
+ * - Fused decode (T = 1): the same split-K kernel reading the raw Q/K/V projection: every workgroup runs the
+ *   attention prologue (clamp, Q/K norm, RoPE: lib/qkv_prologue.wgsl, the arithmetic of qkvRope, same bits) for
+ *   its query heads, and the one whose chunk holds the position also for the new K/V, which it writes into the
+ *   cache and uses from workgroup memory. One dispatch fewer per layer than qkvRope + attentionDecode.
  * - Prefill (T > 1): flash-attention-2 tiles, one workgroup per (BQ tokens, head), running softmax in registers.
  *
  * API:
  *   attentionDecode(ctx, a: AttentionArgs & { chunk?, scratch? }): Dispatch[] (1 or 2 dispatches)
+ *   attentionDecodeFused(ctx, a: FusedDecodeArgs): Dispatch[] (1 or 2): qkvRope's prologue (QkvPrologue) and
+ *     attentionDecode for one token; the cache then holds what qkvRope would have written.
  *   attentionPrefill(ctx, a: AttentionArgs): Dispatch
  *   attentionScratchBytes(nTok, nHead, headDim, nChunks): bytes of the decode partials buffer.
  *   decodePlan(ctx, a): the decode chunking (chunk, nChunks, heads per workgroup) the wrapper would use.
  * Requirements: headDim a multiple of 4 (≤ 256); q/out offsets and strides multiples of 4; nHead % nKv = 0.
- * The caller must have written K/V of the T new tokens (qkvRope) before this runs.
+ * attentionDecode and attentionPrefill: the caller must have written K/V of the T new tokens (qkvRope) before.
  */
 import source from './attention.wgsl?raw';
 import { check, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
 import { bindCache, bindPositions, checkHeads, type Positions } from './kv_cache.ts';
 import { bindSpan } from './lib/span.ts';
+import { bindQkvPrologue, QKV_PROLOGUE_INCLUDES, QKV_PROLOGUE_PARAMS, type QkvPrologue } from './rope.ts';
 
 export const ATTENTION_PARAMS = [
   ['n_head', 'u32'],
@@ -48,9 +55,26 @@ export const ATTENTION_PARAMS = [
   ['bq', 'u32'],
   ['bc', 'u32'],
   ['scale', 'f32'],
+  // The fused decode's prologue (PROLOGUE; q_off / q_stride then locate Q in the projection); 0 otherwise.
+  ...QKV_PROLOGUE_PARAMS,
 ] as const;
 
 type AttnValues = ParamValues<typeof ATTENTION_PARAMS>;
+
+const NO_PROLOGUE: ParamValues<typeof QKV_PROLOGUE_PARAMS> = {
+  k_off: 0,
+  k_stride: 0,
+  v_off: 0,
+  v_stride: 0,
+  n_rot: 0,
+  qw_off: 0,
+  kw_off: 0,
+  ff_off: 0,
+  theta_scale: 0,
+  freq_scale: 0,
+  clamp: 0,
+  eps: 0,
+};
 
 export interface AttentionArgs {
   readonly nTok: number;
@@ -89,6 +113,9 @@ export interface DecodeArgs extends AttentionArgs {
   readonly scratchOffset?: number;
 }
 
+/** One token: the prologue's input (qkvRope's, without its Q output) and the decode attention's options. */
+export type FusedDecodeArgs = QkvPrologue & Pick<DecodeArgs, 'scale' | 'out' | 'outOffset' | 'workgroupSize' | 'chunk' | 'headsPerWorkgroup' | 'scratch' | 'scratchOffset'>;
+
 export const ATTENTION_WG_SIZES = [64, 128, 256] as const;
 
 const QS4 = 512;
@@ -120,14 +147,19 @@ interface Common {
   readonly wg: number;
 }
 
-function common(ctx: KernelContext, what: string, a: AttentionArgs): Common {
-  const { nTok, nHead, nKv, headDim: hd, qOffset = 0, outOffset = 0 } = a;
+function checkWg(ctx: KernelContext, what: string, a: { workgroupSize?: number; scale: number }): number {
   const wg = a.workgroupSize ?? defaultWg(ctx);
-  checkHeads(what, nHead, nKv, hd);
-  check(Number.isInteger(nTok) && nTok > 0, () => `${what}: nTok must be a positive integer, got ${nTok}`);
   check(Number.isFinite(a.scale), () => `${what}: scale must be finite`);
   check((ATTENTION_WG_SIZES as readonly number[]).includes(wg), () => `${what}: workgroup size ${wg} not in ${ATTENTION_WG_SIZES.join('/')}`);
   check(wg <= ctx.info.limits.maxComputeInvocationsPerWorkgroup, () => `${what}: workgroup size ${wg} over the device limit`);
+  return wg;
+}
+
+function common(ctx: KernelContext, what: string, a: AttentionArgs): Common {
+  const { nTok, nHead, nKv, headDim: hd, qOffset = 0, outOffset = 0 } = a;
+  checkHeads(what, nHead, nKv, hd);
+  check(Number.isInteger(nTok) && nTok > 0, () => `${what}: nTok must be a positive integer, got ${nTok}`);
+  const wg = checkWg(ctx, what, a);
   const qStride = a.qStride ?? nHead * hd;
   const outStride = a.outStride ?? nHead * hd;
   check(qOffset % 4 === 0 && qStride % 4 === 0 && outOffset % 4 === 0 && outStride % 4 === 0, () => `${what}: q/out offsets and strides must be multiples of 4`);
@@ -152,6 +184,7 @@ function common(ctx: KernelContext, what: string, a: AttentionArgs): Common {
       pos_off: pos.posOff,
       pos0: pos.pos0,
       scale: a.scale,
+      ...NO_PROLOGUE,
     },
     q: q.resource,
     out: { resource: out.resource, off: outOffset - out.shift },
@@ -219,35 +252,121 @@ export function attentionDecode(ctx: KernelContext, a: DecodeArgs): Dispatch[] {
   const what = 'attentionDecode';
   const c = common(ctx, what, a);
   const plan = decodePlan(ctx, a);
+  return recordDecode(ctx, what, a, plan, {
+    values: { ...c.values, o_off: c.out.off, bq: 0, bc: 0 },
+    defines: c.defines,
+    overrides: {},
+    includes: undefined,
+    inputs: [c.q, c.k, c.v],
+    out: c.out.resource,
+    tail: c.pos ? [c.pos] : [],
+    pos: c.pos,
+    wg: c.wg,
+    noAlias: [a.out, a.q],
+  });
+}
+
+/**
+ * attentionDecode for one token with qkvRope's prologue inside the split kernel (PROLOGUE): reads Q, K and V
+ * from the projection, writes the new K/V into the cache (as qkvRope would) and attends over the cache.
+ */
+export function attentionDecodeFused(ctx: KernelContext, a: FusedDecodeArgs): Dispatch[] {
+  const what = 'attentionDecodeFused';
+  const { nHead, headDim: hd, outOffset = 0 } = a;
+  const wg = checkWg(ctx, what, a);
+  // Bindings 0..4: params, src, K, V, out (or partials); then positions, frequency factors, norm weights.
+  const pro = bindQkvPrologue(ctx, what, a, 1, 5);
+  check(outOffset % 4 === 0, () => `${what}: outOffset must be a multiple of 4`);
+  const out = bindSpan(ctx, a.out, outOffset, outOffset + nHead * hd, 4, `${what}: out`);
+  check(a.out !== a.src && a.out !== a.kCache && a.out !== a.vCache, () => `${what}: out must not alias the projection or the cache`);
+  check(a.kCache !== a.src && a.vCache !== a.src, () => `${what}: the cache must not alias the projection`);
+  const plan = decodePlan(ctx, { ...a, workgroupSize: wg });
+  // The prologue's extra workgroup memory: new K and V rows (2·hd f32), norm factors; cos/sin use score slots.
+  const limit = ctx.info.limits.maxComputeWorkgroupStorageSize;
+  check(16 * plan.qs4 + 4 * plan.sn + 20 * wg + 128 + 8 * hd + 48 <= limit, () => `${what}: workgroup memory ${limit} too small`);
+  check(pro.nRot <= plan.sn, () => `${what}: n_rot ${pro.nRot} over the score slots`);
+  const values: Omit<AttnValues, 'chunk' | 'n_chunks' | 'hsub' | 'n_hg' | 'part_off'> = {
+    ...pro.values,
+    n_head: nHead,
+    n_kv: a.nKv,
+    hd,
+    n_tok: 1,
+    n_ctx: a.nCtx,
+    o_off: outOffset - out.shift,
+    o_stride: nHead * hd,
+    kc_off: pro.cache.kOff,
+    vc_off: pro.cache.vOff,
+    pos_off: pro.pos.posOff,
+    pos0: pro.pos.pos0,
+    bq: 0,
+    bc: 0,
+    scale: a.scale,
+  };
+  return recordDecode(ctx, what, { ...a, nTok: 1 }, plan, {
+    values,
+    defines: { ...pro.defines, PROLOGUE: true },
+    overrides: { NEW4: hd / 4 },
+    includes: QKV_PROLOGUE_INCLUDES,
+    inputs: [pro.src.resource, pro.cache.k.resource, pro.cache.v.resource],
+    out: out.resource,
+    tail: pro.optional,
+    pos: pro.pos.resource,
+    wg,
+    noAlias: [a.out, a.src, a.kCache, a.vCache],
+  });
+}
+
+interface DecodeRecord {
+  readonly values: Omit<AttnValues, 'chunk' | 'n_chunks' | 'hsub' | 'n_hg' | 'part_off'>;
+  /** The split kernel's defines besides SPLIT / DIRECT (KV_F16 and POS_PARAM among them). */
+  readonly defines: Readonly<Record<string, boolean | number>>;
+  readonly overrides: Readonly<Record<string, number>>;
+  readonly includes: Readonly<Record<string, string>> | undefined;
+  /** Bindings 1..3 of the split kernel, its output (binding 4), and its bindings from 5 on. */
+  readonly inputs: readonly GPUBufferBinding[];
+  readonly out: GPUBufferBinding;
+  readonly tail: readonly GPUBufferBinding[];
+  /** The positions buffer (the reduce's binding 3), when positions come from one. */
+  readonly pos: GPUBufferBinding | undefined;
+  readonly wg: number;
+  /** Buffers the partials scratch must not be. */
+  readonly noAlias: readonly GPUBuffer[];
+}
+
+/** The split kernel (DIRECT when one chunk covers the cache), else split + reduce over a partials scratch. */
+function recordDecode(
+  ctx: KernelContext,
+  what: string,
+  a: Pick<DecodeArgs, 'nTok' | 'nHead' | 'nKv' | 'headDim' | 'scratch' | 'scratchOffset'>,
+  plan: DecodePlan,
+  r: DecodeRecord,
+): Dispatch[] {
   const maxDim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
   check(plan.nChunks <= maxDim && a.nTok <= maxDim && a.nKv * plan.nHg <= maxDim, () => `${what}: grid too large`);
   const direct = plan.nChunks === 1;
-  const overrides = { WG: c.wg, QS4: plan.qs4, SN: plan.sn };
+  const overrides = { ...r.overrides, WG: r.wg, QS4: plan.qs4, SN: plan.sn };
   const src = source.replace('PARAMS_STRUCT', wgslParamsStruct(ATTENTION_PARAMS));
-  const base: AttnValues = { ...c.values, chunk: plan.chunk, n_chunks: plan.nChunks, hsub: plan.hsub, n_hg: plan.nHg, part_off: 0, bq: 0, bc: 0, o_off: c.out.off };
+  const base: AttnValues = { ...r.values, chunk: plan.chunk, n_chunks: plan.nChunks, hsub: plan.hsub, n_hg: plan.nHg, part_off: 0 };
   const grid: [number, number, number] = [plan.nChunks, a.nKv * plan.nHg, a.nTok];
+  const splitSpec = (direct: boolean) => ({ family: 'attention', source: src, defines: { ...r.defines, SPLIT: true, DIRECT: direct }, includes: r.includes, overrides });
   if (direct) {
     const params = ctx.uniform(ATTENTION_PARAMS, base, `${what}.params`);
-    const pipeline = ctx.pipeline({ family: 'attention', source: src, defines: { ...c.defines, SPLIT: true, DIRECT: true }, overrides });
-    const buffers: GPUBufferBinding[] = [{ buffer: params }, c.q, c.k, c.v, c.out.resource];
-    if (c.pos) buffers.push(c.pos);
-    return [ctx.dispatch(pipeline, buffers, grid, params)];
+    const buffers: GPUBufferBinding[] = [{ buffer: params }, ...r.inputs, r.out, ...r.tail];
+    return [ctx.dispatch(ctx.pipeline(splitSpec(true)), buffers, grid, params)];
   }
   const need = attentionScratchBytes(a.nTok, a.nHead, a.headDim, plan.nChunks);
   const scratchOffset = a.scratchOffset ?? 0;
   check(scratchOffset % 4 === 0, () => `${what}: scratchOffset must be a multiple of 4 elements`);
   const scratch = a.scratch ?? ctx.storage(need, 'attention.partials');
   const part = bindSpan(ctx, scratch, scratchOffset, scratchOffset + need / 4, 4, `${what}: scratch`);
-  check(scratch !== a.out && scratch !== a.q, () => `${what}: scratch must not alias q or out`);
+  check(!r.noAlias.includes(scratch), () => `${what}: scratch must not alias its inputs or out`);
   const values: AttnValues = { ...base, part_off: scratchOffset - part.shift };
   const params = ctx.uniform(ATTENTION_PARAMS, values, `${what}.params`);
-  const split = ctx.pipeline({ family: 'attention', source: src, defines: { ...c.defines, SPLIT: true }, overrides });
-  const sb: GPUBufferBinding[] = [{ buffer: params }, c.q, c.k, c.v, part.resource];
-  if (c.pos) sb.push(c.pos);
-  const reduce = ctx.pipeline({ family: 'attention', source: src, defines: { POS_PARAM: c.defines.POS_PARAM, REDUCE: true }, overrides: { WG: 64 } });
-  const rb: GPUBufferBinding[] = [{ buffer: params }, part.resource, c.out.resource];
-  if (c.pos) rb.push(c.pos);
-  return [ctx.dispatch(split, sb, grid, params), ctx.dispatch(reduce, rb, [a.nHead, a.nTok, 1], params)];
+  const sb: GPUBufferBinding[] = [{ buffer: params }, ...r.inputs, part.resource, ...r.tail];
+  const reduce = ctx.pipeline({ family: 'attention', source: src, defines: { POS_PARAM: !r.pos, REDUCE: true }, overrides: { WG: 64 } });
+  const rb: GPUBufferBinding[] = [{ buffer: params }, part.resource, r.out];
+  if (r.pos) rb.push(r.pos);
+  return [ctx.dispatch(ctx.pipeline(splitSpec(false)), sb, grid, params), ctx.dispatch(reduce, rb, [a.nHead, a.nTok, 1], params)];
 }
 
 export interface PrefillPlan {

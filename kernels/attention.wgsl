@@ -10,6 +10,13 @@
 //             memory; then P.V with invocations on (position group, column): V rows are read once, coalesced,
 //             and the groups' partial sums are added in workgroup memory. Writes unnormalised partials o_c and
 //             (m_c, l_c), or the final output directly with DIRECT (one chunk covers the whole cache).
+//             With PROLOGUE (T = 1, attentionDecodeFused) it reads the raw projection instead of a rope'd q: each
+//             workgroup runs the prologue of lib/qkv_prologue.wgsl (clamp, Q/K norm, RoPE: the same arithmetic as
+//             rope.wgsl, so the same bits) for its query heads, and the workgroup whose chunk holds the token's
+//             position also for the new K and V of its KV head: it writes them into the cache (head group 0) and
+//             uses them for that position from workgroup memory. Chunks map to positions [c·chunk, (c+1)·chunk),
+//             so every other workgroup's chunk lies below the position or is idle (or, DIRECT, there is one chunk):
+//             no workgroup reads the row being written, and no cross-workgroup synchronisation is needed.
 //   REDUCE  — workgroup (head, token): o = sum_c o_c e^(m_c - M) / sum_c l_c e^(m_c - M) over the used chunks.
 //   PREFILL — flash-attention 2: workgroup (block of BQ tokens, head) keeps each row's running max, sum and
 //             output in registers (tpr = WG / BQ invocations per row, each owning hd / 4 / tpr vec4 columns) and
@@ -30,6 +37,7 @@ const NEG: f32 = -3.0e38;
 const ACC: u32 = 4u;         // vec4 accumulators per invocation
 const LU: u32 = 8u;          // independent loads in flight per invocation
 const HMAX: u32 = 8u;        // query heads per decode workgroup (register accumulators)
+const NONE: u32 = 0xffffffffu;
 
 PARAMS_STRUCT
 
@@ -41,12 +49,25 @@ PARAMS_STRUCT
 @group(0) @binding(3) var<storage, read> pos: array<u32>;               // (T) at pos_off
 #endif
 #else
+#ifdef PROLOGUE
+@group(0) @binding(1) var<storage, read> src: array<f32>;               // projection: Q at q_off, K at k_off, V at v_off
+@group(0) @binding(2) var<storage, read_write> kc: array<KV4>;          // (n_kv, n_ctx, hd): the new row written here
+@group(0) @binding(3) var<storage, read_write> vc: array<KV4>;          // (n_kv, n_ctx, hd)
+#else
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;           // (T, n_head, hd)
 @group(0) @binding(2) var<storage, read> kc: array<KV4>;                // (n_kv, n_ctx, hd)
 @group(0) @binding(3) var<storage, read> vc: array<KV4>;                // (n_kv, n_ctx, hd)
+#endif
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;   // (T, n_head, hd), or partials (SPLIT without DIRECT)
 #ifndef POS_PARAM
 @group(0) @binding(5) var<storage, read> pos: array<u32>;               // (T) at pos_off
+#endif
+#ifdef FREQ_FACTORS
+@group(0) @binding(B_FF) var<storage, read> ff: array<f32>;             // (n_rot / 2) at ff_off
+#endif
+#ifdef QK_NORM
+@group(0) @binding(B_QW) var<storage, read> qw: array<f32>;             // (hd) or (n_head * hd) at qw_off
+@group(0) @binding(B_KW) var<storage, read> kw: array<f32>;             // (hd) or (n_kv * hd) at kw_off
 #endif
 #endif
 
@@ -71,6 +92,37 @@ var<workgroup> mrow: array<f32, HMAX>;
 var<workgroup> lrow: array<f32, HMAX>;
 var<workgroup> u_nv: u32;
 
+#ifdef PROLOGUE
+override NEW4: u32 = 64u;                       // hd / 4
+// The new position's K and V in the cache's type: a conversion to f16 and back in registers may be folded away
+// by the driver (lavapipe does), the stored f16 is what attention reads elsewhere.
+var<workgroup> knew: array<KV4, NEW4>;
+var<workgroup> vnew: array<KV4, NEW4>;
+var<workgroup> inv_n: array<f32, 9>;            // norm factors: Q heads (or all of Q), then K (HMAX + 1)
+var<workgroup> u_new: u32;                      // the new position's index in this chunk, or NONE
+
+#include "qkv_prologue"
+
+// Elements 4d .. 4d+3 of the head at src[b ..] after clamp, norm and RoPE; (cos, sin) of pair j in s[2j], s[2j+1].
+fn pro_vec4(b: u32, d: u32, inv: f32, is_k: bool, wb: u32) -> vec4<f32> {
+  var r: vec4<f32>;
+  for (var c = 0u; c < 4u; c++) {
+    let i = 4u * d + c;
+    if (i < params.n_rot) {
+      let j = rope_pair_of(i);
+      let ij = rope_pair(j);
+      let x0 = pro_load(b, ij.x, inv, is_k, wb);
+      let x1 = pro_load(b, ij.y, inv, is_k, wb);
+      let cs = vec2<f32>(s[2u * j], s[2u * j + 1u]);
+      r[c] = select(rope_second(x0, x1, cs), rope_first(x0, x1, cs), i == ij.x);
+    } else {
+      r[c] = pro_load(b, i, inv, is_k, wb);
+    }
+  }
+  return r;
+}
+#endif
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let c = wid.x;
@@ -84,20 +136,115 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (tid == 0u) {
     let len = kv_len(t);
     u_nv = select(0u, min(params.chunk, len - start), start < len);
+#ifdef PROLOGUE
+    let pt = position(t);
+    u_new = select(NONE, pt - start, pt < params.n_ctx && pt >= start && pt - start < params.chunk);
+#endif
   }
   let nv = workgroupUniformLoad(&u_nv);
   if (nv == 0u) { return; }
   let hd4 = params.hd / 4u;
   let cs = params.chunk;
 
+#ifdef PROLOGUE
+  // The new position, when in this chunk, is its last (nv - 1): positions below it come from the cache.
+  let fresh = workgroupUniformLoad(&u_new);
+  let n_cached = select(nv, fresh, fresh != NONE);
+  let p_cur = position(t);
+  let hd = params.hd;
+  // cos/sin of every pair at the position, in the score slots (free until the scores).
+  for (var j = tid; j < params.n_rot / 2u; j += WG) {
+    let r = cos_sin(rope_theta(p_cur, j));
+    s[2u * j] = r.x;
+    s[2u * j + 1u] = r.y;
+  }
+  let qrow = params.q_off + t * params.q_stride;
+  let krow = params.k_off + t * params.k_stride;
+  let vrow = params.v_off + t * params.v_stride;
+#ifdef QK_NORM
+  // Norm factors, one 32-invocation team per sum (pro_sumsq's fixed order): the nh Q heads (or all of Q), then K.
+#ifdef QK_NORM_FULL
+  let nq = 1u;
+#else
+  let nq = nh;
+#endif
+  let items = nq + select(0u, 1u, fresh != NONE);
+  let team = tid / 32u;
+  for (var r0 = 0u; r0 < items; r0 += WG / 32u) {
+    let it = r0 + team;
+    var b = 0u;
+    var n = 0u;
+#ifdef QK_NORM_FULL
+    if (it < nq) {
+      b = qrow;
+      n = params.n_head * hd;
+    } else if (it < items) {
+      b = krow;
+      n = params.n_kv * hd;
+    }
+#else
+    if (it < nq) {
+      b = qrow + (h0 + it) * hd;
+      n = hd;
+    } else if (it < items) {
+      b = krow + kvh * hd;
+      n = hd;
+    }
+#endif
+    let ss = pro_sumsq(b, n, tid, team);
+    if (tid % 32u == 0u && it < items) { inv_n[it] = pro_inv(ss, n); }
+  }
+#endif
+  workgroupBarrier();
+  for (var e = tid; e < nh * hd4; e += WG) {
+    let j = e / hd4;
+    var inv = 1.0;
+    var wb = 0u;
+#ifdef QK_NORM
+#ifdef QK_NORM_FULL
+    inv = inv_n[0];
+    wb = (h0 + j) * hd;
+#else
+    inv = inv_n[j];
+#endif
+#endif
+    qs[e] = pro_vec4(qrow + (h0 + j) * hd, e - j * hd4, inv, false, wb) * params.scale;
+  }
+  if (fresh != NONE) {
+    var inv = 1.0;
+    var wb = 0u;
+#ifdef QK_NORM
+    inv = inv_n[nq];
+#ifdef QK_NORM_FULL
+    wb = kvh * hd;
+#endif
+#endif
+    let kb = krow + kvh * hd;
+    let vb = vrow + kvh * hd;
+    let crow = (kvh * params.n_ctx + p_cur) * hd4;
+    for (var d = tid; d < hd4; d += WG) {
+      let kq = KV4(pro_vec4(kb, d, inv, true, wb));
+      let i = vb + 4u * d;
+      let vq = KV4(vec4<f32>(clampv(src[i]), clampv(src[i + 1u]), clampv(src[i + 2u]), clampv(src[i + 3u])));
+      knew[d] = kq;
+      vnew[d] = vq;
+      if (hg == 0u) {
+        kc[params.kc_off / 4u + crow + d] = kq;
+        vc[params.vc_off / 4u + crow + d] = vq;
+      }
+    }
+  }
+#else
+  let n_cached = nv;
   let qb = (params.q_off + t * params.q_stride) / 4u + h0 * hd4;
   for (var i = tid; i < nh * hd4; i += WG) { qs[i] = q[qb + i] * params.scale; }
+#endif
   workgroupBarrier();
 
   // Scores: one invocation per position, all nh heads at once, so each K row is read once (LU independent vec4
   // loads at a time, straight from memory) and q comes from workgroup memory as a broadcast.
   let kb = params.kc_off / 4u + (kvh * params.n_ctx + start) * hd4;
-  for (var p = tid; p < nv; p += WG) {
+  for (var p = tid; p < n_cached; p += WG) {
     // Explicitly zeroed: an uninitialised `var` in a loop body is not reliably re-zeroed per iteration.
     var acc: array<f32, HMAX>;
     for (var j = 0u; j < HMAX; j++) { acc[j] = 0.0; }
@@ -118,6 +265,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (j < nh) { s[j * cs + p] = acc[j]; }
     }
   }
+#ifdef PROLOGUE
+  // The new position's scores from workgroup memory, summed in the loop's order (d ascending).
+  if (fresh != NONE && tid == fresh % WG) {
+    var acc: array<f32, HMAX>;
+    for (var j = 0u; j < HMAX; j++) { acc[j] = 0.0; }
+    for (var d = 0u; d < hd4; d++) {
+      let kr = vec4<f32>(knew[d]);
+      for (var j = 0u; j < HMAX; j++) {
+        if (j < nh) { acc[j] += dot(qs[j * hd4 + d], kr); }
+      }
+    }
+    for (var j = 0u; j < HMAX; j++) {
+      if (j < nh) { s[j * cs + fresh] = acc[j]; }
+    }
+  }
+#endif
   workgroupBarrier();
 
   // Chunk softmax per head: L lanes per head reduce max, then sum of exp.
@@ -166,21 +329,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var o: array<vec4<f32>, HMAX>;
   let vb = params.vc_off / 4u + (kvh * params.n_ctx + start) * hd4;
   if (gi < G) {
-    for (var p0 = gi; p0 < nv; p0 += LU * G) {
+    for (var p0 = gi; p0 < n_cached; p0 += LU * G) {
       var vr: array<vec4<f32>, LU>;
       for (var u = 0u; u < LU; u++) {
         let p = p0 + u * G;
-        if (p < nv) { vr[u] = vec4<f32>(vc[vb + p * hd4 + d]); }
+        if (p < n_cached) { vr[u] = vec4<f32>(vc[vb + p * hd4 + d]); }
       }
       for (var u = 0u; u < LU; u++) {
         let p = p0 + u * G;
-        if (p < nv) {
+        if (p < n_cached) {
           for (var j = 0u; j < HMAX; j++) {
             if (j < nh) { o[j] += s[j * cs + p] * vr[u]; }
           }
         }
       }
     }
+#ifdef PROLOGUE
+    // The new position is the last one of its group gi, so it is added last, as the loop would.
+    if (fresh != NONE && gi == fresh % G) {
+      let vr = vec4<f32>(vnew[d]);
+      for (var j = 0u; j < HMAX; j++) {
+        if (j < nh) { o[j] += s[j * cs + fresh] * vr; }
+      }
+    }
+#endif
   }
   // Sum the G partial columns of each head through workgroup memory.
   for (var j = 0u; j < HMAX; j++) {

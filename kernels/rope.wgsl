@@ -4,10 +4,8 @@
 // RMS-normalises Q and K (QK_NORM: weight (hd) per head, Qwen3; with QK_NORM_FULL: weight over the whole Q / K
 // projection, OLMoE — each workgroup recomputes its row's sum of squares), rotates Q and K, writes Q to q_out
 // (T, n_head, hd) and K, V into the cache (n_kv, n_ctx, hd) at the token's position (f32, or f16 with KV_F16).
-// Styles: NEOX pairs (i, i + n_rot/2) (rotate-half), otherwise (2i, 2i+1). Dimensions >= n_rot pass through.
-// theta_i = freq_scale * (pos * theta_scale^i) / ff[i], the power built by repeated f32 multiplication exactly as
-// ggml's CPU rope cache does (theta_scale = base^(-2/n_rot) computed on the host in f32). cos/sin come from our own
-// range reduction and polynomials, so large angles (pos 32k) are accurate on every GPU.
+// The arithmetic (clamp, norm with its fixed 32-lane sum order, theta, cos/sin, rotation) is lib/qkv_prologue.wgsl,
+// shared with the fused decode attention (attention.wgsl PROLOGUE), so the two agree bit for bit.
 // Positions: pos[pos_off + t], or pos0 + t with POS_PARAM. Cache writes at positions >= n_ctx are skipped.
 #ifdef KV_F16
 enable f16;
@@ -44,62 +42,9 @@ fn position(t: u32) -> u32 {
 #endif
 }
 
-// theta of pair j at position p, as ggml_rope_cache_init computes it.
-fn rope_theta(p: u32, j: u32) -> f32 {
-  var theta = f32(p);
-  for (var k = 0u; k < j; k++) { theta = theta * params.theta_scale; }
-#ifdef FREQ_FACTORS
-  theta = theta / ff[params.ff_off + j];
-#endif
-  return params.freq_scale * theta;
-}
-
-// (cos, sin) of theta >= 0: Cody-Waite reduction by pi/2 (three-part constant; k * 1.5703125 is exact for
-// k < 2^16), then Cephes' single-precision polynomials on [-pi/4, pi/4] and the quadrant.
-fn cos_sin(theta: f32) -> vec2<f32> {
-  let k = round(theta * 0.63661977236758134);
-  let r = ((theta - k * 1.5703125) - k * 4.837512969970703125e-4) - k * 7.54978995489188216e-8;
-  let z = r * r;
-  let s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
-  let c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
-  let q = u32(i32(k)) & 3u;
-  if (q == 0u) { return vec2<f32>(c, s); }
-  if (q == 1u) { return vec2<f32>(-s, c); }
-  if (q == 2u) { return vec2<f32>(-c, -s); }
-  return vec2<f32>(s, -c);
-}
-
-// Element indices of pair j.
-fn pair(j: u32) -> vec2<u32> {
-#ifdef NEOX
-  return vec2<u32>(j, j + params.n_rot / 2u);
-#else
-  return vec2<u32>(2u * j, 2u * j + 1u);
-#endif
-}
-
-var<workgroup> buf: array<f32, 256>;  // one head (hd <= 256)
 var<workgroup> red: array<f32, WG>;
 
-fn clampv(v: f32) -> f32 {
-#ifdef CLAMP
-  return clamp(v, -params.clamp, params.clamp);
-#else
-  return v;
-#endif
-}
-
-fn wg_sum(v: f32, tid: u32) -> f32 {
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (tid < s) { red[tid] += red[tid + s]; }
-    workgroupBarrier();
-  }
-  let tot = red[0];
-  workgroupBarrier();
-  return tot;
-}
+#include "qkv_prologue"
 
 @compute @workgroup_size(WG)
 fn main(
@@ -128,48 +73,40 @@ fn main(
     row = params.k_off + t * params.k_stride;
   }
   let hb = row + h * hd;
-  for (var i = tid; i < hd; i += WG) { buf[i] = clampv(src[hb + i]); }
   let cache_row = (h * params.n_ctx + p) * hd;
   if (kind == 2u) {
     if (p < params.n_ctx) {
-      for (var i = tid; i < hd; i += WG) { vc[params.vc_off + cache_row + i] = KvT(buf[i]); }
+      for (var i = tid; i < hd; i += WG) { vc[params.vc_off + cache_row + i] = KvT(clampv(src[hb + i])); }
     }
     return;
   }
+  let is_k = kind == 1u;
+  var inv = 1.0;
+  var wb = 0u;
 #ifdef QK_NORM
-  var ss = 0.0;
 #ifdef QK_NORM_FULL
   var nn = params.n_head * hd;
-  if (kind == 1u) { nn = params.n_kv * hd; }
-  for (var i = tid; i < nn; i += WG) {
-    let v = clampv(src[row + i]);
-    ss += v * v;
-  }
-  let wb = h * hd;
+  if (is_k) { nn = params.n_kv * hd; }
+  let nb = row;
+  wb = h * hd;
 #else
   let nn = hd;
-  for (var i = tid; i < hd; i += WG) { ss += buf[i] * buf[i]; }
-  let wb = 0u;
+  let nb = hb;
 #endif
-  let inv = 1.0 / sqrt(wg_sum(ss, tid) / f32(nn) + params.eps);
-  for (var i = tid; i < hd; i += WG) {
-    var wv = qw[params.qw_off + wb + i];
-    if (kind == 1u) { wv = kw[params.kw_off + wb + i]; }
-    buf[i] = buf[i] * inv * wv;
-  }
+  // One team of 32 reduces (the fixed order of pro_sumsq); the others wait at its barriers.
+  inv = pro_inv(pro_sumsq(nb, select(0u, nn, tid < 32u), tid, 0u), nn);
 #endif
-  workgroupBarrier();
   let half = params.n_rot / 2u;
   let qb = params.qo_off + t * params.qo_stride + h * hd;
   let write_k = p < params.n_ctx;
   for (var j = tid; j < half; j += WG) {
     let cs = cos_sin(rope_theta(p, j));
-    let ij = pair(j);
-    let x0 = buf[ij.x];
-    let x1 = buf[ij.y];
-    let y0 = x0 * cs.x - x1 * cs.y;
-    let y1 = x0 * cs.y + x1 * cs.x;
-    if (kind == 0u) {
+    let ij = rope_pair(j);
+    let x0 = pro_load(hb, ij.x, inv, is_k, wb);
+    let x1 = pro_load(hb, ij.y, inv, is_k, wb);
+    let y0 = rope_first(x0, x1, cs);
+    let y1 = rope_second(x0, x1, cs);
+    if (!is_k) {
       q_out[qb + ij.x] = y0;
       q_out[qb + ij.y] = y1;
     } else if (write_k) {
@@ -178,10 +115,11 @@ fn main(
     }
   }
   for (var i = params.n_rot + tid; i < hd; i += WG) {
-    if (kind == 0u) {
-      q_out[qb + i] = buf[i];
+    let y = pro_load(hb, i, inv, is_k, wb);
+    if (!is_k) {
+      q_out[qb + i] = y;
     } else if (write_k) {
-      kc[params.kc_off + cache_row + i] = KvT(buf[i]);
+      kc[params.kc_off + cache_row + i] = KvT(y);
     }
   }
 }

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attentionDecode, attentionPrefill, decodePlan, prefillPlan, ATTENTION_WG_SIZES } from '../../kernels/attention.ts';
+import { attentionDecode, attentionDecodeFused, attentionPrefill, decodePlan, prefillPlan, ATTENTION_WG_SIZES } from '../../kernels/attention.ts';
 import { attentionRef } from '../../kernels/attention.ref.ts';
+import { fusedQkvLayout, qkvRope, type QkvPrologue } from '../../kernels/rope.ts';
+import { qkvRopeRef, type RopeStyle } from '../../kernels/rope.ref.ts';
 import { KernelShapeError, type KernelContext } from '../../kernels/lib/context.ts';
-import { f32ToF16Bits, roundF16 } from '../../workers/quant/half.ts';
+import { f16BitsToF32, f32ToF16Bits, roundF16 } from '../../workers/quant/half.ts';
 import { adapterLine, expectClose, gpuFixture, randomF32, type GpuFixture } from './harness.ts';
 
 let gpu: GpuFixture;
@@ -256,5 +258,266 @@ describe('attention with compact workgroup memory (software adapters)', () => {
     for (const wg of ATTENTION_WG_SIZES)
       await runCase(ctx, { kernel: 'prefill', nTok: 19, nHead: 4, nKv: 2, hd: 256, nCtx: 30, positions: Array.from({ length: 19 }, (_, t) => 5 + t), wg }, seed++);
     await runCase(ctx, { kernel: 'prefill', nTok: 5, nHead: 4, nKv: 1, hd: 64, nCtx: 90, positions: [80, 3, 17, 17, 44] }, seed++);
+  });
+});
+
+// ---- fused decode: the prologue (clamp, Q/K norm, RoPE, K/V write) inside the split kernel ----
+
+interface FusedCase {
+  readonly name: string;
+  readonly nHead: number;
+  readonly nKv: number;
+  readonly hd: number;
+  readonly style: RopeStyle;
+  readonly nRot?: number;
+  /** Fused QKV output layout (DBRX); separate Q | K | V blocks with odd offsets otherwise. */
+  readonly fusedLayout?: boolean;
+  readonly clamp?: number;
+  readonly qkNorm?: 'head' | 'full';
+  readonly freqFactors?: boolean;
+  readonly headsPerWorkgroup?: number;
+  readonly scale?: number;
+}
+
+interface FusedRun {
+  readonly nCtx: number;
+  readonly pos: number;
+  readonly f16: boolean;
+  readonly wg?: number;
+  readonly chunk?: number;
+  /** Position as `{ base }` instead of a buffer. */
+  readonly basePos?: boolean;
+}
+
+/** First index where two arrays' bit patterns differ, or -1. */
+function bitsDiffer(a: Float32Array | Uint16Array, b: Float32Array | Uint16Array): number {
+  const x = a instanceof Float32Array ? new Uint32Array(a.buffer, a.byteOffset, a.length) : a;
+  const y = b instanceof Float32Array ? new Uint32Array(b.buffer, b.byteOffset, b.length) : b;
+  if (x.length !== y.length) return 0;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+  return -1;
+}
+
+/**
+ * Runs attentionDecodeFused and, on copies of the same inputs, qkvRope + attentionDecode with the same plan;
+ * checks the fused output against the CPU references (qkvRopeRef composed with attentionRef), the cache rows
+ * it wrote against qkvRopeRef (the others untouched), and that both paths give the same bits (output and cache).
+ */
+async function runFused(ctx: KernelContext, c: FusedCase, r: FusedRun, seed: number): Promise<void> {
+  const { nHead, nKv, hd } = c;
+  const { nCtx, pos, f16 } = r;
+  const base = 4;
+  const L = c.fusedLayout
+    ? fusedQkvLayout(nHead, nKv, hd, base)
+    : { qOffset: base + 1, qStride: nHead * hd, kOffset: base + nHead * hd + 3, kStride: nKv * hd, vOffset: base + (nHead + nKv) * hd + 10, vStride: nKv * hd };
+  const srcLen = Math.max(L.qOffset + L.qStride, L.kOffset + L.kStride, L.vOffset + L.vStride) + 2;
+  const src = randomF32(srcLen, seed, c.clamp ? c.clamp * 1.6 : 2);
+  const qw = randomF32(c.qkNorm === 'full' ? nHead * hd : hd, seed + 1, 1.5);
+  const kw = randomF32(c.qkNorm === 'full' ? nKv * hd : hd, seed + 2, 1.5);
+  const nRot = c.nRot ?? hd;
+  const ff = Float32Array.from({ length: nRot / 2 }, (_, i) => 1 + (i % 5) * 0.75);
+  // The caches hold old random rows everywhere, the new position's row included (it must be overwritten).
+  const kvOff = 8;
+  const nc = nKv * nCtx * hd;
+  const kOld = randomF32(nc, seed + 3, 1).map((x) => (f16 ? roundF16(x) : x));
+  const vOld = randomF32(nc, seed + 4, 1).map((x) => (f16 ? roundF16(x) : x));
+  const upload = (x: Float32Array) => {
+    if (!f16) {
+      const a = new Float32Array(kvOff + x.length);
+      a.set(x, kvOff);
+      return ctx.storage(a);
+    }
+    const a = new Uint16Array(kvOff + x.length + 2);
+    for (let i = 0; i < x.length; i++) a[kvOff + i] = f32ToF16Bits(x[i]);
+    return ctx.storage(a);
+  };
+  const readCache = async (b: GPUBuffer): Promise<Float32Array> => {
+    if (!f16) return ctx.readF32(b, nc, kvOff);
+    const h = new Uint16Array(await ctx.read(b, 0, Math.ceil(((kvOff + nc) * 2) / 4) * 4));
+    return Float32Array.from(h.subarray(kvOff, kvOff + nc), f16BitsToF32);
+  };
+  const scale = c.scale ?? 1 / Math.sqrt(hd);
+  const gsrc = ctx.storage(src);
+  const gqw = ctx.storage(qw);
+  const gkw = ctx.storage(kw);
+  const gff = ctx.storage(new Float32Array([0, 0, 0, ...ff]));
+  const gpos = ctx.storage(new Uint32Array([0, pos]));
+  const outOffset = 4;
+  const made: GPUBuffer[] = [gsrc, gqw, gkw, gff, gpos];
+  const buf = (b: GPUBuffer) => (made.push(b), b);
+  const prologue = (kCache: GPUBuffer, vCache: GPUBuffer): QkvPrologue => ({
+    nHead,
+    nKv,
+    headDim: hd,
+    rope: { style: c.style, nRot: c.nRot, freqBase: 10000, freqScale: c.freqFactors ? 0.5 : undefined, freqFactors: c.freqFactors ? { buffer: gff, offset: 3 } : undefined },
+    src: gsrc,
+    ...L,
+    clamp: c.clamp,
+    qkNorm: c.qkNorm ? { mode: c.qkNorm, qWeight: gqw, kWeight: gkw, eps: 1e-5 } : undefined,
+    kCache,
+    vCache,
+    kCacheOffset: kvOff,
+    vCacheOffset: kvOff,
+    nCtx,
+    kvF16: f16,
+    positions: r.basePos ? { base: pos } : { buffer: gpos, offset: 1 },
+  });
+  const opts = { scale, workgroupSize: r.wg, chunk: r.chunk, headsPerWorkgroup: c.headsPerWorkgroup };
+  // Fused.
+  const gk = buf(upload(kOld));
+  const gv = buf(upload(vOld));
+  const gout = buf(ctx.storage((outOffset + nHead * hd) * 4));
+  ctx.run(attentionDecodeFused(ctx, { ...prologue(gk, gv), ...opts, out: gout, outOffset }));
+  // qkvRope, then attentionDecode with the same plan.
+  const gk2 = buf(upload(kOld));
+  const gv2 = buf(upload(vOld));
+  const gq = buf(ctx.storage(nHead * hd * 4));
+  const gout2 = buf(ctx.storage((outOffset + nHead * hd) * 4));
+  const p2 = prologue(gk2, gv2);
+  ctx.run([
+    qkvRope(ctx, { ...p2, nTok: 1, qOut: gq }),
+    ...attentionDecode(ctx, {
+      nTok: 1,
+      nHead,
+      nKv,
+      headDim: hd,
+      nCtx,
+      q: gq,
+      kCache: gk2,
+      vCache: gv2,
+      kCacheOffset: kvOff,
+      vCacheOffset: kvOff,
+      kvF16: f16,
+      positions: p2.positions,
+      ...opts,
+      out: gout2,
+      outOffset,
+    }),
+  ]);
+
+  const label = `${c.name}: pos ${pos}/${nCtx}${f16 ? ' f16' : ''}${r.wg ? ` wg${r.wg}` : ''}${r.chunk ? ` chunk ${r.chunk}` : ''}${r.basePos ? ' base' : ''}`;
+  const want = qkvRopeRef({
+    nTok: 1,
+    nHead,
+    nKv,
+    hd,
+    src,
+    qOff: L.qOffset,
+    kOff: L.kOffset,
+    vOff: L.vOffset,
+    qStride: L.qStride,
+    kStride: L.kStride,
+    vStride: L.vStride,
+    clamp: c.clamp,
+    qkNorm: c.qkNorm ? { mode: c.qkNorm, qw, kw, eps: 1e-5 } : undefined,
+    positions: [pos],
+    nCtx,
+    rope: { style: c.style, nRot, freqBase: 10000, freqScale: c.freqFactors ? 0.5 : undefined, freqFactors: c.freqFactors ? ff : undefined },
+  });
+  const kGot = await readCache(gk);
+  const vGot = await readCache(gv);
+  for (const [nm, got, old, ref] of [
+    ['K', kGot, kOld, want.k],
+    ['V', vGot, vOld, want.v],
+  ] as const) {
+    const idx: number[] = [];
+    const touched: number[] = [];
+    for (let i = 0; i < nc; i++) {
+      if (!Number.isNaN(ref[i])) idx.push(i);
+      else if (bitsDiffer(got.subarray(i, i + 1), old.subarray(i, i + 1)) !== -1) touched.push(i);
+    }
+    expect(touched.slice(0, 8), `${label} ${nm}: cache rows that must stay untouched`).toEqual([]);
+    expect(idx.length, `${label} ${nm}: rows written`).toBe(pos < nCtx ? nKv * hd : 0);
+    const w = idx.map((i) => (f16 ? roundF16(ref[i]) : ref[i]));
+    expectClose(`${label} ${nm} cache`, idx.map((i) => got[i]), w, f16 ? { nmse: 1e-6, maxAbs: 8e-3 } : { nmse: 1e-11, maxAbs: 2e-5 });
+  }
+  // Attention over the cache as the GPU left it, with the reference's query.
+  const got = await ctx.readF32(gout, nHead * hd, outOffset);
+  expectClose(`${label} out`, got, attentionRef({ nTok: 1, nHead, nKv, hd, nCtx, scale, q: want.q, k: kGot, v: vGot, positions: [pos] }), TOL);
+  // The unfused path: the same bits.
+  expect(bitsDiffer(got, await ctx.readF32(gout2, nHead * hd, outOffset)), `${label}: out differs from qkvRope + attentionDecode at`).toBe(-1);
+  expect(bitsDiffer(kGot, await readCache(gk2)), `${label}: K cache differs from qkvRope's at`).toBe(-1);
+  expect(bitsDiffer(vGot, await readCache(gv2)), `${label}: V cache differs from qkvRope's at`).toBe(-1);
+  for (const b of made) b.destroy();
+}
+
+const FUSED_CASES: readonly FusedCase[] = [
+  { name: 'DBRX-like (fused QKV, clamp, neox, GQA 4)', nHead: 8, nKv: 2, hd: 64, style: 'neox', fusedLayout: true, clamp: 2 },
+  { name: 'Qwen3-like (per-head norm, GQA 6 in head groups of 4)', nHead: 12, nKv: 2, hd: 32, style: 'neox', qkNorm: 'head', headsPerWorkgroup: 4 },
+  { name: 'OLMoE-like (full-width norm, MHA)', nHead: 4, nKv: 4, hd: 64, style: 'neox', qkNorm: 'full' },
+  { name: 'llama-like (normal pairs, n_rot 40 of 64, freq factors, GQA 4)', nHead: 4, nKv: 1, hd: 64, style: 'normal', nRot: 40, freqFactors: true },
+  { name: 'neox n_rot 58 of 64, full-width norm, clamp, GQA 2', nHead: 4, nKv: 2, hd: 64, style: 'neox', nRot: 58, qkNorm: 'full', clamp: 1.5 },
+  { name: 'hd 128, 6/1, per-head norm, clamp, Granite scale', nHead: 6, nKv: 1, hd: 128, style: 'neox', qkNorm: 'head', clamp: 8, scale: 0.015625 },
+  { name: 'tiny heads (hd 16, normal, clamp, per-head norm)', nHead: 2, nKv: 2, hd: 16, style: 'normal', clamp: 0.5, qkNorm: 'head' },
+  { name: 'hd 256, 32/1 (4 head groups), n_rot 200', nHead: 32, nKv: 1, hd: 256, style: 'neox', nRot: 200 },
+];
+
+/** Positions around the chunk boundaries of chunk 32 in a 100-position cache, 0, the last one and past it. */
+const FUSED_POSITIONS = [0, 31, 32, 33, 64, 99, 130];
+
+describe('attention decode fused with the prologue (attentionDecodeFused)', () => {
+  // One workgroup size per case (all three over the cases): each size is a pipeline of its own, slow to compile
+  // on CPU Vulkan, while positions cost only run time.
+  for (const [ci, c] of FUSED_CASES.entries()) {
+    const wg = ATTENTION_WG_SIZES[ci % ATTENTION_WG_SIZES.length];
+    it(`${c.name}: f32 cache, wg${wg}, positions at chunk boundaries, 0, last, past the cache; DIRECT`, async () => {
+      const { ctx } = gpu;
+      let seed = c.nHead * 1000 + c.hd;
+      for (const pos of FUSED_POSITIONS) await runFused(ctx, c, { nCtx: 100, pos, f16: false, chunk: 32, wg }, seed++);
+      // Default plan (chunks of 64), and one chunk over a 20-position cache (DIRECT; base positions once).
+      await runFused(ctx, c, { nCtx: 100, pos: 70, f16: false, wg }, seed++);
+      for (const pos of [0, 13, 19, 25]) await runFused(ctx, c, { nCtx: 20, pos, f16: false, wg, basePos: ci === 0 && pos === 13 }, seed++);
+      // A long cache (default plan: 64 chunks of 64 or more) once.
+      if (ci === 0) await runFused(ctx, c, { nCtx: 4096, pos: 3000, f16: false, wg }, seed++);
+    });
+  }
+
+  it('f16 cache (when the device has shader-f16)', async (tc) => {
+    const { ctx } = gpu;
+    if (!ctx.f16) {
+      console.warn('[attention] device has no shader-f16; fused f16 KV cases skipped');
+      tc.skip();
+      return;
+    }
+    let seed = 9000;
+    for (const c of [FUSED_CASES[0], FUSED_CASES[2], FUSED_CASES[3]])
+      for (const pos of [0, 31, 32, 33, 99]) await runFused(ctx, c, { nCtx: 100, pos, f16: true, chunk: 32 }, seed++);
+    for (const pos of [0, 19]) await runFused(ctx, FUSED_CASES[1], { nCtx: 20, pos, f16: true }, seed++);
+  });
+
+  it('rejects bad shapes with KernelShapeError', () => {
+    const { ctx } = gpu;
+    const b = ctx.storage(4096 * 4);
+    const k = ctx.storage(4096 * 4);
+    const v = ctx.storage(4096 * 4);
+    const out = ctx.storage(4096 * 4);
+    const ok = { nHead: 4, nKv: 2, headDim: 32, rope: { style: 'neox' as const, freqBase: 10000 }, src: b, qOffset: 0, kOffset: 128, vOffset: 192, kCache: k, vCache: v, nCtx: 8, positions: { base: 0 }, scale: 0.2, out };
+    expect(attentionDecodeFused(ctx, ok).length).toBe(1);
+    expect(() => attentionDecodeFused(ctx, { ...ok, nHead: 5 })).toThrow(KernelShapeError);
+    expect(() => attentionDecodeFused(ctx, { ...ok, headDim: 30 })).toThrow(KernelShapeError);
+    expect(() => attentionDecodeFused(ctx, { ...ok, rope: { style: 'neox', freqBase: 10000, nRot: 34 } })).toThrow(KernelShapeError);
+    expect(() => attentionDecodeFused(ctx, { ...ok, nCtx: 100 })).toThrow(KernelShapeError); // cache too small
+    expect(() => attentionDecodeFused(ctx, { ...ok, out: b })).toThrow(KernelShapeError); // out aliases src
+    expect(() => attentionDecodeFused(ctx, { ...ok, kCache: b })).toThrow(KernelShapeError);
+    expect(() => attentionDecodeFused(ctx, { ...ok, outOffset: 2 })).toThrow(KernelShapeError);
+    expect(() => attentionDecodeFused(ctx, { ...ok, workgroupSize: 32 })).toThrow(KernelShapeError);
+    for (const x of [b, k, v, out]) x.destroy();
+  });
+});
+
+describe('attention decode fused, compact workgroup memory (software adapters)', () => {
+  let compact: GpuFixture;
+  beforeAll(async () => {
+    compact = await gpuFixture({ compactWorkgroupMemory: true });
+  });
+  afterAll(() => compact?.release());
+
+  it('DBRX-like, hd 256: chunk boundaries and DIRECT', async () => {
+    const ctx = compact.ctx;
+    let seed = 12000;
+    for (const c of [FUSED_CASES[0], FUSED_CASES[7]]) {
+      for (const pos of [0, 32, 33, 99, 130]) await runFused(ctx, c, { nCtx: 100, pos, f16: false, chunk: 32 }, seed++);
+      await runFused(ctx, c, { nCtx: 20, pos: 19, f16: false }, seed++);
+    }
   });
 });

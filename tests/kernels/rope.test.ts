@@ -13,6 +13,15 @@ beforeAll(async () => {
 afterAll(() => gpu?.release());
 
 const TOL = { nmse: 1e-11, maxAbs: 2e-5 };
+
+/** First index where the f32 bit patterns differ (NaN patterns included), or -1. */
+function bitsDiffer(a: Float32Array, b: Float32Array): number {
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  if (x.length !== y.length) return 0;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+  return -1;
+}
 const SENTINEL = 7.25;
 
 async function readCache(ctx: KernelContext, buf: GPUBuffer, n: number, f16: boolean): Promise<Float32Array> {
@@ -76,7 +85,10 @@ describe('qkvRope (clamp → Q/K norm → RoPE → Q out, K/V to the cache)', ()
           tc.skip();
           return;
         }
-        for (const nTok of [1, 7])
+        for (const nTok of [1, 7]) {
+          // The prologue's arithmetic (lib/qkv_prologue.wgsl) does not depend on the workgroup size: the norm
+          // sums in one fixed 32-lane order, so every size gives the same bits (the fused decode attention relies on it).
+          let first: { q: Float32Array; k: Float32Array; v: Float32Array } | undefined;
           for (const wg of QKV_ROPE_WG_SIZES) {
             const { nHead, nKv, hd } = c;
             const nCtx = 40;
@@ -141,9 +153,16 @@ describe('qkvRope (clamp → Q/K norm → RoPE → Q out, K/V to the cache)', ()
               rope: { style: c.style, nRot: c.nRot ?? hd, freqBase: 10000 },
             });
             const label = `${c.name} ${f16 ? 'f16' : 'f32'} T=${nTok} wg${wg}`;
-            expectClose(`${label} Q`, await ctx.readF32(gq, nTok * nHead * hd, 3), want.q, TOL);
+            const qGot = await ctx.readF32(gq, nTok * nHead * hd, 3);
+            expectClose(`${label} Q`, qGot, want.q, TOL);
             const kGot = (await readCache(ctx, gk, kCacheOffset + nc, f16)).subarray(kCacheOffset);
             const vGot = await readCache(ctx, gv, nc, f16);
+            if (!first) first = { q: qGot, k: kGot, v: vGot };
+            else {
+              expect(bitsDiffer(qGot, first.q), `${label}: Q bits differ from wg${QKV_ROPE_WG_SIZES[0]}`).toBe(-1);
+              expect(bitsDiffer(kGot, first.k), `${label}: K cache bits differ from wg${QKV_ROPE_WG_SIZES[0]}`).toBe(-1);
+              expect(bitsDiffer(vGot, first.v), `${label}: V cache bits differ from wg${QKV_ROPE_WG_SIZES[0]}`).toBe(-1);
+            }
             for (const [nm, got, ref] of [
               ['K', kGot, want.k],
               ['V', vGot, want.v],
@@ -163,6 +182,7 @@ describe('qkvRope (clamp → Q/K norm → RoPE → Q out, K/V to the cache)', ()
             }
             for (const b of [gsrc, gq, gk, gv, gpos, gqw, gkw]) b.destroy();
           }
+        }
       });
 
   // The θ and cos/sin paths at large angles, head_dim 256 and the frequency options (the cases the standalone

@@ -1,12 +1,13 @@
 /**
  * @file The decode graph: the layer program (layerProgram.ts) recorded once for one token, on the decode
- * backend (matvec, with int8 activations where the arithmetic asks; split-K attention; moeDecode), then the
+ * backend (matvec, with int8 activations where the arithmetic asks; split-K attention with the attention
+ * prologue fused in: attentionDecodeFused, no qkvRope dispatch; moeDecode), then the
  * final norm and the lm head. The runner (gpuRunner.ts) writes the token id and position into two u32
  * buffers and replays the recording each step.
  *
  * Buffers (f32 unless noted), one token:
  *   token, pos    u32                 the step's input
- *   xA, xB, xn, qkv, q, att, tmp, ffg, h   the layer program's buffers (layerProgram.ts), T = 1
+ *   xA, xB, xn, qkv, q, att, tmp, ffg, h   the layer program's buffers (layerProgram.ts), T = 1 (q unused here)
  *   bias          (widest biased projection)  a projection before its bias (models with biases only)
  *   ids, wts      (k+1) u32 / f32     router output; h (k·n_ff + n_ff_sh) expert activations
  *   logits        (n_vocab)
@@ -19,10 +20,10 @@ import { matvec } from '../../kernels/matvec.ts';
 import { norm } from '../../kernels/norm.ts';
 import { moeDecode } from '../../kernels/moe_decode.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
-import { attentionDecode } from '../../kernels/attention.ts';
+import { attentionDecodeFused } from '../../kernels/attention.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { ActivationRounding, type ActivationMode } from './activationRounding.ts';
-import { biasWidth, recordLayers, type GraphBackend, type KvCache, type MoeBlock, type Product } from './layerProgram.ts';
+import { biasWidth, recordLayers, type AttentionInput, type GraphBackend, type KvCache, type MoeBlock, type Product } from './layerProgram.ts';
 
 export interface DecodeGraphOptions {
   readonly ctx: KernelContext;
@@ -49,15 +50,13 @@ export interface DecodeGraph {
   readonly head: readonly Dispatch[];
 }
 
-/** T = 1: matvec products (int8 where the strategy says), split-K attention, moeDecode. */
+/** T = 1: matvec products (int8 where the strategy says), split-K attention with the prologue, moeDecode. */
 class DecodeBackend implements GraphBackend {
   readonly tokens = 1;
 
   constructor(
     readonly ctx: KernelContext,
     private readonly c: ModelConfig,
-    private readonly kv: KvCache,
-    private readonly pos: GPUBuffer,
     private readonly R: ActivationRounding,
     private readonly scratch: { bias: GPUBuffer | undefined; ids: GPUBuffer; wts: GPUBuffer; h: GPUBuffer; counts: GPUBuffer | undefined },
   ) {}
@@ -87,24 +86,9 @@ class DecodeBackend implements GraphBackend {
     s.push(elementwise(ctx, { op: 'add', n: pr.weight.rows, a: bias, b: pr.bias.chunks[0].buffer, y: pr.y, yOffset }));
   }
 
-  attention(s: Dispatch[], layer: number, q: GPUBuffer, out: GPUBuffer): void {
-    const { c, kv } = this;
-    s.push(
-      ...attentionDecode(this.ctx, {
-        nTok: 1,
-        q,
-        kCache: kv.k[layer],
-        vCache: kv.v[layer],
-        nHead: c.nHead,
-        nKv: c.nHeadKv,
-        headDim: c.headDim,
-        nCtx: kv.nCtx,
-        kvF16: kv.f16,
-        positions: { buffer: this.pos },
-        scale: c.attentionScale,
-        out,
-      }),
-    );
+  /** One dispatch pair (split + reduce, or one DIRECT) for prologue and attention: the rope'd Q never leaves the GPU's workgroups. */
+  attention(s: Dispatch[], _layer: number, a: AttentionInput, out: GPUBuffer): void {
+    s.push(...attentionDecodeFused(this.ctx, { ...a.prologue, scale: this.c.attentionScale, out }));
   }
 
   moe(s: Dispatch[], m: MoeBlock): void {
@@ -177,7 +161,7 @@ export function recordDecodeGraph(o: DecodeGraphOptions): DecodeGraph {
     o.activations === 'f32' ? undefined : buf(E, 'xn.rounded'),
     (bytes, label) => buf(Math.ceil(bytes / 4), label),
   );
-  const backend = new DecodeBackend(ctx, c, o.kv, pos, R, scratch);
+  const backend = new DecodeBackend(ctx, c, R, scratch);
   const step: Dispatch[] = [];
   const x = recordLayers(backend, c, { ids: token, positions: pos, weight: o.weight, optWeight: o.optWeight, kv: o.kv, buffers }, step);
   step.push(norm(ctx, { kind: c.norm, n: E, x, w: o.weight('output_norm.weight').chunks[0].buffer, y: xn, eps: c.normEps }));

@@ -3,10 +3,12 @@
  * the KV-cache write → attention → output projection into the residual → norm → MoE (router, experts, shared
  * expert, combine with the residual) or the dense SwiGLU → residual; the residual stream's last buffer is
  * returned for the caller's final norm. It runs over T tokens at once and records into a `GraphBackend`: the
- * decode graph (T = 1: matvec, split-K attention, moeDecode; decodeBackend.ts) or the prefill graph (T > 1:
- * tiled matmul, flash attention over the cache, moePrefill; prefillGraph.ts). Kernels that are the same for
- * both (norm, qkvRope, elementwise) are recorded here directly, except a MoE layer's pre-FFN norm: it goes to
- * the backend with the block (`MoeBlock.norm`), and the decode backend folds it into the router. Architecture differences are the model
+ * decode graph (T = 1: matvec, split-K attention with the prologue fused in, moeDecode; decodeGraph.ts) or the
+ * prefill graph (T > 1: tiled matmul, qkvRope then flash attention over the cache, moePrefill; prefillGraph.ts).
+ * The attention prologue (clamp, Q/K norm, RoPE, KV-cache write) is described here and recorded by the backend.
+ * Kernels that are the same for both (norm, elementwise) are recorded here directly, except a MoE layer's pre-FFN
+ * norm: it goes to the backend with the block (`MoeBlock.norm`), and the decode backend folds it into the router.
+ * Architecture differences are the model
  * description's data (workers/model/config.ts), never a test of `arch`; activation arithmetic (f32, ggml-cpu
  * rounding, int8) is the backend's product strategy, chosen once per load.
  *
@@ -14,7 +16,7 @@
  *   xA, xB   (T, n_embd)    residual stream, ping-pong where a kernel cannot write in place
  *   xn       (T, n_embd)    normalised input of attention / FFN
  *   qkv      (T, Q + 2·KV)  fused QKV, or Q (T, Q) | K (T, KV) | V (T, KV) blocks (so a bias is one broadcast row)
- *   q, att   (T, Q)         Q after clamp/norm/RoPE; attention output
+ *   q, att   (T, Q)         Q after clamp/norm/RoPE (prefill: qkvRope's output; the fused decode needs none); attention output
  *   tmp      (T, max(n_embd, n_ff))  scaled or biased branches, dense FFN up
  *   ffg, h   (T, n_ff)      dense FFN gate and silu(gate)·up (dense models)
  */
@@ -22,7 +24,7 @@ import type { Dispatch, KernelContext } from '../../kernels/lib/context.ts';
 import type { GpuWeight } from '../../kernels/lib/weights.ts';
 import { norm } from '../../kernels/norm.ts';
 import type { NormKind } from '../../kernels/norm.ref.ts';
-import { qkvRope, fusedQkvLayout } from '../../kernels/rope.ts';
+import { fusedQkvLayout, type QkvPrologue } from '../../kernels/rope.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
 import { embedding } from '../../kernels/embedding.ts';
 import type { ModelConfig } from '../model/config.ts';
@@ -61,6 +63,13 @@ export interface MoeBlock {
   readonly shared?: { readonly gateInp: GpuWeight; readonly gate: GpuWeight; readonly up: GpuWeight; readonly down: GpuWeight };
 }
 
+/** One layer's attention input: the prologue of its projection (qkvRope's input, the cache included) and a Q buffer. */
+export interface AttentionInput {
+  readonly prologue: QkvPrologue;
+  /** (T, n_head·hd): room for the rope'd Q where the backend runs the prologue as its own dispatch. */
+  readonly q: GPUBuffer;
+}
+
 /** What differs between the decode and the prefill graph. */
 export interface GraphBackend {
   readonly ctx: KernelContext;
@@ -68,8 +77,11 @@ export interface GraphBackend {
   readonly tokens: number;
   /** Records the products that read `x` (T rows of `n`), each rounded/quantized as the arithmetic wants. */
   project(s: Dispatch[], x: GPUBuffer, n: number, products: readonly Product[]): void;
-  /** Attention of the T rows of `q` over layer `layer`'s cache (its positions included) into `out`. */
-  attention(s: Dispatch[], layer: number, q: GPUBuffer, out: GPUBuffer): void;
+  /**
+   * The prologue (clamp, Q/K norm, RoPE, the T new K/V rows into layer `layer`'s cache) and the attention of the
+   * T queries over that cache (their positions included) into `out` (T, n_head·hd).
+   */
+  attention(s: Dispatch[], layer: number, a: AttentionInput, out: GPUBuffer): void;
   moe(s: Dispatch[], m: MoeBlock): void;
 }
 
@@ -145,26 +157,22 @@ export function recordLayers(b: GraphBackend, c: ModelConfig, io: LayerInputs, s
     }
     const qn = opt(`${p}attn_q_norm.weight`);
     const kn = opt(`${p}attn_k_norm.weight`);
-    s.push(
-      qkvRope(ctx, {
-        nTok: T,
-        nHead: c.nHead,
-        nKv: c.nHeadKv,
-        headDim: hd,
-        rope: c.rope,
-        src: qkv,
-        ...layout,
-        clamp: c.clampKqv,
-        qkNorm: c.qkNorm !== 'none' && qn && kn ? { mode: c.qkNorm, qWeight: one(qn), kWeight: one(kn), eps: c.normEps } : undefined,
-        qOut: q,
-        kCache: kv.k[l],
-        vCache: kv.v[l],
-        nCtx: kv.nCtx,
-        kvF16: kv.f16,
-        positions,
-      }),
-    );
-    b.attention(s, l, q, att);
+    const prologue: QkvPrologue = {
+      nHead: c.nHead,
+      nKv: c.nHeadKv,
+      headDim: hd,
+      rope: c.rope,
+      src: qkv,
+      ...layout,
+      clamp: c.clampKqv,
+      qkNorm: c.qkNorm !== 'none' && qn && kn ? { mode: c.qkNorm, qWeight: one(qn), kWeight: one(kn), eps: c.normEps } : undefined,
+      kCache: kv.k[l],
+      vCache: kv.v[l],
+      nCtx: kv.nCtx,
+      kvF16: kv.f16,
+      positions,
+    };
+    b.attention(s, l, { prologue, q }, att);
     branch(att, nQ, W(`${p}attn_output.weight`), opt(`${p}attn_output.bias`));
     // ---- feed-forward ----
     const ffnNorm: MoeNorm = { kind: c.norm, weight: one(W(`${p}${c.ffnNormName}.weight`)), eps: c.normEps };

@@ -1,8 +1,8 @@
 /**
  * @file The batched prompt graph: the layer program (layerProgram.ts) recorded for T prompt tokens per command
  * buffer on the prefill backend (tiled matmul for every projection, causal flash attention over the cache
- * including the prefix cached before this chunk, grouped MoE with the shared expert); embedding, norms, the fused
- * QKV prologue writing T cache positions and elementwise ops are the layer program's own.
+ * including the prefix cached before this chunk after qkvRope has written the chunk's T cache positions, grouped
+ * MoE with the shared expert); embedding, norms and elementwise ops are the layer program's own.
  *
  * A chunk of T tokens is recorded once per T (pipelines, bind groups and uniforms: `recording(T)`), keeping the
  * full-chunk recording and a few partial sizes (the prompt's last chunk). Token ids and positions come from
@@ -23,10 +23,11 @@ import type { GpuWeight } from '../../kernels/lib/weights.ts';
 import { matmul } from '../../kernels/matmul.ts';
 import { norm } from '../../kernels/norm.ts';
 import { attentionPrefill } from '../../kernels/attention.ts';
+import { qkvRope } from '../../kernels/rope.ts';
 import { createMoePrefillScratch, destroyMoePrefillScratch, moePrefill, type MoePrefillScratch } from '../../kernels/moe_prefill.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
 import { ActivationRounding, type ActivationMode } from './activationRounding.ts';
-import { recordLayers, type GraphBackend, type KvCache, type MoeBlock, type Product } from './layerProgram.ts';
+import { recordLayers, type AttentionInput, type GraphBackend, type KvCache, type MoeBlock, type Product } from './layerProgram.ts';
 
 /** Largest chunk: beyond it the per-chunk cost is all arithmetic and the scratch only grows. */
 export const PREFILL_MAX_CHUNK = 512;
@@ -226,7 +227,7 @@ export class PrefillGraph {
   private record(T: number): PrefillRecording {
     const { ctx, c, sh } = this;
     const E = c.nEmbd;
-    const backend = new PrefillBackend(ctx, c, sh.kv, this.pos, this.rounding, T, {
+    const backend = new PrefillBackend(ctx, c, this.rounding, T, {
       bias: this.biasBuf,
       moe: this.moe,
       counts: sh.counts,
@@ -246,8 +247,6 @@ class PrefillBackend implements GraphBackend {
   constructor(
     readonly ctx: KernelContext,
     private readonly c: ModelConfig,
-    private readonly kv: KvCache,
-    private readonly pos: GPUBuffer,
     private readonly R: ActivationRounding,
     readonly tokens: number,
     private readonly scratch: { bias: GPUBuffer | undefined; moe: MoePrefillScratch | undefined; counts: GPUBuffer | undefined },
@@ -276,21 +275,26 @@ class PrefillBackend implements GraphBackend {
     s.push(elementwise(ctx, { op: 'add', n: T * n, a: bias, b: pr.bias.chunks[0].buffer, bPeriod: n, y: pr.y, yOffset }));
   }
 
-  attention(s: Dispatch[], layer: number, q: GPUBuffer, out: GPUBuffer): void {
-    const { c, kv } = this;
+  /** qkvRope (Q into `a.q`, the T new K/V rows into the cache), then flash attention. */
+  attention(s: Dispatch[], _layer: number, a: AttentionInput, out: GPUBuffer): void {
+    const { c } = this;
+    const p = a.prologue;
+    s.push(qkvRope(this.ctx, { ...p, nTok: this.tokens, qOut: a.q }));
     // Causal over the whole cache: rows see the prefix cached by earlier chunks and turns, then their own chunk.
     s.push(
       attentionPrefill(this.ctx, {
         nTok: this.tokens,
-        q,
-        kCache: kv.k[layer],
-        vCache: kv.v[layer],
-        nHead: c.nHead,
-        nKv: c.nHeadKv,
-        headDim: c.headDim,
-        nCtx: kv.nCtx,
-        kvF16: kv.f16,
-        positions: { buffer: this.pos },
+        q: a.q,
+        kCache: p.kCache,
+        vCache: p.vCache,
+        kCacheOffset: p.kCacheOffset,
+        vCacheOffset: p.vCacheOffset,
+        nHead: p.nHead,
+        nKv: p.nKv,
+        headDim: p.headDim,
+        nCtx: p.nCtx,
+        kvF16: p.kvF16,
+        positions: p.positions,
         scale: c.attentionScale,
         out,
       }),
