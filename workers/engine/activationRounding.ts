@@ -27,6 +27,8 @@ import {
   type Q8ScaleBlock,
 } from '../../kernels/act_quant.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
+import { norm } from '../../kernels/norm.ts';
+import type { NormKind } from '../../kernels/norm.ref.ts';
 import type { Dispatch, KernelContext } from '../../kernels/lib/context.ts';
 import type { GpuWeight } from '../../kernels/lib/weights.ts';
 import type { MoeRounding } from '../../kernels/moe_bindings.ts';
@@ -51,6 +53,17 @@ export interface InputReader {
   readonly weight: GpuWeight;
   readonly emit: (x: GPUBuffer) => void;
   readonly emitQ8?: (xq: Q8Activations) => void;
+}
+
+/** A norm not yet applied to a readers() input: the input buffer is to hold norm(x) of `x` (one row). */
+export interface PendingNorm {
+  readonly kind: NormKind;
+  /** The raw row (n values). */
+  readonly x: GPUBuffer;
+  /** f32 norm weight, n values from weightOffset. */
+  readonly weight: GPUBuffer;
+  readonly weightOffset?: number;
+  readonly eps: number;
 }
 
 /** Int8 activations for moeDecode: the routed experts' x and GLU rows where their types allow (else rounded). */
@@ -137,9 +150,14 @@ export class ActivationRounding {
   /**
    * Records products that read one input, each seeing it rounded for its own weight: f32 readers first, then
    * one group per rounding; every group but the last reads a rounded copy in the scratch, the last the input
-   * rounded in place (the input is overwritten unless all readers are f32).
+   * rounded in place (the input is overwritten unless all readers are f32). With `pending`, x.buffer is to
+   * hold norm(pending.x) first.
    */
-  readers(s: Dispatch[], x: InputRows, all: readonly InputReader[]): void {
+  readers(s: Dispatch[], x: InputRows, all: readonly InputReader[], pending?: PendingNorm): void {
+    if (pending) {
+      // x.buffer does not hold the input yet: materialise norm(pending.x) there first.
+      s.push(norm(this.ctx, { kind: pending.kind, n: x.n, nTok: x.rows, x: pending.x, w: pending.weight, wOffset: pending.weightOffset, y: x.buffer, eps: pending.eps }));
+    }
     // Int8 readers first, while x is still f32: one quantization per scale block.
     const q8 = new Map<Q8ScaleBlock, ((xq: Q8Activations) => void)[]>();
     const readers: InputReader[] = [];
@@ -157,9 +175,10 @@ export class ActivationRounding {
       const r = this.rounding(rd.weight, x.n);
       groups.set(r, [...(groups.get(r) ?? []), rd]);
     }
-    for (const rd of groups.get(undefined) ?? []) rd.emit(x.buffer);
+    const plain = groups.get(undefined) ?? [];
     groups.delete(undefined);
     const rounded = [...groups.entries()];
+    for (const rd of plain) rd.emit(x.buffer);
     rounded.forEach(([r, group], i) => {
       if (r === undefined) return;
       const input = i < rounded.length - 1 ? this.copy(s, x) : x.buffer;

@@ -20,6 +20,7 @@
 import type { Dispatch, KernelContext } from '../../kernels/lib/context.ts';
 import type { GpuWeight } from '../../kernels/lib/weights.ts';
 import { norm } from '../../kernels/norm.ts';
+import type { NormKind } from '../../kernels/norm.ref.ts';
 import { qkvRope, fusedQkvLayout } from '../../kernels/rope.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
 import { embedding } from '../../kernels/embedding.ts';
@@ -49,6 +50,20 @@ export interface MoeBlock {
   readonly shared?: { readonly gateInp: GpuWeight; readonly gate: GpuWeight; readonly up: GpuWeight; readonly down: GpuWeight };
 }
 
+/**
+ * A product input that is a norm of `x`: T rows of `n` normalised with `weight` (norm.ts kinds). `xn` (T, n) is
+ * where a path that does not fold the norm writes norm(x); after `normProject` its content is unspecified
+ * (untouched, normalised, or normalised and rounded), so only the products may read the normalised input.
+ */
+export interface NormedInput {
+  readonly x: GPUBuffer;
+  readonly n: number;
+  readonly kind: NormKind;
+  readonly weight: GpuWeight;
+  readonly eps: number;
+  readonly xn: GPUBuffer;
+}
+
 /** What differs between the decode and the prefill graph. */
 export interface GraphBackend {
   readonly ctx: KernelContext;
@@ -56,9 +71,18 @@ export interface GraphBackend {
   readonly tokens: number;
   /** Records the products that read `x` (T rows of `n`), each rounded/quantized as the arithmetic wants. */
   project(s: Dispatch[], x: GPUBuffer, n: number, products: readonly Product[]): void;
+  /** As `project`, reading norm(input.x): the decode backend folds the norm into its kernels where it can. */
+  normProject(s: Dispatch[], input: NormedInput, products: readonly Product[]): void;
   /** Attention of the T rows of `q` over layer `layer`'s cache (its positions included) into `out`. */
   attention(s: Dispatch[], layer: number, q: GPUBuffer, out: GPUBuffer): void;
   moe(s: Dispatch[], m: MoeBlock): void;
+}
+
+/** The unfused `normProject`: the norm of the T rows into `xn`, then `project` (the prefill backend's). */
+export function normThenProject(b: GraphBackend, s: Dispatch[], input: NormedInput, products: readonly Product[]): void {
+  const { x, n, kind, weight, eps, xn } = input;
+  s.push(norm(b.ctx, { kind, n, nTok: b.tokens, x, w: weight.chunks[0].buffer, y: xn, eps }));
+  b.project(s, xn, n, products);
 }
 
 export interface LayerBuffers {
@@ -120,15 +144,15 @@ export function recordLayers(b: GraphBackend, c: ModelConfig, io: LayerInputs, s
   for (let l = 0; l < c.nLayer; l++) {
     const p = `blk.${l}.`;
     // ---- attention ----
-    s.push(norm(ctx, { kind: c.norm, n: E, nTok: T, x, w: one(W(`${p}attn_norm.weight`)), y: xn, eps: c.normEps }));
+    const normed = (name: string): NormedInput => ({ x, n: E, kind: c.norm, weight: W(`${p}${name}.weight`), eps: c.normEps, xn });
     const fused = opt(`${p}attn_qkv.weight`);
     let layout: { qOffset: number; kOffset: number; vOffset: number; qStride: number; kStride: number; vStride: number };
     if (fused) {
-      b.project(s, xn, E, [{ weight: fused, y: qkv, bias: opt(`${p}attn_qkv.bias`) }]);
+      b.normProject(s, normed('attn_norm'), [{ weight: fused, y: qkv, bias: opt(`${p}attn_qkv.bias`) }]);
       layout = fusedQkvLayout(c.nHead, c.nHeadKv, hd);
     } else {
       const proj = (name: string, yOffset: number): Product => ({ weight: W(`${p}${name}.weight`), y: qkv, yOffset, bias: opt(`${p}${name}.bias`) });
-      b.project(s, xn, E, [proj('attn_q', 0), proj('attn_k', T * nQ), proj('attn_v', T * (nQ + nKv))]);
+      b.normProject(s, normed('attn_norm'), [proj('attn_q', 0), proj('attn_k', T * nQ), proj('attn_v', T * (nQ + nKv))]);
       layout = { qOffset: 0, qStride: nQ, kOffset: T * nQ, kStride: nKv, vOffset: T * (nQ + nKv), vStride: nKv };
     }
     const qn = opt(`${p}attn_q_norm.weight`);
@@ -155,8 +179,8 @@ export function recordLayers(b: GraphBackend, c: ModelConfig, io: LayerInputs, s
     b.attention(s, l, q, att);
     branch(att, nQ, W(`${p}attn_output.weight`), opt(`${p}attn_output.bias`));
     // ---- feed-forward ----
-    s.push(norm(ctx, { kind: c.norm, n: E, nTok: T, x, w: one(W(`${p}${c.ffnNormName}.weight`)), y: xn, eps: c.normEps }));
     if (c.nExpert > 0) {
+      s.push(norm(ctx, { kind: c.norm, n: E, nTok: T, x, w: one(W(`${p}${c.ffnNormName}.weight`)), y: xn, eps: c.normEps }));
       const sharedGate = opt(`${p}ffn_gate_shexp.weight`);
       b.moe(s, {
         layer: l,
@@ -175,7 +199,7 @@ export function recordLayers(b: GraphBackend, c: ModelConfig, io: LayerInputs, s
     } else {
       const { ffg, h } = io.buffers;
       if (!ffg || !h) throw new Error('internal: a dense FFN needs the ffg and h buffers');
-      b.project(s, xn, E, [
+      b.normProject(s, normed(c.ffnNormName), [
         { weight: W(`${p}ffn_gate.weight`), y: ffg, bias: opt(`${p}ffn_gate.bias`) },
         { weight: W(`${p}ffn_up.weight`), y: tmp, bias: opt(`${p}ffn_up.bias`) },
       ]);
