@@ -22,6 +22,7 @@ import {
   q8ActivationBytes,
   quantizeActivations,
   roundActivations,
+  type ActNorm,
   type GgmlRounding,
   type Q8Activations,
   type Q8ScaleBlock,
@@ -98,10 +99,10 @@ export class ActivationRounding {
     return n % b === 0 ? b : undefined;
   }
 
-  /** Appends the quantization of `n` values of `x` into the pooled int8 buffer of that shape. */
-  private quantize(s: Dispatch[], x: GPUBuffer, n: number, scaleBlock: Q8ScaleBlock): Q8Activations {
+  /** Appends the quantization of `n` values of `x` (of norm(x), written to norm.out) into the pooled int8 buffer of that shape. */
+  private quantize(s: Dispatch[], x: GPUBuffer, n: number, scaleBlock: Q8ScaleBlock, norm?: ActNorm): Q8Activations {
     const q = this.pooled(n, scaleBlock);
-    s.push(quantizeActivations(this.ctx, { x, out: q }));
+    s.push(quantizeActivations(this.ctx, { x, out: q, norm }));
     return q;
   }
 
@@ -154,10 +155,21 @@ export class ActivationRounding {
    * hold norm(pending.x) first.
    */
   readers(s: Dispatch[], x: InputRows, all: readonly InputReader[], pending?: PendingNorm): void {
-    if (pending) {
-      // x.buffer does not hold the input yet: materialise norm(pending.x) there first.
-      s.push(norm(this.ctx, { kind: pending.kind, n: x.n, nTok: x.rows, x: pending.x, w: pending.weight, wOffset: pending.weightOffset, y: x.buffer, eps: pending.eps }));
-    }
+    // A pending norm goes into the first kernel that reads x (the first quantization, or the sole rounding),
+    // which also writes norm(x) into x.buffer for the rest; otherwise a norm dispatch materialises it first.
+    let todo = pending;
+    const take = (): { src: GPUBuffer; norm: ActNorm | undefined } => {
+      const p = todo;
+      todo = undefined;
+      return p ? { src: p.x, norm: { kind: p.kind, weight: p.weight, weightOffset: p.weightOffset, eps: p.eps, out: x.buffer } } : { src: x.buffer, norm: undefined };
+    };
+    const materialise = (): void => {
+      const p = todo;
+      if (p) s.push(norm(this.ctx, { kind: p.kind, n: x.n, nTok: x.rows, x: p.x, w: p.weight, wOffset: p.weightOffset, y: x.buffer, eps: p.eps }));
+      todo = undefined;
+    };
+    // The folding kernels take one row.
+    if (x.rows !== 1) materialise();
     // Int8 readers first, while x is still f32: one quantization per scale block.
     const q8 = new Map<Q8ScaleBlock, ((xq: Q8Activations) => void)[]>();
     const readers: InputReader[] = [];
@@ -167,7 +179,8 @@ export class ActivationRounding {
       else readers.push(rd);
     }
     for (const [b, emits] of q8) {
-      const xq = this.quantize(s, x.buffer, x.n, b);
+      const { src, norm: nm } = take();
+      const xq = this.quantize(s, src, x.n, b, nm);
       for (const e of emits) e(xq);
     }
     const groups = new Map<GgmlRounding | undefined, InputReader[]>([[undefined, []]]);
@@ -178,11 +191,14 @@ export class ActivationRounding {
     const plain = groups.get(undefined) ?? [];
     groups.delete(undefined);
     const rounded = [...groups.entries()];
+    // Only a sole rounding (no f32 reader, no copy for a second rounding) can take the norm.
+    if (todo && (plain.length > 0 || rounded.length !== 1)) materialise();
     for (const rd of plain) rd.emit(x.buffer);
     rounded.forEach(([r, group], i) => {
       if (r === undefined) return;
       const input = i < rounded.length - 1 ? this.copy(s, x) : x.buffer;
-      s.push(roundActivations(this.ctx, { x: input, n: x.n, rows: x.rows, rounding: r }));
+      const { src, norm: nm } = take();
+      s.push(nm ? roundActivations(this.ctx, { x: src, n: x.n, rounding: r, norm: nm }) : roundActivations(this.ctx, { x: input, n: x.n, rows: x.rows, rounding: r }));
       for (const rd of group) rd.emit(input);
     });
   }
