@@ -12,7 +12,8 @@
  * Buffers (f32), T rows each:
  *   xA, xB   (T, n_embd)    residual stream, ping-pong where a kernel cannot write in place
  *   xn       (T, n_embd)    normalised input of attention / FFN
- *   qkv      (T, Q + 2·KV)  fused QKV, or Q (T, Q) | K (T, KV) | V (T, KV) blocks (so a bias is one broadcast row)
+ *   qkv      (T, Q + 2·KV)  fused QKV, or Q (T, Q) | K (T, KV) | V (T, KV) blocks (so a bias is one broadcast row),
+ *                           or QK (T, Q + KV) | V (T, KV), or Q (T, Q) | KV (T, 2·KV) (loader-stacked pairs)
  *   q, att   (T, Q)         Q after clamp/norm/RoPE; attention output
  *   tmp      (T, max(n_embd, n_ff))  scaled or biased branches, dense FFN up
  *   ffg, h   (T, n_ff)      dense FFN gate and silu(gate)·up (dense models)
@@ -145,15 +146,28 @@ export function recordLayers(b: GraphBackend, c: ModelConfig, io: LayerInputs, s
     const p = `blk.${l}.`;
     // ---- attention ----
     const normed = (name: string): NormedInput => ({ x, n: E, kind: c.norm, weight: W(`${p}${name}.weight`), eps: c.normEps, xn });
+    // attn_qkv: fused in the file (DBRX) or stacked by the loader (loader.ts); rows Q, K, V either way.
     const fused = opt(`${p}attn_qkv.weight`);
     let layout: { qOffset: number; kOffset: number; vOffset: number; qStride: number; kStride: number; vStride: number };
     if (fused) {
       b.normProject(s, normed('attn_norm'), [{ weight: fused, y: qkv, bias: opt(`${p}attn_qkv.bias`) }]);
       layout = fusedQkvLayout(c.nHead, c.nHeadKv, hd);
     } else {
+      // Separate Q/K/V, or two of them stacked by the loader (attn_qk, attn_kv: no biases): one product per
+      // group, each a (T, rows) block of qkv, so Q and K (or K and V) share a token stride.
       const proj = (name: string, yOffset: number): Product => ({ weight: W(`${p}${name}.weight`), y: qkv, yOffset, bias: opt(`${p}${name}.bias`) });
-      b.normProject(s, normed('attn_norm'), [proj('attn_q', 0), proj('attn_k', T * nQ), proj('attn_v', T * (nQ + nKv))]);
-      layout = { qOffset: 0, qStride: nQ, kOffset: T * nQ, kStride: nKv, vOffset: T * (nQ + nKv), vStride: nKv };
+      const qk = opt(`${p}attn_qk.weight`);
+      const kvw = opt(`${p}attn_kv.weight`);
+      if (qk) {
+        b.normProject(s, normed('attn_norm'), [{ weight: qk, y: qkv }, proj('attn_v', T * (nQ + nKv))]);
+        layout = { qOffset: 0, qStride: nQ + nKv, kOffset: nQ, kStride: nQ + nKv, vOffset: T * (nQ + nKv), vStride: nKv };
+      } else if (kvw) {
+        b.normProject(s, normed('attn_norm'), [proj('attn_q', 0), { weight: kvw, y: qkv, yOffset: T * nQ }]);
+        layout = { qOffset: 0, qStride: nQ, kOffset: T * nQ, kStride: 2 * nKv, vOffset: T * nQ + nKv, vStride: 2 * nKv };
+      } else {
+        b.normProject(s, normed('attn_norm'), [proj('attn_q', 0), proj('attn_k', T * nQ), proj('attn_v', T * (nQ + nKv))]);
+        layout = { qOffset: 0, qStride: nQ, kOffset: T * nQ, kStride: nKv, vOffset: T * (nQ + nKv), vStride: nKv };
+      }
     }
     const qn = opt(`${p}attn_q_norm.weight`);
     const kn = opt(`${p}attn_k_norm.weight`);
