@@ -6,6 +6,7 @@ import { roundHalfEven } from '../workers/model/reference/ggmlRounding.ts';
 import { roundF16 } from '../workers/quant/half.ts';
 import { signedMax } from '../workers/quant/signedMax.ts';
 import type { Q8ScaleBlock } from './act_quant.ts';
+import { normRef, type NormKind } from './norm.ref.ts';
 
 const f = Math.fround;
 
@@ -59,4 +60,11 @@ export function actQuantValues(r: Q8Ref): Float32Array {
   const out = new Float32Array(r.q.length);
   for (let i = 0; i < out.length; i++) out[i] = r.q[i] * r.d[i >> 5];
   return out;
+}
+
+/** act_quant with a folded norm (NORM): the norm reference, then the quantization of its result. */
+export function normActQuantRef(kind: NormKind, x: Float32Array, g: Float32Array, eps: number, scaleBlock: Q8ScaleBlock): { xn: Float32Array; q8: Q8Ref } {
+  const n = x.length;
+  const xn = normRef(kind, x, g.subarray(0, n), { n, eps });
+  return { xn, q8: actQuantRef(xn, scaleBlock) };
 }

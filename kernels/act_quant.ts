@@ -2,18 +2,54 @@
  * @file Dispatch wrapper for kernels/act_quant.wgsl: rounds a decode step's f32 activations to int8 once, in
  * the layout the int8 matvec (matvec with `Q8Activations`) reads, so every weight row that meets the same input
  * (Q, K, V; gate and up) reuses one quantization. The rounding is ggml-cpu's (Q8_K for K-quant weights, Q8_0
- * for Q4_0/Q8_0), so results match llama.cpp's integer dot products rather than an f32 product.
+ * for Q4_0/Q8_0), so results match llama.cpp's integer dot products rather than an f32 product. Both
+ * functions can fold the norm that precedes a product (`norm`: RMSNorm/LayerNorm of one raw row, as norm.ts
+ * computes it), writing the normalised row to `norm.out` for other readers.
  */
 import source from './act_quant.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
+import type { NormKind } from './norm.ref.ts';
 import { WEIGHT_TYPES, Q8_WEIGHT_TYPES, isQ8WeightType, type GgmlRounding, type GpuWeightType, type Q8ScaleBlock, type Q8WeightType } from './lib/weightTypes.ts';
 
 export const ACT_QUANT_PARAMS = [
   ['n', 'u32'],
   ['x_off', 'u32'],
   ['stride', 'u32'],
+  ['xn_off', 'u32'],
+  ['g_off', 'u32'],
+  ['eps', 'f32'],
 ] as const;
+
+/**
+ * A norm folded into act_quant (one row): x is the raw row; the kernel normalises it (norm.ts's kinds and
+ * formulas), writes the f32 normalised row to `out` (rounded, for roundActivations) and quantizes that.
+ */
+export interface ActNorm {
+  readonly kind: NormKind;
+  /** f32 norm weight, n values from weightOffset. */
+  readonly weight: GPUBuffer;
+  readonly weightOffset?: number;
+  readonly eps: number;
+  /** f32 output, n values from outOffset: norm(x) (quantizeActivations) or its rounding (roundActivations). */
+  readonly out: GPUBuffer;
+  readonly outOffset?: number;
+}
+
+/** Shape checks of a folded norm over n values read from x; the extra bindings and params. */
+function normBinding(a: ActNorm | undefined, x: GPUBuffer, n: number, who: string): { xn_off: number; g_off: number; eps: number } {
+  if (!a) return { xn_off: 0, g_off: 0, eps: 0 };
+  const outOffset = a.outOffset ?? 0;
+  const weightOffset = a.weightOffset ?? 0;
+  check(a.kind === 'layer' || a.kind === 'rms', () => `${who}: unknown norm kind`);
+  check(Number.isFinite(a.eps) && a.eps >= 0, () => `${who}: norm eps must be a finite non-negative number`);
+  check(Number.isInteger(outOffset) && outOffset >= 0, () => `${who}: bad norm output offset ${outOffset}`);
+  check(Number.isInteger(weightOffset) && weightOffset >= 0, () => `${who}: bad norm weight offset ${weightOffset}`);
+  check((outOffset + n) * 4 <= a.out.size, () => `${who}: norm output holds ${a.out.size / 4} < ${outOffset + n} floats`);
+  check((weightOffset + n) * 4 <= a.weight.size, () => `${who}: norm weight holds ${a.weight.size / 4} < ${weightOffset + n} floats`);
+  check(a.out !== x && a.out !== a.weight, () => `${who}: the norm output must not alias x or the norm weight`);
+  return { xn_off: outOffset, g_off: weightOffset, eps: a.eps };
+}
 
 // The int8 weight types and their activation scale blocks are the type table's (lib/weightTypes.ts).
 export { Q8_WEIGHT_TYPES, isQ8WeightType, type Q8ScaleBlock, type Q8WeightType };
@@ -53,6 +89,8 @@ export interface ActQuantArgs {
   readonly x: GPUBuffer;
   readonly xOffset?: number;
   readonly out: Q8Activations;
+  /** Normalise x first (x is then the raw row; norm(x) is also written to norm.out). */
+  readonly norm?: ActNorm;
 }
 
 export function quantizeActivations(ctx: KernelContext, a: ActQuantArgs): Dispatch {
@@ -62,15 +100,23 @@ export function quantizeActivations(ctx: KernelContext, a: ActQuantArgs): Dispat
   check(out.n % out.scaleBlock === 0, () => `act_quant: n = ${out.n} is not a multiple of ${out.scaleBlock}`);
   check(out.buffer.size >= q8ActivationBytes(out.n), () => `act_quant: output holds ${out.buffer.size} < ${q8ActivationBytes(out.n)} bytes`);
   check(out.buffer !== x, () => 'act_quant: output must not alias x');
-  const values: ParamValues<typeof ACT_QUANT_PARAMS> = { n: out.n, x_off: xOffset, stride: 0 };
+  const nm = a.norm;
+  const normValues = normBinding(nm, x, out.n, 'act_quant');
+  if (nm) check(nm.out !== out.buffer && nm.weight !== out.buffer, () => 'act_quant: the int8 output must not alias the norm buffers');
+  const values: ParamValues<typeof ACT_QUANT_PARAMS> = { n: out.n, x_off: xOffset, stride: 0, ...normValues };
   const params = ctx.uniform(ACT_QUANT_PARAMS, values, 'act_quant.params');
   const pipeline = ctx.pipeline({
     family: 'act_quant',
     source: source.replace('PARAMS_STRUCT', wgslParamsStruct(ACT_QUANT_PARAMS)),
-    defines: { SCALE_256: out.scaleBlock === 256 },
+    defines: { SCALE_256: out.scaleBlock === 256, ...normDefines(nm, 3) },
   });
   const [gx, gy] = grid2d(Math.ceil(out.n / 256), ctx.info.limits.maxComputeWorkgroupsPerDimension);
-  return ctx.dispatch(pipeline, [params, x, out.buffer], [gx, gy], params);
+  return ctx.dispatch(pipeline, nm ? [params, x, out.buffer, nm.out, nm.weight] : [params, x, out.buffer], [gx, gy], params);
+}
+
+/** NORM defines; the norm output and weight take bindings first, first + 1. */
+function normDefines(a: ActNorm | undefined, first: number): Record<string, boolean | number> {
+  return a ? { NORM: true, NORM_LAYER: a.kind === 'layer', B_XN: first, B_G: first + 1 } : {};
 }
 
 export type { GgmlRounding };
@@ -90,13 +136,16 @@ export interface RoundActivationsArgs {
   /** Elements from one row to the next (default n). */
   readonly stride?: number;
   readonly rounding: GgmlRounding;
+  /** Normalise the row first (one row; x is then read only, and norm.out receives the rounded norm(x)). */
+  readonly norm?: ActNorm;
 }
 
 const ROUNDING_BLOCK: Readonly<Record<GgmlRounding, number>> = { q8_K: 256, q8_0: 32, f16: 4, bf16: 4 };
 
 /**
  * Replaces each row of x by the values ggml-cpu's rounding of it represents (q·d, or f16/bf16 values), so an
- * f32 product computes what llama.cpp computes (the engine's llama.cpp-rounding mode). One dispatch.
+ * f32 product computes what llama.cpp computes (the engine's llama.cpp-rounding mode). One dispatch. With
+ * `norm`, x (one row) is left as it is and norm.out receives the rounding of norm(x).
  */
 export function roundActivations(ctx: KernelContext, a: RoundActivationsArgs): Dispatch {
   const { x, n, rounding, xOffset = 0, rows = 1, stride = n } = a;
@@ -106,7 +155,9 @@ export function roundActivations(ctx: KernelContext, a: RoundActivationsArgs): D
   check(Number.isInteger(stride) && stride >= n, () => `act_quant round: stride ${stride} < n ${n}`);
   check(Number.isInteger(xOffset) && xOffset >= 0, () => `act_quant round: bad x offset ${xOffset}`);
   check((xOffset + (rows - 1) * stride + n) * 4 <= x.size, () => `act_quant round: x holds ${x.size / 4} < ${xOffset + (rows - 1) * stride + n} floats`);
-  const values: ParamValues<typeof ACT_QUANT_PARAMS> = { n, x_off: xOffset, stride };
+  const nm = a.norm;
+  check(!nm || rows === 1, () => `act_quant round: a folded norm takes one row, not ${rows}`);
+  const values: ParamValues<typeof ACT_QUANT_PARAMS> = { n, x_off: xOffset, stride, ...normBinding(nm, x, n, 'act_quant round') };
   const params = ctx.uniform(ACT_QUANT_PARAMS, values, 'act_quant.round.params');
   const pipeline = ctx.pipeline({
     family: 'act_quant',
@@ -116,7 +167,8 @@ export function roundActivations(ctx: KernelContext, a: RoundActivationsArgs): D
       SCALE_256: rounding === 'q8_K',
       ROUND_HALF: rounding === 'f16' || rounding === 'bf16',
       ROUND_BF16: rounding === 'bf16',
+      ...normDefines(nm, 2),
     },
   });
-  return ctx.dispatch(pipeline, [params, x], [Math.ceil(n / 256), rows], params);
+  return ctx.dispatch(pipeline, nm ? [params, x, nm.out, nm.weight] : [params, x], [Math.ceil(n / 256), rows], params);
 }

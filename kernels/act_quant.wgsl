@@ -16,16 +16,30 @@
 // does, up to summation order (the engine's llama.cpp-rounding mode). ROUND_HALF rounds each value to f16
 // instead (ggml's F16 weights), with ROUND_BF16 to bf16.
 //
+// NORM (+ NORM_LAYER; one row): x is a raw residual row; the kernel first applies RMSNorm (LayerNorm) with
+// weight g as norm.wgsl does (LayerNorm centred on x[0], mean and squared deviations in two passes), writes the
+// f32 normalised row to xn at xn_off (bindings B_XN, B_G), and quantizes it; with ROUND_IN_PLACE the rounded
+// normalised values go to xn and x is left as it is. Every workgroup needs the row's scale, so each computes it
+// over the whole row (n is at most a few thousand: cheap beside the product that follows).
+//
 // One workgroup of 64 threads per 256 elements; thread t holds elements 4t..4t+3. Grid: ceil(n / 256)
 // workgroups folded into (x, y) by grid2d. n is a multiple of 32 (256 with SCALE_256).
 
 PARAMS_STRUCT
 
 @group(0) @binding(0) var<uniform> params: Params;
+#ifdef NORM
+@group(0) @binding(1) var<storage, read> x: array<f32>;              // (x_off + n): the raw row
+@group(0) @binding(B_XN) var<storage, read_write> xn: array<f32>;    // (xn_off + n): norm(x), rounded with ROUND_IN_PLACE
+@group(0) @binding(B_G) var<storage, read> g: array<f32>;            // (g_off + n): norm weight
+#else
 #ifdef ROUND_IN_PLACE
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;    // (x_off + rows·stride)
 #else
 @group(0) @binding(1) var<storage, read> x: array<f32>;          // (x_off + n)
+#endif
+#endif
+#ifndef ROUND_IN_PLACE
 @group(0) @binding(2) var<storage, read_write> xq: array<u32>;  // (n/4 + n/8)
 #endif
 
@@ -44,6 +58,43 @@ fn round_f16(v: f32) -> f32 {
   let b = bitcast<u32>(v);
   return bitcast<f32>((b + 0xFFFu + ((b >> 13u) & 1u)) & ~0x1FFFu);
 }
+
+// The rounded values of elements i..i+3: in place, or into xn (NORM).
+fn store4(i: u32, r: vec4<f32>) {
+#ifdef NORM
+  let o = params.xn_off + i;
+  xn[o] = r.x;
+  xn[o + 1u] = r.y;
+  xn[o + 2u] = r.z;
+  xn[o + 3u] = r.w;
+#else
+#ifdef ROUND_IN_PLACE
+  let o = params.x_off + i;
+  x[o] = r.x;
+  x[o + 1u] = r.y;
+  x[o + 2u] = r.z;
+  x[o + 3u] = r.w;
+#endif
+#endif
+}
+
+#ifdef NORM
+var<workgroup> red_n: array<f32, 64>;
+// Sum over the workgroup (uniform control flow; ends with a barrier, so it may be called again).
+fn wg_sum64(v: f32, lid: u32) -> f32 {
+  red_n[lid] = v;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      red_n[lid] += red_n[lid + s];
+    }
+    workgroupBarrier();
+  }
+  let t = red_n[0];
+  workgroupBarrier();
+  return t;
+}
+#endif
 
 var<workgroup> red_a: array<f32, 64>;  // largest magnitude so far
 var<workgroup> red_m: array<f32, 64>;  // the signed value that has it
@@ -68,6 +119,35 @@ fn main(
     let i = base + e0;
     v = vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
   }
+#ifdef NORM
+  // The row's statistics, over all of it, as norm.wgsl computes them (same expressions; the summation order
+  // differs).
+  let nf = f32(params.n);
+#ifdef NORM_LAYER
+  let pivot = x[base];
+  var s1 = 0.0;
+  for (var i = lid; i < params.n; i += 64u) {
+    s1 += x[base + i] - pivot;
+  }
+  let mean = wg_sum64(s1, lid) / nf;
+#else
+  let pivot = 0.0;
+  let mean = 0.0;
+#endif
+  var s2 = 0.0;
+  for (var i = lid; i < params.n; i += 64u) {
+    let d = (x[base + i] - pivot) - mean;
+    s2 += d * d;
+  }
+  let inv = 1.0 / sqrt(wg_sum64(s2, lid) / nf + params.eps);
+  if (valid) {
+    let gi = params.g_off + e0;
+    v = ((v - pivot) - mean) * inv * vec4<f32>(g[gi], g[gi + 1u], g[gi + 2u], g[gi + 3u]);
+#ifndef ROUND_IN_PLACE
+    store4(e0, v);
+#endif
+  }
+#endif
 #ifdef ROUND_HALF
   if (valid) {
 #ifdef ROUND_BF16
@@ -77,10 +157,7 @@ fn main(
 #else
     let r = sign(v) * vec4<f32>(round_f16(abs(v.x)), round_f16(abs(v.y)), round_f16(abs(v.z)), round_f16(abs(v.w)));
 #endif
-    x[base + e0] = r.x;
-    x[base + e0 + 1u] = r.y;
-    x[base + e0 + 2u] = r.z;
-    x[base + e0 + 3u] = r.w;
+    store4(wid.y * params.stride + e0, r);
   }
 #else
   // Largest magnitude, first in element order on ties (ggml scans with a strict >).
@@ -120,11 +197,7 @@ fn main(
 #endif
 #ifdef ROUND_IN_PLACE
   if (valid) {
-    let r = vec4<f32>(q) * d;
-    x[base + e0] = r.x;
-    x[base + e0 + 1u] = r.y;
-    x[base + e0 + 2u] = r.z;
-    x[base + e0 + 3u] = r.w;
+    store4(wid.y * params.stride + e0, vec4<f32>(q) * d);
   }
 #else
   red_s[lid] = q.x + q.y + q.z + q.w;

@@ -4,6 +4,7 @@
  */
 import { dequantize } from '../workers/quant/quant.ts';
 import { GgmlTypeId, type GpuWeightType } from './lib/weights.ts';
+import { normRef, type NormKind } from './norm.ref.ts';
 
 /** GGUF-layout rows of `type` → f32, (rows, nIn) row-major. */
 export function dequantizeRows(type: GpuWeightType, ggufBytes: Uint8Array, nIn: number, rows: number): Float32Array {
@@ -20,6 +21,19 @@ export function matvecRef(w: Float32Array, nIn: number, x: Float32Array, acc?: F
     y[r] = s + (acc ? acc[r] : 0);
   }
   return y;
+}
+
+/** matvec with a folded norm (matvec.wgsl NORM): the norm reference, then the matvec reference. */
+export function normMatvecRef(
+  kind: NormKind,
+  w: Float32Array,
+  nIn: number,
+  x: Float32Array,
+  g: Float32Array,
+  eps: number,
+  acc?: Float32Array,
+): Float32Array {
+  return matvecRef(w, nIn, normRef(kind, x.subarray(0, nIn), g.subarray(0, nIn), { n: nIn, eps }), acc);
 }
 
 /** Y[t, r] = Σ_i W[r, i] · X[t, i]; X is (tokens, nIn), Y (tokens, rows). */

@@ -2,6 +2,8 @@
  * @file Dispatch wrapper for kernels/matvec.wgsl, the decode (one token) product y = W·x over a GGUF weight
  * of any type in kernels/lib/quant.ts, dequantized inside the dot product. A weight split into several chunks
  * (binding limit) gets one dispatch per chunk, each writing its rows of y; the engine encodes them in order.
+ * With `norm`, x is the raw row and every workgroup applies RMSNorm/LayerNorm to it on the fly (matvec.wgsl
+ * NORM): y = W·norm(x) in one dispatch per chunk, as norm.ts followed by matvec would compute it.
  */
 import source from './matvec.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
@@ -9,6 +11,7 @@ import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
 import { QUANT_INCLUDES, blocksPerRow, quantDefines } from './lib/quant.ts';
 import type { GpuWeight, GpuWeightType } from './lib/weights.ts';
 import { checkQ8Activations, q8ActivationBytes, type Q8Activations } from './act_quant.ts';
+import type { NormKind } from './norm.ref.ts';
 
 export const MATVEC_PARAMS = [
   ['n_in', 'u32'],
@@ -16,6 +19,8 @@ export const MATVEC_PARAMS = [
   ['row_words', 'u32'],
   ['x_off', 'u32'],
   ['y_off', 'u32'],
+  ['g_off', 'u32'],
+  ['eps', 'f32'],
 ] as const;
 
 export const MATVEC_WG_SIZES = [64, 128, 256] as const;
@@ -32,6 +37,15 @@ export interface MatvecVariant {
   readonly subgroups?: boolean;
 }
 
+/** A norm folded into the product (matvec.wgsl NORM): y = W·norm(x), norm as kernels/norm.ts defines it. */
+export interface MatvecNorm {
+  readonly kind: NormKind;
+  /** f32 norm weight g, n_in elements from weightOffset. */
+  readonly weight: GPUBuffer;
+  readonly weightOffset?: number;
+  readonly eps: number;
+}
+
 export interface MatvecArgs {
   /** ggml dims [n_in, n_out] (or [n_in, a, b...]: every row). */
   readonly weight: GpuWeight;
@@ -44,6 +58,8 @@ export interface MatvecArgs {
   readonly yOffset?: number;
   /** y += W·x instead of y = W·x (fused residual add). */
   readonly accumulate?: boolean;
+  /** Normalise x first (f32 activations only; each workgroup recomputes the row's scale). */
+  readonly norm?: MatvecNorm;
   readonly variant?: MatvecVariant;
 }
 
@@ -74,7 +90,19 @@ export function matvec(ctx: KernelContext, args: MatvecArgs): Dispatch[] {
   check(MATVEC_WG_SIZES.includes(v.workgroupSize), () => `matvec: workgroup size ${v.workgroupSize} not in ${MATVEC_WG_SIZES.join(',')}`);
   check(MATVEC_ROWS.includes(v.rows), () => `matvec: rows per workgroup ${v.rows} not in ${MATVEC_ROWS.join(',')}`);
   check(!v.subgroups || ctx.subgroups, () => 'matvec: subgroups requested but the device has none');
-  const shared = v.workgroupSize * v.rows * 4;
+  const nm = args.norm;
+  const gOffset = nm?.weightOffset ?? 0;
+  if (nm) {
+    check(!xq, () => `matvec ${w.name}: a folded norm needs f32 activations, not int8 ones (quantize the normalised row instead)`);
+    check(nm.kind === 'layer' || nm.kind === 'rms', () => `matvec ${w.name}: unknown norm kind`);
+    check(Number.isFinite(nm.eps) && nm.eps >= 0, () => `matvec ${w.name}: norm eps must be a finite non-negative number`);
+    check(Number.isInteger(gOffset) && gOffset >= 0, () => `matvec ${w.name}: bad norm weight offset ${gOffset}`);
+    check((gOffset + nIn) * 4 <= nm.weight.size, () => `matvec ${w.name}: norm weight holds ${nm.weight.size / 4} < ${gOffset + nIn} floats`);
+    check(nm.weight !== y, () => `matvec ${w.name}: y must not alias the norm weight`);
+  }
+  // Values reduced per workgroup (matvec.wgsl NRED): the dot products, plus the norm's sums.
+  const nRed = !nm ? v.rows : nm.kind === 'layer' ? 2 * v.rows + 2 : v.rows + 1;
+  const shared = v.workgroupSize * nRed * 4;
   check(
     shared <= ctx.info.limits.maxComputeWorkgroupStorageSize,
     () => `matvec: ${shared} bytes of workgroup memory exceed the device's ${ctx.info.limits.maxComputeWorkgroupStorageSize}`,
@@ -97,6 +125,9 @@ export function matvec(ctx: KernelContext, args: MatvecArgs): Dispatch[] {
       X_Q8: xq !== undefined,
       ACCUMULATE: args.accumulate === true,
       USE_SUBGROUPS: v.subgroups,
+      NORM: nm !== undefined,
+      NORM_LAYER: nm?.kind === 'layer',
+      G_VEC4: nm !== undefined && gOffset % 4 === 0,
     },
     overrides: { WG: v.workgroupSize },
   });
@@ -108,9 +139,11 @@ export function matvec(ctx: KernelContext, args: MatvecArgs): Dispatch[] {
       row_words: w.rowStride / 4,
       x_off: xOffset,
       y_off: yOffset + c.firstRow,
+      g_off: gOffset,
+      eps: nm?.eps ?? 0,
     };
     const params = ctx.uniform(MATVEC_PARAMS, values, `matvec.params ${w.name}`);
     const [gx, gy] = grid2d(Math.ceil(c.rows / v.rows), maxWg);
-    return ctx.dispatch(pipeline, [params, c.buffer, x, y], [gx, gy], params);
+    return ctx.dispatch(pipeline, nm ? [params, c.buffer, x, y, nm.weight] : [params, c.buffer, x, y], [gx, gy], params);
   });
 }

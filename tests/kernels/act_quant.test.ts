@@ -16,7 +16,8 @@ import {
 } from '../../kernels/act_quant.ts';
 import { ggmlActivationRounder } from '../../workers/model/reference/ggmlRounding.ts';
 import { GgmlTypeId } from '../../kernels/lib/weights.ts';
-import { actQuantRef } from '../../kernels/act_quant.ref.ts';
+import { actQuantRef, actQuantValues, normActQuantRef } from '../../kernels/act_quant.ref.ts';
+import { normRef, type NormKind } from '../../kernels/norm.ref.ts';
 import { matvec, type MatvecVariant } from '../../kernels/matvec.ts';
 import { matvecRef } from '../../kernels/matvec.ref.ts';
 import { KernelShapeError, type KernelContext } from '../../kernels/lib/context.ts';
@@ -145,8 +146,113 @@ describe('act_quant', () => {
     });
   }
 
+  // A folded norm: x is a raw row; the kernel writes norm(x) (f32) to norm.out and quantizes that.
+  for (const block of [256, 32] as const satisfies readonly Q8ScaleBlock[])
+    for (const kind of ['rms', 'layer'] as const satisfies readonly NormKind[]) {
+      it(`${block}-element scales with a folded ${kind} norm: norm(x) written out and quantized (offsets, shift)`, async () => {
+        const { ctx } = gpu;
+        const sizes = block === 256 ? [256, 2304] : [32, 800];
+        let seed = 60;
+        for (const n of sizes)
+          for (const [off, outOff, gOff, shift] of [
+            [0, 0, 0, 0],
+            [3, 5, 2, kind === 'layer' ? 500 : 0],
+          ]) {
+            const x = testInput(n, off, seed++).map((v) => v * 3 + shift);
+            const g = randomF32(gOff + n, seed++, 0.5).map((v) => v + 1);
+            const eps = 1e-5;
+            const xb = ctx.storage(x);
+            const gb = ctx.storage(g);
+            const ob = ctx.storage(randomF32(outOff + n + 3, seed++));
+            const before = await ctx.readF32(ob);
+            const out = createQ8Activations(ctx, n, block);
+            ctx.run([quantizeActivations(ctx, { x: xb, xOffset: off, out, norm: { kind, weight: gb, weightOffset: gOff, eps, out: ob, outOffset: outOff } })]);
+            const label = `act_quant ${block} ${kind} n=${n} off=${off} outOff=${outOff} gOff=${gOff} shift=${shift}`;
+            const xnGot = await ctx.readF32(ob);
+            const ref = normActQuantRef(kind, x.subarray(off, off + n), g.subarray(gOff), eps, block);
+            expectClose(`${label}: norm(x)`, xnGot.subarray(outOff, outOff + n), ref.xn, { nmse: 1e-11, maxAbs: 1e-5 });
+            expect(Array.from(xnGot.subarray(0, outOff)).concat(Array.from(xnGot.subarray(outOff + n))), `${label}: outside norm(x) untouched`).toEqual(
+              Array.from(before.subarray(0, outOff)).concat(Array.from(before.subarray(outOff + n))),
+            );
+            // The int8 form is the quantization of the values written (ties: one step, as above).
+            const got = await readWords(ctx, out.buffer);
+            const want = actQuantRef(xnGot.slice(outOff, outOff + n), block);
+            const gq = new Int8Array(got.buffer, got.byteOffset, n);
+            let off1 = 0;
+            for (let i = 0; i < n; i++) {
+              const dq = Math.abs(gq[i] - want.q[i]);
+              expect(dq, `${label}: q[${i}] computed ${gq[i]} expected ${want.q[i]}`).toBeLessThanOrEqual(1);
+              off1 += dq;
+            }
+            expect(off1, `${label}: values one step off`).toBeLessThanOrEqual(Math.ceil(n / 100));
+            // And close to the reference's own quantization of its norm.
+            expectClose(`${label}: q·d`, decodeQ8(got, n), actQuantValues(ref.q8), { nmse: 1e-4, maxAbs: 0.05 });
+            for (const b of [xb, gb, ob, out.buffer]) b.destroy();
+          }
+      });
+    }
+
+  for (const [rounding, type] of [
+    ['q8_K', 'Q4_K'],
+    ['q8_0', 'Q8_0'],
+    ['f16', 'F16'],
+    ['bf16', 'BF16'],
+  ] as const)
+    for (const kind of ['rms', 'layer'] as const satisfies readonly NormKind[]) {
+      it(`round (${rounding}) with a folded ${kind} norm: the rounding of norm(x) into norm.out, x untouched`, async () => {
+        const { ctx } = gpu;
+        const round = ggmlActivationRounder(GgmlTypeId[type]);
+        if (!round) throw new Error(`no CPU rounder for ${type}`);
+        for (const n of rounding === 'q8_K' ? [256, 768] : [32, 800]) {
+          const off = 3;
+          const outOff = 7;
+          const x = testInput(n, off, 80 + n).map((v) => v * 2 + (kind === 'layer' ? 40 : 0));
+          const g = randomF32(n, 81 + n, 0.5).map((v) => v + 1);
+          const eps = 1e-6;
+          const xb = ctx.storage(x);
+          const gb = ctx.storage(g);
+          const ob = ctx.storage((outOff + n) * 4);
+          ctx.run([roundActivations(ctx, { x: xb, xOffset: off, n, rounding, norm: { kind, weight: gb, eps, out: ob, outOffset: outOff } })]);
+          const got = (await ctx.readF32(ob)).subarray(outOff, outOff + n);
+          expect(Array.from(await ctx.readF32(xb)), `${rounding} ${kind} n=${n}: x untouched`).toEqual(Array.from(x));
+          const xn = normRef(kind, x.subarray(off, off + n), g, { n, eps });
+          const want = Float32Array.from(xn);
+          round(want, n);
+          // The GPU's norm(x) is within an ulp or so of the reference's: values at a rounding tie may land one
+          // step away (q8: d = amax/127; f16/bf16: one unit of their last place), on at most 1 %.
+          let stepped = 0;
+          for (let i = 0; i < n; i++) {
+            if (Math.abs(got[i] - want[i]) <= 2e-6 * Math.abs(want[i])) continue;
+            let step: number;
+            if (rounding.startsWith('q8')) {
+              const blk = rounding === 'q8_K' ? 256 : 32;
+              const start = i - (i % blk);
+              let amax = 0;
+              for (let k = start; k < start + blk; k++) amax = Math.max(amax, Math.abs(xn[k]));
+              step = (amax / 127) * 1.01;
+            } else step = Math.abs(want[i]) * (rounding === 'f16' ? 2 ** -10 : 2 ** -7) + 2 ** -24;
+            expect(Math.abs(got[i] - want[i]), `${rounding} ${kind} n=${n}: [${i}] computed ${got[i]} expected ${want[i]}`).toBeLessThanOrEqual(step);
+            stepped++;
+          }
+          expect(stepped, `${rounding} ${kind} n=${n}: values one step off`).toBeLessThanOrEqual(Math.ceil(n / 100));
+          for (const b of [xb, gb, ob]) b.destroy();
+        }
+      });
+    }
+
   it('rejects bad sizes, offsets and buffers with KernelShapeError', () => {
     const { ctx } = gpu;
+    const g = ctx.storage(256 * 4);
+    const xn = ctx.storage(256 * 4);
+    const nrm = { kind: 'rms', weight: g, eps: 1e-5, out: xn } as const;
+    expect(() => roundActivations(ctx, { x: ctx.storage(2048), n: 256, rows: 2, rounding: 'q8_K', norm: nrm })).toThrow(/one row/);
+    const x256 = ctx.storage(256 * 4);
+    expect(() => roundActivations(ctx, { x: x256, n: 256, rounding: 'q8_K', norm: { ...nrm, out: x256 } })).toThrow(KernelShapeError);
+    expect(() => roundActivations(ctx, { x: x256, n: 256, rounding: 'q8_K', norm: { ...nrm, outOffset: 1 } })).toThrow(KernelShapeError);
+    const q256 = createQ8Activations(ctx, 256, 256);
+    expect(() => quantizeActivations(ctx, { x: x256, out: q256, norm: { ...nrm, weightOffset: 4 } })).toThrow(KernelShapeError);
+    expect(() => quantizeActivations(ctx, { x: x256, out: q256, norm: { ...nrm, eps: Number.NaN } })).toThrow(KernelShapeError);
+    expect(() => quantizeActivations(ctx, { x: x256, out: q256, norm: nrm })).not.toThrow();
     expect(() => roundActivations(ctx, { x: ctx.storage(1024), n: 100, rounding: 'q8_0' })).toThrow(KernelShapeError);
     expect(() => roundActivations(ctx, { x: ctx.storage(1024), n: 256, rows: 2, rounding: 'q8_K' })).toThrow(KernelShapeError);
     expect(() => createQ8Activations(ctx, 100, 32)).toThrow(KernelShapeError);

@@ -22,11 +22,14 @@ import {
   q8ActivationBytes,
   quantizeActivations,
   roundActivations,
+  type ActNorm,
   type GgmlRounding,
   type Q8Activations,
   type Q8ScaleBlock,
 } from '../../kernels/act_quant.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
+import { norm } from '../../kernels/norm.ts';
+import type { NormKind } from '../../kernels/norm.ref.ts';
 import type { Dispatch, KernelContext } from '../../kernels/lib/context.ts';
 import type { GpuWeight } from '../../kernels/lib/weights.ts';
 import type { MoeRounding } from '../../kernels/moe_bindings.ts';
@@ -51,6 +54,17 @@ export interface InputReader {
   readonly weight: GpuWeight;
   readonly emit: (x: GPUBuffer) => void;
   readonly emitQ8?: (xq: Q8Activations) => void;
+}
+
+/** A norm not yet applied to a readers() input: the input buffer is to hold norm(x) of `x` (one row). */
+export interface PendingNorm {
+  readonly kind: NormKind;
+  /** The raw row (n values). */
+  readonly x: GPUBuffer;
+  /** f32 norm weight, n values from weightOffset. */
+  readonly weight: GPUBuffer;
+  readonly weightOffset?: number;
+  readonly eps: number;
 }
 
 /** Int8 activations for moeDecode: the routed experts' x and GLU rows where their types allow (else rounded). */
@@ -85,10 +99,10 @@ export class ActivationRounding {
     return n % b === 0 ? b : undefined;
   }
 
-  /** Appends the quantization of `n` values of `x` into the pooled int8 buffer of that shape. */
-  private quantize(s: Dispatch[], x: GPUBuffer, n: number, scaleBlock: Q8ScaleBlock): Q8Activations {
+  /** Appends the quantization of `n` values of `x` (of norm(x), written to norm.out) into the pooled int8 buffer of that shape. */
+  private quantize(s: Dispatch[], x: GPUBuffer, n: number, scaleBlock: Q8ScaleBlock, norm?: ActNorm): Q8Activations {
     const q = this.pooled(n, scaleBlock);
-    s.push(quantizeActivations(this.ctx, { x, out: q }));
+    s.push(quantizeActivations(this.ctx, { x, out: q, norm }));
     return q;
   }
 
@@ -137,9 +151,25 @@ export class ActivationRounding {
   /**
    * Records products that read one input, each seeing it rounded for its own weight: f32 readers first, then
    * one group per rounding; every group but the last reads a rounded copy in the scratch, the last the input
-   * rounded in place (the input is overwritten unless all readers are f32).
+   * rounded in place (the input is overwritten unless all readers are f32). With `pending`, x.buffer is to
+   * hold norm(pending.x) first.
    */
-  readers(s: Dispatch[], x: InputRows, all: readonly InputReader[]): void {
+  readers(s: Dispatch[], x: InputRows, all: readonly InputReader[], pending?: PendingNorm): void {
+    // A pending norm goes into the first kernel that reads x (the first quantization, or the sole rounding),
+    // which also writes norm(x) into x.buffer for the rest; otherwise a norm dispatch materialises it first.
+    let todo = pending;
+    const take = (): { src: GPUBuffer; norm: ActNorm | undefined } => {
+      const p = todo;
+      todo = undefined;
+      return p ? { src: p.x, norm: { kind: p.kind, weight: p.weight, weightOffset: p.weightOffset, eps: p.eps, out: x.buffer } } : { src: x.buffer, norm: undefined };
+    };
+    const materialise = (): void => {
+      const p = todo;
+      if (p) s.push(norm(this.ctx, { kind: p.kind, n: x.n, nTok: x.rows, x: p.x, w: p.weight, wOffset: p.weightOffset, y: x.buffer, eps: p.eps }));
+      todo = undefined;
+    };
+    // The folding kernels take one row.
+    if (x.rows !== 1) materialise();
     // Int8 readers first, while x is still f32: one quantization per scale block.
     const q8 = new Map<Q8ScaleBlock, ((xq: Q8Activations) => void)[]>();
     const readers: InputReader[] = [];
@@ -149,7 +179,8 @@ export class ActivationRounding {
       else readers.push(rd);
     }
     for (const [b, emits] of q8) {
-      const xq = this.quantize(s, x.buffer, x.n, b);
+      const { src, norm: nm } = take();
+      const xq = this.quantize(s, src, x.n, b, nm);
       for (const e of emits) e(xq);
     }
     const groups = new Map<GgmlRounding | undefined, InputReader[]>([[undefined, []]]);
@@ -157,13 +188,17 @@ export class ActivationRounding {
       const r = this.rounding(rd.weight, x.n);
       groups.set(r, [...(groups.get(r) ?? []), rd]);
     }
-    for (const rd of groups.get(undefined) ?? []) rd.emit(x.buffer);
+    const plain = groups.get(undefined) ?? [];
     groups.delete(undefined);
     const rounded = [...groups.entries()];
+    // Only a sole rounding (no f32 reader, no copy for a second rounding) can take the norm.
+    if (todo && (plain.length > 0 || rounded.length !== 1)) materialise();
+    for (const rd of plain) rd.emit(x.buffer);
     rounded.forEach(([r, group], i) => {
       if (r === undefined) return;
       const input = i < rounded.length - 1 ? this.copy(s, x) : x.buffer;
-      s.push(roundActivations(this.ctx, { x: input, n: x.n, rows: x.rows, rounding: r }));
+      const { src, norm: nm } = take();
+      s.push(nm ? roundActivations(this.ctx, { x: src, n: x.n, rounding: r, norm: nm }) : roundActivations(this.ctx, { x: input, n: x.n, rows: x.rows, rounding: r }));
       for (const rd of group) rd.emit(input);
     });
   }

@@ -16,14 +16,13 @@
 import type { KernelContext, Dispatch } from '../../kernels/lib/context.ts';
 import type { GpuWeight } from '../../kernels/lib/weights.ts';
 import type { Q8Activations } from '../../kernels/act_quant.ts';
-import { matvec } from '../../kernels/matvec.ts';
-import { norm } from '../../kernels/norm.ts';
+import { matvec, type MatvecNorm } from '../../kernels/matvec.ts';
 import { moeDecode } from '../../kernels/moe_decode.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
 import { attentionDecodeFused } from '../../kernels/attention.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { ActivationRounding, type ActivationMode } from './activationRounding.ts';
-import { biasWidth, recordLayers, type AttentionInput, type GraphBackend, type KvCache, type MoeBlock, type Product } from './layerProgram.ts';
+import { ActivationRounding, type ActivationMode, type InputReader } from './activationRounding.ts';
+import { biasWidth, recordLayers, type AttentionInput, type GraphBackend, type KvCache, type MoeBlock, type NormedInput, type Product } from './layerProgram.ts';
 
 export interface DecodeGraphOptions {
   readonly ctx: KernelContext;
@@ -62,27 +61,44 @@ class DecodeBackend implements GraphBackend {
   ) {}
 
   project(s: Dispatch[], x: GPUBuffer, n: number, products: readonly Product[]): void {
-    this.R.readers(
-      s,
-      { buffer: x, n, rows: 1 },
-      products.map((pr) => {
-        const emit = (xi: GPUBuffer | Q8Activations): void => this.product(s, pr, xi);
-        return { weight: pr.weight, emit, emitQ8: emit };
-      }),
-    );
+    this.R.readers(s, { buffer: x, n, rows: 1 }, this.readersOf(s, products));
   }
 
-  private product(s: Dispatch[], pr: Product, x: GPUBuffer | Q8Activations): void {
+  /**
+   * f32: every product is one matvec with the norm folded in (each recomputes the row's scale: its x read is
+   * tiny next to W), so xn is never written. Rounded / int8 arithmetic: the norm goes into the first
+   * quantization or the sole rounding of xn, else one norm dispatch materialises xn (ActivationRounding.readers).
+   */
+  normProject(s: Dispatch[], input: NormedInput, products: readonly Product[]): void {
+    const g = input.weight.chunks[0].buffer;
+    if (this.R.mode === 'f32') {
+      const folded: MatvecNorm = { kind: input.kind, weight: g, eps: input.eps };
+      for (const pr of products) this.product(s, pr, input.x, folded);
+      return;
+    }
+    const pending = { kind: input.kind, x: input.x, weight: g, eps: input.eps };
+    this.R.readers(s, { buffer: input.xn, n: input.n, rows: 1 }, this.readersOf(s, products), pending);
+  }
+
+  private readersOf(s: Dispatch[], products: readonly Product[]): InputReader[] {
+    return products.map((pr) => {
+      const emit = (xi: GPUBuffer | Q8Activations): void => this.product(s, pr, xi);
+      return { weight: pr.weight, emit, emitQ8: emit };
+    });
+  }
+
+  /** One product reading x (f32, with `norm` folded in, or int8). */
+  private product(s: Dispatch[], pr: Product, x: GPUBuffer | Q8Activations, norm?: MatvecNorm): void {
     const { ctx } = this;
     const yOffset = pr.yOffset ?? 0;
     if (!pr.bias) {
-      s.push(...matvec(ctx, { weight: pr.weight, x, y: pr.y, yOffset, accumulate: pr.accumulate }));
+      s.push(...matvec(ctx, { weight: pr.weight, x, y: pr.y, yOffset, accumulate: pr.accumulate, norm }));
       return;
     }
     const bias = this.scratch.bias;
     if (!bias || pr.accumulate) throw new Error(`internal: ${pr.weight.name}'s bias needs the bias scratch and no accumulation`);
     // Kernel outputs must not alias inputs: the product lands in the scratch, the bias add writes y.
-    s.push(...matvec(ctx, { weight: pr.weight, x, y: bias }));
+    s.push(...matvec(ctx, { weight: pr.weight, x, y: bias, norm }));
     s.push(elementwise(ctx, { op: 'add', n: pr.weight.rows, a: bias, b: pr.bias.chunks[0].buffer, y: pr.y, yOffset }));
   }
 
@@ -164,10 +180,11 @@ export function recordDecodeGraph(o: DecodeGraphOptions): DecodeGraph {
   const backend = new DecodeBackend(ctx, c, R, scratch);
   const step: Dispatch[] = [];
   const x = recordLayers(backend, c, { ids: token, positions: pos, weight: o.weight, optWeight: o.optWeight, kv: o.kv, buffers }, step);
-  step.push(norm(ctx, { kind: c.norm, n: E, x, w: o.weight('output_norm.weight').chunks[0].buffer, y: xn, eps: c.normEps }));
   const logits = buf(c.nVocab, 'logits');
+  const lmHead = [{ weight: o.optWeight('output.weight') ?? o.weight('token_embd.weight'), y: logits }];
+  // The step folds the final norm into the lm head; `head` (after the prefill graph's final norm) reads xn.
+  backend.normProject(step, { x, n: E, kind: c.norm, weight: o.weight('output_norm.weight'), eps: c.normEps, xn }, lmHead);
   const head: Dispatch[] = [];
-  backend.project(head, xn, E, [{ weight: o.optWeight('output.weight') ?? o.weight('token_embd.weight'), y: logits }]);
-  step.push(...head);
+  backend.project(head, xn, E, lmHead);
   return { token, pos, logits, headInput: xn, step, head };
 }

@@ -15,7 +15,8 @@
  * Buffers (f32), T rows each:
  *   xA, xB   (T, n_embd)    residual stream, ping-pong where a kernel cannot write in place
  *   xn       (T, n_embd)    normalised input of attention / FFN
- *   qkv      (T, Q + 2·KV)  fused QKV, or Q (T, Q) | K (T, KV) | V (T, KV) blocks (so a bias is one broadcast row)
+ *   qkv      (T, Q + 2·KV)  fused QKV, or Q (T, Q) | K (T, KV) | V (T, KV) blocks (so a bias is one broadcast row),
+ *                           or QK (T, Q + KV) | V (T, KV), or Q (T, Q) | KV (T, 2·KV) (loader-stacked pairs)
  *   q, att   (T, Q)         Q after clamp/norm/RoPE (prefill: qkvRope's output; the fused decode needs none); attention output
  *   tmp      (T, max(n_embd, n_ff))  scaled or biased branches, dense FFN up
  *   ffg, h   (T, n_ff)      dense FFN gate and silu(gate)·up (dense models)
@@ -70,6 +71,20 @@ export interface AttentionInput {
   readonly q: GPUBuffer;
 }
 
+/**
+ * A product input that is a norm of `x`: T rows of `n` normalised with `weight` (norm.ts kinds). `xn` (T, n) is
+ * where a path that does not fold the norm writes norm(x); after `normProject` its content is unspecified
+ * (untouched, normalised, or normalised and rounded), so only the products may read the normalised input.
+ */
+export interface NormedInput {
+  readonly x: GPUBuffer;
+  readonly n: number;
+  readonly kind: NormKind;
+  readonly weight: GpuWeight;
+  readonly eps: number;
+  readonly xn: GPUBuffer;
+}
+
 /** What differs between the decode and the prefill graph. */
 export interface GraphBackend {
   readonly ctx: KernelContext;
@@ -77,12 +92,21 @@ export interface GraphBackend {
   readonly tokens: number;
   /** Records the products that read `x` (T rows of `n`), each rounded/quantized as the arithmetic wants. */
   project(s: Dispatch[], x: GPUBuffer, n: number, products: readonly Product[]): void;
+  /** As `project`, reading norm(input.x): the decode backend folds the norm into its kernels where it can. */
+  normProject(s: Dispatch[], input: NormedInput, products: readonly Product[]): void;
   /**
    * The prologue (clamp, Q/K norm, RoPE, the T new K/V rows into layer `layer`'s cache) and the attention of the
    * T queries over that cache (their positions included) into `out` (T, n_head·hd).
    */
   attention(s: Dispatch[], layer: number, a: AttentionInput, out: GPUBuffer): void;
   moe(s: Dispatch[], m: MoeBlock): void;
+}
+
+/** The unfused `normProject`: the norm of the T rows into `xn`, then `project` (the prefill backend's). */
+export function normThenProject(b: GraphBackend, s: Dispatch[], input: NormedInput, products: readonly Product[]): void {
+  const { x, n, kind, weight, eps, xn } = input;
+  s.push(norm(b.ctx, { kind, n, nTok: b.tokens, x, w: weight.chunks[0].buffer, y: xn, eps }));
+  b.project(s, xn, n, products);
 }
 
 export interface LayerBuffers {
@@ -144,16 +168,29 @@ export function recordLayers(b: GraphBackend, c: ModelConfig, io: LayerInputs, s
   for (let l = 0; l < c.nLayer; l++) {
     const p = `blk.${l}.`;
     // ---- attention ----
-    s.push(norm(ctx, { kind: c.norm, n: E, nTok: T, x, w: one(W(`${p}attn_norm.weight`)), y: xn, eps: c.normEps }));
+    const normed = (name: string): NormedInput => ({ x, n: E, kind: c.norm, weight: W(`${p}${name}.weight`), eps: c.normEps, xn });
+    // attn_qkv: fused in the file (DBRX) or stacked by the loader (loader.ts); rows Q, K, V either way.
     const fused = opt(`${p}attn_qkv.weight`);
     let layout: { qOffset: number; kOffset: number; vOffset: number; qStride: number; kStride: number; vStride: number };
     if (fused) {
-      b.project(s, xn, E, [{ weight: fused, y: qkv, bias: opt(`${p}attn_qkv.bias`) }]);
+      b.normProject(s, normed('attn_norm'), [{ weight: fused, y: qkv, bias: opt(`${p}attn_qkv.bias`) }]);
       layout = fusedQkvLayout(c.nHead, c.nHeadKv, hd);
     } else {
+      // Separate Q/K/V, or two of them stacked by the loader (attn_qk, attn_kv: no biases): one product per
+      // group, each a (T, rows) block of qkv, so Q and K (or K and V) share a token stride.
       const proj = (name: string, yOffset: number): Product => ({ weight: W(`${p}${name}.weight`), y: qkv, yOffset, bias: opt(`${p}${name}.bias`) });
-      b.project(s, xn, E, [proj('attn_q', 0), proj('attn_k', T * nQ), proj('attn_v', T * (nQ + nKv))]);
-      layout = { qOffset: 0, qStride: nQ, kOffset: T * nQ, kStride: nKv, vOffset: T * (nQ + nKv), vStride: nKv };
+      const qk = opt(`${p}attn_qk.weight`);
+      const kvw = opt(`${p}attn_kv.weight`);
+      if (qk) {
+        b.normProject(s, normed('attn_norm'), [{ weight: qk, y: qkv }, proj('attn_v', T * (nQ + nKv))]);
+        layout = { qOffset: 0, qStride: nQ + nKv, kOffset: nQ, kStride: nQ + nKv, vOffset: T * (nQ + nKv), vStride: nKv };
+      } else if (kvw) {
+        b.normProject(s, normed('attn_norm'), [proj('attn_q', 0), { weight: kvw, y: qkv, yOffset: T * nQ }]);
+        layout = { qOffset: 0, qStride: nQ, kOffset: T * nQ, kStride: 2 * nKv, vOffset: T * nQ + nKv, vStride: 2 * nKv };
+      } else {
+        b.normProject(s, normed('attn_norm'), [proj('attn_q', 0), proj('attn_k', T * nQ), proj('attn_v', T * (nQ + nKv))]);
+        layout = { qOffset: 0, qStride: nQ, kOffset: T * nQ, kStride: nKv, vOffset: T * (nQ + nKv), vStride: nKv };
+      }
     }
     const qn = opt(`${p}attn_q_norm.weight`);
     const kn = opt(`${p}attn_k_norm.weight`);
@@ -197,8 +234,7 @@ export function recordLayers(b: GraphBackend, c: ModelConfig, io: LayerInputs, s
     } else {
       const { ffg, h } = io.buffers;
       if (!ffg || !h) throw new Error('internal: a dense FFN needs the ffg and h buffers');
-      s.push(norm(ctx, { kind: ffnNorm.kind, n: E, nTok: T, x, w: ffnNorm.weight, y: xn, eps: ffnNorm.eps }));
-      b.project(s, xn, E, [
+      b.normProject(s, normed(c.ffnNormName), [
         { weight: W(`${p}ffn_gate.weight`), y: ffg, bias: opt(`${p}ffn_gate.bias`) },
         { weight: W(`${p}ffn_up.weight`), y: tmp, bias: opt(`${p}ffn_up.bias`) },
       ]);

@@ -27,7 +27,7 @@ import { qkvRope } from '../../kernels/rope.ts';
 import { createMoePrefillScratch, destroyMoePrefillScratch, moePrefill, type MoePrefillScratch } from '../../kernels/moe_prefill.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
 import { ActivationRounding, type ActivationMode } from './activationRounding.ts';
-import { recordLayers, type AttentionInput, type GraphBackend, type KvCache, type MoeBlock, type Product } from './layerProgram.ts';
+import { normThenProject, recordLayers, type AttentionInput, type GraphBackend, type KvCache, type MoeBlock, type NormedInput, type Product } from './layerProgram.ts';
 
 /** Largest chunk: beyond it the per-chunk cost is all arithmetic and the scratch only grows. */
 export const PREFILL_MAX_CHUNK = 512;
@@ -258,6 +258,11 @@ class PrefillBackend implements GraphBackend {
       { buffer: x, n, rows: this.tokens },
       products.map((pr) => ({ weight: pr.weight, emit: (xi: GPUBuffer) => this.product(s, pr, xi) })),
     );
+  }
+
+  /** Prefill never folds the norm: one norm dispatch over the T rows, then the products. */
+  normProject(s: Dispatch[], input: NormedInput, products: readonly Product[]): void {
+    normThenProject(this, s, input, products);
   }
 
   /** y[yOffset ..+ T·rows) = x·Wᵀ (+ bias per row), contiguous (T, rows). */
