@@ -9,7 +9,7 @@
 import source from './act_quant.wgsl?raw';
 import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.ts';
 import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
-import type { NormKind } from './norm.ref.ts';
+import type { FoldedNormOut } from './norm.ts';
 import { WEIGHT_TYPES, Q8_WEIGHT_TYPES, isQ8WeightType, type GgmlRounding, type GpuWeightType, type Q8ScaleBlock, type Q8WeightType } from './lib/weightTypes.ts';
 
 export const ACT_QUANT_PARAMS = [
@@ -25,16 +25,7 @@ export const ACT_QUANT_PARAMS = [
  * A norm folded into act_quant (one row): x is the raw row; the kernel normalises it (norm.ts's kinds and
  * formulas), writes the f32 normalised row to `out` (rounded, for roundActivations) and quantizes that.
  */
-export interface ActNorm {
-  readonly kind: NormKind;
-  /** f32 norm weight, n values from weightOffset. */
-  readonly weight: GPUBuffer;
-  readonly weightOffset?: number;
-  readonly eps: number;
-  /** f32 output, n values from outOffset: norm(x) (quantizeActivations) or its rounding (roundActivations). */
-  readonly out: GPUBuffer;
-  readonly outOffset?: number;
-}
+export type ActNorm = FoldedNormOut;
 
 /** Shape checks of a folded norm over n values read from x; the extra bindings and params. */
 function normBinding(a: ActNorm | undefined, x: GPUBuffer, n: number, who: string): { xn_off: number; g_off: number; eps: number } {

@@ -11,7 +11,7 @@ import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
 import { QUANT_INCLUDES, blocksPerRow, quantDefines } from './lib/quant.ts';
 import type { GpuWeight, GpuWeightType } from './lib/weights.ts';
 import { checkQ8Activations, q8ActivationBytes, type Q8Activations } from './act_quant.ts';
-import type { NormKind } from './norm.ref.ts';
+import type { FoldedNorm } from './norm.ts';
 
 export const MATVEC_PARAMS = [
   ['n_in', 'u32'],
@@ -38,13 +38,7 @@ export interface MatvecVariant {
 }
 
 /** A norm folded into the product (matvec.wgsl NORM): y = W·norm(x), norm as kernels/norm.ts defines it. */
-export interface MatvecNorm {
-  readonly kind: NormKind;
-  /** f32 norm weight g, n_in elements from weightOffset. */
-  readonly weight: GPUBuffer;
-  readonly weightOffset?: number;
-  readonly eps: number;
-}
+export type MatvecNorm = FoldedNorm;
 
 export interface MatvecArgs {
   /** ggml dims [n_in, n_out] (or [n_in, a, b...]: every row). */

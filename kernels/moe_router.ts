@@ -14,7 +14,7 @@ import { check, grid2d, type Dispatch, type KernelContext } from './lib/context.
 import type { ParamValues } from './lib/params.ts';
 import type { GpuWeight } from './lib/weights.ts';
 import type { MoeGating } from './moe.ref.ts';
-import type { NormKind } from './norm.ref.ts';
+import type { FoldedNormOut } from './norm.ts';
 import {
   MOE_INCLUDES,
   MOE_MAX_K,
@@ -49,17 +49,8 @@ export const MOE_ROUTER_PARAMS = [
 ] as const;
 
 /** The MoE block's input norm, folded into the router (`MoeRouterArgs.norm`). */
-export interface MoeRouterNorm {
-  /** LayerNorm without bias or RMSNorm, as kernels/norm.wgsl. */
-  readonly kind: NormKind;
-  /** (n_embd) f32 at weightOffset. */
-  readonly weight: GPUBuffer;
-  readonly weightOffset?: number;
-  readonly eps: number;
-  /** Out: the normalised rows (n_tokens, outStride) f32 from outOffset; a buffer other than x. */
-  readonly out: GPUBuffer;
-  readonly outOffset?: number;
-  /** Elements between tokens (default n_embd). */
+export interface MoeRouterNorm extends FoldedNormOut {
+  /** `out` holds the normalised rows (n_tokens, outStride), a buffer other than x; elements between tokens (default n_embd). */
   readonly outStride?: number;
 }
 

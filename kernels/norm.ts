@@ -19,6 +19,24 @@ import { wgslParamsStruct, type ParamValues } from './lib/params.ts';
 import { bindSpan } from './lib/span.ts';
 import type { NormKind } from './norm.ref.ts';
 
+/**
+ * A norm folded into the kernel that consumes its output (matvec, act_quant, moe_router): that kernel reads the raw
+ * row and applies this norm itself, with norm.wgsl's kinds and formulas.
+ */
+export interface FoldedNorm {
+  readonly kind: NormKind;
+  /** f32 norm weight g, one value per row element from weightOffset. */
+  readonly weight: GPUBuffer;
+  readonly weightOffset?: number;
+  readonly eps: number;
+}
+
+/** A folded norm whose consumer also writes the normalised row (f32) for other readers. */
+export interface FoldedNormOut extends FoldedNorm {
+  readonly out: GPUBuffer;
+  readonly outOffset?: number;
+}
+
 export const NORM_PARAMS = [
   ['n', 'u32'],
   ['heads', 'u32'],

@@ -25,6 +25,7 @@ import type { Dispatch, KernelContext } from '../../kernels/lib/context.ts';
 import type { GpuWeight } from '../../kernels/lib/weights.ts';
 import { norm } from '../../kernels/norm.ts';
 import type { NormKind } from '../../kernels/norm.ref.ts';
+import type { FoldedNorm } from '../../kernels/norm.ts';
 import { fusedQkvLayout, type QkvPrologue } from '../../kernels/rope.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
 import { embedding } from '../../kernels/embedding.ts';
@@ -41,12 +42,7 @@ export interface Product {
 }
 
 /** The pre-FFN norm of a MoE block: x = norm(residual)·weight. */
-export interface MoeNorm {
-  readonly kind: NormKind;
-  /** (n_embd) f32. */
-  readonly weight: GPUBuffer;
-  readonly eps: number;
-}
+export type MoeNorm = FoldedNorm;
 
 /** One layer's MoE block: x = norm(residual), then y = residual + scale · Σ experts(x) (+ shared expert). */
 export interface MoeBlock {
