@@ -60,6 +60,22 @@ function testInput(n: number, off: number, seed: number): Float32Array {
   return x;
 }
 
+/**
+ * Every quantized value within one step of the reference's (GPU division is not correctly rounded: 2.5 ulp in
+ * WGSL, so a value right at a rounding tie may land one step away), and at most 1 % of them one step off.
+ * Returns the number of values one step off.
+ */
+function expectQuantsWithinOneStep(got: Int8Array, want: Int8Array, n: number, label: string): number {
+  let off1 = 0;
+  for (let i = 0; i < n; i++) {
+    const dq = Math.abs(got[i] - want[i]);
+    expect(dq, `${label}: q[${i}] computed ${got[i]} expected ${want[i]}`).toBeLessThanOrEqual(1);
+    off1 += dq;
+  }
+  expect(off1, `${label}: values one step off`).toBeLessThanOrEqual(Math.ceil(n / 100));
+  return off1;
+}
+
 describe('act_quant', () => {
   for (const block of [256, 32] as const satisfies readonly Q8ScaleBlock[]) {
     it(`${block}-element scales: q, d and 16-element sums match ggml's rounding (odd sizes, offsets)`, async () => {
@@ -76,15 +92,7 @@ describe('act_quant', () => {
           const want = actQuantRef(x.subarray(off), block);
           const gq = new Int8Array(got.buffer, got.byteOffset, n);
           const label = `act_quant ${block} n=${n} off=${off}`;
-          // GPU division is not correctly rounded (2.5 ulp in WGSL), so a value right at a rounding tie may
-          // land one step away: allow |Δq| ≤ 1 on at most 1 % of the values.
-          let off1 = 0;
-          for (let i = 0; i < n; i++) {
-            const dq = Math.abs(gq[i] - want.q[i]);
-            expect(dq, `${label}: q[${i}] computed ${gq[i]} expected ${want.q[i]}`).toBeLessThanOrEqual(1);
-            off1 += dq;
-          }
-          expect(off1, `${label}: values one step off`).toBeLessThanOrEqual(Math.ceil(n / 100));
+          const off1 = expectQuantsWithinOneStep(gq, want.q, n, label);
           const gAux = new Float32Array(got.buffer, got.byteOffset + n, n / 8);
           const wAux = new Float32Array(want.words.buffer, n, n / 8);
           for (let b = 0; b < n / 32; b++) {
@@ -178,13 +186,7 @@ describe('act_quant', () => {
             const got = await readWords(ctx, out.buffer);
             const want = actQuantRef(xnGot.slice(outOff, outOff + n), block);
             const gq = new Int8Array(got.buffer, got.byteOffset, n);
-            let off1 = 0;
-            for (let i = 0; i < n; i++) {
-              const dq = Math.abs(gq[i] - want.q[i]);
-              expect(dq, `${label}: q[${i}] computed ${gq[i]} expected ${want.q[i]}`).toBeLessThanOrEqual(1);
-              off1 += dq;
-            }
-            expect(off1, `${label}: values one step off`).toBeLessThanOrEqual(Math.ceil(n / 100));
+            const off1 = expectQuantsWithinOneStep(gq, want.q, n, label);
             // And close to the reference's own quantization of its norm.
             expectClose(`${label}: q·d`, decodeQ8(got, n), actQuantValues(ref.q8), { nmse: 1e-4, maxAbs: 0.05 });
             for (const b of [xb, gb, ob, out.buffer]) b.destroy();
