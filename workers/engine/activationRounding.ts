@@ -28,8 +28,7 @@ import {
   type Q8ScaleBlock,
 } from '../../kernels/act_quant.ts';
 import { elementwise } from '../../kernels/elementwise.ts';
-import { norm } from '../../kernels/norm.ts';
-import type { NormKind } from '../../kernels/norm.ref.ts';
+import { norm, type FoldedNorm } from '../../kernels/norm.ts';
 import type { Dispatch, KernelContext } from '../../kernels/lib/context.ts';
 import type { GpuWeight } from '../../kernels/lib/weights.ts';
 import type { MoeRounding } from '../../kernels/moe_bindings.ts';
@@ -57,14 +56,9 @@ export interface InputReader {
 }
 
 /** A norm not yet applied to a readers() input: the input buffer is to hold norm(x) of `x` (one row). */
-export interface PendingNorm {
-  readonly kind: NormKind;
+export interface PendingNorm extends FoldedNorm {
   /** The raw row (n values). */
   readonly x: GPUBuffer;
-  /** f32 norm weight, n values from weightOffset. */
-  readonly weight: GPUBuffer;
-  readonly weightOffset?: number;
-  readonly eps: number;
 }
 
 /** Int8 activations for moeDecode: the routed experts' x and GLU rows where their types allow (else rounded). */
